@@ -1,0 +1,176 @@
+/**
+ * Unwrapping a payload layer's key through its key_cipher_layers, in reverse (cryptainer.py
+ * _decrypt_key_through_multiple_layers). Unlike wacryptolib, a failure is not a log entry but a
+ * structured account of what is missing — "needs 2 of 3 shares {A, B, C}; have 1 (A)" — so the CLI can
+ * tell the person which guardians to bring.
+ */
+import { ShidiError } from '../errors.js';
+import { asInteger, isEJsonObject, parseEJson, Uuid, type EJson } from './ejson.js';
+import { oaepDecryptChunks } from './asymmetric.js';
+import { isAsym, isShared, type KeyLayer, type AsymKeyLayer } from './model.js';
+import { combineShards, type Shard } from './shamir.js';
+import { decryptBytes, symkeyFromEJson } from './symmetric.js';
+import { shortUid, type KeyPool, type KeyProblem } from './keystore.js';
+
+export interface Holder {
+  /** Owner name, e.g. "Guardian G", or "local key factory". */
+  who: string;
+  keychainUid: string;
+  keystoreUid: string | null;
+  trusteeType: string;
+  keyAlgo: 'RSA_OAEP';
+}
+
+/** Why a key chain could not be opened. "unavailable" problems are about keys; the rest about data. */
+export type Problem =
+  | { kind: 'key'; holder: Holder; problem: KeyProblem; message: string }
+  | { kind: 'threshold'; threshold: number; shares: Holder[][]; have: number[]; problems: { share: number; problem: Problem }[] }
+  | { kind: 'damaged'; message: string };
+
+type Outcome = { ok: true; value: Buffer } | { ok: false; problem: Problem };
+
+export function holderLabel(h: Holder, first = true): string {
+  return `${h.who} (${first ? 'keychain ' : ''}${shortUid(Uuid.parse(h.keychainUid))})`;
+}
+
+const shareLabel = (holders: Holder[]) => holders.map((h) => holderLabel(h)).join(' + ');
+
+/** One line saying what is missing, nested thresholds included. */
+export function describeProblem(p: Problem): string {
+  switch (p.kind) {
+    case 'key':
+      return `needs ${holderLabel(p.holder)}: ${p.message}`;
+    case 'damaged':
+      return p.message;
+    case 'threshold': {
+      const all = p.shares.map(shareLabel).join(', ');
+      const have = p.have.length === 0 ? 'none' : p.have.map((i) => shareLabel(p.shares[i]!)).join(', ');
+      const why = p.problems.map(({ share, problem }) => `share ${share + 1}: ${describeProblem(problem)}`).join('; ');
+      return `needs ${p.threshold} of ${p.shares.length} shares {${all}}; have ${p.have.length} (${have}) [${why}]`;
+    }
+  }
+}
+
+/** True when keys are what is missing (exit 4); false when something is damaged or wrong (exit 1). */
+export function isOnlyMissingKeys(p: Problem): boolean {
+  if (p.kind === 'damaged') return false;
+  if (p.kind === 'key') return p.problem !== 'unreadable';
+  return p.problems.every(({ problem }) => isOnlyMissingKeys(problem));
+}
+
+export class KeyUnwrapper {
+  constructor(
+    private readonly pool: KeyPool,
+    private readonly defaultKeychain: Uuid,
+    private readonly what: string,
+  ) {}
+
+  holderOf(layer: AsymKeyLayer): Holder {
+    const t = layer.key_cipher_trustee;
+    return {
+      who: this.pool.trusteeName(t),
+      keychainUid: (layer.keychain_uid ?? this.defaultKeychain).toString(),
+      keystoreUid: t.trustee_type === 'authenticator' ? t.keystore_uid.toString() : null,
+      trusteeType: t.trustee_type,
+      keyAlgo: 'RSA_OAEP',
+    };
+  }
+
+  /** Every RSA leaf under these layers, in tree order (for messages and for `inspect`). */
+  holders(layers: KeyLayer[]): Holder[] {
+    return layers.flatMap((l) =>
+      isAsym(l)
+        ? [this.holderOf(l)]
+        : isShared(l)
+          ? l.key_shared_secret_shards.flatMap((s) => this.holders(s.key_cipher_layers))
+          : this.holders(l.key_cipher_layers),
+    );
+  }
+
+  async unwrap(layers: KeyLayer[], wrapped: Uint8Array): Promise<Outcome> {
+    let data: Buffer = Buffer.from(wrapped);
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const out = await this.unwrapOne(layers[i]!, data);
+      if (!out.ok) return out;
+      data = out.value;
+    }
+    return { ok: true, value: data };
+  }
+
+  private damaged(message: string): Outcome {
+    return { ok: false, problem: { kind: 'damaged', message: `${this.what}: ${message}` } };
+  }
+
+  private parse(data: Buffer, what: string): EJson | null {
+    try {
+      return parseEJson(data, what);
+    } catch {
+      return null;
+    }
+  }
+
+  private async unwrapOne(layer: KeyLayer, data: Buffer): Promise<Outcome> {
+    const cipherdict = this.parse(data, 'wrapped key');
+    if (!isEJsonObject(cipherdict)) return this.damaged(`a wrapped key for ${layer.key_cipher_algo} is not valid JSON (altered?)`);
+    try {
+      if (isAsym(layer)) return await this.unwrapRsa(layer, cipherdict.ciphertext_chunks ?? cipherdict.digest_list);
+      if (isShared(layer)) return await this.unwrapShared(layer, cipherdict.shard_ciphertexts);
+      const sub = await this.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
+      if (!sub.ok) return sub;
+      const subkey = symkeyFromEJson(layer.key_cipher_algo, this.parse(sub.value, 'sub-key'), `${layer.key_cipher_algo} key layer`);
+      const { ciphertext, tag } = cipherdict;
+      if (!(ciphertext instanceof Uint8Array)) return this.damaged(`the ${layer.key_cipher_algo} key layer has no ciphertext`);
+      return {
+        ok: true,
+        value: decryptBytes(subkey, ciphertext, tag instanceof Uint8Array ? tag : null, `${this.what}: ${layer.key_cipher_algo} key layer`),
+      };
+    } catch (e) {
+      if (e instanceof ShidiError) return this.damaged(e.message.replace(`${this.what}: `, ''));
+      throw e;
+    }
+  }
+
+  private async unwrapRsa(layer: AsymKeyLayer, chunks: EJson | undefined): Promise<Outcome> {
+    const holder = this.holderOf(layer);
+    if (!Array.isArray(chunks) || chunks.length === 0 || !chunks.every((c) => c instanceof Uint8Array))
+      return this.damaged(`the RSA_OAEP ciphertext for ${holderLabel(holder)} has no chunks (altered?)`);
+    const found = await this.pool.privateKey({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychainUid), algo: 'RSA_OAEP' });
+    if (!found.ok) return { ok: false, problem: { kind: 'key', holder, problem: found.problem, message: found.message } };
+    const plain = oaepDecryptChunks(found.key, chunks as Uint8Array[], `${this.what}: key of ${holderLabel(holder)}`);
+    const struct = this.parse(plain, 'key struct');
+    // wacryptolib reads both fields; a struct without them did not come from its encryptor.
+    if (!isEJsonObject(struct) || !(struct.key_bytes instanceof Uint8Array) || !(Object.hasOwn(struct, 'cryptainer_metadata')))
+      return this.damaged(`the key struct unwrapped by ${holderLabel(holder)} is malformed`);
+    return { ok: true, value: Buffer.from(struct.key_bytes) };
+  }
+
+  private async unwrapShared(layer: Extract<KeyLayer, { key_cipher_algo: '[SHARED_SECRET]' }>, ciphertexts: EJson | undefined): Promise<Outcome> {
+    const confs = layer.key_shared_secret_shards;
+    const threshold = layer.key_shared_secret_threshold;
+    if (!Array.isArray(ciphertexts) || ciphertexts.length !== confs.length || !ciphertexts.every((c) => c instanceof Uint8Array))
+      return this.damaged(`the shared secret holds ${Array.isArray(ciphertexts) ? ciphertexts.length : 'no'} shard ciphertexts for ${confs.length} shards`);
+    const shares = confs.map((s) => this.holders(s.key_cipher_layers));
+    const have: number[] = [];
+    const shards: Shard[] = [];
+    const problems: { share: number; problem: Problem }[] = [];
+    // Like wacryptolib: walk the shards in order and stop at the threshold, so no guardian is asked for more
+    // than needed; unlike it, keep going past a failed shard and remember why it failed.
+    for (let i = 0; i < confs.length && have.length < threshold; i++) {
+      const out = await this.unwrap(confs[i]!.key_cipher_layers, ciphertexts[i] as Uint8Array);
+      if (!out.ok) {
+        problems.push({ share: i, problem: out.problem });
+        continue;
+      }
+      const pair = this.parse(out.value, 'shard');
+      const index = Array.isArray(pair) ? asInteger(pair[0]) : undefined;
+      if (!Array.isArray(pair) || pair.length !== 2 || index === undefined || !(pair[1] instanceof Uint8Array)) {
+        problems.push({ share: i, problem: { kind: 'damaged', message: `shard ${i + 1} is not an [index, bytes] pair` } });
+        continue;
+      }
+      have.push(i);
+      shards.push([index, Buffer.from(pair[1])]);
+    }
+    if (have.length < threshold) return { ok: false, problem: { kind: 'threshold', threshold, shares, have, problems } };
+    return { ok: true, value: combineShards(shards) };
+  }
+}
