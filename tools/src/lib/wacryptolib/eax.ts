@@ -73,8 +73,8 @@ function omac(key: Uint8Array, t: number): Cmac {
 }
 
 /**
- * Streaming EAX without associated data (wacryptolib never sets any). The same object encrypts or
- * decrypts; the MAC always runs over the ciphertext side.
+ * Streaming EAX. wacryptolib never sets a header (associated data); it is kept so the standard's
+ * vectors, which all have one, can check this code. The MAC always runs over the ciphertext side.
  */
 export class EaxStream {
   private readonly ctr: Cipher;
@@ -86,9 +86,10 @@ export class EaxStream {
     key: Uint8Array,
     nonce: Uint8Array,
     private readonly direction: 'encrypt' | 'decrypt',
+    header: Uint8Array = new Uint8Array(),
   ) {
     this.macN = omac(key, 0).update(nonce).digest();
-    this.macH = omac(key, 1).digest();
+    this.macH = omac(key, 1).update(header).digest();
     this.macC = omac(key, 2);
     this.ctr = createCipheriv(aesName(key, 'ctr'), key, this.macN);
   }
