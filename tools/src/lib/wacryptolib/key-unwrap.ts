@@ -5,7 +5,7 @@
  * tell the person which guardians to bring.
  */
 import { ShidiError } from '../errors.js';
-import { asInteger, isEJsonObject, parseEJson, Uuid, type EJson } from './ejson.js';
+import { asInteger, dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from './ejson.js';
 import { oaepDecryptChunks } from './asymmetric.js';
 import { isAsym, isShared, type KeyLayer, type AsymKeyLayer } from './model.js';
 import { combineShards, type Shard } from './shamir.js';
@@ -14,11 +14,11 @@ import { shortUid, type KeyPool, type KeyProblem } from './keystore.js';
 
 export interface Holder {
   /** Owner name, e.g. "Guardian G", or "local key factory". */
-  who: string;
-  keychainUid: string;
-  keystoreUid: string | null;
-  trusteeType: string;
-  keyAlgo: 'RSA_OAEP';
+  owner: string;
+  keychain_uid: string;
+  keystore_uid: string | null;
+  trustee_type: string;
+  key_algo: 'RSA_OAEP';
 }
 
 /** Why a key chain could not be opened. "unavailable" problems are about keys; the rest about data. */
@@ -30,7 +30,7 @@ export type Problem =
 type Outcome = { ok: true; value: Buffer } | { ok: false; problem: Problem };
 
 export function holderLabel(h: Holder, first = true): string {
-  return `${h.who} (${first ? 'keychain ' : ''}${shortUid(Uuid.parse(h.keychainUid))})`;
+  return `${h.owner} (${first ? 'keychain ' : ''}${shortUid(Uuid.parse(h.keychain_uid))})`;
 }
 
 const shareLabel = (holders: Holder[]) => holders.map((h) => holderLabel(h)).join(' + ');
@@ -63,16 +63,18 @@ export class KeyUnwrapper {
     private readonly pool: KeyPool,
     private readonly defaultKeychain: Uuid,
     private readonly what: string,
+    /** The header's cleartext metadata, compared with the copy sealed in every RSA key struct. */
+    private readonly metadata: EJson = null,
   ) {}
 
   holderOf(layer: AsymKeyLayer): Holder {
     const t = layer.key_cipher_trustee;
     return {
-      who: this.pool.trusteeName(t),
-      keychainUid: (layer.keychain_uid ?? this.defaultKeychain).toString(),
-      keystoreUid: t.trustee_type === 'authenticator' ? t.keystore_uid.toString() : null,
-      trusteeType: t.trustee_type,
-      keyAlgo: 'RSA_OAEP',
+      owner: this.pool.trusteeName(t),
+      keychain_uid: (layer.keychain_uid ?? this.defaultKeychain).toString(),
+      keystore_uid: t.trustee_type === 'authenticator' ? t.keystore_uid.toString() : null,
+      trustee_type: t.trustee_type,
+      key_algo: 'RSA_OAEP',
     };
   }
 
@@ -134,13 +136,17 @@ export class KeyUnwrapper {
     const holder = this.holderOf(layer);
     if (!Array.isArray(chunks) || chunks.length === 0 || !chunks.every((c) => c instanceof Uint8Array))
       return this.damaged(`the RSA_OAEP ciphertext for ${holderLabel(holder)} has no chunks (altered?)`);
-    const found = await this.pool.privateKey({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychainUid), algo: 'RSA_OAEP' });
+    const found = await this.pool.privateKey({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychain_uid), algo: 'RSA_OAEP' });
     if (!found.ok) return { ok: false, problem: { kind: 'key', holder, problem: found.problem, message: found.message } };
     const plain = oaepDecryptChunks(found.key, chunks as Uint8Array[], `${this.what}: key of ${holderLabel(holder)}`);
     const struct = this.parse(plain, 'key struct');
     // wacryptolib reads both fields; a struct without them did not come from its encryptor.
     if (!isEJsonObject(struct) || !(struct.key_bytes instanceof Uint8Array) || !(Object.hasOwn(struct, 'cryptainer_metadata')))
       return this.damaged(`the key struct unwrapped by ${holderLabel(holder)} is malformed`);
+    // wacryptolib seals a copy of cryptainer_metadata in every wrapped key but never compares it with the
+    // cleartext one, which anyone can edit; comparing makes such an edit visible.
+    if (dumpEJson(struct.cryptainer_metadata!) !== dumpEJson(this.metadata))
+      return this.damaged('the cleartext cryptainer_metadata differs from the copy sealed in the wrapped key — the header was altered');
     return { ok: true, value: Buffer.from(struct.key_bytes) };
   }
 

@@ -65,7 +65,7 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool): Pr
   const problems: { layer: number; problem: Problem }[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i]!;
-    const unwrapper = new KeyUnwrapper(pool, cryptainer.keychain_uid, `${file.plainName}: ${layerName(layers, i)}`);
+    const unwrapper = new KeyUnwrapper(pool, cryptainer.keychain_uid, `${file.plainName}: ${layerName(layers, i)}`, cryptainer.cryptainer_metadata);
     const out = await unwrapper.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
     if (!out.ok) {
       problems.push({ layer: i, problem: out.problem });
@@ -81,7 +81,7 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool): Pr
     const text = problems.map(({ layer, problem }) => (layers.length > 1 ? `${layerName(layers, layer)}: ` : '') + describeProblem(problem)).join('; ');
     const details = { problems };
     if (problems.every(({ problem }) => isOnlyMissingKeys(problem)))
-      throw notEnoughKeys(`cannot reveal ${file.plainName}: ${text} — bring the missing guardians' keys (--keys)`, details);
+      throw notEnoughKeys(`cannot reveal ${file.plainName}: ${text}${text.includes(' — ') ? '' : " — bring the missing guardians' keys (--keys)"}`, details);
     throw failed(`cannot reveal ${file.plainName}: ${text}`, 'key-unwrap', details);
   }
   return keys;

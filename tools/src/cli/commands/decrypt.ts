@@ -1,0 +1,91 @@
+import { mkdirSync } from 'node:fs';
+import { Command } from 'commander';
+import { ShidiError, ExitCode, badInput } from '../../lib/errors.js';
+import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
+import { KeyPool } from '../../lib/wacryptolib/keystore.js';
+import { payloadSize, revealCryptainer, UNFINISHED_FLAG, type RevealReport } from '../../lib/wacryptolib/reveal.js';
+import { Reporter, type CommonOptions, type Io } from '../io.js';
+import { passphraseSource, type PassphraseOptions } from '../passphrases.js';
+import { byteProgress } from '../progress.js';
+import { collect, commonOptions } from '../options.js';
+
+interface DecryptOptions extends CommonOptions, PassphraseOptions {
+  keys: string[];
+  out: string;
+  allowUnfinished?: boolean;
+  verifySignatures: boolean;
+  force?: boolean;
+}
+
+export function decryptCommand(io: Io, done: (code: number) => void): Command {
+  return commonOptions(
+    new Command('decrypt')
+      .description('reveal cryptainers: restore their plaintext when the guardians\' keys meet the cryptoconf')
+      .argument('<paths...>', 'NAME.crypt files, or folders holding them')
+      .requiredOption('-k, --keys <dir>', 'a keystore pool or a guardian keystore folder (repeatable)', collect)
+      .requiredOption('-o, --out <dir>', 'folder for the restored files (created if missing)')
+      .option('--passphrase-file <file>', 'file with passphrases, one per line (repeatable)', collect, [])
+      .option('--passphrase <text>', 'a passphrase (visible in the process list: prefer SHIDI_PASSPHRASE)', collect, [])
+      .option(UNFINISHED_FLAG, 'also reveal unfinished NAME.crypt~ recordings, unauthenticated, as NAME.unfinished')
+      .option('--no-verify-signatures', 'do not check payload signatures (reported as unverified)')
+      .option('--force', 'overwrite restored files that already exist')
+      .addHelpText(
+        'beforeAll',
+        `Examples:
+  shidi decrypt recordings/ --keys pool/ --out revealed/
+  SHIDI_PASSPHRASE=… shidi decrypt 20260101_120000_mic.crypt --keys pool/ --keys /media/usb/authenticator.keystore --out revealed/
+`,
+      ),
+  ).action(async (paths: string[], opts: DecryptOptions) => {
+    const rep = new Reporter(io, opts);
+    const pool = new KeyPool(opts.keys, passphraseSource(io, rep, opts));
+    const files = paths.flatMap((p) => listCryptainers(p));
+    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')}`, 'no-cryptainers');
+    try {
+      mkdirSync(opts.out, { recursive: true });
+    } catch (e) {
+      throw new ShidiError(ExitCode.failed, `cannot create ${opts.out}: ${(e as NodeJS.ErrnoException).code}`, 'output');
+    }
+    const revealed: RevealReport[] = [];
+    const failures: { cryptainer: string; exit_code: number; kind: string; message: string; details?: unknown }[] = [];
+    // Load every header first: malformed ones are reported before any long decryption starts.
+    const loaded = files.map((f) => {
+      try {
+        return loadCryptainer(f);
+      } catch (e) {
+        if (!(e instanceof ShidiError)) throw e;
+        failures.push({ cryptainer: f, exit_code: e.exitCode, kind: e.kind, message: e.message });
+        return null;
+      }
+    });
+    const total = loaded.reduce((n, f) => n + (f ? payloadSize(f) : 0), 0);
+    const bar = byteProgress(rep, total, 'revealing');
+    try {
+      for (const file of loaded) {
+        if (!file) continue;
+        try {
+          const r = await revealCryptainer(file, opts.out, {
+            pool,
+            allowUnfinished: opts.allowUnfinished,
+            checkSignatures: opts.verifySignatures,
+            force: opts.force,
+            onProgress: (n) => bar.add(n),
+          });
+          revealed.push(r);
+          const sigs = r.signatures.length === 0 ? 'no signatures' : `${r.signatures.length} signature(s) verified (${r.signatures.map((s) => `${s.algo} by ${s.trustee}`).join(', ')})`;
+          rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${r.authenticated ? sigs : 'UNAUTHENTICATED'})`);
+          for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
+        } catch (e) {
+          if (!(e instanceof ShidiError)) throw e;
+          failures.push({ cryptainer: file.path, exit_code: e.exitCode, kind: e.kind, message: e.message, details: e.details });
+        }
+      }
+    } finally {
+      bar.stop();
+    }
+    rep.json({ ok: failures.length === 0, revealed, failed: failures });
+    for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
+    if (!opts.json && files.length > 1) rep.note(`${revealed.length} of ${files.length} cryptainers revealed into ${opts.out}`);
+    done(failures[0]?.exit_code ?? ExitCode.ok);
+  });
+}

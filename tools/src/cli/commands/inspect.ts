@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
+import { inspectCryptainer } from '../../lib/wacryptolib/inspect.js';
+import { KeyPool } from '../../lib/wacryptolib/keystore.js';
+import type { CommonOptions, Io } from '../io.js';
+import { collect, commonOptions } from '../options.js';
+
+interface InspectOptions extends CommonOptions {
+  keys: string[];
+}
+
+export function inspectCommand(io: Io, done: (code: number) => void): Command {
+  return commonOptions(
+    new Command('inspect')
+      .description('print what a cryptainer header says, as JSON, without secrets: layers, guardians, thresholds, signatures, payload, state')
+      .argument('<paths...>', 'NAME.crypt or NAME.crypt~ files, or folders holding them')
+      .option('-k, --keys <dir>', 'a keystore pool, only to name guardians by their keystore owner (repeatable)', collect, [])
+      .addHelpText('beforeAll', 'Examples:\n  shidi inspect 20260101_120000_mic.crypt\n  shidi inspect recordings/ --keys pool/\n'),
+  ).action((paths: string[], opts: InspectOptions) => {
+    const pool = new KeyPool(opts.keys);
+    const summaries = paths.flatMap((p) => listCryptainers(p)).map((f) => inspectCryptainer(loadCryptainer(f), pool));
+    // The summary is the result, so it is JSON with or without --json; one document either way.
+    io.stdout.write(JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2) + '\n');
+    done(0);
+  });
+}

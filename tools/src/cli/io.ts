@@ -1,0 +1,53 @@
+/**
+ * What a command may touch of the outside world, passed in so that tests run commands in-process with
+ * captured output (CLI.md, "Testing the CLI").
+ */
+import type { Readable } from 'node:stream';
+
+export interface OutStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface Io {
+  stdout: OutStream;
+  stderr: OutStream;
+  stdin: Readable & { isTTY?: boolean };
+  env: Record<string, string | undefined>;
+}
+
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
+
+/** Common flags every command takes (CLI.md). */
+export interface CommonOptions {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  debug?: boolean;
+}
+
+export class Reporter {
+  constructor(
+    readonly io: Io,
+    readonly opts: CommonOptions,
+  ) {}
+  /** Human result lines (stdout), silent under --json. */
+  result(line: string): void {
+    if (!this.opts.json) this.io.stdout.write(line + '\n');
+  }
+  /** Notes and warnings (stderr), silent under -q. */
+  note(line: string): void {
+    if (!this.opts.quiet) this.io.stderr.write(line + '\n');
+  }
+  warn(line: string): void {
+    this.io.stderr.write(`shidi: warning: ${line}\n`);
+  }
+  json(doc: unknown): void {
+    if (this.opts.json) this.io.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  }
+  get interactive(): boolean {
+    return Boolean(this.io.stderr.isTTY) && !this.opts.json && !this.opts.quiet;
+  }
+}

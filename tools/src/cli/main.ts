@@ -1,0 +1,55 @@
+/**
+ * `shidi`: one command, subcommands per capability (docs: CLI.md conventions). Each command's logic lives
+ * in tools/src/lib; this layer parses arguments, prints, and maps errors to the documented exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { ExitCode, ShidiError } from '../lib/errors.js';
+import { PROJECT_VERSION } from '../lib/project.js';
+import { decryptCommand } from './commands/decrypt.js';
+import { inspectCommand } from './commands/inspect.js';
+import { processIo, type Io } from './io.js';
+
+
+function versionText(): string {
+  // The encryptor core (build/encryptor.wasm) and its ABI version arrive with the core; until then say so.
+  return `shidi ${PROJECT_VERSION}\ncore: not built yet (no build/encryptor.wasm)`;
+}
+
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let code: number = ExitCode.ok;
+  const done = (c: number) => (code = c);
+  const debug = argv.includes('--debug') || io.env.SHIDI_DEBUG === '1';
+  const program = new Command('shidi')
+    .description('Shidi witness wearable toolkit: reveal, inspect (more commands arrive with the encryptor core)')
+    .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+  for (const make of [decryptCommand, inspectCommand]) {
+    const cmd = make(io, done);
+    cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).exitOverride();
+    cmd.showHelpAfterError('(run with --help for usage)');
+    program.addCommand(cmd);
+  }
+  if (argv.length === 0) {
+    program.outputHelp();
+    return ExitCode.ok;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are "errors" to commander's exitOverride; usage mistakes exit 2.
+      return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (e instanceof ShidiError) {
+      io.stderr.write(`shidi: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    io.stderr.write(`shidi: internal error: ${err.message} — rerun with --debug and report it\n`);
+    if (debug) io.stderr.write(`${err.stack}\n`);
+    return ExitCode.failed;
+  }
+}

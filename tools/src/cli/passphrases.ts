@@ -1,0 +1,44 @@
+/**
+ * Where passphrases come from (CLI.md, Safety): the SHIDI_PASSPHRASE environment variable, files given
+ * with --passphrase-file (one passphrase per line), --passphrase (visible in the process list: warned),
+ * and a hidden prompt when a person is at the terminal. They are never printed or logged.
+ */
+import { readFileSync } from 'node:fs';
+import password from '@inquirer/password';
+import { badInput } from '../lib/errors.js';
+import type { PassphraseSource } from '../lib/wacryptolib/keystore.js';
+import type { Io, Reporter } from './io.js';
+
+export interface PassphraseOptions {
+  passphrase?: string[];
+  passphraseFile?: string[];
+}
+
+export function passphraseSource(io: Io, rep: Reporter, opts: PassphraseOptions): PassphraseSource {
+  const given: string[] = [];
+  if (io.env.SHIDI_PASSPHRASE) given.push(io.env.SHIDI_PASSPHRASE);
+  for (const f of opts.passphraseFile ?? []) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw badInput(`--passphrase-file ${f}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, 'passphrase-file');
+    }
+    given.push(...text.split(/\r?\n/).filter((l) => l.trim() !== ''));
+  }
+  if (opts.passphrase?.length) {
+    rep.warn('--passphrase is visible to other users in the process list; prefer SHIDI_PASSPHRASE or --passphrase-file');
+    given.push(...opts.passphrase);
+  }
+  const ask =
+    io.stdin.isTTY && io.stderr.isTTY
+      ? async (label: string) => {
+          try {
+            return await password({ message: `Passphrase for ${label}:`, mask: true }, { input: io.stdin, output: io.stderr as never });
+          } catch {
+            return null; // Ctrl-C or closed terminal: treat as "no passphrase"
+          }
+        }
+      : null;
+  return { given, ask };
+}
