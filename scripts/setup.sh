@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs, from package registries only. Idempotent: a second run checks
+# and does nothing. Called by `npm test` (and so by CI); safe to run by hand: `npm run setup`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# 1. Node packages, exactly as locked.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+# 2. Real wacryptolib, the interop peer, in a project-local venv (PyPI's latest, 0.11; spec §11).
+WACRYPTOLIB_VERSION=0.11
+VENV=.venv
+if ! "$VENV/bin/python" - "$WACRYPTOLIB_VERSION" 2>/dev/null <<'PY'
+import sys, importlib.metadata as m
+import wacryptolib  # noqa: F401
+sys.exit(0 if m.version("wacryptolib") == sys.argv[1] else 1)
+PY
+then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    say "installing Debian's python3-venv"
+    apt-get update -qq && apt-get install -y -qq python3-venv
+  fi
+  say "creating $VENV with wacryptolib==$WACRYPTOLIB_VERSION"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "wacryptolib==$WACRYPTOLIB_VERSION"
+fi
+say "ready"

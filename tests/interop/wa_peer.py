@@ -1,0 +1,51 @@
+"""Drives the real wacryptolib (the project venv's) for the interop tests, answering in JSON.
+
+  wa_peer.py decrypt POOL CRYPTAINER...   -> [{"ok", "sha256", "errors": [...], "entries": n}, ...]
+  wa_peer.py validate CRYPTAINER...       -> [{"ok"} or {"ok": false, "error"}, ...]
+
+One process for many cryptainers: importing wacryptolib costs most of a second.
+"""
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from wacryptolib.cryptainer import (
+    check_cryptainer_sanity,
+    decrypt_payload_from_cryptainer,
+    load_cryptainer_from_filesystem,
+)
+from wacryptolib.keystore import FilesystemKeystorePool
+
+
+def decrypt(pool, path):
+    cryptainer = load_cryptainer_from_filesystem(Path(path), include_payload_ciphertext=True)
+    check_cryptainer_sanity(cryptainer)
+    result, report = decrypt_payload_from_cryptainer(cryptainer, keystore_pool=FilesystemKeystorePool(pool))
+    # 0.11's has_errors() is always True (spec §7): judge by the entries themselves.
+    errors = [
+        {"type": str(e["entry_type"]), "criticity": str(e["entry_criticity"]), "message": e["entry_message"]}
+        for e in report.get_error_entries()
+    ]
+    return {
+        "ok": result is not None,
+        "sha256": hashlib.sha256(result).hexdigest() if result is not None else None,
+        "errors": errors,
+        "entries": len(report.get_all_entries()),
+    }
+
+
+def validate(path):
+    try:
+        check_cryptainer_sanity(load_cryptainer_from_filesystem(Path(path), include_payload_ciphertext=True))
+        return {"ok": True}
+    except Exception as exc:  # the schema library raises several types
+        return {"ok": False, "error": str(exc)}
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "decrypt":
+        print(json.dumps([decrypt(args[0], p) for p in args[1:]]))
+    else:
+        print(json.dumps([validate(p) for p in args]))
