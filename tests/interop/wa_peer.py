@@ -3,11 +3,16 @@
   wa_peer.py decrypt POOL CRYPTAINER...   -> [{"ok", "sha256", "errors": [...], "entries": n}, ...]
   wa_peer.py validate CRYPTAINER...       -> [{"ok"} or {"ok": false, "error"}, ...]
 
+  wa_peer.py bench POOL CRYPTAINER OUT    -> {"seconds", "max_rss_kib"}: load + decrypt + write, timed
+                                             after the import, as `npm run bench` compares it
+
 One process for many cryptainers: importing wacryptolib costs most of a second.
 """
 import hashlib
 import json
+import resource
 import sys
+import time
 from pathlib import Path
 
 from wacryptolib.cryptainer import (
@@ -43,9 +48,22 @@ def validate(path):
         return {"ok": False, "error": str(exc)}
 
 
+def bench(pool, path, out):
+    start = time.perf_counter()
+    cryptainer = load_cryptainer_from_filesystem(Path(path), include_payload_ciphertext=True)
+    result, _report = decrypt_payload_from_cryptainer(cryptainer, keystore_pool=FilesystemKeystorePool(pool))
+    if result is None:
+        raise SystemExit("wacryptolib could not decrypt " + path)
+    Path(out).write_bytes(result)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "decrypt":
         print(json.dumps([decrypt(args[0], p) for p in args[1:]]))
+    elif command == "bench":
+        print(json.dumps(bench(*args)))
     else:
         print(json.dumps([validate(p) for p in args]))

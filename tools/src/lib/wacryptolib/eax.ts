@@ -39,13 +39,22 @@ export class Cmac {
     this.cbc = createCipheriv(aesName(key, 'cbc'), key, Buffer.alloc(BLOCK)).setAutoPadding(false);
   }
 
-  update(data: Uint8Array): this {
+  update(input: Uint8Array): this {
     if (this.done) throw new Error('CMAC already finalised');
-    const all = this.pending.length === 0 ? Buffer.from(data) : Buffer.concat([this.pending, data]);
+    let data = Buffer.from(input.buffer, input.byteOffset, input.byteLength); // a view, not a copy
+    // Top up a held-back partial block first, without copying the (large) rest of the input.
+    if (this.pending.length > 0 && this.pending.length < BLOCK && data.length > 0) {
+      const take = Math.min(BLOCK - this.pending.length, data.length);
+      this.pending = Buffer.concat([this.pending, data.subarray(0, take)]);
+      data = data.subarray(take);
+    }
+    if (data.length === 0) return this;
+    // More input follows the held-back block, so that block is not the last one: chain it.
+    if (this.pending.length === BLOCK) this.cbc.update(this.pending);
     // Keep at least one byte (and so the final, possibly complete, block) out of the CBC chain.
-    const feed = all.length === 0 ? 0 : Math.floor((all.length - 1) / BLOCK) * BLOCK;
-    if (feed > 0) this.cbc.update(all.subarray(0, feed));
-    this.pending = Buffer.from(all.subarray(feed));
+    const feed = Math.floor((data.length - 1) / BLOCK) * BLOCK;
+    if (feed > 0) this.cbc.update(data.subarray(0, feed));
+    this.pending = Buffer.from(data.subarray(feed)); // at most 16 bytes copied
     return this;
   }
 

@@ -214,18 +214,22 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const sha = createHash('sha256');
   let bytes = 0;
   let done = false;
+  // One write in flight while the next chunk is decrypted: disk and CPU overlap.
+  let inFlight: Promise<unknown> = Promise.resolve();
   try {
     const write = async (data: Buffer) => {
       if (data.length === 0) return;
       sha.update(data);
       bytes += data.length;
-      await out.write(data);
+      await inFlight;
+      inFlight = out.write(data);
     };
     for await (const chunk of payloadChunks(file, opts.chunkSize ?? 1 << 20)) {
       await write(through(0, chunk));
       opts.onProgress?.(chunk.length);
     }
     for (let j = 0; j < levels.length; j++) await write(through(j + 1, levels[j]!.dec.finish()));
+    await inFlight;
     finishSignatures(file, signatures);
     await out.sync();
     await out.close();
@@ -233,6 +237,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     done = true;
   } finally {
     if (!done) {
+      await inFlight.catch(() => undefined);
       await out.close().catch(() => undefined);
       await unlink(tmpPath).catch(() => undefined);
     }

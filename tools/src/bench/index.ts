@@ -1,0 +1,137 @@
+/**
+ * `npm run bench`: revelation speed and memory, each figure beside a reference that does the same work on
+ * the same bytes in the same run:
+ *  - node:crypto: a plain loop over the payload with the same ciphers, digests and output write, no Shidi
+ *    code (in this process);
+ *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
+ * Sizes: SHIDI_BENCH_MIB (default 256). Peak RSS of `shidi decrypt` is measured in its own process.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NODE_HASH } from '../lib/wacryptolib/hashes.js';
+import { loadCryptainer } from '../lib/wacryptolib/cryptainer-file.js';
+import { KeyPool } from '../lib/wacryptolib/keystore.js';
+import { unwrapPayloadKeys } from '../lib/wacryptolib/reveal.js';
+import { PROJECT_ROOT } from '../lib/project.js';
+import { FIXTURE_POOL, writeBigCryptainer } from './big-cryptainer.js';
+
+const MIB = Number(process.env.SHIDI_BENCH_MIB ?? 256);
+const CASES = [
+  { conf: 'c1', what: 'AES_CBC, DSA_DSS/SHA256 signature' },
+  { conf: 'c4', what: 'CHACHA20_POLY1305' },
+  { conf: 'c2', what: 'AES_EAX, Shamir 2-of-3, ECC_DSS/SHA3_512' },
+  { conf: 'c5', what: 'AES_CBC -> AES_EAX, ECC_DSS/SHA256' },
+];
+const work = mkdtempSync(join(tmpdir(), 'shidi-bench-'));
+const python = join(PROJECT_ROOT, '.venv', 'bin', 'python');
+const hasWacryptolib = existsSync(python);
+
+function shidiDecrypt(path: string, out: string) {
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'tools', 'src', 'bench', 'run-measured.js'), 'decrypt', path, '--keys', FIXTURE_POOL, '--out', out, '--force', '-q'], {
+    encoding: 'utf8',
+  });
+  const m = /@@measure (.*)/.exec(r.stderr);
+  const res = m ? (JSON.parse(m[1]!) as { code: number; ms: number; maxRssKiB: number }) : null;
+  if (!res || res.code !== 0) throw new Error(`shidi decrypt failed: ${r.stderr}`);
+  return res;
+}
+
+/** The same cipher work with node:crypto directly: keys unwrapped beforehand, as a fair floor. */
+async function nodeReference(path: string, out: string): Promise<number> {
+  const file = loadCryptainer(path);
+  const keys = await unwrapPayloadKeys(file, new KeyPool([FIXTURE_POOL]));
+  const layers = file.cryptainer.payload_cipher_layers;
+  const stages = layers
+    .map((layer, i) => {
+      const k = keys[i]!;
+      const hashes = layer.payload_signatures.map((s) => createHash(NODE_HASH[s.payload_digest_algo]));
+      let step: (b: Buffer) => Buffer;
+      if (k.algo === 'AES_CBC') {
+        const d = createDecipheriv('aes-256-cbc', k.key, k.iv);
+        step = (b) => d.update(b);
+      } else if (k.algo === 'CHACHA20_POLY1305') {
+        const d = createDecipheriv('chacha20-poly1305', k.key, k.iv, { authTagLength: 16 });
+        step = (b) => d.update(b);
+      } else {
+        // EAX's work: CTR for the data, AES-CBC encryption for CMAC over the ciphertext.
+        const ctr = createDecipheriv('aes-256-ctr', k.key, Buffer.alloc(16, 1));
+        const mac = createCipheriv('aes-256-cbc', k.key, Buffer.alloc(16)).setAutoPadding(false);
+        step = (b) => {
+          mac.update(b.subarray(0, b.length - (b.length % 16)));
+          return ctr.update(b);
+        };
+      }
+      return { hashes, step };
+    })
+    .reverse();
+  const fh = await open(out, 'w');
+  const sha = createHash('sha256');
+  const t0 = performance.now();
+  for await (const chunk of createReadStream(file.payload.kind === 'offloaded' ? file.payload.path : path, { highWaterMark: 1 << 20 })) {
+    let b = chunk as Buffer;
+    for (const s of stages) {
+      for (const h of s.hashes) h.update(b);
+      b = s.step(b);
+    }
+    sha.update(b);
+    await fh.write(b);
+  }
+  await fh.sync();
+  await fh.close();
+  return performance.now() - t0;
+}
+
+function wacryptolib(path: string, out: string) {
+  const r = execFileSync(python, [join(PROJECT_ROOT, 'tests', 'interop', 'wa_peer.py'), 'bench', FIXTURE_POOL, path, out], {
+    encoding: 'utf8',
+    env: { ...process.env, _WA_RANDOMIZE_CLI_APP_DIR: '1' },
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(r) as { seconds: number; max_rss_kib: number };
+}
+
+const rate = (ms: number) => MIB / (ms / 1000);
+const fmt = (n: number, d = 0) => n.toFixed(d);
+
+async function run() {
+  console.log(`shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB to change), one run each, warm page cache`);
+  console.log(hasWacryptolib ? 'reference peers: node:crypto (same process) and wacryptolib 0.11 (.venv)' : 'reference peers: node:crypto only — run `npm run setup` for the wacryptolib comparison');
+  console.log('');
+  const rows: string[][] = [['case', 'shidi MiB/s', 'shidi peak RSS', 'node:crypto MiB/s', 'shidi/node', 'wacryptolib MiB/s', 'wacryptolib RSS', 'shidi/wacryptolib']];
+  for (const c of CASES) {
+    const path = join(work, `${c.conf}.bin.crypt`);
+    await writeBigCryptainer(path, MIB, c.conf);
+    const out = join(work, 'out');
+    shidiDecrypt(path, out); // warm-up: page cache and the first-run costs of both sides
+    const s = shidiDecrypt(path, out);
+    const refMs = await nodeReference(path, join(work, 'ref.out'));
+    const w = hasWacryptolib ? wacryptolib(path, join(work, 'wa.out')) : null;
+    rows.push([
+      `${c.conf} ${c.what}`,
+      fmt(rate(s.ms)),
+      `${fmt(s.maxRssKiB / 1024)} MiB`,
+      fmt(rate(refMs)),
+      fmt(refMs / s.ms, 2),
+      w ? fmt(rate(w.seconds * 1000)) : '-',
+      w ? `${fmt(w.max_rss_kib / 1024)} MiB` : '-',
+      w ? fmt((w.seconds * 1000) / s.ms, 2) : '-',
+    ]);
+    rmSync(path);
+    rmSync(path + '.payload', { force: true });
+    rmSync(join(out), { recursive: true, force: true });
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+  console.log('\nshidi/node: speed as a fraction of plain node:crypto doing the same ciphers, digests and write (1.00 = no overhead).');
+  console.log('shidi/wacryptolib: how many times faster than wacryptolib on the same cryptainer.');
+}
+
+try {
+  await run();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
