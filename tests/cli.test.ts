@@ -22,7 +22,7 @@ describe('shidi decrypt', () => {
     expect(doc.revealed.length).toBe(5);
     for (const rep of doc.revealed) {
       const name = rep.cryptainer.split('/').pop();
-      expect(rep.sha256).toBe(manifest[name].plaintext_sha256);
+      expect(rep.sha256).toBe(manifest[name]!.plaintext_sha256);
       expect(createHash('sha256').update(readFileSync(rep.output)).digest('hex')).toBe(rep.sha256);
       expect(rep.state).toBe('finished');
       expect(rep.signatures.every((x: { verified: boolean }) => x.verified)).toBe(true);

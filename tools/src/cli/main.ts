@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, ShidiError } from '../lib/errors.js';
 import { PROJECT_VERSION } from '../lib/project.js';
+import { removeAllTemps } from '../lib/temp-files.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { processIo, type Io } from './io.js';
@@ -15,7 +16,31 @@ function versionText(): string {
   return `shidi ${PROJECT_VERSION}\ncore: not built yet (no build/encryptor.wasm)`;
 }
 
+/** Ctrl-C or a kill during a revelation: remove temporary outputs, then exit as the signal would (128+n). */
+function removeTempsOnSignal(): () => void {
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => {
+    const h = () => {
+      removeAllTemps();
+      process.stderr.write(`\nshidi: interrupted (${sig}); nothing was left half-written\n`);
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    };
+    process.once(sig, h);
+    return () => process.removeListener(sig, h);
+  });
+  return () => handlers.forEach((off) => off());
+}
+
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  const ownsProcess = io.stdout === process.stdout;
+  const offSignals = ownsProcess ? removeTempsOnSignal() : () => undefined;
+  try {
+    return await run(argv, io);
+  } finally {
+    offSignals();
+  }
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
   let code: number = ExitCode.ok;
   const done = (c: number) => (code = c);
   const debug = argv.includes('--debug') || io.env.SHIDI_DEBUG === '1';

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ShidiError, ExitCode, badInput } from '../../lib/errors.js';
 import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../../lib/wacryptolib/keystore.js';
+import { holderLabel } from '../../lib/wacryptolib/key-unwrap.js';
 import { payloadSize, revealCryptainer, UNFINISHED_FLAG, type RevealReport } from '../../lib/wacryptolib/reveal.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { passphraseSource, type PassphraseOptions } from '../passphrases.js';
@@ -74,6 +75,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
           revealed.push(r);
           const sigs = r.signatures.length === 0 ? 'no signatures' : `${r.signatures.length} signature(s) verified (${r.signatures.map((s) => `${s.algo} by ${s.trustee}`).join(', ')})`;
           rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${r.authenticated ? sigs : 'UNAUTHENTICATED'})`);
+          if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
           for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
         } catch (e) {
           if (!(e instanceof ShidiError)) throw e;

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { badInput } from '../../lib/errors.js';
 import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
 import { inspectCryptainer } from '../../lib/wacryptolib/inspect.js';
 import { KeyPool } from '../../lib/wacryptolib/keystore.js';
@@ -18,7 +19,9 @@ export function inspectCommand(io: Io, done: (code: number) => void): Command {
       .addHelpText('beforeAll', 'Examples:\n  shidi inspect 20260101_120000_mic.crypt\n  shidi inspect recordings/ --keys pool/\n'),
   ).action((paths: string[], opts: InspectOptions) => {
     const pool = new KeyPool(opts.keys);
-    const summaries = paths.flatMap((p) => listCryptainers(p)).map((f) => inspectCryptainer(loadCryptainer(f), pool));
+    const files = paths.flatMap((p) => listCryptainers(p));
+    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')}`, 'no-cryptainers');
+    const summaries = files.map((f) => inspectCryptainer(loadCryptainer(f), pool));
     // The summary is the result, so it is JSON with or without --json; one document either way.
     io.stdout.write(JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2) + '\n');
     done(0);

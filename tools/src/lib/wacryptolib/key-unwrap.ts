@@ -59,6 +59,9 @@ export function isOnlyMissingKeys(p: Problem): boolean {
 }
 
 export class KeyUnwrapper {
+  /** Every RSA key that opened its part, in order: the guardians who took part in this revelation. */
+  readonly used: Holder[] = [];
+
   constructor(
     private readonly pool: KeyPool,
     private readonly defaultKeychain: Uuid,
@@ -139,6 +142,7 @@ export class KeyUnwrapper {
     const found = await this.pool.privateKey({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychain_uid), algo: 'RSA_OAEP' });
     if (!found.ok) return { ok: false, problem: { kind: 'key', holder, problem: found.problem, message: found.message } };
     const plain = oaepDecryptChunks(found.key, chunks as Uint8Array[], `${this.what}: key of ${holderLabel(holder)}`);
+    this.used.push(holder);
     const struct = this.parse(plain, 'key struct');
     // wacryptolib reads both fields; a struct without them did not come from its encryptor.
     if (!isEJsonObject(struct) || !(struct.key_bytes instanceof Uint8Array) || !(Object.hasOwn(struct, 'cryptainer_metadata')))

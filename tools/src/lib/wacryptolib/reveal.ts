@@ -16,9 +16,10 @@ import { asInteger, parseEJson } from './ejson.js';
 import { checkSignatureKey, verifySignature } from './asymmetric.js';
 import type { CryptainerFile } from './cryptainer-file.js';
 import { NODE_HASH } from './hashes.js';
-import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type Problem } from './key-unwrap.js';
+import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type Holder, type Problem } from './key-unwrap.js';
 import type { KeyPool } from './keystore.js';
 import type { PayloadLayer, SignatureConf } from './model.js';
+import { trackTemp, untrackTemp } from '../temp-files.js';
 import { createDecryptStream, hasTag, symkeyFromEJson, type DecryptStream, type Symkey } from './symmetric.js';
 
 export interface RevealOptions {
@@ -49,6 +50,8 @@ export interface RevealReport {
   state: 'finished' | 'unfinished';
   authenticated: boolean;
   signatures: SignatureReport[];
+  /** The guardians' keys that were used, in the order they were used. */
+  keys_used: Holder[];
   warnings: string[];
 }
 
@@ -58,7 +61,7 @@ export const UNFINISHED_SUFFIX = '.unfinished';
 const layerName = (layers: PayloadLayer[], i: number) => `layer ${i + 1} of ${layers.length} (${layers[i]!.payload_cipher_algo})`;
 
 /** Unwraps every payload layer's key; throws one error naming everything that is missing. */
-export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool): Promise<Symkey[]> {
+export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, used: Holder[] = []): Promise<Symkey[]> {
   const { cryptainer } = file;
   const layers = cryptainer.payload_cipher_layers;
   const keys: Symkey[] = [];
@@ -67,6 +70,7 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool): Pr
     const layer = layers[i]!;
     const unwrapper = new KeyUnwrapper(pool, cryptainer.keychain_uid, `${file.plainName}: ${layerName(layers, i)}`, cryptainer.cryptainer_metadata);
     const out = await unwrapper.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
+    used.push(...unwrapper.used);
     if (!out.ok) {
       problems.push({ layer: i, problem: out.problem });
       continue;
@@ -184,7 +188,8 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   if (authenticate && !layers.some((l) => hasTag(l.payload_cipher_algo) || l.payload_signatures.length > 0))
     warnings.push('no layer carries an integrity tag or a signature: alterations of this cryptainer cannot be detected');
 
-  const keys = await unwrapPayloadKeys(file, opts.pool);
+  const keysUsed: Holder[] = [];
+  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed);
   // Decryption order: the stored (last) layer first.
   const levels: { hashes: Hash[]; dec: DecryptStream }[] = [];
   for (let i = layers.length - 1; i >= 0; i--)
@@ -211,6 +216,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const out = await open(tmpPath, 'wx').catch((e: NodeJS.ErrnoException) => {
     throw new ShidiError(ExitCode.failed, `cannot write in ${outDir}: ${e.code ?? e.message}`, 'output');
   });
+  trackTemp(tmpPath);
   const sha = createHash('sha256');
   let bytes = 0;
   let done = false;
@@ -236,6 +242,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     await rename(tmpPath, outPath);
     done = true;
   } finally {
+    untrackTemp(tmpPath);
     if (!done) {
       await inFlight.catch(() => undefined);
       await out.close().catch(() => undefined);
@@ -250,6 +257,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     state: authenticate ? 'finished' : 'unfinished',
     authenticated: authenticate,
     signatures: signatures.map((s) => s.report),
+    keys_used: keysUsed,
     warnings,
   };
 }
