@@ -1,0 +1,162 @@
+// The symmetric ciphers of wacryptolib, composed from the HAL's AES and ChaCha services. Bulk bytes only
+// ever go through the HAL; the core touches at most one 16-byte block at a time (CMAC's last block, CBC's
+// padding). AES-EAX is EAX (Bellare, Rogaway, Wagner) with a 16-byte nonce, no header and a 16-byte tag,
+// as pycryptodome does it.
+import { hal } from "./errors";
+import {
+  aes_cbc_encrypt,
+  aes_cbc_mac,
+  aes_ctr_xor,
+  chacha20poly1305_begin,
+  chacha20poly1305_finish,
+  chacha20poly1305_update,
+} from "./hal";
+
+export const AES_CBC: i32 = 1;
+export const AES_EAX: i32 = 2;
+export const CHACHA20_POLY1305: i32 = 3;
+
+export function cipherName(c: i32): string {
+  return c == AES_CBC ? "AES_CBC" : c == AES_EAX ? "AES_EAX" : "CHACHA20_POLY1305";
+}
+/** Nonce (or IV) length of each cipher's symkey. */
+export function nonceLength(c: i32): i32 {
+  return c == CHACHA20_POLY1305 ? 12 : 16;
+}
+export function hasTag(c: i32): bool {
+  return c != AES_CBC;
+}
+
+/** CMAC's doubling in GF(2^128), in place on 16 big-endian bytes. */
+function dbl(p: usize): void {
+  const hi = bswap<u64>(load<u64>(p));
+  const lo = bswap<u64>(load<u64>(p + 8));
+  let nhi = (hi << 1) | (lo >> 63);
+  let nlo = lo << 1;
+  if (hi >> 63) nlo ^= 0x87;
+  store<u64>(p, bswap<u64>(nhi));
+  store<u64>(p + 8, bswap<u64>(nlo));
+}
+function xor16(dst: usize, src: usize): void {
+  store<u64>(dst, load<u64>(dst) ^ load<u64>(src));
+  store<u64>(dst + 8, load<u64>(dst + 8) ^ load<u64>(src + 8));
+}
+
+/** Streaming OMAC_t (CMAC over [0]*15 || t || M), the last block held back until `finish`. */
+export class Omac {
+  state: usize;
+  pending: usize;
+  pendLen: i32 = 0;
+  k1: usize;
+  constructor(public key: usize, t: u8) {
+    this.state = heap.alloc(16);
+    this.pending = heap.alloc(16);
+    this.k1 = heap.alloc(16);
+    memory.fill(this.k1, 0, 16);
+    memory.fill(this.pending, 0, 16);
+    hal(aes_cbc_mac(key, 32, this.k1, 16, this.pending, 16)); // L = E_K(0)
+    dbl(this.k1);
+    memory.fill(this.state, 0, 16);
+    store<u8>(this.pending + 15, t);
+    this.pendLen = 16;
+  }
+  update(ptr: usize, len: i32): void {
+    while (len > 0) {
+      if (this.pendLen == 16) {
+        hal(aes_cbc_mac(this.key, 32, this.state, 16, this.pending, 16));
+        this.pendLen = 0;
+      }
+      if (this.pendLen == 0 && len > 16) {
+        const full = ((len - 1) >> 4) << 4;
+        hal(aes_cbc_mac(this.key, 32, this.state, 16, ptr, full));
+        ptr += full;
+        len -= full;
+        continue;
+      }
+      const take = min(16 - this.pendLen, len);
+      memory.copy(this.pending + <usize>this.pendLen, ptr, take);
+      this.pendLen += take;
+      ptr += take;
+      len -= take;
+    }
+  }
+  /** Writes the 16-byte MAC to `out`. */
+  finish(out: usize): void {
+    if (this.pendLen == 16) xor16(this.pending, this.k1);
+    else {
+      store<u8>(this.pending + <usize>this.pendLen, 0x80);
+      memory.fill(this.pending + <usize>this.pendLen + 1, 0, 15 - this.pendLen);
+      dbl(this.k1); // K2
+      xor16(this.pending, this.k1);
+    }
+    hal(aes_cbc_mac(this.key, 32, this.state, 16, this.pending, 16));
+    memory.copy(out, this.state, 16);
+  }
+}
+
+/**
+ * One streaming encryption of a payload or key layer. `update` takes any length for EAX and ChaCha; for
+ * CBC it takes multiples of 16 until `finish`, which pads (PKCS#7) in place, so the buffer passed to
+ * `finish` must have 16 bytes of room after the data. Output replaces the input in place.
+ */
+export class Encryptor {
+  counter: usize = 0;
+  iv: usize = 0;
+  mac: Omac | null = null;
+  nonceMac: usize = 0;
+  handle: i32 = -1;
+  key: usize;
+  /** The key is copied: callers wipe theirs as soon as the layer is set up. */
+  constructor(public cipher: i32, key: usize, nonce: usize) {
+    this.key = heap.alloc(32);
+    memory.copy(this.key, key, 32);
+    key = this.key;
+    if (cipher == AES_EAX) {
+      const n = new Omac(key, 0);
+      n.update(nonce, 16);
+      this.nonceMac = heap.alloc(16);
+      n.finish(this.nonceMac);
+      this.counter = heap.alloc(16);
+      memory.copy(this.counter, this.nonceMac, 16);
+      this.mac = new Omac(key, 2);
+    } else if (cipher == AES_CBC) {
+      this.iv = heap.alloc(16);
+      memory.copy(this.iv, nonce, 16);
+    } else {
+      this.handle = hal(chacha20poly1305_begin(key, 32, nonce, 12));
+    }
+  }
+  update(ptr: usize, len: i32): void {
+    if (len == 0) return;
+    if (this.cipher == AES_EAX) {
+      hal(aes_ctr_xor(this.key, 32, this.counter, 16, ptr, len, ptr, len));
+      (this.mac as Omac).update(ptr, len);
+    } else if (this.cipher == AES_CBC) {
+      hal(aes_cbc_encrypt(this.key, 32, this.iv, 16, ptr, len, ptr, len));
+    } else {
+      hal(chacha20poly1305_update(this.handle, ptr, len, ptr, len));
+    }
+  }
+  /** Encrypts the last `len` bytes at ptr; returns their new length; writes the tag (if any) to `tag`. */
+  finish(ptr: usize, len: i32, tag: usize): i32 {
+    if (this.cipher == AES_CBC) {
+      const pad = 16 - (len & 15);
+      memory.fill(ptr + <usize>len, <u8>pad, pad);
+      len += pad;
+      this.update(ptr, len);
+      return len;
+    }
+    this.update(ptr, len);
+    if (this.cipher == AES_EAX) {
+      (this.mac as Omac).finish(tag);
+      const h = new Omac(this.key, 1);
+      const hm = heap.alloc(16);
+      h.finish(hm);
+      xor16(tag, hm);
+      xor16(tag, this.nonceMac);
+    } else {
+      hal(chacha20poly1305_finish(this.handle, tag, 16));
+    }
+    return len;
+  }
+}

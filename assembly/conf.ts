@@ -1,0 +1,136 @@
+// The compiled cryptoconf (docs/device-conf.md), parsed from its static copy into arena objects for each
+// slice. Pointers (uids, trustee JSON, public keys) point into the static copy, never into the arena.
+import { AES_CBC, CHACHA20_POLY1305 } from "./ciphers";
+import { CborReader, MT_ARRAY, MT_BYTES, MT_MAP, MT_TEXT } from "./cbor";
+import { MAX_PAYLOAD_LAYERS } from "./buffers";
+
+export const NODE_RSA: i32 = 0;
+export const NODE_SYM: i32 = 1;
+export const NODE_SHARED: i32 = 2;
+const MAX_DEPTH: i32 = 8;
+const MAX_SHARDS: u64 = 16;
+
+export class KeyNode {
+  kind: i32 = 0;
+  // RSA_OAEP leaf
+  keychain: usize = 0; // 16 bytes, 0 when the layer uses the cryptainer's default keychain
+  trustee: usize = 0;
+  trusteeLen: i32 = 0;
+  modulus: usize = 0;
+  modulusLen: i32 = 0;
+  exponent: usize = 0;
+  exponentLen: i32 = 0;
+  // symmetric layer
+  cipher: i32 = 0;
+  children: KeyNode[] = [];
+  // per-slice key of a symmetric layer: 32-byte key then its nonce
+  subkey: usize = 0;
+  // shared secret
+  threshold: i32 = 0;
+  shards: Array<KeyNode[]> = [];
+}
+
+export class PayloadLayer {
+  cipher: i32 = 0;
+  keys: KeyNode[] = [];
+}
+
+export class Conf {
+  keychain: usize = 0;
+  layers: PayloadLayer[] = [];
+  sliceMs: i64 = 0;
+  pseudonym: usize = 0;
+  pseudonymLen: i32 = 0;
+}
+
+function cipherOk(c: u64): bool {
+  return c >= <u64>AES_CBC && c <= <u64>CHACHA20_POLY1305;
+}
+
+function parseNodes(r: CborReader, depth: i32): KeyNode[] {
+  const out = new Array<KeyNode>();
+  const n = r.expect(MT_ARRAY);
+  if (n == 0 || depth > MAX_DEPTH) r.setBad();
+  for (let i: u64 = 0; i < n && !r.bad; i++) out.push(parseNode(r, depth));
+  return out;
+}
+
+function parseNode(r: CborReader, depth: i32): KeyNode {
+  const node = new KeyNode();
+  const len = r.expect(MT_ARRAY);
+  node.kind = <i32>r.uint();
+  if (node.kind == 0 && len == 5) {
+    if (r.isNullNext()) r.skip();
+    else {
+      node.keychain = r.str(MT_BYTES);
+      if (r.value != 16) r.setBad();
+    }
+    node.trustee = r.str(MT_TEXT);
+    node.trusteeLen = <i32>r.value;
+    node.modulus = r.str(MT_BYTES);
+    node.modulusLen = <i32>r.value;
+    node.exponent = r.str(MT_BYTES);
+    node.exponentLen = <i32>r.value;
+    if (node.modulusLen < 256 || node.modulusLen > 512 || node.exponentLen < 1 || node.exponentLen > node.modulusLen) r.setBad();
+    if (node.trusteeLen < 2) r.setBad();
+  } else if (node.kind == 1 && len == 3) {
+    const c = r.uint();
+    if (!cipherOk(c)) r.setBad();
+    node.cipher = <i32>c;
+    node.children = parseNodes(r, depth + 1);
+  } else if (node.kind == 2 && len == 3) {
+    const k = r.uint();
+    const n = r.expect(MT_ARRAY);
+    if (n == 0 || n > MAX_SHARDS || k < 1 || k > n) r.setBad();
+    node.threshold = <i32>k;
+    for (let i: u64 = 0; i < n && !r.bad; i++) node.shards.push(parseNodes(r, depth + 1));
+  } else r.setBad();
+  return node;
+}
+
+/** Parses and checks a compiled conf; null when it is malformed. */
+export function parseConf(ptr: usize, len: i32): Conf | null {
+  const r = new CborReader(ptr, ptr + <usize>len);
+  const conf = new Conf();
+  const entries = r.expect(MT_MAP);
+  let seen = 0;
+  for (let i: u64 = 0; i < entries && !r.bad; i++) {
+    const k = r.uint();
+    if (k == 0) {
+      if (r.uint() != 1) r.setBad();
+    } else if (k == 1) {
+      conf.keychain = r.str(MT_BYTES);
+      if (r.value != 16) r.setBad();
+    } else if (k == 2) {
+      const n = r.expect(MT_ARRAY);
+      if (n == 0 || n > <u64>MAX_PAYLOAD_LAYERS) r.setBad();
+      for (let j: u64 = 0; j < n && !r.bad; j++) {
+        const layer = new PayloadLayer();
+        if (r.expect(MT_ARRAY) != 2) r.setBad();
+        const c = r.uint();
+        if (!cipherOk(c)) r.setBad();
+        layer.cipher = <i32>c;
+        layer.keys = parseNodes(r, 1);
+        conf.layers.push(layer);
+      }
+    } else if (k == 3) {
+      const ms = r.uint();
+      if (ms < 1000 || ms > 86400000) r.setBad();
+      conf.sliceMs = <i64>ms;
+    } else if (k == 4) {
+      conf.pseudonym = r.str(MT_TEXT);
+      conf.pseudonymLen = <i32>r.value;
+      if (conf.pseudonymLen < 1 || conf.pseudonymLen > 24) r.setBad();
+      for (let j = 0; j < conf.pseudonymLen; j++) {
+        const ch = load<u8>(conf.pseudonym + <usize>j);
+        if (!((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57) || ch == 45)) r.setBad();
+      }
+    } else {
+      r.setBad();
+      break;
+    }
+    seen |= 1 << <i32>k;
+  }
+  if (r.bad || seen != 31 || r.ptr != r.end) return null;
+  return conf;
+}

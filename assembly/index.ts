@@ -1,0 +1,170 @@
+// The encryptor core's exports (docs/hal-abi.md). The body pushes a compiled cryptoconf, its sensors'
+// descriptors and then frames; the core decides everything else: slices, keys, headers, files.
+import { CONF, CONF_SIZE, IO, IO_SIZE, MAX_SENSORS, SENSOR_DESC_SIZE, SENSORS } from "./buffers";
+import { CborReader, MT_MAP, MT_TEXT, MT_UINT } from "./cbor";
+import { Conf, parseConf } from "./conf";
+import { clearFailure, fail, failed, failureCode } from "./errors";
+import {
+  C_BAD_CONF,
+  C_BAD_SENSOR,
+  C_FRAME_TOO_BIG,
+  C_NOT_CONFIGURED,
+  C_STATE,
+  C_TIME_BACKWARDS,
+  C_TOO_MANY_SENSORS,
+  C_UNKNOWN_SENSOR,
+  HAL_ABI_VERSION,
+} from "./hal";
+import { Slice } from "./slice";
+import "./abort";
+
+const SENSOR_LENS: usize = memory.data(4 * 8);
+const FRAME_IDS: usize = memory.data(8 * 8);
+let confLen: i32 = 0;
+let sensorCount: i32 = 0;
+let framesStarted = false;
+let lastT: i64 = -1;
+let sliceIndex: i32 = 0;
+let slicesFinished: i32 = 0;
+let broken = false;
+let highWater: usize = 0;
+// Arena objects: valid only until the next __reset().
+let conf: Conf | null = null;
+let slice: Slice | null = null;
+
+function heapTop(): usize {
+  const p = __alloc(0);
+  __free(p);
+  return p;
+}
+function noteHeap(): void {
+  const t = heapTop();
+  if (t > highWater) highWater = t;
+}
+function done(r: i32): i32 {
+  noteHeap();
+  return r;
+}
+
+export function abi_version(): i32 {
+  return HAL_ABI_VERSION;
+}
+export function io_buffer(): usize {
+  return IO;
+}
+export function io_buffer_size(): i32 {
+  return IO_SIZE;
+}
+
+export function core_configure(length: i32): i32 {
+  if (slice != null || framesStarted) return C_STATE;
+  if (length <= 0 || length > CONF_SIZE) return C_BAD_CONF;
+  memory.copy(CONF, IO, length);
+  __reset();
+  conf = parseConf(CONF, length);
+  if (conf == null) {
+    confLen = 0;
+    return done(C_BAD_CONF);
+  }
+  confLen = length;
+  return done(0);
+}
+
+/** The descriptor must be a CBOR map with a uint `id` < 8 and a text `kind`. */
+export function core_sensor(length: i32): i32 {
+  if (framesStarted) return C_BAD_SENSOR;
+  if (length <= 0 || length > SENSOR_DESC_SIZE) return C_BAD_SENSOR;
+  const r = new CborReader(IO, IO + <usize>length);
+  const n = r.expect(MT_MAP);
+  let id: i64 = -1;
+  let kind = false;
+  for (let i: u64 = 0; i < n && !r.bad; i++) {
+    const k = r.str(MT_TEXT);
+    const kl = r.value;
+    if (kl == 2 && load<u8>(k) == 105 && load<u8>(k + 1) == 100) id = <i64>r.uint();
+    else if (kl == 4 && load<u32>(k) == 0x646e696b /* "kind" */) {
+      r.str(MT_TEXT);
+      kind = true;
+    } else r.skip();
+  }
+  if (r.bad || r.ptr != r.end || !kind || id < 0) return done(C_BAD_SENSOR);
+  if (id >= MAX_SENSORS) return done(C_TOO_MANY_SENSORS);
+  if (load<i32>(SENSOR_LENS + <usize>(id * 4)) != 0) return done(C_BAD_SENSOR);
+  memory.copy(SENSORS + <usize>(id * SENSOR_DESC_SIZE), IO, length);
+  store<i32>(SENSOR_LENS + <usize>(id * 4), length);
+  sensorCount++;
+  return done(<i32>id);
+}
+
+function startSlice(startMs: i64): void {
+  __reset();
+  conf = parseConf(CONF, confLen);
+  const s = new Slice(conf as Conf, sliceIndex, startMs);
+  slice = s;
+  s.begin(SENSORS, SENSOR_LENS, sensorCount);
+  sliceIndex++;
+}
+
+function endSlice(): void {
+  const s = slice as Slice;
+  s.finish();
+  if (!failed()) slicesFinished++;
+  noteHeap();
+  slice = null;
+}
+
+export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
+  if (confLen == 0) return C_NOT_CONFIGURED;
+  if (broken) return C_STATE;
+  if (length < 0 || length > IO_SIZE) return C_FRAME_TOO_BIG;
+  if (sensor < 0 || sensor >= MAX_SENSORS || load<i32>(SENSOR_LENS + <usize>(sensor * 4)) == 0) return C_UNKNOWN_SENSOR;
+  if (t_ms < lastT || t_ms < 0) return C_TIME_BACKWARDS;
+  framesStarted = true;
+  lastT = t_ms;
+  clearFailure();
+  const period = (conf as Conf).sliceMs;
+  if (slice == null) startSlice(t_ms);
+  else if (t_ms >= (slice as Slice).startMs + period) {
+    const start = (slice as Slice).startMs;
+    endSlice();
+    if (!failed()) startSlice(start + ((t_ms - start) / period) * period);
+  }
+  if (!failed()) {
+    const fid = load<i64>(FRAME_IDS + <usize>(sensor * 8));
+    store<i64>(FRAME_IDS + <usize>(sensor * 8), fid + 1);
+    (slice as Slice).record(sensor, fid, t_ms, IO, length);
+  }
+  if (failed()) {
+    broken = true;
+    return done(failureCode());
+  }
+  return done(0);
+}
+
+export function core_finish(): i32 {
+  if (confLen == 0) return C_NOT_CONFIGURED;
+  if (broken) return C_STATE;
+  clearFailure();
+  if (slice != null) endSlice();
+  if (failed()) {
+    broken = true;
+    return done(failureCode());
+  }
+  return done(0);
+}
+
+export function core_heap_base(): i32 {
+  return <i32>__heap_base;
+}
+export function core_heap_top(): i32 {
+  return <i32>heapTop();
+}
+export function core_heap_high_water(): i32 {
+  noteHeap();
+  return <i32>highWater;
+}
+export function core_slices_finished(): i32 {
+  return slicesFinished;
+}
+/** The HAL code behind the last C_SD / C_HAL failure (for the body's message). */
+export { failureHalCode as core_last_hal_error } from "./errors";

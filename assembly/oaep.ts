@@ -1,0 +1,54 @@
+// RSA-OAEP encryption as wacryptolib does it (PKCS#1 v2.2 §7.1.1 with SHA-512, MGF1-SHA-512, empty label):
+// the padding is the core's, the modular exponentiation is the RSA engine's (rsa_public).
+import { hal } from "./errors";
+import { rsa_public, sha_digest, trng_fill } from "./hal";
+
+const H: i32 = 64; // SHA-512
+const SHA512: i32 = 2;
+const LHASH: usize = memory.data(64);
+let lhashReady = false;
+
+/** MGF1-SHA-512(seed) XORed into dst[0..len). */
+function mgf1Xor(seed: usize, seedLen: i32, dst: usize, len: i32): void {
+  const input = heap.alloc(<usize>seedLen + 4);
+  memory.copy(input, seed, seedLen);
+  const block = heap.alloc(64);
+  let done = 0;
+  for (let c: u32 = 0; done < len; c++) {
+    store<u32>(input + <usize>seedLen, bswap<u32>(c));
+    hal(sha_digest(SHA512, input, seedLen + 4, block, 64));
+    const m = min(64, len - done);
+    for (let i = 0; i < m; i++) store<u8>(dst + <usize>(done + i), load<u8>(dst + <usize>(done + i)) ^ load<u8>(block + <usize>i));
+    done += m;
+  }
+  heap.free(block);
+  heap.free(input);
+}
+
+/** Largest message for a modulus of k bytes. */
+export function oaepCapacity(k: i32): i32 {
+  return k - 2 * H - 2;
+}
+
+/** Encrypts msg (at most oaepCapacity(k) bytes) to out (k bytes) with the public key (n, e). */
+export function oaepEncrypt(n: usize, k: i32, e: usize, eLen: i32, msg: usize, mLen: i32, out: usize): void {
+  if (!lhashReady) {
+    hal(sha_digest(SHA512, LHASH, 0, LHASH, 64));
+    lhashReady = true;
+  }
+  const em = heap.alloc(<usize>k);
+  store<u8>(em, 0);
+  const seed = em + 1;
+  const db = em + 1 + <usize>H;
+  const dbLen = k - H - 1;
+  hal(trng_fill(seed, H));
+  memory.copy(db, LHASH, H);
+  memory.fill(db + <usize>H, 0, dbLen - H - mLen - 1);
+  store<u8>(db + <usize>(dbLen - mLen - 1), 1);
+  memory.copy(db + <usize>(dbLen - mLen), msg, mLen);
+  mgf1Xor(seed, H, db, dbLen);
+  mgf1Xor(db, dbLen, seed, H);
+  hal(rsa_public(n, k, e, eLen, em, k, out, k));
+  memory.fill(em, 0, k); // the padded block holds key material in clear
+  heap.free(em);
+}

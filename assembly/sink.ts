@@ -1,0 +1,145 @@
+// Byte sinks. A header is produced as a stream: JSON text flows through nested base64 encoders (a wrapped
+// key is JSON inside base64 inside JSON ...) down to a file, so no header is ever held whole in memory.
+import { FILE_BUF, FILE_BUF_SIZE } from "./buffers";
+import { failed, sd } from "./errors";
+import { sd_write } from "./hal";
+
+export class Sink {
+  /** Bytes written into this sink so far. */
+  count: i64 = 0;
+  write(ptr: usize, len: i32): void {
+    unreachable();
+  }
+  byte(b: u8): void {
+    store<u8>(ONE, b);
+    this.write(ONE, 1);
+  }
+  /** ASCII text (every string the core writes is ASCII). */
+  ascii(s: string): void {
+    const n = s.length;
+    let i = 0;
+    while (i < n) {
+      const m = min(n - i, 64);
+      for (let j = 0; j < m; j++) store<u8>(TEXT + <usize>j, <u8>s.charCodeAt(i + j));
+      this.write(TEXT, m);
+      i += m;
+    }
+  }
+  /** A decimal integer. */
+  decimal(v: i64): void {
+    let p: i32 = 24;
+    let u: u64 = v < 0 ? <u64>-v : <u64>v;
+    do {
+      p--;
+      store<u8>(DIGITS + <usize>p, <u8>(48 + <i32>(u % 10)));
+      u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+      p--;
+      store<u8>(DIGITS + <usize>p, 45);
+    }
+    this.write(DIGITS + <usize>p, 24 - p);
+  }
+}
+
+const ONE: usize = memory.data(1);
+const TEXT: usize = memory.data(64);
+const DIGITS: usize = memory.data(24);
+
+/** Appends to an SD file through a write-behind buffer; `count` is the file offset. */
+export class FileSink extends Sink {
+  used: i32 = 0;
+  constructor(public handle: i32) {
+    super();
+  }
+  write(ptr: usize, len: i32): void {
+    this.count += len;
+    while (len > 0) {
+      const m = min(len, FILE_BUF_SIZE - this.used);
+      memory.copy(FILE_BUF + <usize>this.used, ptr, m);
+      this.used += m;
+      ptr += m;
+      len -= m;
+      if (this.used == FILE_BUF_SIZE) this.flush();
+    }
+  }
+  flush(): void {
+    if (this.used > 0 && !failed()) sd(sd_write(this.handle, FILE_BUF, this.used));
+    this.used = 0;
+  }
+}
+
+/** Collects bytes in the arena (for intermediate key material, always small and bounded by the conf). */
+export class MemSink extends Sink {
+  ptr: usize;
+  cap: i32;
+  constructor(cap: i32 = 256) {
+    super();
+    this.cap = cap;
+    this.ptr = heap.alloc(<usize>cap);
+  }
+  write(ptr: usize, len: i32): void {
+    const need = <i32>this.count + len;
+    if (need > this.cap) {
+      let cap = this.cap * 2;
+      while (cap < need) cap *= 2;
+      this.ptr = heap.realloc(this.ptr, <usize>cap);
+      this.cap = cap;
+    }
+    memory.copy(this.ptr + <usize>this.count, ptr, len);
+    this.count += len;
+  }
+  get length(): i32 {
+    return <i32>this.count;
+  }
+}
+
+const B64: usize = memory.data<u8>([
+  65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90,
+  97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117,
+  118, 119, 120, 121, 122, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 43, 47,
+]);
+
+/** Standard padded base64 of everything written, into a parent sink. `end()` writes the tail. */
+export class Base64Sink extends Sink {
+  carry: u32 = 0;
+  carried: i32 = 0;
+  out: usize;
+  constructor(public parent: Sink) {
+    super();
+    this.out = heap.alloc(256);
+  }
+  write(ptr: usize, len: i32): void {
+    this.count += len;
+    let o: i32 = 0;
+    for (let i = 0; i < len; i++) {
+      this.carry = (this.carry << 8) | <u32>load<u8>(ptr + <usize>i);
+      if (++this.carried == 3) {
+        const c = this.carry;
+        store<u8>(this.out + <usize>o, load<u8>(B64 + ((c >> 18) & 63)));
+        store<u8>(this.out + <usize>o + 1, load<u8>(B64 + ((c >> 12) & 63)));
+        store<u8>(this.out + <usize>o + 2, load<u8>(B64 + ((c >> 6) & 63)));
+        store<u8>(this.out + <usize>o + 3, load<u8>(B64 + (c & 63)));
+        o += 4;
+        this.carry = 0;
+        this.carried = 0;
+        if (o == 256) {
+          this.parent.write(this.out, o);
+          o = 0;
+        }
+      }
+    }
+    if (o > 0) this.parent.write(this.out, o);
+  }
+  end(): void {
+    if (this.carried == 0) return;
+    const c = this.carry << (this.carried == 1 ? 16 : 8);
+    store<u8>(this.out, load<u8>(B64 + ((c >> 18) & 63)));
+    store<u8>(this.out + 1, load<u8>(B64 + ((c >> 12) & 63)));
+    store<u8>(this.out + 2, this.carried == 2 ? load<u8>(B64 + ((c >> 6) & 63)) : 61);
+    store<u8>(this.out + 3, 61);
+    this.parent.write(this.out, 4);
+    this.carried = 0;
+    this.carry = 0;
+  }
+}
