@@ -53,7 +53,7 @@ function hostTable() {
   s += `];\n\nexport type HalImportName =\n${imports.map((f) => `  | '${f.name}'`).join('\n')};\n\n`;
   s += `export const HAL_EXPORTS: readonly string[] = [${abi.exports.map((e) => `'${e.name}'`).join(', ')}];\n\n`;
   s += `/** HAL error codes (negative i32 returned by imports). */\nexport const HalError = {\n${abi.errors.map((e) => `  ${e.name}: ${e.code},`).join('\n')}\n} as const;\n\n`;
-  s += `/** What each negative code means, HAL and core errors alike. */\nexport const ERROR_TEXT: Readonly<Record<number, string>> = {\n${[...abi.errors, ...abi.core_errors].map((e) => `  ${e.code}: ${JSON.stringify(`${e.name}: ${e.doc}`)},`).join('\n')}\n};\n`;
+  s += `/** What each negative code means, HAL and core errors alike. */\nexport const ERROR_TEXT: Readonly<Record<number, string>> = {\n${[...abi.errors, ...abi.core_errors].map((e) => `  [${e.code}]: ${JSON.stringify(`${e.name}: ${e.doc}`)},`).join('\n')}\n};\n`;
   return s;
 }
 

@@ -1,0 +1,408 @@
+// The HAL body of the simulator: every import of the generated table, implemented on node:crypto and a real
+// directory, bounds-checked the way WAMR checks `*~` pairs, and metered per call.
+import * as crypto from 'node:crypto';
+import { HAL_IMPORTS, HAL_MODULE, HalError, type HalImportName, type HalImportSpec } from './hal-table.generated.js';
+import { SimClock } from './clock.js';
+import { SeededTrng } from './drbg.js';
+import { Meter } from './meter.js';
+import { SdCard, type SdFaults } from './sd-card.js';
+
+export { SimClock } from './clock.js';
+export { Meter, type MeterReport, type MeterCounts } from './meter.js';
+export { SdCard } from './sd-card.js';
+
+/**
+ * A trap raised by the body: the same condition WAMR reports as an exception (an out-of-range `*~` buffer).
+ * Thrown from an import, it unwinds through the wasm call as a JS exception.
+ */
+export class HalTrap extends Error {
+  override readonly name = 'HalTrap';
+}
+
+export interface HalFaults extends SdFaults {
+  /** 'stuck': trng_fill returns constant 0x00 bytes; 'fail': trng_fill returns E_HW. */
+  trng?: 'stuck' | 'fail';
+}
+
+export interface HalBodyOptions {
+  /** The recording folder (the SD card); created if missing. */
+  sdDir: string;
+  /** A seeded run: trng_fill is HMAC-DRBG over this text (docs/hal-abi.md). Unseeded: the OS generator. */
+  seed?: string;
+  clock: SimClock;
+  log?: (level: number, message: string) => void;
+  faults?: HalFaults;
+}
+
+/** Handle limits. The ABI promises at least 4 hash contexts and 2 AEAD contexts. */
+export const SHA_MAX_HANDLES = 8;
+export const AEAD_MAX_HANDLES = 4;
+
+const { E_INVAL, E_BUSY, E_HW } = HalError;
+
+type Impl = (...args: never[]) => number | bigint | void;
+
+/** A small table of live contexts named by integer handles, lowest free handle first. */
+class HandleTable<T> {
+  private readonly slots: (T | undefined)[] = [];
+  constructor(private readonly limit: number) {}
+  add(value: T): number {
+    for (let i = 0; i < this.limit; i++) {
+      if (this.slots[i] === undefined) {
+        this.slots[i] = value;
+        return i;
+      }
+    }
+    return E_BUSY;
+  }
+  get(handle: number): T | undefined {
+    return Number.isInteger(handle) && handle >= 0 && handle < this.limit ? this.slots[handle] : undefined;
+  }
+  delete(handle: number): void {
+    this.slots[handle] = undefined;
+  }
+  get full(): boolean {
+    for (let i = 0; i < this.limit; i++) if (this.slots[i] === undefined) return false;
+    return true;
+  }
+  get size(): number {
+    return this.slots.filter((s) => s !== undefined).length;
+  }
+}
+
+interface ShaContext {
+  hash: crypto.Hash;
+  length: number;
+}
+
+const SHA_ALGOS: Readonly<Record<number, { name: string; length: number }>> = {
+  1: { name: 'sha256', length: 32 },
+  2: { name: 'sha512', length: 64 },
+};
+
+const aesName = (key: Uint8Array, mode: 'cbc' | 'ctr'): string | null =>
+  key.length === 16 ? `aes-128-${mode}` : key.length === 32 ? `aes-256-${mode}` : null;
+
+function bigFromBytes(bytes: Uint8Array): bigint {
+  return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes).toString('hex'));
+}
+
+function bytesFromBig(value: bigint, length: number): Uint8Array {
+  const hex = value.toString(16).padStart(length * 2, '0');
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** base ^ exponent mod modulus by square-and-multiply on BigInt (the fallback when OpenSSL refuses a key). */
+export function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  if (modulus === 1n) return 0n;
+  let result = 1n;
+  let b = base % modulus;
+  let e = exponent;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % modulus;
+    e >>= 1n;
+    b = (b * b) % modulus;
+  }
+  return result;
+}
+
+const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+
+function stripLeadingZeros(bytes: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return bytes.subarray(i);
+}
+
+const RSA_KEY_CACHE_LIMIT = 64;
+
+export class HalBody {
+  readonly clock: SimClock;
+  readonly sd: SdCard;
+  readonly meter = new Meter();
+  /** The source position the core reported through log_panic, if it did. */
+  lastPanic: { line: number; column: number } | undefined;
+  /** How many rsa_public calls OpenSSL refused and BigInt arithmetic computed instead. */
+  rsaFallbacks = 0;
+
+  private memory: WebAssembly.Memory | undefined;
+  private readonly log: (level: number, message: string) => void;
+  private readonly faults: HalFaults;
+  private readonly trng: SeededTrng | undefined;
+  private readonly sha = new HandleTable<ShaContext>(SHA_MAX_HANDLES);
+  private readonly aead = new HandleTable<crypto.CipherChaCha20Poly1305>(AEAD_MAX_HANDLES);
+  private readonly rsaKeys = new Map<string, crypto.KeyObject | null>();
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+
+  /** The implementations, one per import of the generated table, taking buffers as views. */
+  readonly implementations: { readonly [K in HalImportName]: Impl };
+
+  constructor(options: HalBodyOptions) {
+    this.clock = options.clock;
+    this.log = options.log ?? (() => {});
+    this.faults = { ...options.faults };
+    this.trng = options.seed === undefined ? undefined : new SeededTrng(options.seed);
+    this.sd = new SdCard(options.sdDir, { faults: this.faults });
+    this.implementations = {
+      aes_cbc_encrypt: (key: Uint8Array, iv: Uint8Array, input: Uint8Array, output: Uint8Array) =>
+        this.aesCbcEncrypt(key, iv, input, output),
+      aes_cbc_mac: (key: Uint8Array, state: Uint8Array, input: Uint8Array) => this.aesCbcMac(key, state, input),
+      aes_ctr_xor: (key: Uint8Array, counter: Uint8Array, input: Uint8Array, output: Uint8Array) =>
+        this.aesCtrXor(key, counter, input, output),
+      sha_digest: (algo: number, input: Uint8Array, output: Uint8Array) => this.shaDigest(algo, input, output),
+      sha_begin: (algo: number) => this.shaBegin(algo),
+      sha_update: (handle: number, input: Uint8Array) => this.shaUpdate(handle, input),
+      sha_finish: (handle: number, output: Uint8Array) => this.shaFinish(handle, output),
+      rsa_public: (modulus: Uint8Array, exponent: Uint8Array, input: Uint8Array, output: Uint8Array) =>
+        this.rsaPublic(modulus, exponent, input, output),
+      trng_fill: (output: Uint8Array) => this.trngFill(output),
+      chacha20poly1305_begin: (key: Uint8Array, nonce: Uint8Array) => this.chachaBegin(key, nonce),
+      chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) =>
+        this.chachaUpdate(handle, input, output),
+      chacha20poly1305_finish: (handle: number, tag: Uint8Array) => this.chachaFinish(handle, tag),
+      sd_open: (name: Uint8Array, mode: number) => this.sd.open(name, mode),
+      sd_write: (handle: number, data: Uint8Array) => this.sd.write(handle, data),
+      sd_read: (handle: number, offset: bigint, output: Uint8Array) => this.sd.read(handle, offset, output),
+      sd_sync: (handle: number) => this.sd.sync(handle),
+      sd_close: (handle: number) => this.sd.close(handle),
+      sd_rename: (from: Uint8Array, to: Uint8Array) => this.sd.rename(from, to),
+      sd_remove: (name: Uint8Array) => this.sd.remove(name),
+      clock_utc_ms: () => BigInt(this.clock.now()),
+      log_write: (level: number, message: Uint8Array) => {
+        this.log(level, this.decoder.decode(message));
+      },
+      log_panic: (line: number, column: number) => {
+        this.lastPanic = { line, column };
+        this.log(0, `core panic: assertion failed at assembly line ${line}, column ${column}`);
+      },
+    };
+  }
+
+  /** Binds the instance's exported memory; its `buffer` is re-read at every call (memory may grow). */
+  bind(memory: WebAssembly.Memory): this {
+    this.memory = memory;
+    return this;
+  }
+
+  /** `{ shidi_hal: { ... } }`, one wrapper per entry of the generated table. */
+  imports(): WebAssembly.Imports {
+    const module: Record<string, (...args: unknown[]) => number | bigint | void> = {};
+    for (const spec of HAL_IMPORTS) {
+      const impl = this.implementations[spec.name as HalImportName] as ((...args: unknown[]) => number | bigint | void) | undefined;
+      if (impl === undefined) throw new Error(`host-sim: no implementation of ${HAL_MODULE}.${spec.name}`);
+      module[spec.name] = this.wrap(spec, impl);
+    }
+    return { [HAL_MODULE]: module };
+  }
+
+  /** Closes every open file (syncing it) and drops the crypto contexts: the end of a clean run. */
+  shutdown(): void {
+    this.sd.closeAll();
+  }
+
+  /** How many hash / AEAD contexts are live (a leak check for tests and the simulator). */
+  get liveContexts(): { sha: number; aead: number } {
+    return { sha: this.sha.size, aead: this.aead.size };
+  }
+
+  private wrap(spec: HalImportSpec, impl: (...args: unknown[]) => number | bigint | void) {
+    const name = spec.name;
+    const params = spec.params;
+    const wasmArity = params.reduce((n, p) => n + (p.kind === 'buf' ? 2 : 1), 0);
+    if (impl.length !== params.length) {
+      throw new Error(`host-sim: ${name} takes ${impl.length} parameters, the ABI gives it ${params.length}`);
+    }
+    const fn = (...raw: unknown[]): number | bigint | void => {
+      const memory = this.memory;
+      if (memory === undefined) throw new HalTrap(`${HAL_MODULE}.${name} called before HalBody.bind(memory)`);
+      const buffer = memory.buffer;
+      const size = buffer.byteLength;
+      const args: unknown[] = [];
+      let bytes = 0;
+      let at = 0;
+      // Every buffer is checked before any work, as WAMR checks `*~` pairs before the native runs.
+      for (const p of params) {
+        if (p.kind === 'buf') {
+          const ptr = Number(raw[at++]) >>> 0;
+          const len = Number(raw[at++]) >>> 0;
+          if (ptr + len > size) {
+            throw new HalTrap(`out of bounds memory access: ${name}(${p.name}) [${ptr}, ${ptr + len}) beyond ${size}`);
+          }
+          args.push(new Uint8Array(buffer, ptr, len));
+          bytes += len;
+        } else if (p.kind === 'i64') {
+          const v = raw[at++];
+          args.push(BigInt.asIntN(64, typeof v === 'bigint' ? v : BigInt(Number(v ?? 0))));
+        } else {
+          args.push(Number(raw[at++]) | 0);
+        }
+      }
+      const t0 = process.hrtime.bigint();
+      try {
+        const result = impl(...args);
+        return spec.result === 'i32' ? Number(result) | 0 : spec.result === 'i64' ? BigInt.asIntN(64, result as bigint) : undefined;
+      } finally {
+        this.meter.record(name, bytes, process.hrtime.bigint() - t0);
+      }
+    };
+    Object.defineProperty(fn, 'length', { value: wasmArity });
+    Object.defineProperty(fn, 'name', { value: name });
+    return fn;
+  }
+
+  // --- aes ---------------------------------------------------------------------------------------------
+
+  private aesCbcEncrypt(key: Uint8Array, iv: Uint8Array, input: Uint8Array, output: Uint8Array): number {
+    const algo = aesName(key, 'cbc');
+    if (algo === null || iv.length !== 16 || input.length % 16 !== 0 || output.length !== input.length) return E_INVAL;
+    if (input.length === 0) return 0;
+    const c = crypto.createCipheriv(algo, key, iv).setAutoPadding(false);
+    const ct = Buffer.concat([c.update(input), c.final()]);
+    output.set(ct);
+    iv.set(ct.subarray(ct.length - 16));
+    return 0;
+  }
+
+  private aesCbcMac(key: Uint8Array, state: Uint8Array, input: Uint8Array): number {
+    const algo = aesName(key, 'cbc');
+    if (algo === null || state.length !== 16 || input.length % 16 !== 0) return E_INVAL;
+    if (input.length === 0) return 0;
+    const c = crypto.createCipheriv(algo, key, state).setAutoPadding(false);
+    const ct = Buffer.concat([c.update(input), c.final()]);
+    state.set(ct.subarray(ct.length - 16));
+    return 0;
+  }
+
+  private aesCtrXor(key: Uint8Array, counter: Uint8Array, input: Uint8Array, output: Uint8Array): number {
+    const algo = aesName(key, 'ctr');
+    if (algo === null || counter.length !== 16 || output.length !== input.length) return E_INVAL;
+    if (input.length === 0) return 0;
+    const c = crypto.createCipheriv(algo, key, counter);
+    const out = Buffer.concat([c.update(input), c.final()]);
+    output.set(out);
+    // Advance the 16-byte big-endian counter by ceil(len/16), mod 2^128.
+    let carry = Math.ceil(input.length / 16);
+    for (let i = 15; i >= 0 && carry > 0; i--) {
+      const sum = counter[i]! + (carry % 256);
+      counter[i] = sum & 0xff;
+      carry = Math.floor(carry / 256) + (sum >> 8);
+    }
+    return 0;
+  }
+
+  // --- sha ---------------------------------------------------------------------------------------------
+
+  private shaDigest(algo: number, input: Uint8Array, output: Uint8Array): number {
+    const a = SHA_ALGOS[algo];
+    if (a === undefined || output.length < a.length) return E_INVAL;
+    output.set(crypto.createHash(a.name).update(input).digest());
+    return a.length;
+  }
+
+  private shaBegin(algo: number): number {
+    const a = SHA_ALGOS[algo];
+    if (a === undefined) return E_INVAL;
+    return this.sha.add({ hash: crypto.createHash(a.name), length: a.length });
+  }
+
+  private shaUpdate(handle: number, input: Uint8Array): number {
+    const ctx = this.sha.get(handle);
+    if (ctx === undefined) return E_INVAL;
+    ctx.hash.update(input);
+    return 0;
+  }
+
+  private shaFinish(handle: number, output: Uint8Array): number {
+    const ctx = this.sha.get(handle);
+    // A too-short output is refused without consuming the context: errors have no side effects.
+    if (ctx === undefined || output.length < ctx.length) return E_INVAL;
+    this.sha.delete(handle);
+    output.set(ctx.hash.digest());
+    return ctx.length;
+  }
+
+  // --- rsa ---------------------------------------------------------------------------------------------
+
+  private rsaPublic(modulus: Uint8Array, exponent: Uint8Array, input: Uint8Array, output: Uint8Array): number {
+    const k = modulus.length;
+    if (k < 256 || k > 512 || input.length !== k || output.length !== k) return E_INVAL;
+    if (Buffer.compare(input, modulus) >= 0) {
+      return E_INVAL; // input >= modulus (equal lengths: big-endian byte order is numeric order)
+    }
+    const key = this.rsaKey(modulus, exponent);
+    let result: Uint8Array | undefined;
+    if (key !== null) {
+      try {
+        const out = crypto.publicEncrypt({ key, padding: crypto.constants.RSA_NO_PADDING }, input);
+        if (out.length === k) result = out;
+      } catch {
+        result = undefined;
+      }
+    }
+    if (result === undefined) {
+      this.rsaFallbacks++;
+      result = bytesFromBig(modPow(bigFromBytes(input), bigFromBytes(exponent), bigFromBytes(modulus)), k);
+    }
+    output.set(result);
+    return 0;
+  }
+
+  /** A KeyObject for (modulus, exponent), cached; null when OpenSSL will not take it as an RSA key. */
+  private rsaKey(modulus: Uint8Array, exponent: Uint8Array): crypto.KeyObject | null {
+    // OpenSSL works on keys whose modulus fills its length (publicEncrypt needs input length = key size).
+    if (modulus[0] === 0 || (modulus[modulus.length - 1]! & 1) === 0) return null;
+    const e = stripLeadingZeros(exponent);
+    if (e.length === 0 || (e.length === 1 && e[0]! < 3)) return null;
+    const id = `${Buffer.from(modulus).toString('hex')}:${Buffer.from(e).toString('hex')}`;
+    const cached = this.rsaKeys.get(id);
+    if (cached !== undefined) return cached;
+    let key: crypto.KeyObject | null;
+    try {
+      key = crypto.createPublicKey({ key: { kty: 'RSA', n: b64url(modulus), e: b64url(e) }, format: 'jwk' });
+    } catch {
+      key = null;
+    }
+    if (this.rsaKeys.size >= RSA_KEY_CACHE_LIMIT) this.rsaKeys.clear();
+    this.rsaKeys.set(id, key);
+    return key;
+  }
+
+  // --- trng --------------------------------------------------------------------------------------------
+
+  private trngFill(output: Uint8Array): number {
+    if (this.faults.trng === 'fail') return E_HW;
+    if (this.faults.trng === 'stuck') {
+      output.fill(0);
+      return 0;
+    }
+    if (this.trng !== undefined) this.trng.fill(output);
+    else crypto.randomFillSync(output);
+    return 0;
+  }
+
+  // --- chacha ------------------------------------------------------------------------------------------
+
+  private chachaBegin(key: Uint8Array, nonce: Uint8Array): number {
+    if (key.length !== 32 || nonce.length !== 12) return E_INVAL;
+    if (this.aead.full) return E_BUSY;
+    const cipher = crypto.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    return this.aead.add(cipher);
+  }
+
+  private chachaUpdate(handle: number, input: Uint8Array, output: Uint8Array): number {
+    const cipher = this.aead.get(handle);
+    if (cipher === undefined || output.length !== input.length) return E_INVAL;
+    const out = cipher.update(input);
+    output.set(out);
+    return 0;
+  }
+
+  private chachaFinish(handle: number, tag: Uint8Array): number {
+    const cipher = this.aead.get(handle);
+    if (cipher === undefined || tag.length !== 16) return E_INVAL;
+    this.aead.delete(handle);
+    cipher.final();
+    tag.set(cipher.getAuthTag());
+    return 0;
+  }
+}

@@ -1,0 +1,61 @@
+// Per-import metering of HAL calls: how often, how many buffer bytes, how long. The battery profiler turns
+// these counts into energy with a board profile; here they are only counted.
+import { HAL_IMPORTS } from './hal-table.generated.js';
+
+export interface MeterCounts {
+  calls: number;
+  /** Sum of the lengths of every buffer parameter passed (inputs and outputs alike). */
+  bytes: number;
+  /** Wall time spent in the implementation, in nanoseconds (process.hrtime.bigint). */
+  ns: number;
+}
+
+export interface MeterReport {
+  imports: Record<string, MeterCounts>;
+  groups: Record<string, MeterCounts>;
+}
+
+const zero = (): MeterCounts => ({ calls: 0, bytes: 0, ns: 0 });
+
+export class Meter {
+  private readonly groupOf = new Map<string, string>();
+  private imports = new Map<string, MeterCounts>();
+
+  constructor() {
+    for (const spec of HAL_IMPORTS) this.groupOf.set(spec.name, spec.group);
+    this.reset();
+  }
+
+  /** Zeroes every count (every import of the table stays listed, with zeros). */
+  reset(): void {
+    this.imports = new Map();
+    for (const spec of HAL_IMPORTS) this.imports.set(spec.name, zero());
+  }
+
+  /** Records one call of `name` that passed `bytes` buffer bytes and took `ns` nanoseconds. */
+  record(name: string, bytes: number, ns: number | bigint): void {
+    let counts = this.imports.get(name);
+    if (counts === undefined) {
+      counts = zero();
+      this.imports.set(name, counts);
+    }
+    counts.calls += 1;
+    counts.bytes += bytes;
+    counts.ns += typeof ns === 'bigint' ? Number(ns) : ns;
+  }
+
+  /** A plain, JSON-able snapshot: per import, and per group (the sum over the group's imports). */
+  report(): MeterReport {
+    const imports: Record<string, MeterCounts> = {};
+    const groups: Record<string, MeterCounts> = {};
+    for (const [name, counts] of this.imports) {
+      imports[name] = { ...counts };
+      const group = this.groupOf.get(name) ?? 'other';
+      const g = (groups[group] ??= zero());
+      g.calls += counts.calls;
+      g.bytes += counts.bytes;
+      g.ns += counts.ns;
+    }
+    return { imports, groups };
+  }
+}
