@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { badInput, ExitCode, ShidiError } from '../../lib/errors.js';
+import { authenticatorTrustee } from '../../lib/device-conf/default-cryptoconf.js';
+import { createGuardianKeystore, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, type GuardianInfo } from '../../lib/keygen.js';
+import { dumpEJson, type EJson } from '../../lib/wacryptolib/ejson.js';
+import { Reporter, type CommonOptions, type Io } from '../io.js';
+import { commonOptions } from '../options.js';
+
+interface KeygenCliOptions extends CommonOptions {
+  keys: string;
+  name?: string;
+  keychains?: number;
+  bits?: number;
+  passphraseFile?: string;
+  passphraseHint?: string;
+  testGuardians?: boolean;
+  cryptoconfOut?: string;
+}
+
+const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
+
+function intOption(allowed: (n: number) => boolean, hint: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !allowed(n)) throw new InvalidArgumentError(hint);
+    return n;
+  };
+}
+
+/** One passphrase: the file's first non-empty line, else SHIDI_PASSPHRASE; never printed. */
+function keygenPassphrase(io: Io, file: string | undefined): string | null {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw badInput(`--passphrase-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'} — check the path`, 'passphrase-file');
+    }
+    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+    if (lines.length === 0) throw badInput(`--passphrase-file ${file} holds no passphrase — write it on the first line`, 'passphrase-file');
+    if (lines.length > 1) throw badInput(`--passphrase-file ${file} holds ${lines.length} lines; keygen takes one passphrase — keep only one line`, 'passphrase-file');
+    return lines[0]!;
+  }
+  return io.env.SHIDI_PASSPHRASE ? io.env.SHIDI_PASSPHRASE : null;
+}
+
+const rel = (p: string) => relative(process.cwd(), p) || '.';
+
+function describe(g: GuardianInfo) {
+  return { name: g.name, keystore_uid: g.keystoreUid.toString(), keychain_uids: g.keychainUids.map(String), keystore_dir: g.keystoreDir };
+}
+
+export function keygenCommand(io: Io, done: (code: number) => void): Command {
+  return commonOptions(
+    new Command('keygen')
+      .description("create a guardian's key store (a wacryptolib authenticator keystore with RSA_OAEP keypairs) in a keystore pool")
+      .requiredOption('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
+      .option('--name <name>', "the guardian's name (keystore_owner)")
+      .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, intOption((n) => n >= 1 && n <= MAX_KEYCHAINS, `a whole number from 1 to ${MAX_KEYCHAINS}`))
+      .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', intOption((n) => (KEY_BITS as readonly number[]).includes(n), KEY_BITS.join(', ')))
+      .option('--passphrase-file <file>', 'protect the private keys with the passphrase on its first line (else SHIDI_PASSPHRASE, else unprotected)')
+      .option('--passphrase-hint <text>', 'a hint stored beside the keys (keystore_passphrase_hint)')
+      .option('--test-guardians', 'create the INSECURE throw-away test set (a wearer and guardians A, B, C, no passphrases) and its default cryptoconf')
+      .option('--cryptoconf-out <file>', 'with --test-guardians: where to write the default cryptoconf (default POOL/default-cryptoconf.json)')
+      .addHelpText(
+        'beforeAll',
+        `Examples:
+  shidi keygen --keys pool/ --name "Ada" --passphrase-file ada.pass
+  shidi keygen --keys test-pool/ --test-guardians
+`,
+      ),
+  ).action(async (opts: KeygenCliOptions) => {
+    const rep = new Reporter(io, opts);
+    if (opts.testGuardians) {
+      for (const [flag, given] of [
+        ['--name', opts.name],
+        ['--keychains', opts.keychains],
+        ['--passphrase-file', opts.passphraseFile],
+        ['--passphrase-hint', opts.passphraseHint],
+      ] as const)
+        if (given !== undefined) throw usage(`${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase)`);
+      io.stderr.write(
+        'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
+          '       Use them only for tests and demos; never for real recordings.\n',
+      );
+      const t = await makeTestGuardians(opts.keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
+      const all = [t.wearer, ...t.guardians];
+      rep.json({ ok: true, test_keys: true, keystores: all.map(describe), cryptoconf: t.cryptoconfPath, passphrase_protected: false });
+      for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${rel(g.keystoreDir)})`);
+      rep.result(`default cryptoconf (wearer AND 2 of 3 guardians): ${rel(t.cryptoconfPath)}`);
+      rep.note(`Next: encrypt a file with it in wacryptolib:  mkdir -p recordings && flightbox -k ${rel(opts.keys)} -c recordings encrypt FILE --cryptoconf ${rel(t.cryptoconfPath)}`);
+      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${rel(opts.keys)} --out revealed/`);
+      done(0);
+      return;
+    }
+    if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians');
+    if (opts.name === undefined) throw usage('give --name "Guardian name" (or --test-guardians for the throw-away test set)');
+    const passphrase = keygenPassphrase(io, opts.passphraseFile);
+    const g = await createGuardianKeystore(opts.keys, {
+      name: opts.name,
+      keychains: opts.keychains,
+      bits: opts.bits,
+      passphrase,
+      passphraseHint: opts.passphraseHint ?? null,
+    });
+    if (!passphrase) rep.warn('the private keys are NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect them');
+    const bits = opts.bits ?? 2048;
+    rep.json({ ok: true, test_keys: false, keystores: [describe(g)], passphrase_protected: Boolean(passphrase), bits });
+    rep.result(`created ${g.name}'s keystore: ${rel(g.keystoreDir)}`);
+    rep.result(`  keystore_uid  ${g.keystoreUid}`);
+    for (const k of g.keychainUids) rep.result(`  keychain_uid  ${k}  (RSA_OAEP, ${bits} bits${passphrase ? ', passphrase-protected' : ''})`);
+    const layer = dumpEJson({ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: authenticatorTrustee(g), keychain_uid: g.keychainUids[0]! } as unknown as EJson);
+    rep.note(`Next: in a cryptoconf, wrap a key to ${g.name} with the key layer ${layer}`);
+    rep.note(`      hand the guardian a copy of the folder (e.g. on a USB key as authenticator.keystore/) and keep only the public keys on the host.`);
+    done(0);
+  });
+}

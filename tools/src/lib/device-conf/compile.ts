@@ -1,0 +1,287 @@
+/**
+ * Compiles a cryptoconf (wacryptolib's JSON model) into the device conf of docs/device-conf.md: the key
+ * tree's shape, each guardian's RSA public key, and the exact trustee JSON the core copies into headers.
+ *
+ * Everything the device cannot do is refused here, with the reason and the fix, rather than by the core's
+ * terse C_BAD_CONF: signatures, remote or local-key-factory trustees, keys outside 2048..4096 bits, trees
+ * deeper than 8, more than 16 shards, more than 4 payload layers, a conf over 16 KiB.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { badInput, notEnoughKeys } from '../errors.js';
+import { CborMap, encodeCbor, type CborValue } from './cbor-canonical.js';
+import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from '../wacryptolib/ejson.js';
+import type { KeyPool, KeyRef } from '../wacryptolib/keystore.js';
+import { isAsym, isShared, isSym, validateCryptoconf, type Cryptoconf, type KeyLayer, type Trustee } from '../wacryptolib/model.js';
+import type { SymAlgo } from '../wacryptolib/symmetric.js';
+
+export const DEVICE_CONF_VERSION = 1;
+export const CIPHER_CODE: Record<SymAlgo, number> = { AES_CBC: 1, AES_EAX: 2, CHACHA20_POLY1305: 3 };
+export const NODE_RSA = 0;
+export const NODE_SYM = 1;
+export const NODE_SHARED = 2;
+export const MAX_NESTING = 8;
+export const MAX_SHARDS = 16;
+export const MAX_PAYLOAD_LAYERS = 4;
+export const MAX_DEVICE_CONF_BYTES = 16 * 1024;
+export const MIN_SLICE_MS = 1000;
+export const MAX_SLICE_MS = 86_400_000;
+export const MIN_DEVICE_RSA_BITS = 2048;
+export const MAX_DEVICE_RSA_BITS = 4096;
+export const PSEUDONYM_PATTERN = /^[a-z0-9-]{1,24}$/;
+
+// ---------------------------------------------------------------------------------------------------------
+// The resolved tree (keys already looked up) and its encoding
+
+export type DeviceKeyNode =
+  | { kind: 'rsa'; keychainUid: Uuid | null; trusteeJson: string; modulus: Uint8Array; exponent: Uint8Array }
+  | { kind: 'sym'; cipher: SymAlgo; keyNodes: DeviceKeyNode[] }
+  | { kind: 'shared'; threshold: number; shards: DeviceKeyNode[][] };
+
+export interface DeviceConf {
+  keychainUid: Uuid;
+  payloadLayers: { cipher: SymAlgo; keyNodes: DeviceKeyNode[] }[];
+  sliceMs: number;
+  pseudonym: string;
+}
+
+export function checkDeviceOptions(opts: { sliceMs: number; pseudonym: string }): void {
+  const ms = opts.sliceMs;
+  if (!Number.isInteger(ms) || ms < MIN_SLICE_MS || ms > MAX_SLICE_MS)
+    throw badInput(
+      `slice period ${ms} ms: the device cuts slices of ${MIN_SLICE_MS} ms to ${MAX_SLICE_MS} ms (24 h), in whole milliseconds — give e.g. 60000`,
+      'bad-device-option',
+    );
+  if (typeof opts.pseudonym !== 'string' || !PSEUDONYM_PATTERN.test(opts.pseudonym))
+    throw badInput(
+      `device pseudonym ${JSON.stringify(opts.pseudonym)}: it appears in file names, so it must be 1 to 24 characters of a-z, 0-9 and - (e.g. "pocket-1")`,
+      'bad-device-option',
+    );
+}
+
+function nodeValue(n: DeviceKeyNode): CborValue {
+  switch (n.kind) {
+    case 'rsa':
+      return [NODE_RSA, n.keychainUid ? n.keychainUid.bytes : null, n.trusteeJson, n.modulus, n.exponent];
+    case 'sym':
+      return [NODE_SYM, CIPHER_CODE[n.cipher], n.keyNodes.map(nodeValue)];
+    case 'shared':
+      return [NODE_SHARED, n.threshold, n.shards.map((s) => s.map(nodeValue))];
+  }
+}
+
+/** The CBOR of docs/device-conf.md for an already-resolved tree; checks the options and the 16 KiB limit. */
+export function encodeDeviceConf(c: DeviceConf): Uint8Array {
+  checkDeviceOptions(c);
+  const bytes = encodeCbor(
+    new CborMap([
+      [0, DEVICE_CONF_VERSION],
+      [1, c.keychainUid.bytes],
+      [2, c.payloadLayers.map((l) => [CIPHER_CODE[l.cipher], l.keyNodes.map(nodeValue)])],
+      [3, c.sliceMs],
+      [4, c.pseudonym],
+    ]),
+  );
+  if (bytes.length > MAX_DEVICE_CONF_BYTES)
+    throw badInput(
+      `the compiled conf is ${bytes.length} bytes; the device takes at most ${MAX_DEVICE_CONF_BYTES} (16 KiB) — use fewer key layers or shards, or 2048-bit guardian keys`,
+      'conf-too-large',
+    );
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// From a cryptoconf
+
+export interface CompileOptions {
+  /** Slice period in milliseconds (>= 1000). */
+  sliceMs: number;
+  /** Device pseudonym for file names, [a-z0-9-]{1,24}. */
+  pseudonym: string;
+  /** Called with the root keychain_uid when the cryptoconf has none and a random one was drawn. */
+  onKeychainGenerated?: (keychainUid: Uuid) => void;
+}
+
+export interface CompiledConf {
+  bytes: Uint8Array;
+  /** The cryptainers' default keychain: the cryptoconf's, or a random one. */
+  keychainUid: Uuid;
+  keychainGenerated: boolean;
+  /** Where each RSA leaf's public key came from, in tree order. */
+  keys: { path: string; guardian: string; keychainUid: string; file: string; bits: number }[];
+}
+
+interface Leaf {
+  path: string;
+  layer: { key_cipher_trustee: Trustee; keychain_uid?: Uuid };
+}
+
+function trusteeWord(t: Trustee): string {
+  return t.trustee_type === 'jsonrpc_api' ? `the remote trustee ${t.jsonrpc_url}` : t.trustee_type;
+}
+
+/** Structural checks with the cryptoconf path of each problem; returns the RSA leaves in tree order. */
+function checkShape(conf: Cryptoconf, hasRootKeychain: boolean): Leaf[] {
+  const leaves: Leaf[] = [];
+  if (conf.payload_cipher_layers.length > MAX_PAYLOAD_LAYERS)
+    throw badInput(
+      `cryptoconf: payload_cipher_layers: ${conf.payload_cipher_layers.length} payload layers; the device encrypts through at most ${MAX_PAYLOAD_LAYERS}`,
+      'unsupported-cryptoconf',
+    );
+  const walk = (layers: KeyLayer[], path: string, depth: number): void => {
+    layers.forEach((l, i) => {
+      const p = `${path}[${i}]`;
+      if (depth > MAX_NESTING)
+        throw badInput(
+          `cryptoconf: ${p}: key layers nested ${depth} deep; the device takes at most ${MAX_NESTING} levels — flatten the key tree`,
+          'unsupported-cryptoconf',
+        );
+      if (isAsym(l)) {
+        const t = l.key_cipher_trustee;
+        if (t.trustee_type === 'jsonrpc_api')
+          throw badInput(
+            `cryptoconf: ${p}.key_cipher_trustee: ${trusteeWord(t)} (jsonrpc_api) is a server; the device encrypts offline, only to public keys it carries — use an authenticator trustee (a guardian's keystore, see shidi keygen)`,
+            'unsupported-cryptoconf',
+          );
+        if (t.trustee_type === 'local_keyfactory')
+          throw badInput(
+            `cryptoconf: ${p}.key_cipher_trustee: local_keyfactory — the device has no local key factory (wacryptolib would make that key on the host; the device holds no private keys) — use an authenticator trustee (a guardian's keystore, see shidi keygen)`,
+            'unsupported-cryptoconf',
+          );
+        if (!l.keychain_uid && !hasRootKeychain)
+          throw badInput(
+            `cryptoconf: ${p}: no keychain_uid here nor at the cryptoconf's root, so this layer would use a fresh random keychain that no guardian's keystore holds — add "keychain_uid" (one of ${t.keystore_owner ?? 'the guardian'}'s keychains) to the layer or to the root`,
+            'unsupported-cryptoconf',
+          );
+        leaves.push({ path: p, layer: l });
+      } else if (isSym(l)) {
+        walk(l.key_cipher_layers, `${p}.key_cipher_layers`, depth + 1);
+      } else if (isShared(l)) {
+        const n = l.key_shared_secret_shards.length;
+        if (n > MAX_SHARDS)
+          throw badInput(
+            `cryptoconf: ${p}.key_shared_secret_shards: ${n} shards; the device splits a key into at most ${MAX_SHARDS}`,
+            'unsupported-cryptoconf',
+          );
+        l.key_shared_secret_shards.forEach((s, j) => walk(s.key_cipher_layers, `${p}.key_shared_secret_shards[${j}].key_cipher_layers`, depth + 1));
+      }
+    });
+  };
+  conf.payload_cipher_layers.forEach((pl, i) => {
+    if (pl.payload_signatures.length > 0)
+      throw badInput(
+        `cryptoconf: payload_cipher_layers[${i}].payload_signatures: device signing is not available yet — remove payload_signatures (leave it [])`,
+        'unsupported-cryptoconf',
+      );
+    walk(pl.key_cipher_layers, `payload_cipher_layers[${i}].key_cipher_layers`, 1);
+  });
+  return leaves;
+}
+
+const b64url = (s: string | undefined, what: string): Uint8Array => {
+  if (typeof s !== 'string') throw badInput(`${what}: no RSA parameters in the key`, 'bad-key');
+  const b = Buffer.from(s, 'base64url');
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return new Uint8Array(b.subarray(i));
+};
+
+/** The uid a keystore folder's metadata names, or null when the folder is not a keystore (then a pool). */
+function folderKeystoreUid(root: string): Uuid | null | 'not-a-keystore' {
+  const meta = join(root, 'keystore_metadata.json');
+  if (!existsSync(meta)) return 'not-a-keystore';
+  try {
+    const m = parseEJson(readFileSync(meta), meta);
+    return isEJsonObject(m) && m.keystore_uid instanceof Uuid ? m.keystore_uid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every file the key could have been in, given the --keys roots; or why there is none. */
+function expectedPaths(pool: KeyPool, ref: KeyRef): string {
+  const place = pool.expectedPlace(ref, 'public');
+  const t = ref.trustee;
+  const candidates: string[] = [];
+  for (const r of pool.roots.map((x) => resolve(x))) {
+    const uid = folderKeystoreUid(r);
+    if (uid === 'not-a-keystore') candidates.push(join(r, place));
+    else if (uid && t.trustee_type === 'authenticator' && uid.equals(t.keystore_uid)) candidates.push(join(r, basename(place)));
+  }
+  if (candidates.length > 0) return candidates.join(' or ');
+  return `${place}, but no keystore ${t.trustee_type === 'authenticator' ? t.keystore_uid.toString() : ''} is among --keys ${pool.roots.join(', ')}`;
+}
+
+export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool, opts: CompileOptions): Promise<CompiledConf> {
+  checkDeviceOptions(opts);
+  // Callers pass a validated conf; checking again costs little and keeps hand-built confs honest.
+  validateCryptoconf(conf as unknown as EJson);
+  const leaves = checkShape(conf, Boolean(conf.keychain_uid));
+  const keychainGenerated = !conf.keychain_uid;
+  const defaultKeychain = conf.keychain_uid ?? Uuid.parse(randomUUID());
+
+  const resolved = new Map<Leaf['layer'], DeviceKeyNode>();
+  const keys: CompiledConf['keys'] = [];
+  const missing: { path: string; guardian: string; keychain: string; expected: string }[] = [];
+  for (const leaf of leaves) {
+    const trustee = leaf.layer.key_cipher_trustee;
+    const keychainUid = leaf.layer.keychain_uid ?? defaultKeychain;
+    const ref: KeyRef = { trustee, keychainUid, algo: 'RSA_OAEP' };
+    const guardian = pool.trusteeName(trustee);
+    const found = pool.publicKey(ref);
+    if (!found.ok) {
+      if (found.problem === 'missing') {
+        missing.push({ path: leaf.path, guardian, keychain: keychainUid.toString(), expected: expectedPaths(pool, ref) });
+        continue;
+      }
+      throw badInput(`cryptoconf: ${leaf.path}: ${guardian}'s public key (keychain ${keychainUid}): ${found.message}`, 'bad-key');
+    }
+    const key = found.key;
+    const what = `${guardian}'s public key ${found.path} (keychain ${keychainUid}, used at ${leaf.path})`;
+    if (key.asymmetricKeyType !== 'rsa') throw badInput(`${what} is a ${key.asymmetricKeyType} key; RSA_OAEP needs an RSA key`, 'bad-key');
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_DEVICE_RSA_BITS || bits > MAX_DEVICE_RSA_BITS)
+      throw badInput(
+        `${what} has ${bits} bits; the device takes RSA keys of ${MIN_DEVICE_RSA_BITS} to ${MAX_DEVICE_RSA_BITS} bits — make the guardian a new key (shidi keygen --bits 2048|3072|4096)`,
+        'bad-key',
+      );
+    const jwk = key.export({ format: 'jwk' });
+    resolved.set(leaf.layer, {
+      kind: 'rsa',
+      keychainUid: leaf.layer.keychain_uid ?? null,
+      trusteeJson: dumpEJson(trustee as unknown as EJson),
+      modulus: b64url(jwk.n, what),
+      exponent: b64url(jwk.e, what),
+    });
+    keys.push({ path: leaf.path, guardian, keychainUid: keychainUid.toString(), file: found.path, bits });
+  }
+  if (missing.length > 0)
+    throw notEnoughKeys(
+      `cannot compile the cryptoconf: ${missing.length === 1 ? 'a guardian public key is' : `${missing.length} guardian public keys are`} missing: ` +
+        missing.map((m) => `${m.guardian} (keychain ${m.keychain}, at ${m.path}): expected ${m.expected}`).join('; ') +
+        ' — add the guardian\'s keystore to --keys (its public keys are enough)',
+      { missing },
+    );
+
+  const toNodes = (layers: KeyLayer[]): DeviceKeyNode[] =>
+    layers.map((l): DeviceKeyNode => {
+      if (isAsym(l)) return resolved.get(l)!;
+      if (isSym(l)) return { kind: 'sym', cipher: l.key_cipher_algo, keyNodes: toNodes(l.key_cipher_layers) };
+      const s = l as Extract<KeyLayer, { key_shared_secret_shards: unknown }>;
+      return { kind: 'shared', threshold: Number(s.key_shared_secret_threshold), shards: s.key_shared_secret_shards.map((sh) => toNodes(sh.key_cipher_layers)) };
+    });
+  const bytes = encodeDeviceConf({
+    keychainUid: defaultKeychain,
+    payloadLayers: conf.payload_cipher_layers.map((pl) => ({ cipher: pl.payload_cipher_algo, keyNodes: toNodes(pl.key_cipher_layers) })),
+    sliceMs: opts.sliceMs,
+    pseudonym: opts.pseudonym,
+  });
+  if (keychainGenerated) opts.onKeychainGenerated?.(defaultKeychain);
+  return { bytes, keychainUid: defaultKeychain, keychainGenerated, keys };
+}
+
+/** docs/device-conf.md's CBOR for `conf` (validated by validateCryptoconf), public keys taken from `pool`. */
+export async function compileCryptoconf(conf: Cryptoconf, pool: KeyPool, opts: CompileOptions): Promise<Uint8Array> {
+  return (await compileCryptoconfDetailed(conf, pool, opts)).bytes;
+}
