@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { ShidiError, ExitCode, badInput } from '../../lib/errors.js';
+import { exportFolderName, exportRecords, NOT_A_RECORD_STREAM, type ExportReport } from '../../lib/records/index.js';
 import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../../lib/wacryptolib/keystore.js';
 import { holderLabel } from '../../lib/wacryptolib/key-unwrap.js';
@@ -16,6 +18,7 @@ interface DecryptOptions extends CommonOptions, PassphraseOptions {
   allowUnfinished?: boolean;
   verifySignatures: boolean;
   force?: boolean;
+  export?: string;
 }
 
 export function decryptCommand(io: Io, done: (code: number) => void): Command {
@@ -29,11 +32,13 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       .option('--passphrase <text>', 'a passphrase (visible in the process list: prefer SHIDI_PASSPHRASE)', collect, [])
       .option(UNFINISHED_FLAG, 'also reveal unfinished NAME.crypt~ recordings, unauthenticated, as NAME.unfinished')
       .option('--no-verify-signatures', 'do not check payload signatures (reported as unverified)')
-      .option('--force', 'overwrite restored files that already exist')
+      .option('--force', 'overwrite restored files (and export folders) that already exist')
+      .option('--export <dir>', 'also export each revealed Shidi record stream into DIR/NAME/: WAV audio, JPEG frames, a GPX track, index.json')
       .addHelpText(
         'beforeAll',
         `Examples:
   shidi decrypt recordings/ --keys pool/ --out revealed/
+  shidi decrypt recordings/ --keys pool/ --out revealed/ --export exported/
   SHIDI_PASSPHRASE=… shidi decrypt 20260101_120000_mic.crypt --keys pool/ --keys /media/usb/authenticator.keystore --out revealed/
 `,
       ),
@@ -48,6 +53,21 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       throw new ShidiError(ExitCode.failed, `cannot create ${opts.out}: ${(e as NodeJS.ErrnoException).code}`, 'output');
     }
     const revealed: RevealReport[] = [];
+    const exported: ExportReport[] = [];
+    const notExported: { cryptainer: string; restored: string }[] = [];
+    // --export: a restored file that is not a record stream is a warning (and exit 1), not a failure.
+    const exportOne = async (cryptainer: string, restored: string) => {
+      try {
+        const x = await exportRecords(restored, join(opts.export!, exportFolderName(restored)), { force: opts.force });
+        exported.push(x);
+        rep.result(`exported ${restored} -> ${x.output}/ (${x.records} records: ${x.sensors.map((s) => `${s.name} ${s.records}`).join(', ')})`);
+        for (const w of x.warnings) rep.warn(w);
+      } catch (e) {
+        if (!(e instanceof ShidiError && e.kind === NOT_A_RECORD_STREAM)) throw e;
+        notExported.push({ cryptainer, restored });
+        rep.warn(`${basename(restored)}: not a Shidi record stream, nothing exported`);
+      }
+    };
     const failures: { cryptainer: string; exit_code: number; kind: string; message: string; details?: unknown }[] = [];
     // Load every header first: malformed ones are reported before any long decryption starts.
     const loaded = files.map((f) => {
@@ -77,6 +97,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
           rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${r.authenticated ? sigs : 'UNAUTHENTICATED'})`);
           if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
           for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
+          if (opts.export) await exportOne(file.path, r.output);
         } catch (e) {
           if (!(e instanceof ShidiError)) throw e;
           failures.push({ cryptainer: file.path, exit_code: e.exitCode, kind: e.kind, message: e.message, details: e.details });
@@ -85,9 +106,9 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     } finally {
       bar.stop();
     }
-    rep.json({ ok: failures.length === 0, revealed, failed: failures });
+    rep.json({ ok: failures.length === 0 && notExported.length === 0, revealed, failed: failures, ...(opts.export ? { exported, not_exported: notExported } : {}) });
     for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
     if (!opts.json && files.length > 1) rep.note(`${revealed.length} of ${files.length} cryptainers revealed into ${opts.out}`);
-    done(failures[0]?.exit_code ?? ExitCode.ok);
+    done(failures[0]?.exit_code ?? (notExported.length > 0 ? ExitCode.failed : ExitCode.ok));
   });
 }

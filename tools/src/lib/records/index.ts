@@ -1,0 +1,16 @@
+/** Record streams (docs/records.md): the plaintext of Shidi cryptainers, read and exported. */
+export { openRecordStream, describeTruncation, NOT_A_RECORD_STREAM, RECORDS_VERSION, type RecordStream, type SliceHeader, type SliceRecord, type Truncation } from './reader.js';
+export { exportRecords, exportFolderName, type ExportOptions, type ExportReport, type SensorExport, type FrameGap } from './export.js';
+export {
+  checkDescriptor,
+  encodeSensorDescriptor,
+  MAX_DESCRIPTOR_BYTES,
+  MAX_SENSORS,
+  SENSOR_KINDS,
+  type AudioDescriptor,
+  type CameraDescriptor,
+  type CheckedDescriptor,
+  type GpsDescriptor,
+  type SensorDescriptor,
+  type SensorKind,
+} from './descriptors.js';

@@ -1,0 +1,85 @@
+/**
+ * The little of NMEA 0183 Shidi needs: sentence checksums, and the time, date, position and altitude of
+ * RMC and GGA sentences (any talker: GP, GN, GL, GA, …).
+ */
+
+/** The two upper-case hex digits of a sentence body's checksum (XOR of the bytes between `$` and `*`). */
+export function nmeaChecksum(body: string): string {
+  let x = 0;
+  for (let i = 0; i < body.length; i++) x ^= body.charCodeAt(i);
+  return x.toString(16).toUpperCase().padStart(2, '0');
+}
+
+/** `$BODY*HH` with its checksum, without line ending. */
+export function nmeaSentence(body: string): string {
+  return `$${body}*${nmeaChecksum(body)}`;
+}
+
+export type SentenceCheck = { ok: true; fields: string[]; type: string } | { ok: false; problem: 'no-checksum' | 'bad-checksum' | 'not-a-sentence' };
+
+/** Checks one sentence (line ending already removed). `type` is the sentence type without talker ("RMC"). */
+export function checkSentence(line: string): SentenceCheck {
+  if (!/^[$!][\x20-\x7e]*$/.test(line)) return { ok: false, problem: 'not-a-sentence' };
+  const star = line.lastIndexOf('*');
+  if (star < 0 || star !== line.length - 3) return { ok: false, problem: 'no-checksum' };
+  const body = line.slice(1, star);
+  if (nmeaChecksum(body) !== line.slice(star + 1).toUpperCase()) return { ok: false, problem: 'bad-checksum' };
+  const fields = body.split(',');
+  const address = fields[0] ?? '';
+  return { ok: true, fields, type: address.length === 5 ? address.slice(2) : address };
+}
+
+/** hhmmss(.sss) and ddmmyy to UTC epoch milliseconds, or null when either is not a valid time or date. */
+export function nmeaDateTime(time: string, date: string): number | null {
+  const t = /^(\d\d)(\d\d)(\d\d)(?:\.(\d{1,3})\d*)?$/.exec(time);
+  const d = /^(\d\d)(\d\d)(\d\d)$/.exec(date);
+  if (!t || !d) return null;
+  const [hh, mi, ss] = [Number(t[1]), Number(t[2]), Number(t[3])];
+  const ms = t[4] ? Number(t[4].padEnd(3, '0')) : 0;
+  const [dd, mo, yy] = [Number(d[1]), Number(d[2]), Number(d[3])];
+  if (hh > 23 || mi > 59 || ss > 60 || dd < 1 || dd > 31 || mo < 1 || mo > 12) return null;
+  const year = yy < 80 ? 2000 + yy : 1900 + yy;
+  const v = Date.UTC(year, mo - 1, dd, hh, mi, ss, ms);
+  // Date.UTC rolls 31 February over into March: refuse dates that do not exist.
+  return new Date(v).getUTCDate() === dd || ss === 60 ? v : null;
+}
+
+/** `ddmm.mmmm` / `dddmm.mmmm` with its hemisphere to signed decimal degrees, or null. */
+export function nmeaCoordinate(value: string, hemisphere: string, isLatitude: boolean): number | null {
+  const m = (isLatitude ? /^(\d{2})(\d{2}(?:\.\d+)?)$/ : /^(\d{3})(\d{2}(?:\.\d+)?)$/).exec(value);
+  if (!m) return null;
+  const minutes = Number(m[2]);
+  if (minutes >= 60) return null;
+  const deg = Number(m[1]) + minutes / 60;
+  if (deg > (isLatitude ? 90 : 180)) return null;
+  const pos = isLatitude ? 'N' : 'E';
+  const neg = isLatitude ? 'S' : 'W';
+  if (hemisphere === pos) return deg;
+  if (hemisphere === neg) return -deg;
+  return null;
+}
+
+export interface RmcFix {
+  /** UTC epoch ms from the sentence's time and date, null if missing or invalid. */
+  t_ms: number | null;
+  /** Status A (active): the position is valid. */
+  valid: boolean;
+  lat: number | null;
+  lon: number | null;
+}
+
+/** RMC: `$xxRMC,hhmmss.ss,A,llll.ll,a,yyyyy.yy,a,speed,course,ddmmyy,…`. */
+export function parseRmc(fields: string[]): RmcFix {
+  const f = (i: number) => fields[i] ?? '';
+  const lat = nmeaCoordinate(f(3), f(4), true);
+  const lon = nmeaCoordinate(f(5), f(6), false);
+  return { t_ms: nmeaDateTime(f(1), f(9)), valid: f(2) === 'A' && lat !== null && lon !== null, lat, lon };
+}
+
+/** GGA: `$xxGGA,time,lat,N,lon,E,quality,sats,hdop,altitude,M,…`: the altitude (m) when there is a fix. */
+export function parseGgaAltitude(fields: string[]): number | null {
+  const quality = Number(fields[6] ?? '0');
+  const alt = fields[9] ?? '';
+  if (!(quality > 0) || !/^-?\d+(\.\d+)?$/.test(alt) || (fields[10] ?? 'M') !== 'M') return null;
+  return Number(alt);
+}

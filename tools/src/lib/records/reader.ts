@@ -1,0 +1,173 @@
+/**
+ * Streaming reader of a record stream (docs/records.md): the plaintext of a Shidi cryptainer. Memory stays
+ * flat in the stream's size; every item is checked and a malformed one stops the reading with a one-line
+ * badInput error that says which item and at which byte. A stream cut in the middle of an item (an
+ * unfinished recording) is not an error: the complete records are read and `truncated` says where it ends.
+ */
+import { stat } from 'node:fs/promises';
+import { badInput } from '../errors.js';
+import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, readCborItems, textKeyedMap, type CborItem } from './cbor-seq.js';
+import { checkDescriptor, type CheckedDescriptor } from './descriptors.js';
+
+export const RECORDS_VERSION = 1;
+/** Largest item read (the core's records fit its 64 KiB I/O buffer; this leaves a wide margin). */
+export const MAX_RECORD_ITEM_BYTES = 16 << 20;
+/** ShidiError kind when the file is not a record stream at all (as opposed to a damaged one). */
+export const NOT_A_RECORD_STREAM = 'not-a-record-stream';
+
+export interface SliceHeader {
+  shidi_records: number;
+  slice_index: number;
+  slice_start_ms: number;
+  /** In header order. `descriptor` is null for kinds this version does not know (their data is kept raw). */
+  sensors: CheckedDescriptor[];
+}
+
+export interface SliceRecord {
+  sensor: number;
+  frame_id: number;
+  t_ms: number;
+  data: Uint8Array;
+}
+
+export interface Truncation {
+  /** How many complete records precede the cut. */
+  after_record: number;
+  /** Byte offset where the incomplete item starts, and how many of its bytes are present. */
+  offset: number;
+  bytes: number;
+}
+
+export interface RecordStream {
+  header: SliceHeader;
+  /** The records, in order; iterate once. */
+  records: AsyncIterable<SliceRecord>;
+  /** Set once `records` is exhausted, if the stream ended inside an item. */
+  readonly truncated: Truncation | null;
+  /** How many records were read so far. */
+  readonly count: number;
+}
+
+const where = (path: string, n: number, item: CborItem | { offset: number }) => `${path}: record ${n} (byte ${item.offset})`;
+
+function syntax(path: string, e: unknown, n: number): never {
+  if (e instanceof CborSyntaxError)
+    throw badInput(`${path}: record ${n} (byte ${e.itemOffset}): byte ${e.at} ${e.message} — the record stream is damaged`, e instanceof CborTooLarge ? 'record-too-large' : 'bad-record');
+  throw e;
+}
+
+function notRecords(path: string, why: string): never {
+  throw badInput(`${path} is not a Shidi record stream (${why}) — give the plaintext restored from a Shidi cryptainer (NAME.cbor)`, NOT_A_RECORD_STREAM);
+}
+
+function parseHeader(path: string, item: CborItem): SliceHeader {
+  let v: unknown;
+  try {
+    v = decodeItem(item.bytes);
+  } catch {
+    notRecords(path, 'its first item is not CBOR');
+  }
+  const m = textKeyedMap(v);
+  if (!m || !m.has('shidi_records')) notRecords(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_records"' : ''}, not a slice header`);
+  const version = asUint(m.get('shidi_records'));
+  if (version !== RECORDS_VERSION)
+    throw badInput(`${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads version ${RECORDS_VERSION}) — update shidi`, 'unsupported-version');
+  const uint = (k: string) => {
+    const n = asUint(m.get(k));
+    if (n === null) throw badInput(`${path}: the slice header's "${k}" is ${m.has(k) ? cborTypeName(m.get(k)) : 'missing'}; it is an unsigned integer — the record stream is damaged`, 'bad-header');
+    return n;
+  };
+  const slice_index = uint('slice_index');
+  const slice_start_ms = uint('slice_start_ms');
+  const list = m.get('sensors');
+  if (!Array.isArray(list)) throw badInput(`${path}: the slice header's "sensors" is ${m.has('sensors') ? cborTypeName(list) : 'missing'}; it is an array of sensor descriptors — the record stream is damaged`, 'bad-header');
+  const sensors: CheckedDescriptor[] = [];
+  list.forEach((d, i) => {
+    const r = checkDescriptor(d, 'lenient');
+    if ('problem' in r) throw badInput(`${path}: sensor descriptor ${i + 1} of the slice header ${r.problem} — the record stream is damaged`, 'bad-descriptor');
+    if (sensors.some((s) => s.id === r.ok.id)) throw badInput(`${path}: the slice header declares sensor id ${r.ok.id} twice — the record stream is damaged`, 'bad-descriptor');
+    sensors.push(r.ok);
+  });
+  return { shidi_records: version, slice_index, slice_start_ms, sensors };
+}
+
+/** Opens `path` and reads its slice header; the records are then read as they are iterated. */
+export async function openRecordStream(path: string): Promise<RecordStream> {
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw badInput(`cannot read ${path}: ${e.code ?? e.message} — check the path`, 'missing-file');
+  });
+  if (!st.isFile()) throw badInput(`${path} is not a file — give a record stream (NAME.cbor)`, 'missing-file');
+  if (st.size === 0) notRecords(path, 'it is empty');
+  const items = readCborItems(path, { maxItemBytes: MAX_RECORD_ITEM_BYTES });
+  let first: IteratorResult<CborItem>;
+  try {
+    first = await items.next();
+  } catch (e) {
+    if (e instanceof CborTruncated) {
+      // Cut inside the slice header itself: nothing is usable, but say so rather than "not a stream".
+      if (e.head[0]! >> 5 === 5 && e.head.includes('shidi_records'))
+        throw badInput(`${path}: truncated inside its slice header (${e.bytes} bytes): it holds no complete record — nothing to read`, 'truncated');
+      notRecords(path, `it ends inside its first item, after ${e.bytes} bytes`);
+    }
+    if (e instanceof CborSyntaxError) notRecords(path, `in its first item, byte ${e.at} ${e.message}`);
+    throw e;
+  }
+  if (first.done) notRecords(path, 'it is empty');
+  const header = parseHeader(path, first.value);
+  const byId = new Map(header.sensors.map((s) => [s.id, s]));
+  const lastFrame = new Map<number, number>();
+  const state = { truncated: null as Truncation | null, count: 0 };
+  async function* records(): AsyncGenerator<SliceRecord> {
+    let lastT = -1;
+    try {
+      for await (const item of items) {
+        const n = state.count + 1;
+        let v: unknown;
+        try {
+          v = decodeItem(item.bytes);
+        } catch (e) {
+          throw badInput(`${where(path, n, item)} is not valid CBOR (${(e as Error).message}) — the record stream is damaged`, 'bad-record');
+        }
+        if (!Array.isArray(v) || v.length !== 4)
+          throw badInput(`${where(path, n, item)} is ${cborTypeName(v)}, not a record [sensor_id, frame_id, t_ms, data] — the record stream is damaged`, 'bad-record');
+        const [s, f, t, data] = v as unknown[];
+        const sensor = asUint(s);
+        const frame_id = asUint(f);
+        const t_ms = asUint(t);
+        if (sensor === null) throw badInput(`${where(path, n, item)}: its sensor_id is ${cborTypeName(s)}, not an unsigned integer — the record stream is damaged`, 'bad-record');
+        const d = byId.get(sensor);
+        if (!d) throw badInput(`${where(path, n, item)}: unknown sensor id ${sensor}; the slice header declares ${[...byId.keys()].join(', ') || 'no sensors'} — the record stream is damaged`, 'unknown-sensor');
+        if (frame_id === null) throw badInput(`${where(path, n, item)}: its frame_id is ${cborTypeName(f)}, not an unsigned integer — the record stream is damaged`, 'bad-record');
+        if (t_ms === null) throw badInput(`${where(path, n, item)}: its t_ms is ${cborTypeName(t)}, not an unsigned integer (epoch ms) — the record stream is damaged`, 'bad-record');
+        if (!(data instanceof Uint8Array)) throw badInput(`${where(path, n, item)}: its data is ${cborTypeName(data)}, not a byte string — the record stream is damaged`, 'bad-record');
+        if (t_ms < lastT) throw badInput(`${where(path, n, item)}: t_ms ${t_ms} goes back from ${lastT}; timestamps never decrease — the record stream is damaged`, 'time-backwards');
+        const prev = lastFrame.get(sensor);
+        if (prev !== undefined && frame_id <= prev)
+          throw badInput(`${where(path, n, item)}: frame_id ${frame_id} of sensor ${sensor} (${d.kind}) follows ${prev}; frame ids only increase — the record stream is damaged`, 'bad-frame-id');
+        lastFrame.set(sensor, frame_id);
+        lastT = t_ms;
+        state.count = n;
+        yield { sensor, frame_id, t_ms, data };
+      }
+    } catch (e) {
+      if (e instanceof CborTruncated) {
+        state.truncated = { after_record: state.count, offset: e.offset, bytes: e.bytes };
+        return;
+      }
+      syntax(path, e, state.count + 1);
+    }
+  }
+  return {
+    header,
+    records: records(),
+    get truncated() {
+      return state.truncated;
+    },
+    get count() {
+      return state.count;
+    },
+  };
+}
+
+export const describeTruncation = (t: Truncation) =>
+  `truncated after record ${t.after_record}: the stream ends inside the next item (byte ${t.offset}, ${t.bytes} bytes of it present); the ${t.after_record} complete records were kept`;
