@@ -4,6 +4,7 @@
  *  - node:crypto: a plain loop over the payload with the same ciphers, digests and output write, no Shidi
  *    code (in this process);
  *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
+ * First the encryptor core (core-bench.ts), then revelation.
  * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken). Peak RSS of
  * `shidi decrypt` is measured in its own process.
  */
@@ -19,6 +20,7 @@ import { KeyPool } from '../lib/wacryptolib/keystore.js';
 import { unwrapPayloadKeys } from '../lib/wacryptolib/reveal.js';
 import { PROJECT_ROOT } from '../lib/project.js';
 import { FIXTURE_POOL, writeBigCryptainer } from './big-cryptainer.js';
+import { coreBench } from './core-bench.js';
 
 const MIB = Number(process.env.SHIDI_BENCH_MIB ?? 256);
 const RUNS = Number(process.env.SHIDI_BENCH_RUNS ?? 3);
@@ -100,9 +102,18 @@ function wacryptolib(path: string, out: string) {
 }
 
 const rate = (ms: number) => MIB / (ms / 1000);
+const CORE_MINUTES = Number(process.env.SHIDI_BENCH_CORE_MINUTES ?? 10);
+
+function table(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+}
 const fmt = (n: number, d = 0) => n.toFixed(d);
 
 async function run() {
+  console.log(`shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES)`);
+  table(await coreBench(work, CORE_MINUTES));
+  console.log('ratio: the core as a fraction of node:crypto doing the same OAEP and AES work in this process (1.00 = no overhead); high-water ratio 1.00 = flat memory.\n');
   console.log(`shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB), best of ${RUNS} runs (SHIDI_BENCH_RUNS) for shidi and node:crypto, one for wacryptolib`);
   console.log(hasWacryptolib ? 'reference peers: node:crypto (same process) and wacryptolib 0.11 (.venv)' : 'reference peers: node:crypto only — run `npm run setup` for the wacryptolib comparison');
   console.log('');
@@ -137,8 +148,7 @@ async function run() {
     rmSync(path + '.payload', { force: true });
     for (const f of [out, join(work, 'ref.out'), join(work, 'wa.out')]) rmSync(f, { recursive: true, force: true });
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+  table(rows);
   console.log('\nshidi/node: speed as a fraction of plain node:crypto doing the same ciphers, digests and write (1.00 = no overhead).');
   console.log('shidi/wacryptolib: how many times faster than wacryptolib on the same cryptainer.');
 }

@@ -6,14 +6,18 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, ShidiError } from '../lib/errors.js';
 import { PROJECT_VERSION } from '../lib/project.js';
 import { removeAllTemps } from '../lib/temp-files.js';
+import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
+import { keygenCommand } from './commands/keygen.js';
+import { simCommand } from './commands/sim.js';
 import { processIo, type Io } from './io.js';
+import { coreIdentity, DEFAULT_CORE_PATH } from '../../../host-sim/src/core.js';
 
 
 function versionText(): string {
-  // The encryptor core (build/encryptor.wasm) and its ABI version arrive with the core; until then say so.
-  return `shidi ${PROJECT_VERSION}\ncore: not built yet (no build/encryptor.wasm)`;
+  const core = coreIdentity();
+  return `shidi ${PROJECT_VERSION}\n` + (core ? `core: ${core.path} (HAL ABI v${core.abi}, ${core.bytes} bytes, sha256 ${core.sha256})` : `core: not built (no ${DEFAULT_CORE_PATH}) — run npm run build`);
 }
 
 /** Ctrl-C or a kill during a revelation: remove temporary outputs, then exit as the signal would (128+n). */
@@ -45,12 +49,12 @@ async function run(argv: string[], io: Io): Promise<number> {
   const done = (c: number) => (code = c);
   const debug = argv.includes('--debug') || io.env.SHIDI_DEBUG === '1';
   const program = new Command('shidi')
-    .description('Shidi witness wearable toolkit: reveal, inspect (more commands arrive with the encryptor core)')
+    .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys and captures, reveal and inspect recordings')
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
-  for (const make of [decryptCommand, inspectCommand]) {
+  for (const make of [decryptCommand, inspectCommand, keygenCommand, captureCommand, simCommand]) {
     const cmd = make(io, done);
     cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).exitOverride();
     cmd.showHelpAfterError('(run with --help for usage)');

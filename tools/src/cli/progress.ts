@@ -33,3 +33,22 @@ export function byteProgress(rep: Reporter, total: number, label: string): Progr
     stop: () => bar.stop(),
   };
 }
+
+/** A frame counter on stderr for a run of unknown length (a capture is streamed, its size unknown). */
+export function frameProgress(rep: Reporter, label: string): { update(frames: number): void; stop(): void } {
+  if (!rep.interactive) return { update: () => undefined, stop: () => undefined };
+  let last = 0;
+  let shown = false;
+  return {
+    update: (frames) => {
+      const now = Date.now();
+      if (now - last < 200) return;
+      last = now;
+      shown = true;
+      rep.io.stderr.write(`\r${label}: ${frames} frames`);
+    },
+    stop: () => {
+      if (shown) rep.io.stderr.write('\n');
+    },
+  };
+}

@@ -1,0 +1,118 @@
+// The encryptor core as the simulator drives it: the checked module, instantiated against a HalBody, with
+// the exports of docs/hal-abi.md wrapped so that a negative result becomes a CoreError naming its cause.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ERROR_TEXT, HAL_ABI_VERSION } from './hal-table.generated.js';
+import type { HalBody } from './hal.js';
+import { compileCheckedModule, readHalAbiVersion } from './wasm-module.js';
+import { createHash } from 'node:crypto';
+
+export const DEFAULT_CORE_PATH = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'build', 'encryptor.wasm');
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  abi_version(): number;
+  io_buffer(): number;
+  io_buffer_size(): number;
+  core_configure(length: number): number;
+  core_sensor(length: number): number;
+  core_frame(sensor: number, tMs: bigint, length: number): number;
+  core_finish(): number;
+  core_heap_base(): number;
+  core_heap_top(): number;
+  core_heap_high_water(): number;
+  core_slices_finished(): number;
+  core_last_hal_error(): number;
+}
+
+/** A negative result of a core export: `code` is the core's, `halCode` the HAL error behind C_SD/C_HAL. */
+export class CoreError extends Error {
+  override readonly name = 'CoreError';
+  constructor(
+    readonly call: string,
+    readonly code: number,
+    readonly halCode: number,
+  ) {
+    const hal = halCode < 0 ? ` (${ERROR_TEXT[halCode] ?? `HAL error ${halCode}`})` : '';
+    super(`${call} failed: ${ERROR_TEXT[code] ?? `error ${code}`}${hal}`);
+  }
+}
+
+export function loadCoreBytes(path = DEFAULT_CORE_PATH): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch {
+    throw new Error(`cannot read the encryptor core ${path} — build it with npm run build`);
+  }
+}
+
+/** The built core's identity for `shidi --version`: path, ABI version (custom section), size, digest. */
+export function coreIdentity(path = DEFAULT_CORE_PATH): { path: string; abi: number | null; bytes: number; sha256: string } | null {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    return null;
+  }
+  return { path, abi: readHalAbiVersion(new WebAssembly.Module(bytes)), bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+export class EncryptorCore {
+  private readonly x: CoreExports;
+  readonly ioSize: number;
+
+  constructor(
+    bytes: Uint8Array,
+    readonly hal: HalBody,
+  ) {
+    const mod = compileCheckedModule(bytes);
+    const inst = new WebAssembly.Instance(mod, hal.imports());
+    this.x = inst.exports as unknown as CoreExports;
+    hal.bind(this.x.memory);
+    const v = this.x.abi_version();
+    if (v !== HAL_ABI_VERSION) throw new Error(`the core reports HAL ABI ${v}; this body implements ${HAL_ABI_VERSION}`);
+    this.ioSize = this.x.io_buffer_size();
+  }
+
+  private put(bytes: Uint8Array): number {
+    if (bytes.length > this.ioSize) return -1;
+    new Uint8Array(this.x.memory.buffer, this.x.io_buffer(), bytes.length).set(bytes);
+    return bytes.length;
+  }
+  private check(call: string, r: number): number {
+    if (r < 0) throw new CoreError(call, r, this.x.core_last_hal_error());
+    return r;
+  }
+
+  configure(conf: Uint8Array): void {
+    if (conf.length > this.ioSize) throw new CoreError('core_configure', -101, 0);
+    this.check('core_configure', this.x.core_configure(this.put(conf)));
+  }
+  /** Declares a sensor; returns its id. */
+  sensor(descriptor: Uint8Array): number {
+    if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', -102, 0);
+    return this.check('core_sensor', this.x.core_sensor(this.put(descriptor)));
+  }
+  frame(sensor: number, tMs: number, data: Uint8Array): void {
+    if (data.length > this.ioSize) throw new CoreError('core_frame', -105, 0);
+    this.hal.clock.set(tMs);
+    this.check('core_frame', this.x.core_frame(sensor, BigInt(tMs), this.put(data)));
+  }
+  finish(): void {
+    this.check('core_finish', this.x.core_finish());
+  }
+
+  get memoryBytes(): number {
+    return this.x.memory.buffer.byteLength;
+  }
+  get heapBase(): number {
+    return this.x.core_heap_base();
+  }
+  get heapHighWater(): number {
+    return this.x.core_heap_high_water();
+  }
+  get slicesFinished(): number {
+    return this.x.core_slices_finished();
+  }
+}

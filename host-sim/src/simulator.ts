@@ -1,0 +1,98 @@
+// A simulated Shidi: a capture's frames pushed into the encryptor core, the HAL on the desktop. Everything
+// the wearable would decide (slices, keys, headers, files) is the core's; this only carries bytes and
+// measures.
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { EncryptorCore, loadCoreBytes } from './core.js';
+import { HalBody, SimClock, type HalFaults, type MeterReport } from './hal.js';
+
+export interface SimFrame {
+  sensor: number;
+  t_ms: number;
+  data: Uint8Array;
+}
+
+export interface SimOptions {
+  /** The compiled cryptoconf (docs/device-conf.md). */
+  conf: Uint8Array;
+  /** Each sensor's CBOR descriptor (docs/records.md), in declaration order. */
+  sensors: Uint8Array[];
+  frames: AsyncIterable<SimFrame> | Iterable<SimFrame>;
+  /** The capture's start: what the clock reads before the first frame. */
+  startMs: number;
+  /** The simulated SD card's recording folder. */
+  outDir: string;
+  /** Deterministic run (insecure: the keys follow from the seed). */
+  seed?: string;
+  faults?: HalFaults;
+  core?: Uint8Array;
+  log?: (level: number, message: string) => void;
+  onFrame?: (frames: number, bytes: number) => void;
+}
+
+export interface SimReport {
+  frames: number;
+  bytes_in: number;
+  /** Simulated seconds covered by the frames (last t_ms - first t_ms). */
+  recorded_seconds: number;
+  slices_finished: number;
+  files: { name: string; bytes: number }[];
+  bytes_out: number;
+  wall_seconds: number;
+  mib_per_second: number;
+  core: { wasm_bytes: number; wasm_sha256: string; memory_bytes: number; heap_base: number; heap_high_water: number; arena_high_water: number };
+  hal: MeterReport;
+  seeded: boolean;
+}
+
+export async function runSimulation(o: SimOptions): Promise<SimReport> {
+  const wasm = o.core ?? loadCoreBytes();
+  const hal = new HalBody({ sdDir: o.outDir, clock: new SimClock(o.startMs), ...(o.seed === undefined ? {} : { seed: o.seed }), ...(o.log ? { log: o.log } : {}), ...(o.faults ? { faults: o.faults } : {}) });
+  const core = new EncryptorCore(wasm, hal);
+  let frames = 0;
+  let bytesIn = 0;
+  let first = -1;
+  let last = -1;
+  const t0 = performance.now();
+  try {
+    core.configure(o.conf);
+    const ids = o.sensors.map((d) => core.sensor(d));
+    for await (const f of o.frames) {
+      if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
+      core.frame(f.sensor, f.t_ms, f.data);
+      if (first < 0) first = f.t_ms;
+      last = f.t_ms;
+      frames++;
+      bytesIn += f.data.length;
+      o.onFrame?.(frames, bytesIn);
+    }
+    core.finish();
+  } finally {
+    hal.shutdown();
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const files = readdirSync(o.outDir)
+    .sort()
+    .map((name) => ({ name, bytes: statSync(join(o.outDir, name)).size }));
+  return {
+    frames,
+    bytes_in: bytesIn,
+    recorded_seconds: first < 0 ? 0 : (last - first) / 1000,
+    slices_finished: core.slicesFinished,
+    files,
+    bytes_out: files.reduce((n, f) => n + f.bytes, 0),
+    wall_seconds: wall,
+    mib_per_second: bytesIn / 1048576 / wall,
+    core: {
+      wasm_bytes: wasm.length,
+      wasm_sha256: createHash('sha256').update(wasm).digest('hex'),
+      memory_bytes: core.memoryBytes,
+      heap_base: core.heapBase,
+      heap_high_water: core.heapHighWater,
+      arena_high_water: core.heapHighWater - core.heapBase,
+    },
+    hal: hal.meter.report(),
+    seeded: o.seed !== undefined,
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Bad input reaching the encryptor core: each gives a precise error code (never a trap), and nothing
+ * already finished is damaged.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreError, EncryptorCore, loadCoreBytes } from '../host-sim/src/core.js';
+import { HalBody, HalTrap, SimClock } from '../host-sim/src/hal.js';
+import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
+import { compileCryptoconf } from '../tools/src/lib/device-conf/compile.js';
+import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
+import { makeTestGuardians } from '../tools/src/lib/keygen.js';
+import { encodeSensorDescriptor } from '../tools/src/lib/records/descriptors.js';
+import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
+import { shidi } from './helpers/cli.js';
+import { scratch } from './helpers/fixtures.js';
+
+const s = scratch('shidi-core-bad-');
+afterAll(s.cleanup);
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+const wasm = loadCoreBytes();
+const mic = encodeSensorDescriptor({ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' });
+let conf: Uint8Array;
+let pool: string;
+let n = 0;
+
+beforeAll(async () => {
+  pool = join(s.dir, 'pool');
+  const g = await makeTestGuardians(pool);
+  conf = await compileCryptoconf(loadCryptoconfFile(g.cryptoconfPath), new KeyPool([pool]), { sliceMs: 2000, pseudonym: 'bad' });
+});
+
+function core(faults = {}): EncryptorCore {
+  return new EncryptorCore(wasm, new HalBody({ sdDir: join(s.dir, `card-${n++}`), clock: new SimClock(T0), faults }));
+}
+const code = (f: () => unknown) => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CoreError) return e.code;
+    throw e;
+  }
+  return 0;
+};
+
+describe('the core refuses', () => {
+  it('a malformed or inconsistent compiled cryptoconf', () => {
+    expect(code(() => core().configure(new Uint8Array([0xff, 0x00, 0x13])))).toBe(-101);
+    expect(code(() => core().configure(conf.subarray(0, conf.length - 7)))).toBe(-101); // truncated
+    const extra = new Uint8Array([...conf, 0x00]); // trailing bytes
+    expect(code(() => core().configure(extra))).toBe(-101);
+    expect(code(() => core().configure(new Uint8Array([0xa0])))).toBe(-101); // an empty map
+  });
+
+  it('frames before a conf, from undeclared sensors, larger than its buffer, or going back in time', () => {
+    const c = core();
+    expect(code(() => c.frame(0, T0, new Uint8Array(10)))).toBe(-100);
+    c.configure(conf);
+    expect(c.sensor(mic)).toBe(0);
+    expect(code(() => c.frame(3, T0, new Uint8Array(10)))).toBe(-104);
+    expect(code(() => c.frame(0, T0, new Uint8Array(c.ioSize + 1)))).toBe(-105);
+    c.frame(0, T0 + 500, new Uint8Array(10));
+    expect(code(() => c.frame(0, T0 + 499, new Uint8Array(10)))).toBe(-106);
+  });
+
+  it('bad sensor descriptors: not a map, no kind, an id out of range, a duplicate, after the first frame', () => {
+    const c = core();
+    c.configure(conf);
+    expect(code(() => c.sensor(new Uint8Array([0x82, 0x01, 0x02])))).toBe(-102);
+    expect(code(() => c.sensor(new Uint8Array([0xa1, 0x62, 0x69, 0x64, 0x01])))).toBe(-102); // {"id": 1}
+    expect(code(() => c.sensor(encodeSensorDescriptor({ id: 0, kind: 'gps', name: 'g', format: 'nmea' }).map((b, i, a) => (i === a.indexOf(0x00) ? 0x09 : b))))).toBe(-103);
+    c.sensor(mic);
+    expect(code(() => c.sensor(mic))).toBe(-102);
+    c.frame(0, T0, new Uint8Array(4));
+    expect(code(() => c.sensor(encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'g', format: 'nmea' })))).toBe(-102);
+  });
+
+  it('the raw exports check lengths themselves (a body that skips its own checks)', () => {
+    const hal = new HalBody({ sdDir: join(s.dir, 'raw'), clock: new SimClock(T0) });
+    const c = new EncryptorCore(wasm, hal);
+    c.configure(conf);
+    c.sensor(mic);
+    const x = (c as unknown as { x: { core_frame(a: number, b: bigint, c: number): number; core_configure(n: number): number } }).x;
+    expect(x.core_frame(0, BigInt(T0), 70_000)).toBe(-105);
+    expect(x.core_frame(0, BigInt(T0), -1)).toBe(-105);
+  });
+
+  it('a HAL call with a pointer outside linear memory traps before any work', () => {
+    const hal = new HalBody({ sdDir: join(s.dir, 'trap'), clock: new SimClock(T0) });
+    const c = new EncryptorCore(wasm, hal);
+    const imports = hal.imports().shidi_hal as Record<string, (...a: number[]) => number>;
+    expect(c.memoryBytes).toBeGreaterThan(0);
+    expect(() => imports.trng_fill!(c.memoryBytes - 8, 64)).toThrow(HalTrap);
+    expect(() => imports.sd_open!(c.memoryBytes, 1, 1)).toThrow(/out of bounds memory access/);
+    expect(readdirSync(join(s.dir, 'trap'))).toEqual([]);
+  });
+});
+
+describe('an SD card that fails mid-recording', () => {
+  const frames: SimFrame[] = [];
+  for (let t = 0; t < 9000; t += 100) frames.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(1600).fill(t & 255) });
+
+  for (const [fault, halCode] of [['sdFailAfterBytes', -2], ['sdFull', -3]] as const) {
+    it(`${fault}: a precise error, the slice in progress left pending, every earlier slice intact`, async () => {
+      const dir = join(s.dir, fault);
+      // Each 2 s slice writes ~37 KiB of header and ~32 KiB of payload: fail inside the third slice.
+      const err = await runSimulation({ conf, sensors: [mic], frames, startMs: T0, outDir: dir, faults: { [fault]: 160_000 } }).catch((e) => e);
+      expect(err).toBeInstanceOf(CoreError);
+      expect(err.code).toBe(-107);
+      expect(err.halCode).toBe(halCode);
+      expect(err.message).toMatch(halCode === -2 ? /E_IO/ : /E_NOSPACE/);
+      const names = readdirSync(dir).sort();
+      const finished = names.filter((x) => x.endsWith('.crypt'));
+      expect(finished.length).toBeGreaterThanOrEqual(1);
+      expect(names.some((x) => x.endsWith('.crypt~'))).toBe(true);
+      const r = await shidi(['decrypt', ...finished.map((f) => join(dir, f)), '--keys', pool, '--out', join(s.dir, `${fault}-out`)]);
+      expect(r.code, r.stderr).toBe(0);
+    });
+  }
+
+  it('after a failure the core takes no more frames', () => {
+    const c = core({ sdFailAfterBytes: 10 });
+    c.configure(conf);
+    c.sensor(mic);
+    expect(code(() => c.frame(0, T0, new Uint8Array(10)))).toBe(-107);
+    expect(code(() => c.frame(0, T0 + 1, new Uint8Array(10)))).toBe(-109);
+    expect(code(() => c.finish())).toBe(-109);
+  });
+});

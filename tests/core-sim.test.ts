@@ -1,0 +1,201 @@
+/**
+ * The encryptor core (build/encryptor.wasm) run by host-sim with the default cryptoconf over throw-away test
+ * guardians: its cryptainers are opened by the revelation tool and by real wacryptolib, its OAEP blocks by
+ * node:crypto alone, its Shamir shards by two recombiners; a seeded run is reproduced byte for byte; the
+ * allocator's high-water mark stays flat over slices.
+ */
+import { constants, createHash, createPrivateKey, privateDecrypt, randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeMultiple } from 'cbor-x';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
+import { compileCryptoconf } from '../tools/src/lib/device-conf/compile.js';
+import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
+import { makeTestGuardians, type GuardianInfo, type TestGuardians } from '../tools/src/lib/keygen.js';
+import { encodeSensorDescriptor, type SensorDescriptor } from '../tools/src/lib/records/descriptors.js';
+import { combineShards } from '../tools/src/lib/wacryptolib/shamir.js';
+import { isEJsonObject, parseEJson, type EJson } from '../tools/src/lib/wacryptolib/ejson.js';
+import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
+import { recombineByElimination } from './oracles/shamir-linear.js';
+import { shidi } from './helpers/cli.js';
+import { scratch } from './helpers/fixtures.js';
+import { flightbox, waPeer } from './helpers/wacryptolib.js';
+
+const s = scratch('shidi-core-');
+afterAll(s.cleanup);
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+const SENSORS: SensorDescriptor[] = [
+  { id: 0, kind: 'audio', name: 'mic', rate: 16000, channels: 1, format: 's16le' },
+  { id: 1, kind: 'camera', name: 'cam', format: 'jpeg', width: 160, height: 120 },
+  { id: 2, kind: 'gps', name: 'gps', format: 'nmea' },
+];
+
+/** A deterministic synthetic capture: 100 ms audio blocks, 2 fps frames, 1 Hz fixes. */
+function syntheticFrames(seconds: number, seed = 1): SimFrame[] {
+  const frames: SimFrame[] = [];
+  let x = seed;
+  const bytes = (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    return b;
+  };
+  for (let t = 0; t < seconds * 1000; t += 100) {
+    frames.push({ sensor: 0, t_ms: T0 + t, data: bytes(3200) });
+    if (t % 500 === 0) frames.push({ sensor: 1, t_ms: T0 + t, data: bytes(2000 + (t % 3000)) });
+    if (t % 1000 === 0) frames.push({ sensor: 2, t_ms: T0 + t, data: new Uint8Array(Buffer.from(`$GPRMC,${t}*00\r\n`)) });
+  }
+  return frames;
+}
+
+let guardians: TestGuardians;
+let pool: string;
+let conf: Uint8Array;
+const descriptors = SENSORS.map((d) => encodeSensorDescriptor(d));
+
+beforeAll(async () => {
+  pool = join(s.dir, 'pool');
+  guardians = await makeTestGuardians(pool);
+  conf = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'shidi' });
+});
+
+const run = (name: string, frames: SimFrame[], seed?: string) =>
+  runSimulation({ conf, sensors: descriptors, frames, startMs: T0, outDir: join(s.dir, name), ...(seed ? { seed } : {}) });
+
+describe('a simulated recording', () => {
+  const frames = syntheticFrames(35);
+  let dir: string;
+
+  beforeAll(async () => {
+    const r = await run('rec', frames);
+    dir = join(s.dir, 'rec');
+    expect(r.slices_finished).toBe(4);
+    expect(r.frames).toBe(frames.length);
+  });
+
+  it('leaves one finished cryptainer and payload per 10 s slice, nothing pending, no cleartext sensor list', () => {
+    const names = readdirSync(dir).sort();
+    expect(names).toEqual(['000000', '000010', '000020', '000030'].flatMap((t) => [`20260101_12${t.slice(2)}_shidi_cryptainer.cbor.crypt`, `20260101_12${t.slice(2)}_shidi_cryptainer.cbor.crypt.payload`]));
+    const header = readFileSync(join(dir, names[0]!), 'utf8');
+    expect(header).not.toMatch(/mic|cam|gps|audio|camera/);
+    expect(header.length).toBeGreaterThan(30_000); // the default shape: ~35 KiB, wacryptolib measured
+    expect(header.length).toBeLessThan(40_000);
+  });
+
+  it('is revealed by shidi decrypt, and its records are the frames pushed, in order, with run-wide frame ids', async () => {
+    const out = join(s.dir, 'rec-revealed');
+    const r = await shidi(['decrypt', dir, '--keys', pool, '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.revealed).toHaveLength(4);
+    const got: SimFrame[] = [];
+    const nextId = [0, 0, 0];
+    for (const [i, rep] of doc.revealed.entries()) {
+      const items = decodeMultiple(readFileSync(rep.output)) as unknown[];
+      const head = items[0] as Record<string, unknown>;
+      expect(head.shidi_records).toBe(1);
+      expect(head.slice_index).toBe(i);
+      expect(Number(head.slice_start_ms)).toBe(T0 + i * 10_000);
+      expect(head.sensors).toEqual(SENSORS);
+      for (const rec of items.slice(1) as [number, number, number, Uint8Array][]) {
+        expect(rec[1]).toBe(nextId[rec[0]]!++);
+        got.push({ sensor: rec[0], t_ms: Number(rec[2]), data: new Uint8Array(rec[3]) });
+      }
+    }
+    expect(got).toEqual(frames);
+  });
+
+  it('is validated and decrypted by real wacryptolib with a report free of errors, and by flightbox', () => {
+    const paths = readdirSync(dir).filter((n) => n.endsWith('.crypt')).map((n) => join(dir, n));
+    for (const v of waPeer<{ ok: boolean; error?: string }[]>('validate', ...paths)) expect(v).toEqual({ ok: true });
+    const results = waPeer<{ ok: boolean; sha256: string; errors: unknown[] }[]>('decrypt', pool, ...paths);
+    for (const [i, r] of results.entries()) {
+      expect(r.errors, paths[i]).toEqual([]);
+      expect(r.ok).toBe(true);
+      expect(r.sha256).toBe(createHash('sha256').update(readFileSync(join(s.dir, 'rec-revealed', paths[i]!.split('/').pop()!.replace(/\.crypt$/, '')))).digest('hex'));
+    }
+    const name = paths[0]!.split('/').pop()!;
+    const fb = flightbox(['-k', pool, '-c', dir, 'cryptainer', 'decrypt', name, '-o', join(s.dir, 'fb.out')], s.dir);
+    expect(fb.status, fb.stderr).toBe(0);
+    expect(readFileSync(join(s.dir, 'fb.out'))).toEqual(readFileSync(join(s.dir, 'rec-revealed', name.replace(/\.crypt$/, ''))));
+  });
+
+  it("opens with node:crypto alone: the wearer's OAEP blocks, and the guardians' shards recombined two ways", () => {
+    const header = parseEJson(readFileSync(join(dir, readdirSync(dir).sort()[0]!)), 'header') as Record<string, EJson>;
+    const layer = (header.payload_cipher_layers as Record<string, EJson>[])[0]!;
+    const [symLayer, shared] = layer.key_cipher_layers as Record<string, EJson>[];
+    const keyOf = (g: GuardianInfo) => createPrivateKey(readFileSync(join(g.keystoreDir, `${g.keychainUids[0]}_RSA_OAEP_private_key.pem`)));
+    const oaepOpen = (key: ReturnType<typeof keyOf>, cipherdict: Uint8Array) => {
+      const d = parseEJson(cipherdict, 'cipherdict') as { ciphertext_chunks: Uint8Array[] };
+      const plain = Buffer.concat(d.ciphertext_chunks.map((c) => privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, c)));
+      const struct = parseEJson(plain, 'key struct') as { key_bytes: Uint8Array; cryptainer_metadata: null };
+      expect(struct.cryptainer_metadata).toBeNull();
+      return struct.key_bytes;
+    };
+    // The wearer's layer: the sub-key of the AES_EAX key layer.
+    const sub = parseEJson(oaepOpen(keyOf(guardians.wearer), symLayer!.key_ciphertext as Uint8Array), 'subkey');
+    expect(isEJsonObject(sub) && Object.keys(sub).sort()).toEqual(['key', 'nonce']);
+    // The guardians' shards: each opens with its own key; any two recombine to the same secret, by
+    // Lagrange (host library) and by Gaussian elimination (test oracle).
+    const shardCts = (parseEJson(layer.key_ciphertext as Uint8Array, 'shared') as { shard_ciphertexts: Uint8Array[] }).shard_ciphertexts;
+    expect(shardCts).toHaveLength(3);
+    expect((shared!.key_shared_secret_threshold as number)).toBe(2);
+    const shards = shardCts.map((ct, i) => parseEJson(oaepOpen(keyOf(guardians.guardians[i]!), ct), 'shard') as [number, Uint8Array]);
+    shards.forEach(([idx], i) => expect(idx).toBe(i + 1));
+    const secrets = [[0, 1], [0, 2], [1, 2]].map(([a, b]) => combineShards([shards[a!]!, shards[b!]!].map(([i, v]) => [i, Buffer.from(v)])));
+    const padded = recombineByElimination([shards[0]!, shards[2]!]);
+    expect(secrets[1]).toEqual(secrets[0]);
+    expect(secrets[2]).toEqual(secrets[0]);
+    expect(padded.subarray(0, secrets[0]!.length)).toEqual(secrets[0]);
+    const inner = parseEJson(secrets[0]!, 'inner');
+    expect(isEJsonObject(inner) && Object.keys(inner).sort()).toEqual(['ciphertext', 'tag']);
+  });
+
+  it('refuses to reveal with the wearer alone, naming the missing guardians', async () => {
+    const wearerOnly = guardians.wearer.keystoreDir;
+    const r = await shidi(['decrypt', dir, '--keys', wearerOnly, '--out', join(s.dir, 'nope')]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/needs 2 of 3 shares/);
+    expect(r.stderr).toMatch(/Guardian A \(TEST\)/);
+  });
+});
+
+describe('a seeded run', () => {
+  it('is reproduced byte for byte, and another seed gives other bytes', async () => {
+    const frames = syntheticFrames(12, 7);
+    await run('seed-a', frames, 'reproducible');
+    await run('seed-b', frames, 'reproducible');
+    await run('seed-c', frames, 'another');
+    const files = (d: string) => readdirSync(join(s.dir, d)).sort().map((n) => [n, createHash('sha256').update(readFileSync(join(s.dir, d, n))).digest('hex')]);
+    expect(files('seed-a').length).toBe(4);
+    expect(files('seed-b')).toEqual(files('seed-a'));
+    expect(files('seed-c').map((f) => f[0])).toEqual(files('seed-a').map((f) => f[0]));
+    expect(files('seed-c').map((f) => f[1])).not.toEqual(files('seed-a').map((f) => f[1]));
+  });
+});
+
+describe('memory', () => {
+  it("the allocator's high-water mark does not grow with the number of slices", async () => {
+    const short = await run('mem-2', syntheticFrames(20, 3), 'm');
+    const long = await run('mem-12', syntheticFrames(120, 3), 'm');
+    expect(short.slices_finished).toBe(2);
+    expect(long.slices_finished).toBe(12);
+    expect(long.core.heap_high_water).toBe(short.core.heap_high_water);
+    expect(long.core.heap_high_water).toBeLessThan(long.core.memory_bytes);
+  });
+});
+
+describe('randomness of a real run', () => {
+  it('two unseeded runs share no uid and no key ciphertext', async () => {
+    const frames = [{ sensor: 0, t_ms: T0, data: randomBytes(100) }];
+    await run('rand-a', frames);
+    await run('rand-b', frames);
+    const read = (d: string) => readFileSync(join(s.dir, d, readdirSync(join(s.dir, d)).find((n) => n.endsWith('.crypt'))!), 'utf8');
+    const a = read('rand-a');
+    const b = read('rand-b');
+    expect(a).not.toBe(b);
+    const uid = (h: string) => /"cryptainer_uid": \{"\$binary": \{"base64": "([^"]+)"/.exec(h)![1];
+    expect(uid(a)).not.toBe(uid(b));
+  });
+});

@@ -1,0 +1,66 @@
+// The built core against its ABI: nothing imported or exported that assembly/hal-abi.json does not declare,
+// the version in the custom section, and no generated file drifting from the one source.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/fixtures.js';
+
+const abi = JSON.parse(readFileSync(join(ROOT, 'assembly', 'hal-abi.json'), 'utf8')) as {
+  version: number;
+  module: string;
+  custom_section: string;
+  groups: { imports: { name: string; params: [string, string][]; result: string }[] }[];
+  exports: { name: string; params: [string, string][]; result: string }[];
+};
+const wasm = readFileSync(join(ROOT, 'build', 'encryptor.wasm'));
+const mod = new WebAssembly.Module(wasm);
+const declared = new Map(abi.groups.flatMap((g) => g.imports).map((f) => [f.name, f]));
+
+describe('build/encryptor.wasm and the HAL ABI', () => {
+  it('imports only functions of the HAL module that the ABI declares (no env.abort, no JS-only imports)', () => {
+    const imports = WebAssembly.Module.imports(mod);
+    expect(imports.length).toBeGreaterThan(0);
+    for (const i of imports) {
+      expect(i.module, `${i.module}.${i.name}`).toBe(abi.module);
+      expect(i.kind).toBe('function');
+      expect(declared.has(i.name), `${i.name} is not in assembly/hal-abi.json`).toBe(true);
+    }
+  });
+
+  it('exports exactly the ABI exports and its memory', () => {
+    const names = WebAssembly.Module.exports(mod).map((e) => e.name).sort();
+    expect(names).toEqual([...abi.exports.map((e) => e.name), 'memory'].sort());
+  });
+
+  it('carries the ABI version in its custom section, and reports the same version', () => {
+    const sections = WebAssembly.Module.customSections(mod, abi.custom_section);
+    expect(sections.map((s) => [...new Uint8Array(s)])).toEqual([[abi.version]]);
+    const inst = new WebAssembly.Instance(mod, { [abi.module]: Object.fromEntries([...declared.keys()].map((n) => [n, () => 0])) });
+    expect((inst.exports.abi_version as () => number)()).toBe(abi.version);
+  });
+
+  it('has a fixed memory (initial = maximum), so the allocator top is the measure of memory', () => {
+    const wat = readFileSync(join(ROOT, 'build', 'encryptor.wat'), 'utf8');
+    const m = /\(memory \$0 (\d+) (\d+)\)/.exec(wat);
+    expect(m).not.toBeNull();
+    expect(m![1]).toBe(m![2]);
+  });
+
+  it('every generated file agrees with assembly/hal-abi.json (npm run gen:hal)', () => {
+    // exits non-zero and names the file when one drifts
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-hal.mjs'), '--check'], { stdio: 'pipe' });
+  });
+
+  it('the WAMR registration table gives every buffer a length (*~) and matches each import', () => {
+    const h = readFileSync(join(ROOT, 'firmware', 'main', 'hal_natives.generated.h'), 'utf8');
+    const rows = [...h.matchAll(/\{ "(\w+)", \(void \*\)shidi_hal_\w+, "([^"]+)", NULL \}/g)].map((m) => [m[1]!, m[2]!] as const);
+    expect(rows.map((r) => r[0]).sort()).toEqual([...declared.keys()].sort());
+    for (const [name, sig] of rows) {
+      const f = declared.get(name)!;
+      const want = '(' + f.params.map(([, k]) => (k === 'buf' ? '*~' : k === 'i64' ? 'I' : 'i')).join('') + ')' + (f.result === 'void' ? '' : f.result === 'i64' ? 'I' : 'i');
+      expect(sig, name).toBe(want);
+      expect(sig.replace(/\*~/g, ''), `${name}: a bare * is checked for one byte only`).not.toContain('*');
+    }
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * `shidi sim`: a capture replayed through the encryptor core (host-sim), with a compiled cryptoconf. This
+ * module resolves the inputs and maps the core's and the simulator's failures to the CLI's exit codes.
+ */
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CoreError } from '../../../host-sim/src/core.js';
+import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
+import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
+import { AbiMismatch } from '../../../host-sim/src/wasm-module.js';
+import { openCapture } from './capture/index.js';
+import { compileCryptoconfDetailed } from './device-conf/compile.js';
+import { loadCryptoconfFile } from './device-conf/load.js';
+import { badInput, ExitCode, failed, ShidiError } from './errors.js';
+import { DEFAULT_CRYPTOCONF_NAME, makeTestGuardians } from './keygen.js';
+import { PROJECT_ROOT } from './project.js';
+import { encodeSensorDescriptor } from './records/descriptors.js';
+import { KeyPool } from './wacryptolib/keystore.js';
+
+export const SAMPLE_CAPTURE = join(PROJECT_ROOT, 'host-sim', 'sample', 'sample.shcap');
+
+export interface SimInputs {
+  capture?: string;
+  cryptoconf?: string;
+  keys?: string;
+  out: string;
+  sliceSeconds: number;
+  pseudonym: string;
+  seed?: string;
+  faults?: HalFaults;
+  onFrame?: (frames: number, bytes: number) => void;
+}
+
+export interface SimResult extends SimReport {
+  capture: string;
+  cryptoconf: string;
+  keys: string;
+  out: string;
+  test_keys: boolean;
+  cryptainers: string[];
+}
+
+/** Core error codes (assembly/hal-abi.json core_errors) mapped to CLI exit codes. */
+function coreFailure(e: CoreError): ShidiError {
+  const bad = [-101, -102, -103, -104, -105, -106];
+  const code = bad.includes(e.code) ? ExitCode.badInput : ExitCode.failed;
+  return new ShidiError(code, `the encryptor core refused: ${e.message}; finished slices are intact, the slice in progress is left as NAME.crypt~`, 'core', { code: e.code, hal_code: e.halCode });
+}
+
+export async function simulate(o: SimInputs): Promise<SimResult> {
+  const out = resolve(o.out);
+  if (existsSync(out) && readdirSync(out).length > 0)
+    throw new ShidiError(ExitCode.failed, `${out} is not empty — give --out a new or empty folder (slices are never overwritten)`, 'output-exists');
+  let keys = o.keys;
+  let confPath = o.cryptoconf;
+  let testKeys = false;
+  if (keys === undefined) {
+    if (confPath !== undefined) throw badInput('--cryptoconf needs --keys (the key stores holding its guardians\' public keys)', 'usage');
+    keys = resolve(out, '..', `${out.split('/').pop()}-test-keys`);
+    if (existsSync(keys) && readdirSync(keys).length > 0) throw new ShidiError(ExitCode.failed, `${keys} exists — remove it or pass --keys`, 'output-exists');
+    confPath = (await makeTestGuardians(keys)).cryptoconfPath;
+    testKeys = true;
+  }
+  confPath ??= join(keys, DEFAULT_CRYPTOCONF_NAME);
+  if (!existsSync(confPath)) throw badInput(`no cryptoconf: ${confPath} does not exist — pass --cryptoconf FILE (shidi keygen --test-guardians writes one)`, 'no-cryptoconf');
+  const conf = loadCryptoconfFile(confPath);
+  const compiled = await compileCryptoconfDetailed(conf, new KeyPool([keys]), { sliceMs: Math.round(o.sliceSeconds * 1000), pseudonym: o.pseudonym });
+  const capturePath = o.capture ?? SAMPLE_CAPTURE;
+  const capture = await openCapture(capturePath);
+  mkdirSync(out, { recursive: true });
+  let report: SimReport;
+  try {
+    report = await runSimulation({
+      conf: compiled.bytes,
+      sensors: capture.header.sensors.map((d) => encodeSensorDescriptor(d)),
+      frames: capture.records,
+      startMs: capture.header.start_ms,
+      outDir: out,
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      ...(o.faults ? { faults: o.faults } : {}),
+      ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+    });
+  } catch (e) {
+    if (e instanceof CoreError) throw coreFailure(e);
+    if (e instanceof AbiMismatch) throw badInput(`build/encryptor.wasm: ${e.message} — rebuild it with npm run build`, 'abi');
+    if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
+    throw e;
+  }
+  return {
+    ...report,
+    capture: resolve(capturePath),
+    cryptoconf: resolve(confPath),
+    keys: resolve(keys),
+    out,
+    test_keys: testKeys,
+    cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
+  };
+}
