@@ -123,7 +123,9 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   lastT = t_ms;
   clearFailure();
   const period = (conf as Conf).sliceMs;
-  if (slice == null) startSlice(t_ms);
+  // Slices start on whole periods of UTC time (a 60 s slice starts on a minute), so that names are round
+  // and a period maps to one cryptainer on every device.
+  if (slice == null) startSlice(t_ms - (t_ms % period));
   else if (t_ms >= (slice as Slice).startMs + period) {
     const start = (slice as Slice).startMs;
     endSlice();

@@ -19,7 +19,7 @@ import { isEJsonObject, parseEJson, type EJson } from '../tools/src/lib/wacrypto
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { recombineByElimination } from './oracles/shamir-linear.js';
 import { shidi } from './helpers/cli.js';
-import { scratch } from './helpers/fixtures.js';
+import { ROOT, scratch } from './helpers/fixtures.js';
 import { flightbox, waPeer } from './helpers/wacryptolib.js';
 
 const s = scratch('shidi-core-');
@@ -197,5 +197,20 @@ describe('randomness of a real run', () => {
     expect(a).not.toBe(b);
     const uid = (h: string) => /"cryptainer_uid": \{"\$binary": \{"base64": "([^"]+)"/.exec(h)![1];
     expect(uid(a)).not.toBe(uid(b));
+  });
+});
+
+describe('the docs/records.md test vector, written by the core', () => {
+  it('the core writes exactly the documented bytes for the documented slice', async () => {
+    const block = /## Test vector[\s\S]*?```\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs', 'records.md'), 'utf8'))![1]!;
+    const expected = Buffer.from(block.split('\n').map((l) => l.replace(/^\s+/, '').split(/\s{2,}/)[0]!.replace(/\s/g, '')).join(''), 'hex');
+    expect(expected.length).toBeGreaterThan(80);
+    const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
+    const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), { sliceMs: 60_000, pseudonym: 'shidi' });
+    const dir = join(s.dir, 'vector');
+    await runSimulation({ conf: oneMinute, sensors: [gps], frames: [{ sensor: 2, t_ms: T0 + 250, data: new Uint8Array([0x24, 0x47]) }], startMs: T0, outDir: dir });
+    const r = await shidi(['decrypt', dir, '--keys', pool, '--out', join(s.dir, 'vector-out'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(JSON.parse(r.stdout).revealed[0].output).toString('hex')).toBe(expected.toString('hex'));
   });
 });
