@@ -9,7 +9,10 @@ import { join, relative } from 'node:path';
 
 const { main } = await import(new URL('../dist/tools/src/cli/main.js', import.meta.url).href);
 const work = mkdtempSync(join(tmpdir(), 'shidi-'));
-const rel = (p) => relative(process.cwd(), p) || '.';
+const rel = (p) => {
+  const r = relative(process.cwd(), p);
+  return r === '' ? '.' : r.startsWith('..') ? p : r;
+};
 const args = ['sim', '--out', rel(join(work, 'card')), '--slice-seconds', '5'];
 
 process.stderr.write(

@@ -47,7 +47,10 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     const bar = frameProgress(rep, 'recording');
     const r = await simulate({ ...opts, onFrame: (n) => bar.update(n) }).finally(() => bar.stop());
     if (r.test_keys) rep.warn(`made throw-away TEST guardians in ${r.keys}: INSECURE keys without passphrase — never use them for real recordings`);
-    const rel = (p: string) => relative(process.cwd(), p) || '.';
+    const rel = (p: string) => {
+      const r = relative(process.cwd(), p);
+      return r === '' ? '.' : r.startsWith('..') ? p : r;
+    };
     rep.json(r);
     const calls = Object.values(r.hal.groups).reduce((n, g) => n + g.calls, 0);
     rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
