@@ -12,9 +12,11 @@ import {
   C_STATE,
   C_TIME_BACKWARDS,
   C_TOO_MANY_SENSORS,
+  C_TRNG_HEALTH,
   C_UNKNOWN_SENSOR,
   HAL_ABI_VERSION,
 } from "./hal";
+import { startupHealthTest } from "./random";
 import { Slice } from "./slice";
 import "./abort";
 
@@ -67,6 +69,10 @@ export function core_configure(length: i32): i32 {
     return done(C_BAD_CONF);
   }
   confLen = length;
+  if (!startupHealthTest()) {
+    confLen = 0;
+    return done(C_TRNG_HEALTH);
+  }
   return done(0);
 }
 

@@ -5,7 +5,7 @@
 import { AES_CBC, Encryptor, cipherName, hasTag, nonceLength } from "./ciphers";
 import { KeyNode, NODE_RSA, NODE_SHARED, NODE_SYM } from "./conf";
 import { hal } from "./errors";
-import { trng_fill } from "./hal";
+import { random } from "./random";
 import { beginBinary, binary, endBinary, integer, key } from "./json";
 import { oaepCapacity, oaepEncrypt } from "./oaep";
 import { shamirSplit } from "./shamir";
@@ -17,7 +17,7 @@ const OAEP_CHUNK: i32 = 60;
 /** A fresh symkey: 32-byte key then its nonce (or IV), from the TRNG. */
 export function drawSymkey(cipher: i32): usize {
   const k = heap.alloc(48);
-  hal(trng_fill(k, 32 + nonceLength(cipher)));
+  random(k, 32 + nonceLength(cipher));
   return k;
 }
 

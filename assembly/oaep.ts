@@ -1,7 +1,8 @@
 // RSA-OAEP encryption as wacryptolib does it (PKCS#1 v2.2 §7.1.1 with SHA-512, MGF1-SHA-512, empty label):
 // the padding is the core's, the modular exponentiation is the RSA engine's (rsa_public).
 import { hal } from "./errors";
-import { rsa_public, sha_digest, trng_fill } from "./hal";
+import { rsa_public, sha_digest } from "./hal";
+import { random } from "./random";
 
 const H: i32 = 64; // SHA-512
 const SHA512: i32 = 2;
@@ -41,7 +42,7 @@ export function oaepEncrypt(n: usize, k: i32, e: usize, eLen: i32, msg: usize, m
   const seed = em + 1;
   const db = em + 1 + <usize>H;
   const dbLen = k - H - 1;
-  hal(trng_fill(seed, H));
+  random(seed, H);
   memory.copy(db, LHASH, H);
   memory.fill(db + <usize>H, 0, dbLen - H - mLen - 1);
   store<u8>(db + <usize>(dbLen - mLen - 1), 1);

@@ -3,7 +3,7 @@
 // x^128 + x^7 + x^2 + x + 1, a block read as a big-endian integer whose least significant bit is the x^0
 // coefficient; coefficients are [k-1 random blocks] + [secret block], evaluated by Horner at x = 1..n.
 import { hal } from "./errors";
-import { trng_fill } from "./hal";
+import { random } from "./random";
 
 /** a * b in the field, on (hi, lo) halves; result in RES_HI/RES_LO. */
 let resHi: u64 = 0;
@@ -39,7 +39,7 @@ export function shamirSplit(secret: usize, len: i32, n: i32, k: i32, out: usize)
   memory.fill(padded + <usize>len, <u8>pad, pad);
   const coeffs = heap.alloc(<usize>(16 * k));
   for (let b = 0; b < L; b += 16) {
-    hal(trng_fill(coeffs, 16 * (k - 1)));
+    random(coeffs, 16 * (k - 1));
     memory.copy(coeffs + <usize>(16 * (k - 1)), padded + <usize>b, 16);
     for (let x = 1; x <= n; x++) {
       let sHi: u64 = 0;

@@ -7,7 +7,8 @@ import { Encryptor, cipherName, hasTag } from "./ciphers";
 import { MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead, writeText } from "./cbor";
 import { Conf } from "./conf";
 import { failed, hal, sd } from "./errors";
-import { sd_close, sd_open, sd_read, sd_remove, sd_rename, sd_sync, sd_write, trng_fill } from "./hal";
+import { sd_close, sd_open, sd_read, sd_remove, sd_rename, sd_sync, sd_write } from "./hal";
+import { random } from "./random";
 import { binary, key } from "./json";
 import { drawSubkeys, drawSymkey, symkeyJson, wrapChain, writeKeyLayers } from "./keywrap";
 import { FILE, fileName, setSliceName } from "./names";
@@ -69,7 +70,7 @@ export class Slice {
     if (failed()) return;
     const out = new FileSink(h);
     const uid = heap.alloc(16);
-    hal(trng_fill(uid, 16));
+    random(uid, 16);
     store<u8>(uid + 6, (load<u8>(uid + 6) & 0x0f) | 0x40); // RFC 4122 version 4, random
     store<u8>(uid + 8, (load<u8>(uid + 8) & 0x3f) | 0x80);
     out.ascii('{"cryptainer_format": "cryptainer_1.0", "cryptainer_metadata": null, "cryptainer_state": ');

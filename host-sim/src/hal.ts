@@ -166,6 +166,8 @@ export class HalBody {
       sd_sync: (handle: number) => this.sd.sync(handle),
       sd_close: (handle: number) => this.sd.close(handle),
       sd_rename: (from: Uint8Array, to: Uint8Array) => this.sd.rename(from, to),
+      sd_list: (index: number, name: Uint8Array) => this.sd.list(index, name),
+      sd_free_bytes: () => this.sd.freeBytes(),
       sd_remove: (name: Uint8Array) => this.sd.remove(name),
       clock_utc_ms: () => BigInt(this.clock.now()),
       log_write: (level: number, message: Uint8Array) => {

@@ -13,7 +13,14 @@ export interface SdFaults {
   sdFailAfterBytes?: number;
   /** Once the bytes written by sd_write in this run would exceed this total, sd_write returns E_NOSPACE. */
   sdFull?: number;
+  /**
+   * The card's size: the files of the folder may hold at most this many bytes (sd_write returns E_NOSPACE
+   * beyond, sd_free_bytes reports what is left). Default: a 32 GiB card.
+   */
+  cardBytes?: number;
 }
+
+export const DEFAULT_CARD_BYTES = 32 * 1024 ** 3;
 
 export interface SdCardOptions {
   faults?: SdFaults;
@@ -119,6 +126,8 @@ export class SdCard {
     const after = this.written + data.length;
     if (this.faults.sdFailAfterBytes !== undefined && after > this.faults.sdFailAfterBytes) return HalError.E_IO;
     if (this.faults.sdFull !== undefined && after > this.faults.sdFull) return HalError.E_NOSPACE;
+    // Only a small simulated card is ever full; the default 32 GiB card is not checked on every write.
+    if (this.faults.cardBytes !== undefined && this.usedBytes() + data.length > this.faults.cardBytes) return HalError.E_NOSPACE;
     try {
       let done = 0;
       while (done < data.length) {
@@ -203,6 +212,35 @@ export class SdCard {
       return HalError.E_IO;
     }
     return 0;
+  }
+
+  /** sd_list: the index-th valid file name in name order, into out; its length, 0 past the end. */
+  list(index: number, out: Uint8Array): number {
+    const names = this.names();
+    if (index < 0) return HalError.E_INVAL;
+    if (index >= names.length) return 0;
+    const b = Buffer.from(names[index]!, 'ascii');
+    if (b.length > out.length) return HalError.E_INVAL;
+    out.set(b);
+    return b.length;
+  }
+
+  /** sd_free_bytes: the card's size less what its files hold. */
+  freeBytes(): bigint {
+    return BigInt(Math.max(0, (this.faults.cardBytes ?? DEFAULT_CARD_BYTES) - this.usedBytes()));
+  }
+
+  /** The folder's files with names the ABI allows, sorted. */
+  names(): string[] {
+    return fs
+      .readdirSync(this.dir)
+      .filter((n) => sdName(Buffer.from(n, 'utf8')) !== null && fs.statSync(this.path(n)).isFile())
+      .sort();
+  }
+
+  /** Bytes held by the folder's files (as written: unsynced bytes count until a power cut drops them). */
+  usedBytes(): number {
+    return fs.readdirSync(this.dir).reduce((n, f) => n + fs.statSync(this.path(f)).size, 0);
   }
 
   remove(nameBytes: Uint8Array): number {
