@@ -20,7 +20,8 @@ export const SENSORS: usize = memory.data(MAX_SENSORS * SENSOR_DESC_SIZE, 16);
  */
 export const STAGE_CHUNK: i32 = 16384;
 export const MAX_PAYLOAD_LAYERS: i32 = 4;
-export const STAGE: usize = memory.data(STAGE_CHUNK + 16 * MAX_PAYLOAD_LAYERS, 16);
+// ... and a segment's 32-byte tag, appended right after the last segment's bytes.
+export const STAGE: usize = memory.data(STAGE_CHUNK + 16 * MAX_PAYLOAD_LAYERS + 32, 16);
 
 /** Write-behind buffer of the header file sink, and the copy buffer used when a header is finalised. */
 export const FILE_BUF_SIZE: i32 = 4096;

@@ -15,16 +15,19 @@ import {
 export const AES_CBC: i32 = 1;
 export const AES_EAX: i32 = 2;
 export const CHACHA20_POLY1305: i32 = 3;
+/** Shidi's segmented cipher (segments.ts): payload only, outermost layer only. */
+export const SEGMENTED: i32 = 4;
 
 export function cipherName(c: i32): string {
-  return c == AES_CBC ? "AES_CBC" : c == AES_EAX ? "AES_EAX" : "CHACHA20_POLY1305";
+  return c == AES_CBC ? "AES_CBC" : c == AES_EAX ? "AES_EAX" : c == CHACHA20_POLY1305 ? "CHACHA20_POLY1305" : "SHIDI_AES_CTR_HMAC_SEGMENTS";
 }
-/** Nonce (or IV) length of each cipher's symkey. */
+/** Nonce (or IV) length of each cipher's symkey (the segmented cipher has none: its uid salts the key). */
 export function nonceLength(c: i32): i32 {
-  return c == CHACHA20_POLY1305 ? 12 : 16;
+  return c == CHACHA20_POLY1305 ? 12 : c == SEGMENTED ? 0 : 16;
 }
+/** Whether a finished layer's payload_macs holds a tag (the segmented cipher's tags are in its segments). */
 export function hasTag(c: i32): bool {
-  return c != AES_CBC;
+  return c == AES_EAX || c == CHACHA20_POLY1305;
 }
 
 /** CMAC's doubling in GF(2^128), in place on 16 big-endian bytes. */

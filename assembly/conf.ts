@@ -1,8 +1,8 @@
 // The compiled cryptoconf (docs/device-conf.md), parsed from its static copy into arena objects for each
 // slice. Pointers (uids, trustee JSON, public keys) point into the static copy, never into the arena.
-import { AES_CBC, CHACHA20_POLY1305 } from "./ciphers";
+import { AES_CBC, CHACHA20_POLY1305, SEGMENTED } from "./ciphers";
 import { CborReader, MT_ARRAY, MT_BYTES, MT_MAP, MT_TEXT } from "./cbor";
-import { MAX_PAYLOAD_LAYERS } from "./buffers";
+import { MAX_PAYLOAD_LAYERS, STAGE_CHUNK } from "./buffers";
 
 export const NODE_RSA: i32 = 0;
 export const NODE_SYM: i32 = 1;
@@ -41,10 +41,22 @@ export class Conf {
   sliceMs: i64 = 0;
   pseudonym: usize = 0;
   pseudonymLen: i32 = 0;
+  /** Plaintext bytes per segment of the segmented cipher (0 when no layer uses it). */
+  segmentSize: i32 = 0;
+  /** Finished slices older than this are deleted at each slice start; 0 keeps everything. */
+  retentionMs: i64 = 0;
+  /** What a full card does: 0 = stop recording, 1 = delete the oldest finished slice. */
+  fullPolicy: i32 = 0;
+  get segmented(): bool {
+    return this.layers.length > 0 && this.layers[this.layers.length - 1].cipher == SEGMENTED;
+  }
 }
 
 function cipherOk(c: u64): bool {
   return c >= <u64>AES_CBC && c <= <u64>CHACHA20_POLY1305;
+}
+function payloadCipherOk(c: u64): bool {
+  return cipherOk(c) || c == <u64>SEGMENTED;
 }
 
 function parseNodes(r: CborReader, depth: i32): KeyNode[] {
@@ -108,7 +120,8 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
         const layer = new PayloadLayer();
         if (r.expect(MT_ARRAY) != 2) r.setBad();
         const c = r.uint();
-        if (!cipherOk(c)) r.setBad();
+        // The segmented cipher authenticates the stored bytes: only as the outermost (last) layer.
+        if (!payloadCipherOk(c) || (c == <u64>SEGMENTED && j != n - 1)) r.setBad();
         layer.cipher = <i32>c;
         layer.keys = parseNodes(r, 1);
         conf.layers.push(layer);
@@ -125,12 +138,28 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
         const ch = load<u8>(conf.pseudonym + <usize>j);
         if (!((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57) || ch == 45)) r.setBad();
       }
+    } else if (k == 5) {
+      const sz = r.uint();
+      if (sz < 64 || sz > <u64>STAGE_CHUNK || (sz & 15) != 0) r.setBad();
+      conf.segmentSize = <i32>sz;
+    } else if (k == 6) {
+      const ms = r.uint();
+      if (ms > <u64>(3650 * 86400000)) r.setBad();
+      conf.retentionMs = <i64>ms;
+    } else if (k == 7) {
+      const p = r.uint();
+      if (p > 1) r.setBad();
+      conf.fullPolicy = <i32>p;
     } else {
       r.setBad();
       break;
     }
+    if (seen & (1 << <i32>k)) r.setBad(); // a key twice
     seen |= 1 << <i32>k;
   }
-  if (r.bad || seen != 31 || r.ptr != r.end) return null;
+  // Keys 0-4 are required; 5 (segment size) exactly when the outermost layer is segmented.
+  if (r.bad || (seen & 31) != 31 || r.ptr != r.end) return null;
+  if (conf.segmented != ((seen & 32) != 0)) return null;
+  if (conf.retentionMs > 0 && conf.retentionMs < conf.sliceMs) return null;
   return conf;
 }

@@ -17,6 +17,7 @@ import {
   HAL_ABI_VERSION,
 } from "./hal";
 import { startupHealthTest } from "./random";
+import { housekeeping } from "./retention";
 import { Slice } from "./slice";
 import "./abort";
 
@@ -28,6 +29,7 @@ let framesStarted = false;
 let lastT: i64 = -1;
 let sliceIndex: i32 = 0;
 let slicesFinished: i32 = 0;
+let lastSliceBytes: i64 = 0;
 let broken = false;
 let highWater: usize = 0;
 // Arena objects: valid only until the next __reset().
@@ -105,6 +107,8 @@ export function core_sensor(length: i32): i32 {
 function startSlice(startMs: i64): void {
   __reset();
   conf = parseConf(CONF, confLen);
+  housekeeping(conf as Conf, startMs, lastSliceBytes);
+  if (failed()) return;
   const s = new Slice(conf as Conf, sliceIndex, startMs);
   slice = s;
   s.begin(SENSORS, SENSOR_LENS, sensorCount);
@@ -115,6 +119,7 @@ function endSlice(): void {
   const s = slice as Slice;
   s.finish();
   if (!failed()) slicesFinished++;
+  lastSliceBytes = s.cardBytes;
   noteHeap();
   slice = null;
 }

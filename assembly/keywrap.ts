@@ -2,7 +2,7 @@
 // (wacryptolib-spec §4.5), writing the results as the header's JSON while they are computed. Each layer of
 // a chain but the last is materialised in the arena (small, bounded by the conf); the last one streams its
 // JSON straight into the sink, so a 2-of-3 key tree's ~25 KiB of nested base64 never sits in memory.
-import { AES_CBC, Encryptor, cipherName, hasTag, nonceLength } from "./ciphers";
+import { AES_CBC, Encryptor, SEGMENTED, cipherName, hasTag, nonceLength } from "./ciphers";
 import { KeyNode, NODE_RSA, NODE_SHARED, NODE_SYM } from "./conf";
 import { hal } from "./errors";
 import { random } from "./random";
@@ -35,9 +35,14 @@ export function drawSubkeys(nodes: KeyNode[]): void {
 }
 
 /** keygen.py:generate_symkey serialised: {"iv", "key"} for AES_CBC, {"key", "nonce"} otherwise. */
-export function symkeyJson(out: Sink, cipher: i32, k: usize): void {
+export function symkeyJson(out: Sink, cipher: i32, k: usize, segmentSize: i32 = 0): void {
   const nl = nonceLength(cipher);
-  if (cipher == AES_CBC) {
+  if (cipher == SEGMENTED) {
+    out.ascii('{"key": ');
+    binary(out, k, 32);
+    out.ascii(', "segment_size": ');
+    integer(out, segmentSize);
+  } else if (cipher == AES_CBC) {
     out.ascii('{"iv": ');
     binary(out, k + 32, nl);
     out.ascii(', "key": ');

@@ -3,7 +3,8 @@
 // through the payload cipher layers into NAME.crypt.payload; at its end the final header is copied from
 // the pending one with the state and the integrity tags filled in (NAME.crypt), and NAME.crypt~ goes.
 import { COPY_BUF, FILE_BUF_SIZE, STAGE, STAGE_CHUNK } from "./buffers";
-import { Encryptor, cipherName, hasTag } from "./ciphers";
+import { Encryptor, SEGMENTED, cipherName, hasTag } from "./ciphers";
+import { SegmentWriter } from "./segments";
 import { MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead, writeText } from "./cbor";
 import { Conf } from "./conf";
 import { failed, hal, sd } from "./errors";
@@ -16,6 +17,7 @@ import { beginBinary, endBinary } from "./json";
 import { FileSink, MemSink, Sink } from "./sink";
 
 const MODE_CREATE: i32 = 1;
+const SPLIT: usize = memory.data(16 * 4);
 const MODE_READ: i32 = 3;
 
 /** Appends plaintext to the slice's payload stream. */
@@ -37,10 +39,25 @@ export class Slice {
   stateOffset: i64 = 0;
   macsOffsets: i64[] = [];
   headerLength: i64 = 0;
+  /** Bytes written to the payload file. */
+  payloadBytes: i64 = 0;
   records: StageSink | null = null;
+  uid: usize;
+  /** The outermost layer when it is the segmented cipher; `encs` then holds only the inner layers. */
+  seg: SegmentWriter | null = null;
+  /** Plaintext bytes staged before the layers run: one segment, or a fixed chunk. */
+  chunk: i32;
 
   constructor(public conf: Conf, public index: i32, public startMs: i64) {
     this.tags = heap.alloc(<usize>(16 * conf.layers.length));
+    this.uid = heap.alloc(16);
+    this.chunk = conf.segmented ? conf.segmentSize : STAGE_CHUNK;
+  }
+
+  /** What this slice took on the card: header and payload. */
+  get cardBytes(): i64 {
+    const seg = this.seg;
+    return this.headerLength + (seg != null ? seg.written : this.payloadBytes);
   }
 
   /** Draws and wraps the keys, writes the pending header, opens the payload. */
@@ -59,7 +76,8 @@ export class Slice {
     this.payload = sd(sd_open(FILE, fileName(".crypt.payload"), MODE_CREATE));
     if (failed()) return;
     for (let i = 0; i < layers.length; i++) {
-      this.encs.push(new Encryptor(layers[i].cipher, keys[i], keys[i] + 32));
+      if (layers[i].cipher == SEGMENTED) this.seg = new SegmentWriter(keys[i], this.uid, conf.segmentSize);
+      else this.encs.push(new Encryptor(layers[i].cipher, keys[i], keys[i] + 32));
       memory.fill(keys[i], 0, 48);
     }
     this.writeSliceHeader(sensors, sensorLens, sensorCount);
@@ -69,7 +87,7 @@ export class Slice {
     const h = sd(sd_open(FILE, fileName(".crypt~"), MODE_CREATE));
     if (failed()) return;
     const out = new FileSink(h);
-    const uid = heap.alloc(16);
+    const uid = this.uid;
     random(uid, 16);
     store<u8>(uid + 6, (load<u8>(uid + 6) & 0x0f) | 0x40); // RFC 4122 version 4, random
     store<u8>(uid + 8, (load<u8>(uid + 8) & 0x3f) | 0x80);
@@ -87,7 +105,7 @@ export class Slice {
       writeKeyLayers(out, layers[i].keys);
       out.ascii(', "key_ciphertext": ');
       const sk = new MemSink(256);
-      symkeyJson(sk, layers[i].cipher, keys[i]);
+      symkeyJson(sk, layers[i].cipher, keys[i], this.conf.segmentSize);
       const b = beginBinary(out);
       wrapChain(b, sk.ptr, sk.length, layers[i].keys);
       endBinary(out, b);
@@ -136,12 +154,12 @@ export class Slice {
 
   append(ptr: usize, len: i32): void {
     while (len > 0 && !failed()) {
-      const m = min(len, STAGE_CHUNK - this.stageLen);
+      const m = min(len, this.chunk - this.stageLen);
       memory.copy(STAGE + <usize>this.stageLen, ptr, m);
       this.stageLen += m;
       ptr += m;
       len -= m;
-      if (this.stageLen == STAGE_CHUNK) this.flush(false);
+      if (this.stageLen == this.chunk) this.flush(false);
     }
   }
 
@@ -150,7 +168,20 @@ export class Slice {
       if (last) this.stageLen = this.encs[i].finish(STAGE, this.stageLen, this.tags + <usize>(16 * i));
       else this.encs[i].update(STAGE, this.stageLen);
     }
-    if (this.stageLen > 0 && !failed()) sd(sd_write(this.payload, STAGE, this.stageLen));
+    const seg = this.seg;
+    if (seg != null) {
+      // The last flush may exceed one segment by the padding of inner CBC layers: split it.
+      const n = this.stageLen;
+      if (!last) seg.write(this.payload, STAGE, n, false);
+      else if (n > this.chunk) {
+        // The first segment's tag is appended in place: move the rest (at most 16 bytes per CBC layer) aside.
+        const rest = n - this.chunk;
+        memory.copy(SPLIT, STAGE + <usize>this.chunk, rest);
+        seg.write(this.payload, STAGE, this.chunk, false);
+        memory.copy(STAGE, SPLIT, rest);
+        seg.write(this.payload, STAGE, rest, true);
+      } else seg.write(this.payload, STAGE, n, true);
+    } else if (this.stageLen > 0 && !failed()) this.payloadBytes += sd(sd_write(this.payload, STAGE, this.stageLen));
     this.stageLen = 0;
   }
 

@@ -11,7 +11,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const abi = JSON.parse(readFileSync(join(root, 'assembly', 'hal-abi.json'), 'utf8'));
 const out = join(root, 'build', 'encryptor.wasm');
 const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
-execFileSync(process.execPath, [asc, 'assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--outFile', 'build/encryptor.tmp.wasm', '--textFile', 'build/encryptor.wat'], { cwd: root, stdio: 'inherit' });
+try {
+  execFileSync(process.execPath, [asc, 'assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--outFile', 'build/encryptor.tmp.wasm', '--textFile', 'build/encryptor.wat'], { cwd: root, stdio: 'inherit' });
+} catch {
+  console.error('build-core: the AssemblyScript compiler failed (its messages are above); build/encryptor.wasm is unchanged');
+  process.exit(1);
+}
 
 const leb = (n) => {
   const b = [];

@@ -184,7 +184,8 @@ describe('the default cryptoconf, compiled', () => {
     expect(r.keychainUid.equals(conf.keychain_uid!)).toBe(true);
     expectCanonical(r.bytes);
     const m = cbor.decode(r.bytes) as Map<number, unknown>;
-    expect([...m.keys()]).toEqual([0, 1, 2, 3, 4]);
+    expect([...m.keys()]).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(m.get(5)).toBe(16384); // segment size: the default's payload cipher is the segmented one
     expect(m.get(0)).toBe(1);
     expect(hex(m.get(1) as Uint8Array)).toBe(hex(conf.keychain_uid!.bytes));
     expect(m.get(3)).toBe(60_000);
@@ -192,7 +193,7 @@ describe('the default cryptoconf, compiled', () => {
     const layers = m.get(2) as unknown[][];
     expect(layers).toHaveLength(1);
     const [cipher, keyNodes] = layers[0] as [number, unknown[][]];
-    expect(cipher).toBe(2); // AES_EAX
+    expect(cipher).toBe(4); // SHIDI_AES_CTR_HMAC_SEGMENTS
     expect(keyNodes).toHaveLength(2);
     const [sym, shared] = keyNodes as [unknown[], unknown[]];
     expect(sym.slice(0, 2)).toEqual([1, 2]); // SymNode AES_EAX
@@ -455,7 +456,7 @@ describe('refusals', () => {
     );
     const hand = confWith([rsa(tg.wearer)]);
     (hand.payload_cipher_layers[0] as { payload_cipher_algo: string }).payload_cipher_algo = 'AES_GCM';
-    await expectRefusal(() => compileCryptoconf(hand, testPool, OPTS), ExitCode.badInput, /^cryptoconf: payload_cipher_layers\[0\]\.payload_cipher_algo: unknown payload cipher "AES_GCM" \(expected one of AES_CBC, AES_EAX, CHACHA20_POLY1305\)$/);
+    await expectRefusal(() => compileCryptoconf(hand, testPool, OPTS), ExitCode.badInput, /^cryptoconf: payload_cipher_layers\[0\]\.payload_cipher_algo: unknown payload cipher "AES_GCM" \(expected one of AES_CBC, AES_EAX, CHACHA20_POLY1305, SHIDI_AES_CTR_HMAC_SEGMENTS\)$/);
   });
 });
 
@@ -518,5 +519,27 @@ describe('loadCryptoconfFile', () => {
       3,
       /keychain_uid: expected a UUID \(\$binary subType 04\)/,
     );
+  });
+});
+
+describe('device options of the segmented cipher, retention and a full card', () => {
+  it('writes keys 5-7 only when they apply, and refuses out-of-range values with the reason', async () => {
+    const conf = loadCryptoconfFile(tg.cryptoconfPath);
+    const m = cbor.decode(await compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 1024, retentionMs: 3_600_000, fullPolicy: 'delete-oldest' })) as Map<number, unknown>;
+    expect([...m.keys()]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect([m.get(5), m.get(6), m.get(7)]).toEqual([1024, 3_600_000, 1]);
+    const stop = cbor.decode(await compileCryptoconf(conf, testPool, { ...OPTS, fullPolicy: 'stop' })) as Map<number, unknown>;
+    expect([...stop.keys()]).toEqual([0, 1, 2, 3, 4, 5]);
+    const wa = cbor.decode(await compileCryptoconf(loadCryptoconfFile(tg.wacryptolibCryptoconfPath), testPool, { ...OPTS, segmentBytes: 1024 })) as Map<number, unknown>;
+    expect([...wa.keys()]).toEqual([0, 1, 2, 3, 4]); // no segmented layer, no segment size
+    await expectRefusal(() => compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 1000 }), ExitCode.badInput, /segment size 1000 bytes: .*multiple of 16/);
+    await expectRefusal(() => compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 32768 }), ExitCode.badInput, /segment size 32768 bytes/);
+    await expectRefusal(() => compileCryptoconf(conf, testPool, { ...OPTS, retentionMs: 1000 }), ExitCode.badInput, /retention 1000 ms: keep slices at least one slice period/);
+  });
+
+  it('refuses the segmented cipher anywhere but the outermost payload layer', async () => {
+    const conf = loadCryptoconfFile(tg.cryptoconfPath);
+    const inner = { ...conf, payload_cipher_layers: [conf.payload_cipher_layers[0]!, { ...conf.payload_cipher_layers[0]!, payload_cipher_algo: 'AES_EAX' as const }] };
+    await expectRefusal(() => compileCryptoconf(inner, testPool, OPTS), ExitCode.badInput, /SHIDI_AES_CTR_HMAC_SEGMENTS must be the outermost/);
   });
 });

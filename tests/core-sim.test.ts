@@ -51,24 +51,28 @@ function syntheticFrames(seconds: number, seed = 1): SimFrame[] {
 
 let guardians: TestGuardians;
 let pool: string;
+/** The wacryptolib-only variant (AES_EAX payload): what wacryptolib itself must open. */
+let waConf: Uint8Array;
+/** The default: the segmented payload cipher over the same key tree. */
 let conf: Uint8Array;
 const descriptors = SENSORS.map((d) => encodeSensorDescriptor(d));
 
 beforeAll(async () => {
   pool = join(s.dir, 'pool');
   guardians = await makeTestGuardians(pool);
-  conf = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'shidi' });
+  waConf = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'shidi' });
+  conf = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'shidi', segmentBytes: 4096 });
 });
 
-const run = (name: string, frames: SimFrame[], seed?: string) =>
-  runSimulation({ conf, sensors: descriptors, frames, startMs: T0, outDir: join(s.dir, name), ...(seed ? { seed } : {}) });
+const run = (name: string, frames: SimFrame[], seed?: string, withConf: Uint8Array = conf) =>
+  runSimulation({ conf: withConf, sensors: descriptors, frames, startMs: T0, outDir: join(s.dir, name), ...(seed ? { seed } : {}) });
 
-describe('a simulated recording', () => {
+describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX payload)', () => {
   const frames = syntheticFrames(35);
   let dir: string;
 
   beforeAll(async () => {
-    const r = await run('rec', frames);
+    const r = await run('rec', frames, undefined, waConf);
     dir = join(s.dir, 'rec');
     expect(r.slices_finished).toBe(4);
     expect(r.frames).toBe(frames.length);
@@ -161,6 +165,40 @@ describe('a simulated recording', () => {
   });
 });
 
+describe('a simulated recording with the default cryptoconf (segmented payload)', () => {
+  const frames = syntheticFrames(25, 5);
+  let dir: string;
+  beforeAll(async () => {
+    dir = join(s.dir, 'seg');
+    expect((await run('seg', frames)).slices_finished).toBe(3);
+  });
+
+  it('stores whole segments of 4096 + 32 bytes, and shidi decrypt restores the records', async () => {
+    for (const n of readdirSync(dir).filter((x) => x.endsWith('.payload'))) {
+      // k whole segments, then the last one: 0..4096 bytes of ciphertext and its 32-byte tag.
+      const size = readFileSync(join(dir, n)).length;
+      const rest = size % (4096 + 32);
+      expect(size).toBeGreaterThan(4096 + 32);
+      expect(rest === 0 || rest >= 32, `${n}: ${size} bytes`).toBe(true);
+    }
+    const r = await shidi(['decrypt', dir, '--keys', pool, '--out', join(s.dir, 'seg-out'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const got: SimFrame[] = [];
+    for (const rep of JSON.parse(r.stdout).revealed) {
+      const items = decodeMultiple(readFileSync(rep.output)) as unknown[];
+      for (const rec of items.slice(1) as [number, number, number, Uint8Array][]) got.push({ sensor: rec[0], t_ms: Number(rec[2]), data: new Uint8Array(rec[3]) });
+    }
+    expect(got).toEqual(frames);
+  });
+
+  it('is refused by wacryptolib by name: the honest outcome for an algorithm it does not know', () => {
+    const paths = readdirSync(dir).filter((n) => n.endsWith('.crypt')).map((n) => join(dir, n));
+    const v = waPeer<{ ok: boolean; error?: string }[]>('validate', paths[0]!);
+    expect(v[0]!.ok).toBe(false);
+    expect(v[0]!.error).toMatch(/SHIDI_AES_CTR_HMAC_SEGMENTS/);
+  });
+});
+
 describe('a seeded run', () => {
   it('is reproduced byte for byte, and another seed gives other bytes', async () => {
     const frames = syntheticFrames(12, 7);
@@ -206,7 +244,7 @@ describe('the docs/records.md test vector, written by the core', () => {
     const expected = Buffer.from(block.split('\n').map((l) => l.replace(/^\s+/, '').split(/\s{2,}/)[0]!.replace(/\s/g, '')).join(''), 'hex');
     expect(expected.length).toBeGreaterThan(80);
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
-    const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), { sliceMs: 60_000, pseudonym: 'shidi' });
+    const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), { sliceMs: 60_000, pseudonym: 'shidi' });
     const dir = join(s.dir, 'vector');
     await runSimulation({ conf: oneMinute, sensors: [gps], frames: [{ sensor: 2, t_ms: T0 + 250, data: new Uint8Array([0x24, 0x47]) }], startMs: T0, outDir: dir });
     const r = await shidi(['decrypt', dir, '--keys', pool, '--out', join(s.dir, 'vector-out'), '--json']);

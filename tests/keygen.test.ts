@@ -72,9 +72,9 @@ beforeAll(async () => {
   bob = await createGuardianKeystore(POOL, { name: 'Bob' });
   testRun = await shidi(['keygen', '--keys', TEST_POOL, '--test-guardians', '--json']);
   expect(testRun.code, testRun.stderr).toBe(0);
-  const t = JSON.parse(testRun.stdout) as { keystores: { name: string; keystore_uid: string; keychain_uids: string[]; keystore_dir: string }[]; cryptoconf: string };
+  const t = JSON.parse(testRun.stdout) as { keystores: { name: string; keystore_uid: string; keychain_uids: string[]; keystore_dir: string }[]; cryptoconf: string; wacryptolib_cryptoconf: string };
   const [w, ...gs] = t.keystores.map((x) => ({ name: x.name, keystoreUid: Uuid.parse(x.keystore_uid), keychainUids: x.keychain_uids.map((u) => Uuid.parse(u)), keystoreDir: x.keystore_dir }));
-  test = { wearer: w!, guardians: gs, cryptoconfPath: t.cryptoconf };
+  test = { wearer: w!, guardians: gs, cryptoconfPath: t.cryptoconf, wacryptolibCryptoconfPath: t.wacryptolib_cryptoconf };
 });
 
 describe('the keystore layout and files', () => {
@@ -288,21 +288,27 @@ describe('--test-guardians', () => {
     expect(JSON.parse(testRun.stdout)).toMatchObject({ ok: true, test_keys: true, passphrase_protected: false });
   });
 
-  it('the cryptoconf is the §0 shape for these keys, in wacryptolib\'s dialect, and passes check_cryptoconf_sanity', () => {
+  it('the cryptoconfs are the §0 shape for these keys, in wacryptolib\'s dialect; wacryptolib checks the AES_EAX one and refuses the segmented one by name', () => {
+    const [a, b, c] = test.guardians as [GuardianInfo, GuardianInfo, GuardianInfo];
     const text = readFileSync(test.cryptoconfPath, 'utf8');
     const conf = loadCryptoconfFile(test.cryptoconfPath);
     expect(text).toBe(dumpEJson(conf as unknown as EJson));
-    const [a, b, c] = test.guardians as [GuardianInfo, GuardianInfo, GuardianInfo];
+    expect(conf.payload_cipher_layers[0]!.payload_cipher_algo).toBe('SHIDI_AES_CTR_HMAC_SEGMENTS');
     expect(dumpEJson(defaultCryptoconf(test.wearer, [a, b, c], { keychainUid: conf.keychain_uid! }) as unknown as EJson)).toBe(text);
     expect(conf.keychain_uid).toBeInstanceOf(Uuid);
-    expect(waKeys<{ ok: boolean; error?: string }>('check-conf', test.cryptoconfPath)).toEqual({ ok: true });
+    const waText = readFileSync(test.wacryptolibCryptoconfPath, 'utf8');
+    expect(dumpEJson(defaultCryptoconf(test.wearer, [a, b, c], { keychainUid: conf.keychain_uid!, payloadCipher: 'AES_EAX' }) as unknown as EJson)).toBe(waText);
+    expect(waKeys<{ ok: boolean; error?: string }>('check-conf', test.wacryptolibCryptoconfPath)).toEqual({ ok: true });
+    const refused = waKeys<{ ok: boolean; error?: string }>('check-conf', test.cryptoconfPath);
+    expect(refused.ok).toBe(false);
+    expect(refused.error).toMatch(/SHIDI_AES_CTR_HMAC_SEGMENTS/);
   });
 
   it('wacryptolib encrypts with it and decrypts with the test pool; shidi decrypt reveals the wacryptolib cryptainer', async () => {
     const store = join(s.dir, 'wa-made');
     mkdirSync(store);
     const out = join(store, '20260101_120000_test.bin.crypt');
-    const r = waKeys<{ sha256: string; decrypted_sha256: string; errors: string[] }>('encrypt', TEST_POOL, test.cryptoconfPath, out);
+    const r = waKeys<{ sha256: string; decrypted_sha256: string; errors: string[] }>('encrypt', TEST_POOL, test.wacryptolibCryptoconfPath, out);
     expect(r.errors).toEqual([]);
     expect(r.decrypted_sha256).toBe(r.sha256);
     const revealed = join(s.dir, 'revealed');
@@ -312,7 +318,7 @@ describe('--test-guardians', () => {
   });
 
   it('the "Next:" commands it prints work as printed (flightbox encrypts, shidi decrypt reveals)', async () => {
-    const enc = /Next: encrypt a file with it in wacryptolib: {2}mkdir -p recordings && flightbox (.*)$/m.exec(testRun.stderr);
+    const enc = /or encrypt a file in wacryptolib: {2}mkdir -p recordings && flightbox (.*)$/m.exec(testRun.stderr);
     const dec = /then reveal it: {2}shidi (.*)$/m.exec(testRun.stderr);
     if (!enc || !dec) throw new Error(`no Next: lines in\n${testRun.stderr}`);
     const work = join(s.dir, 'as-printed');
@@ -330,7 +336,7 @@ describe('--test-guardians', () => {
   });
 
   it('Shidi\'s host encryptor with it: wacryptolib decrypts with the test pool', async () => {
-    const conf = validateCryptoconf(parseEJson(readFileSync(test.cryptoconfPath), 'conf'));
+    const conf = validateCryptoconf(parseEJson(readFileSync(test.wacryptolibCryptoconfPath), 'conf'));
     const plaintext = Buffer.from('witness '.repeat(1000));
     const path = join(s.dir, '20260101_120100_shidi.bin.crypt');
     await encryptCryptainer([plaintext], conf, path, { keys: new KeyPool([TEST_POOL]) });

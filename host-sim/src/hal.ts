@@ -19,9 +19,26 @@ export class HalTrap extends Error {
   override readonly name = 'HalTrap';
 }
 
+/** The simulated power went: thrown through the core from the card operation it interrupted. */
+export class PowerCut extends Error {
+  override readonly name = 'PowerCut';
+}
+
 export interface HalFaults extends SdFaults {
-  /** 'stuck': trng_fill returns constant 0x00 bytes; 'fail': trng_fill returns E_HW. */
-  trng?: 'stuck' | 'fail';
+  /** Cut the power at the first card-changing operation at or after this simulated time (UTC ms). */
+  powerCutAtMs?: number;
+  /** Cut the power before card-changing operation N + 1 (a seeded campaign picks N). */
+  powerCutAfterCardOps?: number;
+  /**
+   * 'stuck': trng_fill returns constant 0x00 bytes; 'fail': trng_fill returns E_HW; 'biased': four stuck
+   * bits — every byte is a seeded PRNG's byte with its high four bits forced to 0, so 16 equiprobable
+   * values (4 bits of min-entropy a byte). The core's adaptive proportion test catches that in its first
+   * window (a window's first value comes back ~33 times in 512, the cutoff is 22); its repetition count
+   * test almost never does (six equal bytes in a row: 16^-5 per position). Deterministic for a test.
+   */
+  trng?: 'stuck' | 'fail' | 'biased';
+  /** A TRNG that goes bad mid-run: every byte after the first N that trng_fill has produced is 0x00. */
+  trngStuckAfterBytes?: number;
 }
 
 export interface HalBodyOptions {
@@ -129,6 +146,10 @@ export class HalBody {
   private readonly log: (level: number, message: string) => void;
   private readonly faults: HalFaults;
   private readonly trng: SeededTrng | undefined;
+  /** Bytes trng_fill has produced so far (for the trngStuckAfterBytes fault). */
+  private trngBytes = 0;
+  /** The 'biased' fault's PRNG state, seeded here: the same bytes in every run. */
+  private biasedState = 0x2545f491;
   private readonly sha = new HandleTable<ShaContext>(SHA_MAX_HANDLES);
   private readonly aead = new HandleTable<crypto.CipherChaCha20Poly1305>(AEAD_MAX_HANDLES);
   private readonly rsaKeys = new Map<string, crypto.KeyObject | null>();
@@ -160,15 +181,15 @@ export class HalBody {
       chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) =>
         this.chachaUpdate(handle, input, output),
       chacha20poly1305_finish: (handle: number, tag: Uint8Array) => this.chachaFinish(handle, tag),
-      sd_open: (name: Uint8Array, mode: number) => this.sd.open(name, mode),
-      sd_write: (handle: number, data: Uint8Array) => this.sd.write(handle, data),
+      sd_open: (name: Uint8Array, mode: number) => (mode === 3 ? this.sd.open(name, mode) : this.cardOp(() => this.sd.open(name, mode))),
+      sd_write: (handle: number, data: Uint8Array) => this.cardOp(() => this.sd.write(handle, data)),
       sd_read: (handle: number, offset: bigint, output: Uint8Array) => this.sd.read(handle, offset, output),
-      sd_sync: (handle: number) => this.sd.sync(handle),
-      sd_close: (handle: number) => this.sd.close(handle),
-      sd_rename: (from: Uint8Array, to: Uint8Array) => this.sd.rename(from, to),
+      sd_sync: (handle: number) => this.cardOp(() => this.sd.sync(handle)),
+      sd_close: (handle: number) => this.cardOp(() => this.sd.close(handle)),
+      sd_rename: (from: Uint8Array, to: Uint8Array) => this.cardOp(() => this.sd.rename(from, to)),
       sd_list: (index: number, name: Uint8Array) => this.sd.list(index, name),
       sd_free_bytes: () => this.sd.freeBytes(),
-      sd_remove: (name: Uint8Array) => this.sd.remove(name),
+      sd_remove: (name: Uint8Array) => this.cardOp(() => this.sd.remove(name)),
       clock_utc_ms: () => BigInt(this.clock.now()),
       log_write: (level: number, message: Uint8Array) => {
         this.log(level, this.decoder.decode(message));
@@ -178,6 +199,28 @@ export class HalBody {
         this.log(0, `core panic: assertion failed at assembly line ${line}, column ${column}`);
       },
     };
+  }
+
+  /** Card operations so far that change the card (create, write, sync, close, rename, remove). */
+  cardOps = 0;
+  /** Set when the simulated power was cut: at which card operation and simulated time. */
+  powerCut: { card_op: number; t_ms: number } | undefined;
+
+  /**
+   * Runs one operation that changes the card, unless the power goes first (faults.powerCutAtMs: at the
+   * first such operation at or after that simulated time; faults.powerCutAfterCardOps: before operation
+   * N + 1). A cut drops every unsynced byte (SdCard.powerCut) and unwinds the core with PowerCut.
+   */
+  private cardOp(op: () => number): number {
+    const f = this.faults;
+    const n = this.cardOps + 1;
+    if ((f.powerCutAfterCardOps !== undefined && n > f.powerCutAfterCardOps) || (f.powerCutAtMs !== undefined && this.clock.now() >= f.powerCutAtMs)) {
+      this.sd.powerCut();
+      this.powerCut = { card_op: n, t_ms: this.clock.now() };
+      throw new PowerCut(`simulated power cut before card operation ${n} at t=${this.clock.now()} ms`);
+    }
+    this.cardOps = n;
+    return op();
   }
 
   /** Binds the instance's exported memory; its `buffer` is re-read at every call (memory may grow). */
@@ -375,11 +418,27 @@ export class HalBody {
     if (this.faults.trng === 'fail') return E_HW;
     if (this.faults.trng === 'stuck') {
       output.fill(0);
-      return 0;
-    }
-    if (this.trng !== undefined) this.trng.fill(output);
+    } else if (this.faults.trng === 'biased') {
+      for (let i = 0; i < output.length; i++) output[i] = this.biasedByte() & 0x0f;
+    } else if (this.trng !== undefined) this.trng.fill(output);
     else crypto.randomFillSync(output);
+    const after = this.faults.trngStuckAfterBytes;
+    if (after !== undefined) {
+      const good = Math.max(0, after - this.trngBytes);
+      if (good < output.length) output.fill(0, good);
+    }
+    this.trngBytes += output.length;
     return 0;
+  }
+
+  /** xorshift32 (Marsaglia): the 'biased' fault's deterministic byte source — a fault, never a generator. */
+  private biasedByte(): number {
+    let x = this.biasedState;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.biasedState = x >>> 0;
+    return this.biasedState >>> 24;
   }
 
   // --- chacha ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EncryptorCore, loadCoreBytes } from './core.js';
-import { HalBody, SimClock, type HalFaults, type MeterReport } from './hal.js';
+import { HalBody, PowerCut, SimClock, type HalFaults, type MeterReport } from './hal.js';
 
 export interface SimFrame {
   sensor: number;
@@ -44,6 +44,10 @@ export interface SimReport {
   core: { wasm_bytes: number; wasm_sha256: string; memory_bytes: number; heap_base: number; heap_high_water: number; arena_high_water: number };
   hal: MeterReport;
   seeded: boolean;
+  /** Where the simulated power was cut, if it was: the card operation it interrupted, the simulated time. */
+  power_cut: { card_op: number; t_ms: number } | null;
+  /** Card-changing operations the run made (the range a power-cut campaign draws from). */
+  card_ops: number;
 }
 
 export async function runSimulation(o: SimOptions): Promise<SimReport> {
@@ -55,11 +59,18 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
   let first = -1;
   let last = -1;
   const t0 = performance.now();
+  const cutAt = o.faults?.powerCutAtMs;
   try {
     core.configure(o.conf);
     const ids = o.sensors.map((d) => core.sensor(d));
     for await (const f of o.frames) {
       if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
+      if (cutAt !== undefined && f.t_ms >= cutAt) {
+        // The power goes between two frames: what the card had synced is all that is left.
+        hal.sd.powerCut();
+        hal.powerCut = { card_op: hal.cardOps + 1, t_ms: cutAt };
+        break;
+      }
       core.frame(f.sensor, f.t_ms, f.data);
       if (first < 0) first = f.t_ms;
       last = f.t_ms;
@@ -67,7 +78,9 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       bytesIn += f.data.length;
       o.onFrame?.(frames, bytesIn);
     }
-    core.finish();
+    if (hal.powerCut === undefined) core.finish();
+  } catch (e) {
+    if (!(e instanceof PowerCut)) throw e;
   } finally {
     hal.shutdown();
   }
@@ -94,5 +107,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     },
     hal: hal.meter.report(),
     seeded: o.seed !== undefined,
+    power_cut: hal.powerCut ?? null,
+    card_ops: hal.cardOps,
   };
 }

@@ -21,7 +21,7 @@
  */
 import { createCipheriv, generateKeyPair, pbkdf2Sync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ExitCode, ShidiError, badInput, failed } from './errors.js';
 import { defaultCryptoconf, saveCryptoconfFile } from './device-conf/default-cryptoconf.js';
@@ -36,6 +36,8 @@ export const KEY_BITS = [2048, 3072, 4096] as const;
 export type KeyBits = (typeof KEY_BITS)[number];
 export const MAX_KEYCHAINS = 64;
 export const DEFAULT_CRYPTOCONF_NAME = 'default-cryptoconf.json';
+/** Written beside it by --test-guardians: the same tree with a wacryptolib payload cipher. */
+export const WACRYPTOLIB_CRYPTOCONF_NAME = 'wacryptolib-cryptoconf.json';
 
 export interface GuardianInfo {
   /** The keystore owner, as written in keystore_metadata.json and in trustees. */
@@ -264,18 +266,18 @@ function refuseSameOwners(foreign: string, names: string[]): void {
   }
 }
 
-async function createAll(pool: string, list: KeygenOptions[], extra?: { path: string; conf: (made: GuardianInfo[]) => Cryptoconf }): Promise<GuardianInfo[]> {
+async function createAll(pool: string, list: KeygenOptions[], extras: { path: string; conf: (made: GuardianInfo[]) => Cryptoconf }[] = []): Promise<GuardianInfo[]> {
   // Every check before anything is created or generated.
   const checked = list.map((o) => ({ ...checkOptions(o), now: o.now }));
   const foreign = foreignKeystoresOf(pool);
   refuseSameOwners(foreign, checked.map((o) => o.name));
-  if (extra && existsSync(extra.path)) throw failed(`${extra.path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
+  for (const extra of extras) if (existsSync(extra.path)) throw failed(`${extra.path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
   const prepared = await Promise.all(checked.map((o) => prepareKeystore(foreign, o)));
   const staged: { commit: () => void; abort: () => void }[] = [];
   try {
     for (const p of prepared) staged.push(stage(foreign, p));
     for (const s of staged) s.commit();
-    if (extra) saveCryptoconfFile(extra.path, extra.conf(prepared.map((p) => p.info)));
+    for (const extra of extras) saveCryptoconfFile(extra.path, extra.conf(prepared.map((p) => p.info)));
   } catch (e) {
     for (const s of staged) s.abort();
     throw e;
@@ -295,7 +297,10 @@ export const TEST_GUARDIANS = ['Guardian A (TEST)', 'Guardian B (TEST)', 'Guardi
 export interface TestGuardians {
   wearer: GuardianInfo;
   guardians: GuardianInfo[];
+  /** The default cryptoconf: segmented payload cipher (power-cut safe; wacryptolib refuses it by name). */
   cryptoconfPath: string;
+  /** The same key tree with an AES_EAX payload layer: opens in wacryptolib, loses a cut slice's tag. */
+  wacryptolibCryptoconfPath: string;
 }
 
 /**
@@ -305,14 +310,16 @@ export interface TestGuardians {
  */
 export async function makeTestGuardians(pool: string, opts: { cryptoconfOut?: string; bits?: number } = {}): Promise<TestGuardians> {
   const cryptoconfPath = resolve(opts.cryptoconfOut ?? join(pool, DEFAULT_CRYPTOCONF_NAME));
+  const wacryptolibCryptoconfPath = join(dirname(cryptoconfPath), WACRYPTOLIB_CRYPTOCONF_NAME);
+  const keychain = Uuid.parse(randomUUID());
   const made = await createAll(
     pool,
     [TEST_WEARER, ...TEST_GUARDIANS].map((name) => ({ name, bits: opts.bits ?? 2048 })),
-    {
-      path: cryptoconfPath,
-      conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!]),
-    },
+    [
+      { path: cryptoconfPath, conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain }) },
+      { path: wacryptolibCryptoconfPath, conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain, payloadCipher: 'AES_EAX' }) },
+    ],
   );
   const [wearer, ...guardians] = made as [GuardianInfo, ...GuardianInfo[]];
-  return { wearer, guardians, cryptoconfPath };
+  return { wearer, guardians, cryptoconfPath, wacryptolibCryptoconfPath };
 }

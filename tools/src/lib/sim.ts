@@ -9,7 +9,8 @@ import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
 import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
 import { AbiMismatch } from '../../../host-sim/src/wasm-module.js';
 import { openCapture } from './capture/index.js';
-import { compileCryptoconfDetailed } from './device-conf/compile.js';
+import { compileCryptoconfDetailed, type FullPolicy } from './device-conf/compile.js';
+import { createHash } from 'node:crypto';
 import { loadCryptoconfFile } from './device-conf/load.js';
 import { badInput, ExitCode, failed, ShidiError } from './errors.js';
 import { DEFAULT_CRYPTOCONF_NAME, makeTestGuardians } from './keygen.js';
@@ -28,6 +29,15 @@ export interface SimInputs {
   pseudonym: string;
   seed?: string;
   faults?: HalFaults;
+  /** Cut the power this many seconds after the capture's start. */
+  powerCutAt?: number;
+  /** Cut the power at an instant drawn from this seed, uniformly over the capture's duration. */
+  powerCutRandom?: string;
+  segmentBytes?: number;
+  retentionMinutes?: number;
+  cardFull?: FullPolicy;
+  /** The simulated card's size in MiB (default 32 GiB). */
+  cardMib?: number;
   onFrame?: (frames: number, bytes: number) => void;
 }
 
@@ -64,9 +74,25 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
   confPath ??= join(keys, DEFAULT_CRYPTOCONF_NAME);
   if (!existsSync(confPath)) throw badInput(`no cryptoconf: ${confPath} does not exist — pass --cryptoconf FILE (shidi keygen --test-guardians writes one)`, 'no-cryptoconf');
   const conf = loadCryptoconfFile(confPath);
-  const compiled = await compileCryptoconfDetailed(conf, new KeyPool([keys]), { sliceMs: Math.round(o.sliceSeconds * 1000), pseudonym: o.pseudonym });
+  const compiled = await compileCryptoconfDetailed(conf, new KeyPool([keys]), {
+    sliceMs: Math.round(o.sliceSeconds * 1000),
+    pseudonym: o.pseudonym,
+    ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
+    ...(o.retentionMinutes ? { retentionMs: Math.round(o.retentionMinutes * 60_000) } : {}),
+    ...(o.cardFull === undefined ? {} : { fullPolicy: o.cardFull }),
+  });
   const capturePath = o.capture ?? SAMPLE_CAPTURE;
   const capture = await openCapture(capturePath);
+  const faults: HalFaults = { ...o.faults };
+  if (o.cardMib !== undefined) faults.cardBytes = Math.round(o.cardMib * 1048576);
+  if (o.powerCutAt !== undefined) faults.powerCutAtMs = capture.header.start_ms + Math.round(o.powerCutAt * 1000);
+  if (o.powerCutRandom !== undefined) {
+    // A second pass over the capture gives its duration; the instant follows from the seed alone.
+    let end = capture.header.start_ms;
+    for await (const r of (await openCapture(capturePath)).records) end = r.t_ms;
+    const u = createHash('sha256').update(`shidi power cut ${o.powerCutRandom}`).digest().readUInt32BE(0) / 2 ** 32;
+    faults.powerCutAtMs = capture.header.start_ms + Math.floor(u * (end - capture.header.start_ms + 1));
+  }
   mkdirSync(out, { recursive: true });
   let report: SimReport;
   try {
@@ -77,7 +103,7 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
       startMs: capture.header.start_ms,
       outDir: out,
       ...(o.seed === undefined ? {} : { seed: o.seed }),
-      ...(o.faults ? { faults: o.faults } : {}),
+      faults,
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
     });
   } catch (e) {

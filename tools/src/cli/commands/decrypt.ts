@@ -30,7 +30,10 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       .requiredOption('-o, --out <dir>', 'folder for the restored files (created if missing)')
       .option('--passphrase-file <file>', 'file with passphrases, one per line (repeatable)', collect, [])
       .option('--passphrase <text>', 'a passphrase (visible in the process list: prefer SHIDI_PASSPHRASE)', collect, [])
-      .option(UNFINISHED_FLAG, 'also reveal unfinished NAME.crypt~ recordings, unauthenticated, as NAME.unfinished')
+      .option(
+        UNFINISHED_FLAG,
+        'also reveal unfinished recordings: a segmented slice that ends early up to its last authenticated segment (as NAME), a NAME.crypt~ of wacryptolib ciphers unauthenticated (as NAME.unfinished)',
+      )
       .option('--no-verify-signatures', 'do not check payload signatures (reported as unverified)')
       .option('--force', 'overwrite restored files (and export folders) that already exist')
       .option('--export <dir>', 'also export each revealed Shidi record stream into DIR/NAME/: WAV audio, JPEG frames, a GPX track, index.json')
@@ -94,7 +97,9 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
           });
           revealed.push(r);
           const sigs = r.signatures.length === 0 ? 'no signatures' : `${r.signatures.length} signature(s) verified (${r.signatures.map((s) => `${s.algo} by ${s.trustee}`).join(', ')})`;
-          rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${r.authenticated ? sigs : 'UNAUTHENTICATED'})`);
+          const state = r.state === 'incomplete' ? `INCOMPLETE, ${r.incomplete}; ` : r.state === 'finished-payload-pending-header' ? 'complete payload, header never finalized; ' : '';
+          const segs = r.segments_restored === undefined ? '' : `${r.segments_restored} segment(s) verified; `;
+          rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${r.authenticated ? sigs : 'UNAUTHENTICATED'})`);
           if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
           for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
           if (opts.export) await exportOne(file.path, r.output);

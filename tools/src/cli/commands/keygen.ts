@@ -87,10 +87,12 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       );
       const t = await makeTestGuardians(opts.keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
       const all = [t.wearer, ...t.guardians];
-      rep.json({ ok: true, test_keys: true, keystores: all.map(describe), cryptoconf: t.cryptoconfPath, passphrase_protected: false });
+      rep.json({ ok: true, test_keys: true, keystores: all.map(describe), cryptoconf: t.cryptoconfPath, wacryptolib_cryptoconf: t.wacryptolibCryptoconfPath, passphrase_protected: false });
       for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${rel(g.keystoreDir)})`);
-      rep.result(`default cryptoconf (wearer AND 2 of 3 guardians): ${rel(t.cryptoconfPath)}`);
-      rep.note(`Next: encrypt a file with it in wacryptolib:  mkdir -p recordings && flightbox -k ${rel(opts.keys)} -c recordings encrypt FILE --cryptoconf ${rel(t.cryptoconfPath)}`);
+      rep.result(`default cryptoconf (wearer AND 2 of 3 guardians, segmented payload cipher): ${rel(t.cryptoconfPath)}`);
+      rep.result(`the same with wacryptolib's AES_EAX payload cipher (opens in wacryptolib): ${rel(t.wacryptolibCryptoconfPath)}`);
+      rep.note(`Next: record with it:  shidi sim --keys ${rel(opts.keys)} --out card/`);
+      rep.note(`      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${rel(opts.keys)} -c recordings encrypt FILE --cryptoconf ${rel(t.wacryptolibCryptoconfPath)}`);
       rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${rel(opts.keys)} --out revealed/`);
       done(0);
       return;

@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { simulate } from '../../lib/sim.js';
+import { FULL_POLICIES, type FullPolicy } from '../../lib/device-conf/compile.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { commonOptions } from '../options.js';
 import { frameProgress } from '../progress.js';
@@ -13,7 +14,23 @@ interface SimOptions extends CommonOptions {
   sliceSeconds: number;
   pseudonym: string;
   seed?: string;
+  powerCutAt?: number;
+  powerCutRandom?: string;
+  segmentBytes?: number;
+  retentionMinutes?: number;
+  cardFull?: FullPolicy;
+  cardMib?: number;
 }
+
+const number = (what: string, min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${what} from ${min} to ${max}`);
+  return n;
+};
+const policy = (v: string): FullPolicy => {
+  if (!(FULL_POLICIES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${FULL_POLICIES.join(', ')}`);
+  return v as FullPolicy;
+};
 
 const positive = (v: string) => {
   const n = Number(v);
@@ -34,11 +51,18 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--slice-seconds <n>', 'length of a time slice (one cryptainer each)', positive, 60)
       .option('--pseudonym <name>', 'device pseudonym in file names', 'shidi')
       .option('--seed <text>', 'deterministic run: the TRNG becomes HMAC-DRBG over this text (INSECURE, for tests)')
+      .option('--segment-bytes <n>', 'plaintext bytes per segment of the segmented cipher (64..16384, multiple of 16)', number('a size', 64, 16384))
+      .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', number('minutes', 0, 5256000))
+      .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')} (default stop)`, policy)
+      .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', number('a size', 1, 1 << 20))
+      .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', number('seconds', 0, 1e9))
+      .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
       .addHelpText(
         'beforeAll',
         `Examples:
   shidi sim                                          # bundled sample, throw-away test guardians, ./shidi-sim
   shidi sim --capture walk.shcap --keys pool/ --out card/ --slice-seconds 300
+  shidi sim --out cut/ --power-cut-at 3.2                # then: shidi decrypt cut/ … --allow-unfinished
 `,
       ),
   ).action(async (opts: SimOptions) => {
@@ -55,8 +79,9 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     const calls = Object.values(r.hal.groups).reduce((n, g) => n + g.calls, 0);
     rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
     rep.result(`  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`);
+    if (r.power_cut) rep.result(`  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`);
     rep.result(`  HAL calls: ${calls} (${Object.entries(r.hal.groups).map(([g, c]) => `${g} ${c.calls}`).join(', ')})`);
-    rep.result(`Reveal it:  npx shidi decrypt ${rel(r.out)} --keys ${rel(r.keys)} --out ${rel(r.out)}-revealed --export ${rel(r.out)}-media`);
+    rep.result(`Reveal it:  npx shidi decrypt ${rel(r.out)} --keys ${rel(r.keys)} --out ${rel(r.out)}-revealed --export ${rel(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
     done(0);
   });
 }

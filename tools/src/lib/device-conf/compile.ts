@@ -18,6 +18,16 @@ import type { SymAlgo } from '../wacryptolib/symmetric.js';
 
 export const DEVICE_CONF_VERSION = 1;
 export const CIPHER_CODE: Record<SymAlgo, number> = { AES_CBC: 1, AES_EAX: 2, CHACHA20_POLY1305: 3 };
+/** Shidi's segmented payload cipher (docs/segmented-cipher.md): payload only, outermost only. */
+export const SEGMENTED_ALGO = 'SHIDI_AES_CTR_HMAC_SEGMENTS';
+export const PAYLOAD_CODE: Readonly<Record<string, number>> = { ...CIPHER_CODE, [SEGMENTED_ALGO]: 4 };
+/** The core stages one segment in a 16 KiB buffer. */
+export const MIN_SEGMENT_BYTES = 64;
+export const MAX_DEVICE_SEGMENT_BYTES = 16384;
+export const DEFAULT_SEGMENT_BYTES = 16384;
+/** What a full card does (docs/device-conf.md key 7). */
+export const FULL_POLICIES = ['stop', 'delete-oldest'] as const;
+export type FullPolicy = (typeof FULL_POLICIES)[number];
 export const NODE_RSA = 0;
 export const NODE_SYM = 1;
 export const NODE_SHARED = 2;
@@ -39,14 +49,31 @@ export type DeviceKeyNode =
   | { kind: 'sym'; cipher: SymAlgo; keyNodes: DeviceKeyNode[] }
   | { kind: 'shared'; threshold: number; shards: DeviceKeyNode[][] };
 
-export interface DeviceConf {
-  keychainUid: Uuid;
-  payloadLayers: { cipher: SymAlgo; keyNodes: DeviceKeyNode[] }[];
+export interface DeviceOptions {
   sliceMs: number;
   pseudonym: string;
+  /** Plaintext bytes per segment when the outermost layer is segmented (default 16384). */
+  segmentBytes?: number;
+  /** Finished slices older than this are deleted at each slice start; 0 or absent keeps everything. */
+  retentionMs?: number;
+  /** A full card: stop recording (default) or delete the oldest finished slice. */
+  fullPolicy?: FullPolicy;
 }
 
-export function checkDeviceOptions(opts: { sliceMs: number; pseudonym: string }): void {
+export interface DeviceConf extends DeviceOptions {
+  keychainUid: Uuid;
+  payloadLayers: { cipher: string; keyNodes: DeviceKeyNode[] }[];
+}
+
+export function checkDeviceOptions(opts: DeviceOptions): void {
+  const seg = opts.segmentBytes;
+  if (seg !== undefined && (!Number.isInteger(seg) || seg < MIN_SEGMENT_BYTES || seg > MAX_DEVICE_SEGMENT_BYTES || seg % 16 !== 0))
+    throw badInput(`segment size ${seg} bytes: the device's segments hold ${MIN_SEGMENT_BYTES} to ${MAX_DEVICE_SEGMENT_BYTES} bytes, a multiple of 16 — give e.g. 16384`, 'bad-device-option');
+  const keep = opts.retentionMs ?? 0;
+  if (!Number.isInteger(keep) || keep < 0 || (keep > 0 && keep < opts.sliceMs) || keep > 3650 * 86_400_000)
+    throw badInput(`retention ${keep} ms: keep slices at least one slice period (${opts.sliceMs} ms) and at most 10 years, or 0 to keep everything`, 'bad-device-option');
+  if (opts.fullPolicy !== undefined && !FULL_POLICIES.includes(opts.fullPolicy))
+    throw badInput(`card-full policy ${JSON.stringify(opts.fullPolicy)}: one of ${FULL_POLICIES.join(', ')}`, 'bad-device-option');
   const ms = opts.sliceMs;
   if (!Number.isInteger(ms) || ms < MIN_SLICE_MS || ms > MAX_SLICE_MS)
     throw badInput(
@@ -72,15 +99,27 @@ function nodeValue(n: DeviceKeyNode): CborValue {
 }
 
 /** The CBOR of docs/device-conf.md for an already-resolved tree; checks the options and the 16 KiB limit. */
+function payloadCode(cipher: string, outermost: boolean): number {
+  const code = PAYLOAD_CODE[cipher];
+  if (code === undefined) throw badInput(`cryptoconf: payload cipher ${cipher} is not one the device implements (${Object.keys(PAYLOAD_CODE).join(', ')})`, 'unsupported-cryptoconf');
+  if (cipher === SEGMENTED_ALGO && !outermost)
+    throw badInput(`cryptoconf: ${SEGMENTED_ALGO} must be the outermost (last) payload layer: it authenticates the stored bytes segment by segment`, 'unsupported-cryptoconf');
+  return code;
+}
+
 export function encodeDeviceConf(c: DeviceConf): Uint8Array {
   checkDeviceOptions(c);
+  const segmented = c.payloadLayers.at(-1)?.cipher === SEGMENTED_ALGO;
   const bytes = encodeCbor(
     new CborMap([
       [0, DEVICE_CONF_VERSION],
       [1, c.keychainUid.bytes],
-      [2, c.payloadLayers.map((l) => [CIPHER_CODE[l.cipher], l.keyNodes.map(nodeValue)])],
+      [2, c.payloadLayers.map((l, i) => [payloadCode(l.cipher, i === c.payloadLayers.length - 1), l.keyNodes.map(nodeValue)])],
       [3, c.sliceMs],
       [4, c.pseudonym],
+      ...(segmented ? [[5, c.segmentBytes ?? DEFAULT_SEGMENT_BYTES] as const] : []),
+      ...(c.retentionMs ? [[6, c.retentionMs] as const] : []),
+      ...(c.fullPolicy === 'delete-oldest' ? [[7, 1] as const] : []),
     ]),
   );
   if (bytes.length > MAX_DEVICE_CONF_BYTES)
@@ -94,7 +133,7 @@ export function encodeDeviceConf(c: DeviceConf): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------
 // From a cryptoconf
 
-export interface CompileOptions {
+export interface CompileOptions extends DeviceOptions {
   /** Slice period in milliseconds (>= 1000). */
   sliceMs: number;
   /** Device pseudonym for file names, [a-z0-9-]{1,24}. */
@@ -276,6 +315,9 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     payloadLayers: conf.payload_cipher_layers.map((pl) => ({ cipher: pl.payload_cipher_algo, keyNodes: toNodes(pl.key_cipher_layers) })),
     sliceMs: opts.sliceMs,
     pseudonym: opts.pseudonym,
+    ...(opts.segmentBytes === undefined ? {} : { segmentBytes: opts.segmentBytes }),
+    ...(opts.retentionMs === undefined ? {} : { retentionMs: opts.retentionMs }),
+    ...(opts.fullPolicy === undefined ? {} : { fullPolicy: opts.fullPolicy }),
   });
   if (keychainGenerated) opts.onKeychainGenerated?.(defaultKeychain);
   return { bytes, keychainUid: defaultKeychain, keychainGenerated, keys };

@@ -1,3 +1,5 @@
+import { SEGMENTED_ALGO } from '../wacryptolib/segmented.js';
+import type { PayloadAlgo } from '../wacryptolib/payload-cipher.js';
 /**
  * The default cryptoconf (ARCHITECTURE.md §0): the wearer AND 2 of 3 guardians, in the cheap shape. The
  * payload's AES_EAX key goes through two key layers, in this order:
@@ -28,6 +30,11 @@ export interface DefaultCryptoconfOptions {
   keychainUid?: Uuid;
   /** Shares needed of the guardians (default 2). */
   threshold?: number;
+  /**
+   * The payload cipher: the segmented one by default (power-cut safe, docs/segmented-cipher.md), or one of
+   * wacryptolib's when the recordings must open in wacryptolib itself.
+   */
+  payloadCipher?: PayloadAlgo;
 }
 
 export function authenticatorTrustee(holder: KeyHolder): Trustee {
@@ -45,7 +52,7 @@ export function defaultCryptoconf(wearer: KeyHolder, guardians: readonly [KeyHol
     keychain_uid: opts.keychainUid ?? Uuid.parse(randomUUID()),
     payload_cipher_layers: [
       {
-        payload_cipher_algo: 'AES_EAX',
+        payload_cipher_algo: opts.payloadCipher ?? SEGMENTED_ALGO,
         key_cipher_layers: [
           { key_cipher_algo: 'AES_EAX', key_cipher_layers: [rsaTo(wearer)] },
           {

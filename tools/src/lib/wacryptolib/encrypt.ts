@@ -3,7 +3,8 @@
  * and wrapped at the start, NAME.crypt~ (state STARTED) is written before the first payload byte, the
  * payload streams through the layers in list order into NAME.crypt.payload, and NAME.crypt replaces the
  * pending file once tags, digests and signatures are in. Used to make test and benchmark cryptainers of any
- * size; real wacryptolib decrypts its output (tests/interop).
+ * size; real wacryptolib decrypts its output (tests/interop). A SHIDI_AES_CTR_HMAC_SEGMENTS layer (the last
+ * one) writes the payload as authenticated segments (docs/segmented-cipher.md) and leaves payload_macs {}.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -13,9 +14,10 @@ import { oaepEncryptChunks, checkRsaKey, signPayloadDigest, checkSignatureKey } 
 import { dumpEJsonBytes, parseEJson, Uuid, type EJson, type EJsonObject } from './ejson.js';
 import { NODE_HASH } from './hashes.js';
 import type { KeyPool, KeyRef } from './keystore.js';
-import { isAsym, isShared, validateCryptainer, type Cryptainer, type Cryptoconf, type KeyLayer } from './model.js';
+import { isAsym, isShared, validateCryptainer, validateCryptoconf, type Cryptainer, type Cryptoconf, type KeyLayer } from './model.js';
 import { splitSecret } from './shamir.js';
-import { createEncryptStream, encryptBytes, generateSymkey, symkeyToEJson, type EncryptStream } from './symmetric.js';
+import { encryptBytes, generateSymkey, symkeyToEJson, type EncryptStream } from './symmetric.js';
+import { createPayloadEncryptStream, generatePayloadKey, payloadKeyToEJson } from './payload-cipher.js';
 import { CRYPTAINER_SUFFIX, PAYLOAD_SUFFIX, PENDING_SUFFIX } from './cryptainer-file.js';
 
 export interface EncryptOptions {
@@ -27,6 +29,10 @@ export interface EncryptOptions {
   random?: (n: number) => Buffer;
   /** Signature timestamps, in epoch seconds. */
   now?: () => number;
+  /** Plaintext bytes per segment of a SHIDI_AES_CTR_HMAC_SEGMENTS layer (default 16384). */
+  segmentSize?: number;
+  /** Seal a full segment as soon as it fills, as the device does (a plaintext ending on a boundary then ends with an empty segment). */
+  eagerSegments?: boolean;
 }
 
 class Wrapper {
@@ -72,6 +78,7 @@ export async function encryptCryptainer(chunks: AsyncIterable<Uint8Array> | Iter
   const random = opts.random ?? randomBytes;
   const offload = opts.offload ?? true;
   const tree = parseEJson(dumpEJsonBytes(conf as unknown as EJson), 'cryptoconf') as EJsonObject; // a deep copy
+  validateCryptoconf(tree); // e.g. a segmented layer that is not the last one, before anything is written
   const keychainUid = conf.keychain_uid ?? new Uuid(random(16));
   const c = {
     ...tree,
@@ -84,10 +91,10 @@ export async function encryptCryptainer(chunks: AsyncIterable<Uint8Array> | Iter
   } as unknown as Cryptainer;
   const wrapper = new Wrapper(opts, keychainUid, random);
   const streams: { enc: EncryptStream; hashes: Hash[] }[] = c.payload_cipher_layers.map((layer) => {
-    const symkey = generateSymkey(layer.payload_cipher_algo, random);
-    layer.key_ciphertext = wrapper.wrap(dumpEJsonBytes(symkeyToEJson(symkey)), layer.key_cipher_layers);
+    const key = generatePayloadKey(layer.payload_cipher_algo, { random, segmentSize: opts.segmentSize });
+    layer.key_ciphertext = wrapper.wrap(dumpEJsonBytes(payloadKeyToEJson(key)), layer.key_cipher_layers);
     layer.payload_macs = null;
-    return { enc: createEncryptStream(symkey), hashes: layer.payload_signatures.map((s) => createHash(NODE_HASH[s.payload_digest_algo])) };
+    return { enc: createPayloadEncryptStream(key, c.cryptainer_uid, { eagerSegments: opts.eagerSegments }), hashes: layer.payload_signatures.map((s) => createHash(NODE_HASH[s.payload_digest_algo])) };
   });
 
   const pendingPath = cryptainerPath + PENDING_SUFFIX;

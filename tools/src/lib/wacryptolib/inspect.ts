@@ -8,7 +8,8 @@ import type { CryptainerFile } from './cryptainer-file.js';
 import { KeyUnwrapper, holderLabel, type Holder } from './key-unwrap.js';
 import { KeyPool } from './keystore.js';
 import { isAsym, isShared, type KeyLayer } from './model.js';
-import { hasTag } from './symmetric.js';
+import { hasStreamTag } from './payload-cipher.js';
+import { isSegmentedAlgo } from './segmented.js';
 
 export type KeyNode =
   | ({ type: 'RSA_OAEP' } & Holder)
@@ -58,7 +59,14 @@ export function inspectCryptainer(file: CryptainerFile, pool: KeyPool = new KeyP
     return {
       index: i + 1,
       cipher: layer.payload_cipher_algo,
-      integrity_tag: !hasTag(layer.payload_cipher_algo) ? 'none' : layer.payload_macs?.tag ? 'present' : 'not yet written',
+      integrity: isSegmentedAlgo(layer.payload_cipher_algo) ? 'per segment' : hasStreamTag(layer.payload_cipher_algo) ? 'stream tag' : 'none',
+      integrity_tag: isSegmentedAlgo(layer.payload_cipher_algo)
+        ? 'per segment'
+        : !hasStreamTag(layer.payload_cipher_algo)
+          ? 'none'
+          : layer.payload_macs?.tag
+            ? 'present'
+            : 'not yet written',
       needs: describeNeeds(keys),
       key: keys,
       signatures: layer.payload_signatures.map((s) => {

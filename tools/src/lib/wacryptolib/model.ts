@@ -8,6 +8,8 @@ import { badInput } from '../errors.js';
 import { Uuid, isEJsonObject, asInteger, type EJson, type EJsonObject } from './ejson.js';
 import { HASH_ALGOS, type HashAlgo } from './hashes.js';
 import { SYM_ALGOS, isSymAlgo, type SymAlgo } from './symmetric.js';
+import { PAYLOAD_ALGOS, type PayloadAlgo } from './payload-cipher.js';
+import { SEGMENTED_ALGO } from './segmented.js';
 
 export const SHARED_SECRET = '[SHARED_SECRET]';
 export const SIGNATURE_ALGOS = ['RSA_PSS', 'DSA_DSS', 'ECC_DSS'] as const;
@@ -47,7 +49,8 @@ export interface SignatureConf {
 }
 
 export interface PayloadLayer {
-  payload_cipher_algo: SymAlgo;
+  /** SHIDI_AES_CTR_HMAC_SEGMENTS only as the last (outermost) layer. */
+  payload_cipher_algo: PayloadAlgo;
   key_cipher_layers: KeyLayer[];
   payload_signatures: SignatureConf[];
   key_ciphertext?: Uint8Array;
@@ -160,6 +163,11 @@ class Checker {
       if (t === undefined) this.fail(`${path}.key_shared_secret_threshold`, 'expected an integer');
       if (t < 1 || t > shards.length)
         this.fail(`${path}.key_shared_secret_threshold`, `threshold ${t} must be between 1 and the ${shards.length} shards`);
+    } else if (algo === SEGMENTED_ALGO) {
+      this.fail(
+        `${path}.key_cipher_algo`,
+        `${SEGMENTED_ALGO} is a payload cipher, not a key cipher: it exists to authenticate the stored payload segment by segment; a symmetric key layer is one of ${SYM_ALGOS.join(', ')}`,
+      );
     } else if (typeof algo === 'string' && (SIGNATURE_ALGOS as readonly string[]).includes(algo)) {
       this.fail(`${path}.key_cipher_algo`, `${algo} is a signature algorithm; RSA_OAEP is the only asymmetric key cipher`);
     } else {
@@ -184,12 +192,19 @@ class Checker {
     }
   }
 
-  payloadLayer(v: EJson, path: string): void {
+  /** `outermost`: the last of payload_cipher_layers, whose output is what the payload stores. */
+  payloadLayer(v: EJson, path: string, outermost: boolean): void {
     const base = ['payload_cipher_algo', 'key_cipher_layers', 'payload_signatures'];
     const o = this.object(v, path, this.forCryptainer ? [...base, 'key_ciphertext', 'payload_macs'] : base);
     const algo = o.payload_cipher_algo;
     if (algo === 'RSA_OAEP') this.fail(`${path}.payload_cipher_algo`, 'RSA_OAEP wraps keys; a payload needs a symmetric cipher');
-    this.oneOf(algo, `${path}.payload_cipher_algo`, SYM_ALGOS, 'payload cipher');
+    this.oneOf(algo, `${path}.payload_cipher_algo`, PAYLOAD_ALGOS, 'payload cipher');
+    const segmented = algo === SEGMENTED_ALGO;
+    if (segmented && !outermost)
+      this.fail(
+        `${path}.payload_cipher_algo`,
+        `${SEGMENTED_ALGO} must be the outermost payload layer: it authenticates the stored bytes segment by segment, so it must be the last of payload_cipher_layers (an outer layer of another cipher would need its own end-of-stream tag again)`,
+      );
     this.keyLayers(o.key_cipher_layers, `${path}.key_cipher_layers`);
     this.list(o.payload_signatures, `${path}.payload_signatures`, false).forEach((s, i) =>
       this.signature(s, `${path}.payload_signatures[${i}]`),
@@ -198,6 +213,8 @@ class Checker {
       this.bytes(o.key_ciphertext, `${path}.key_ciphertext`);
       if (o.payload_macs !== null) {
         const macs = this.object(o.payload_macs, `${path}.payload_macs`, [], ['tag']);
+        if (segmented && Object.hasOwn(macs, 'tag'))
+          this.fail(`${path}.payload_macs`, `${SEGMENTED_ALGO} has no stream tag (its tags are in the segments): payload_macs must be {} or null`);
         if (Object.hasOwn(macs, 'tag')) this.bytes(macs.tag, `${path}.payload_macs.tag`);
       }
     }
@@ -208,7 +225,8 @@ export function validateCryptoconf(v: EJson, what = 'cryptoconf'): Cryptoconf {
   const c = new Checker(what, false);
   const o = c.object(v, '', ['payload_cipher_layers'], ['keychain_uid']);
   if (Object.hasOwn(o, 'keychain_uid')) c.uuid(o.keychain_uid, 'keychain_uid');
-  c.list(o.payload_cipher_layers, 'payload_cipher_layers', true).forEach((l, i) => c.payloadLayer(l, `payload_cipher_layers[${i}]`));
+  const pl = c.list(o.payload_cipher_layers, 'payload_cipher_layers', true);
+  pl.forEach((l, i) => c.payloadLayer(l, `payload_cipher_layers[${i}]`, i === pl.length - 1));
   return o as unknown as Cryptoconf;
 }
 
@@ -235,7 +253,8 @@ export function validateCryptainer(v: EJson, what = 'cryptainer'): Cryptainer {
     c.object(ps, 'payload_ciphertext_struct', ['ciphertext_location', 'ciphertext_value']);
     c.bytes(ps.ciphertext_value, 'payload_ciphertext_struct.ciphertext_value');
   } else c.fail('payload_ciphertext_struct', 'expected {"ciphertext_location": "offloaded"} or an inline ciphertext');
-  c.list(o.payload_cipher_layers, 'payload_cipher_layers', true).forEach((l, i) => c.payloadLayer(l, `payload_cipher_layers[${i}]`));
+  const pl = c.list(o.payload_cipher_layers, 'payload_cipher_layers', true);
+  pl.forEach((l, i) => c.payloadLayer(l, `payload_cipher_layers[${i}]`, i === pl.length - 1));
   return o as unknown as Cryptainer;
 }
 

@@ -6,6 +6,8 @@
  * payload then streams through the layers outermost first, each layer hashing its own ciphertext for its
  * signatures, into a temporary file that is renamed only after every tag, padding, digest and signature
  * check has passed. Any failure removes the temporary file: no partial output is ever left behind.
+ * A segmented outermost layer (docs/segmented-cipher.md) releases only verified segments to the layers
+ * below it, and its verdict (complete, incomplete after N segments, damaged) decides what is restored.
  */
 import { createHash, randomBytes, type Hash, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -20,11 +22,24 @@ import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type Holder, type Pro
 import type { KeyPool } from './keystore.js';
 import type { PayloadLayer, SignatureConf } from './model.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
-import { createDecryptStream, hasTag, symkeyFromEJson, type DecryptStream, type Symkey } from './symmetric.js';
+import type { DecryptStream } from './symmetric.js';
+import { createPayloadDecryptStream, hasIntegrity, hasStreamTag, payloadKeyFromEJson, type PayloadKey } from './payload-cipher.js';
+import {
+  SegmentDecryptor,
+  finalSegmentRange,
+  incompleteText,
+  isSegmentedAlgo,
+  probeFinalSegment,
+  type SegmentVerdict,
+  type SegmentedKey,
+} from './segmented.js';
 
 export interface RevealOptions {
   pool: KeyPool;
-  /** Reveal an unfinished (pending) cryptainer, unauthenticated, to NAME.unfinished. */
+  /**
+   * Reveal an unfinished (pending) cryptainer of wacryptolib ciphers, unauthenticated, to NAME.unfinished;
+   * and an incomplete segmented payload, its verified segments only, to NAME.
+   */
   allowUnfinished?: boolean;
   /** false skips signature checks (reported as unverified). */
   checkSignatures?: boolean;
@@ -47,8 +62,17 @@ export interface RevealReport {
   output: string;
   bytes: number;
   sha256: string;
-  state: 'finished' | 'unfinished';
+  /**
+   * finished; unfinished (a pending cryptainer of wacryptolib ciphers, revealed unauthenticated);
+   * incomplete (a segmented payload that ends after segment N, revealed with allowUnfinished);
+   * finished-payload-pending-header (a complete segmented payload under a header never finalized).
+   */
+  state: 'finished' | 'unfinished' | 'incomplete' | 'finished-payload-pending-header';
   authenticated: boolean;
+  /** Segmented payloads: N, the segments verified and restored. */
+  segments_restored?: number;
+  /** Incomplete segmented payloads: "ends after segment N of an unfinished slice" (or "of a slice marked finished"). */
+  incomplete?: string;
   signatures: SignatureReport[];
   /** The guardians' keys that were used, in the order they were used. */
   keys_used: Holder[];
@@ -61,10 +85,10 @@ export const UNFINISHED_SUFFIX = '.unfinished';
 const layerName = (layers: PayloadLayer[], i: number) => `layer ${i + 1} of ${layers.length} (${layers[i]!.payload_cipher_algo})`;
 
 /** Unwraps every payload layer's key; throws one error naming everything that is missing. */
-export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, used: Holder[] = []): Promise<Symkey[]> {
+export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, used: Holder[] = []): Promise<PayloadKey[]> {
   const { cryptainer } = file;
   const layers = cryptainer.payload_cipher_layers;
-  const keys: Symkey[] = [];
+  const keys: PayloadKey[] = [];
   const problems: { layer: number; problem: Problem }[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i]!;
@@ -76,7 +100,7 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, use
       continue;
     }
     try {
-      keys[i] = symkeyFromEJson(layer.payload_cipher_algo, parseEJson(out.value, 'payload key'), `${layerName(layers, i)} key`);
+      keys[i] = payloadKeyFromEJson(layer.payload_cipher_algo, parseEJson(out.value, 'payload key'), `${layerName(layers, i)} key`);
     } catch (e) {
       problems.push({ layer: i, problem: { kind: 'damaged', message: (e as Error).message } });
     }
@@ -167,13 +191,59 @@ export function payloadSize(file: CryptainerFile): number {
   return file.payload.kind === 'inline' ? file.payload.bytes.length : (file.payload.size ?? 0);
 }
 
-/** Restores `file` into `outDir`. Returns the report; throws ShidiError with nothing written on failure. */
+
+/** `length` stored bytes at `offset` of the payload (the final segment, for the segmented probe). */
+async function readPayloadRange(file: CryptainerFile, offset: number, length: number): Promise<Buffer> {
+  const p = file.payload;
+  if (p.kind === 'inline') return p.bytes.subarray(offset, offset + length);
+  const fh = await open(p.path, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(b, 0, length, offset);
+    if (bytesRead !== length) throw failed(`${file.plainName}: payload file ${p.path} changed while it was read`, 'integrity');
+    return b;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The verdict of a segmented payload from its final stored segment (docs/segmented-cipher.md, "Reading
+ * it"), known before anything is written: it decides whether the slice is refused and how the inner layers
+ * are opened. A damaged final segment throws; the others are checked by the full read.
+ */
+async function probeSegmentedPayload(file: CryptainerFile, key: SegmentedKey, what: string): Promise<SegmentVerdict> {
+  const total = payloadSize(file);
+  const range = finalSegmentRange(total, key.segmentSize);
+  const last = range ? await readPayloadRange(file, range.offset, range.length) : null;
+  return probeFinalSegment(key, file.cryptainer.cryptainer_uid, total, last, what);
+}
+
+/** Checks every segment's tag without decrypting or writing anything; throws on the first damaged one. */
+async function verifySegments(file: CryptainerFile, key: SegmentedKey, what: string, chunkSize: number): Promise<void> {
+  const dec = new SegmentDecryptor(key, file.cryptainer.cryptainer_uid, { what, verifyOnly: true });
+  for await (const chunk of payloadChunks(file, chunkSize)) dec.update(chunk);
+  dec.finish();
+}
+
+/**
+ * Restores `file` into `outDir`. Returns the report; throws ShidiError with nothing written on failure.
+ *
+ * A cryptainer whose outermost layer is SHIDI_AES_CTR_HMAC_SEGMENTS is judged by its segments, not by its
+ * name or state: a complete payload restores authenticated even from a pending NAME.crypt~ (state
+ * "finished-payload-pending-header"); an incomplete one ("ends after segment N") is refused unless
+ * allowUnfinished, and then restores the N verified segments to the normal name (state "incomplete").
+ * Damage in any segment is an integrity failure naming the segment.
+ */
 export async function revealCryptainer(file: CryptainerFile, outDir: string, opts: RevealOptions & { force?: boolean }): Promise<RevealReport> {
   const { cryptainer } = file;
   const layers = cryptainer.payload_cipher_layers;
+  const outer = layers.length - 1;
+  const segmented = isSegmentedAlgo(layers[outer]!.payload_cipher_algo);
+  const chunkSize = opts.chunkSize ?? 1 << 20;
+  const whatLayer = (i: number) => `${file.plainName}: ${layerName(layers, i)}`;
   const warnings: string[] = [];
-  const authenticate = !file.unfinished;
-  if (file.unfinished && !opts.allowUnfinished)
+  if (file.unfinished && !segmented && !opts.allowUnfinished)
     throw failed(
       `${file.path} is unfinished (state ${cryptainer.cryptainer_state}): its recording was cut or is still running, so it has no integrity tags and cannot be authenticated — pass ${UNFINISHED_FLAG} to reveal what it holds, unauthenticated`,
       'unfinished',
@@ -181,26 +251,74 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   if (file.payload.kind === 'offloaded' && file.payload.size === null)
     throw badInput(`${file.plainName}: payload file ${file.payload.path} is missing`, 'missing-payload');
 
-  const checkSignatures = authenticate && opts.checkSignatures !== false;
+  const hasSignatures = layers.some((l) => l.payload_signatures.length > 0);
+  const checkSignatures = !file.unfinished && opts.checkSignatures !== false;
   const signatures = checkSignatures ? prepareSignatures(file, opts.pool) : [];
-  if (!authenticate) warnings.push(`UNAUTHENTICATED: ${file.plainName} is unfinished; nothing in it can be verified`);
-  else if (!checkSignatures && layers.some((l) => l.payload_signatures.length > 0)) warnings.push('signatures were not checked (--no-verify-signatures)');
-  if (authenticate && !layers.some((l) => hasTag(l.payload_cipher_algo) || l.payload_signatures.length > 0))
-    warnings.push('no layer carries an integrity tag or a signature: alterations of this cryptainer cannot be detected');
 
   const keysUsed: Holder[] = [];
   const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed);
+
+  // The segmented verdict, before a byte is written.
+  const segKey = segmented ? (keys[outer] as SegmentedKey) : null;
+  const probe = segKey ? await probeSegmentedPayload(file, segKey, whatLayer(outer)) : null;
+  const complete = probe ? probe.state === 'complete' : !file.unfinished;
+  const incomplete = probe && probe.state === 'incomplete' ? incompleteText(probe.segments, !file.unfinished) : null;
+  if (probe && incomplete && !opts.allowUnfinished) {
+    await verifySegments(file, segKey!, whatLayer(outer), chunkSize); // damage is reported as damage, wherever it is
+    throw failed(
+      `${file.path}: incomplete: ${incomplete} — its ${probe.segments} stored segment(s) verify, but whatever followed them is missing (a power cut and a truncation look the same); pass ${UNFINISHED_FLAG} to restore the plaintext of those ${probe.segments} authenticated segment(s)`,
+      'incomplete',
+      { segments_restored: probe.segments, incomplete },
+    );
+  }
+
+  // How each layer is opened. Under a segmented layer an inner layer is authenticated (tag checked, CBC
+  // unpadded) only when the segments are complete and its own tag was written.
+  const unchecked: number[] = [];
+  const authenticate = layers.map((l, i) => {
+    if (!segmented) return !file.unfinished;
+    if (i === outer) return true;
+    const tagged = hasStreamTag(l.payload_cipher_algo);
+    const ok = complete && (!tagged || Boolean(l.payload_macs?.tag));
+    if (tagged && !ok) unchecked.push(i);
+    return ok;
+  });
+  if (segmented && unchecked.length > 0 && !opts.allowUnfinished)
+    throw failed(
+      `${file.path} is unfinished: its segmented payload is complete and every segment verifies, but ${unchecked.map((i) => layerName(layers, i)).join(', ')} never got its own integrity tag — pass ${UNFINISHED_FLAG} to restore it, that layer unchecked by its own tag`,
+      'unfinished',
+    );
+
+  if (!segmented) {
+    if (file.unfinished) warnings.push(`UNAUTHENTICATED: ${file.plainName} is unfinished; nothing in it can be verified`);
+    else if (!checkSignatures && hasSignatures) warnings.push('signatures were not checked (--no-verify-signatures)');
+    if (!file.unfinished && !layers.some((l) => hasIntegrity(l.payload_cipher_algo) || l.payload_signatures.length > 0))
+      warnings.push('no layer carries an integrity tag or a signature: alterations of this cryptainer cannot be detected');
+  } else {
+    if (incomplete)
+      warnings.push(
+        `INCOMPLETE: ${incomplete}: the ${probe!.segments} segment(s) restored verify; whatever followed them is missing (a power cut and a truncation look the same)`,
+      );
+    else if (file.unfinished)
+      warnings.push(`the payload is complete and every segment verifies, but the header was never finalized (${file.path.endsWith('~') ? 'a pending NAME.crypt~' : `state ${cryptainer.cryptainer_state}`})`);
+    for (const i of unchecked)
+      warnings.push(
+        `${layerName(layers, i)}: decrypted without its own integrity tag (${file.unfinished ? 'never written in an unfinished slice' : 'it covers the whole payload, which is incomplete'}) — its ciphertext is authenticated by the segments, but a wrong key for this layer would go unnoticed`,
+      );
+    if (hasSignatures && file.unfinished) warnings.push('the signatures are never written in an unfinished slice: not checked');
+    else if (hasSignatures && !checkSignatures) warnings.push('signatures were not checked (--no-verify-signatures)');
+    else if (hasSignatures && !complete) warnings.push('the signatures cover the whole payload, which is incomplete: not checked');
+  }
+
   // Decryption order: the stored (last) layer first.
+  const uid = cryptainer.cryptainer_uid;
+  let segDec: SegmentDecryptor | null = null;
   const levels: { hashes: Hash[]; dec: DecryptStream }[] = [];
-  for (let i = layers.length - 1; i >= 0; i--)
-    levels.push({
-      hashes: signatures.filter((s) => s.layer === i).map((s) => s.hash),
-      dec: createDecryptStream(keys[i]!, {
-        tag: layers[i]!.payload_macs?.tag ?? null,
-        authenticate,
-        what: `${file.plainName}: ${layerName(layers, i)}`,
-      }),
-    });
+  for (let i = outer; i >= 0; i--) {
+    const dec = createPayloadDecryptStream(keys[i]!, uid, { tag: layers[i]!.payload_macs?.tag ?? null, authenticate: authenticate[i]!, what: whatLayer(i) });
+    if (dec instanceof SegmentDecryptor) segDec = dec;
+    levels.push({ hashes: signatures.filter((s) => s.layer === i).map((s) => s.hash), dec });
+  }
   const through = (from: number, data: Buffer): Buffer => {
     for (let j = from; j < levels.length; j++) {
       for (const h of levels[j]!.hashes) h.update(data);
@@ -209,7 +327,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     return data;
   };
 
-  const outName = file.plainName + (authenticate ? '' : UNFINISHED_SUFFIX);
+  const outName = file.plainName + (segmented || !file.unfinished ? '' : UNFINISHED_SUFFIX);
   const outPath = join(outDir, outName);
   const tmpPath = join(outDir, `.${outName}.${randomBytes(6).toString('hex')}.shidi-tmp`);
   if (existsSync(outPath) && !opts.force) throw failed(`${outPath} already exists — remove it or pass --force`, 'exists');
@@ -230,13 +348,18 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
       await inFlight;
       inFlight = out.write(data);
     };
-    for await (const chunk of payloadChunks(file, opts.chunkSize ?? 1 << 20)) {
+    for await (const chunk of payloadChunks(file, chunkSize)) {
       await write(through(0, chunk));
       opts.onProgress?.(chunk.length);
     }
     for (let j = 0; j < levels.length; j++) await write(through(j + 1, levels[j]!.dec.finish()));
     await inFlight;
-    finishSignatures(file, signatures);
+    if (segDec && probe) {
+      const v = segDec.verdict!;
+      if (v.state !== probe.state || v.segments !== probe.segments)
+        throw failed(`${whatLayer(outer)}: integrity: the payload changed while it was read (${probe.segments} then ${v.segments} segments)`, 'integrity');
+    }
+    if (complete) finishSignatures(file, signatures);
     await out.sync();
     await out.close();
     await rename(tmpPath, outPath);
@@ -249,16 +372,26 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
       await unlink(tmpPath).catch(() => undefined);
     }
   }
+  const state: RevealReport['state'] = !segmented
+    ? file.unfinished
+      ? 'unfinished'
+      : 'finished'
+    : !complete
+      ? 'incomplete'
+      : file.unfinished
+        ? 'finished-payload-pending-header'
+        : 'finished';
   return {
     cryptainer: file.path,
     output: outPath,
     bytes,
     sha256: sha.digest('hex'),
-    state: authenticate ? 'finished' : 'unfinished',
-    authenticated: authenticate,
+    state,
+    authenticated: segmented ? unchecked.length === 0 : !file.unfinished,
+    ...(probe ? { segments_restored: probe.segments } : {}),
+    ...(incomplete ? { incomplete } : {}),
     signatures: signatures.map((s) => s.report),
     keys_used: keysUsed,
     warnings,
   };
 }
-

@@ -1,0 +1,116 @@
+// The segmented payload cipher SHIDI_AES_CTR_HMAC_SEGMENTS (docs/segmented-cipher.md): AES-256-CTR and
+// HMAC-SHA-256 per segment, encrypt-then-MAC, each segment written and synced on its own so that a power
+// cut loses at most the segment in flight. Both passes are the HAL's (the S3's AES and SHA engines).
+import { failed, hal, sd } from "./errors";
+import { aes_ctr_xor, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
+
+const SHA256: i32 = 1;
+const SEG_LABEL = "SHIDI-SEG1";
+const HKDF_INFO = "shidi segments v1";
+
+const IPAD: usize = memory.data(64);
+const OPAD: usize = memory.data(64);
+const TMP: usize = memory.data(64);
+
+function ascii(p: usize, s: string): i32 {
+  for (let i = 0; i < s.length; i++) store<u8>(p + <usize>i, <u8>s.charCodeAt(i));
+  return s.length;
+}
+
+/** HMAC-SHA-256 over a message given in up to two parts (RFC 2104; keys of at most 64 bytes). */
+export class Hmac {
+  handle: i32 = -1;
+  key: usize;
+  keyLen: i32;
+  constructor(key: usize, keyLen: i32) {
+    assert(keyLen <= 64);
+    this.key = key;
+    this.keyLen = keyLen;
+  }
+  begin(): void {
+    memory.fill(IPAD, 0x36, 64);
+    for (let i = 0; i < this.keyLen; i++) store<u8>(IPAD + <usize>i, load<u8>(this.key + <usize>i) ^ 0x36);
+    this.handle = hal(sha_begin(SHA256));
+    hal(sha_update(this.handle, IPAD, 64));
+  }
+  update(p: usize, n: i32): void {
+    if (n > 0) hal(sha_update(this.handle, p, n));
+  }
+  /** Writes the 32-byte MAC to out. */
+  finish(out: usize): void {
+    hal(sha_finish(this.handle, TMP, 32));
+    memory.fill(OPAD, 0x5c, 64);
+    for (let i = 0; i < this.keyLen; i++) store<u8>(OPAD + <usize>i, load<u8>(this.key + <usize>i) ^ 0x5c);
+    const h = hal(sha_begin(SHA256));
+    hal(sha_update(h, OPAD, 64));
+    hal(sha_update(h, TMP, 32));
+    hal(sha_finish(h, out, 32));
+    memory.fill(IPAD, 0, 64);
+    memory.fill(OPAD, 0, 64);
+  }
+}
+
+export class SegmentWriter {
+  encKey: usize;
+  macKey: usize;
+  index: u64 = 0;
+  /** Bytes written to the card (segments and tags). */
+  written: i64 = 0;
+  counter: usize;
+  head: usize;
+  mac: Hmac | null = null;
+  constructor(secret: usize, public uid: usize, public size: i32) {
+    // HKDF-SHA-256 (RFC 5869): PRK = HMAC(salt = uid, IKM = secret); OKM = T(1) || T(2).
+    const prk = heap.alloc(32);
+    const salt = new Hmac(uid, 16);
+    salt.begin();
+    salt.update(secret, 32);
+    salt.finish(prk);
+    const info = heap.alloc(32);
+    const infoLen = ascii(info, HKDF_INFO);
+    this.encKey = heap.alloc(32);
+    this.macKey = heap.alloc(32);
+    const t = new Hmac(prk, 32);
+    t.begin();
+    t.update(info, infoLen);
+    store<u8>(info + <usize>infoLen, 1);
+    t.update(info + <usize>infoLen, 1);
+    t.finish(this.encKey);
+    t.begin();
+    t.update(this.encKey, 32);
+    store<u8>(info + <usize>infoLen, 2);
+    t.update(info, infoLen + 1);
+    t.finish(this.macKey);
+    memory.fill(prk, 0, 32);
+    this.counter = heap.alloc(16);
+    this.mac = new Hmac(this.macKey, 32);
+    // The MAC's fixed prefix: label || uid || BE64(index) || flag.
+    this.head = heap.alloc(48);
+    const l = ascii(this.head, SEG_LABEL);
+    memory.copy(this.head + <usize>l, uid, 16);
+  }
+
+  /**
+   * Encrypts [ptr, ptr+len) in place, appends its tag right after it (the caller leaves 32 bytes of room),
+   * writes both with one sd_write and syncs: the segment is durable when this returns.
+   */
+  write(file: i32, ptr: usize, len: i32, last: bool): void {
+    if (failed()) return;
+    store<u64>(this.counter, bswap<u64>(this.index));
+    store<u64>(this.counter + 8, 0);
+    hal(aes_ctr_xor(this.encKey, 32, this.counter, 16, ptr, len, ptr, len));
+    store<u64>(this.head + 26, bswap<u64>(this.index));
+    store<u8>(this.head + 34, last ? 1 : 0);
+    // One Hmac for the slice: nothing is allocated per segment, so the arena does not grow with them.
+    const mac = this.mac as Hmac;
+    mac.begin();
+    mac.update(this.head, 35);
+    mac.update(ptr, len);
+    mac.finish(ptr + <usize>len);
+    if (failed()) return;
+    sd(sd_write(file, ptr, len + 32));
+    if (!failed()) sd(sd_sync(file));
+    this.index++;
+    this.written += len + 32;
+  }
+}
