@@ -5,13 +5,19 @@ import { join } from 'node:path';
 import { parseEJson } from '../lib/wacryptolib/ejson.js';
 import { encryptCryptainer } from '../lib/wacryptolib/encrypt.js';
 import { KeyPool } from '../lib/wacryptolib/keystore.js';
-import { validateCryptoconf } from '../lib/wacryptolib/model.js';
+import { validateCryptoconf, type Cryptoconf } from '../lib/wacryptolib/model.js';
 import { PROJECT_ROOT } from '../lib/project.js';
+import { SEGMENTED_ALGO } from '../lib/wacryptolib/segmented.js';
 
 export const FIXTURES = join(PROJECT_ROOT, 'tests', 'fixtures', 'wacryptolib');
 export const FIXTURE_POOL = join(FIXTURES, 'keystore_pool');
 
-export function fixtureConf(name: string) {
+/** A fixture cryptoconf; "seg" is c4's key tree with Shidi's segmented payload cipher (16 KiB segments). */
+export function fixtureConf(name: string): Cryptoconf {
+  if (name === 'seg') {
+    const c = fixtureConf('c4');
+    return { ...c, payload_cipher_layers: c.payload_cipher_layers.map((l) => ({ ...l, payload_cipher_algo: SEGMENTED_ALGO, payload_signatures: [] })) };
+  }
   return validateCryptoconf(parseEJson(readFileSync(join(FIXTURES, 'cryptoconfs', `${name}.json`)), name), name);
 }
 

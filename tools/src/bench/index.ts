@@ -9,7 +9,7 @@
  * `shidi decrypt` is measured in its own process.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,8 @@ import { unwrapPayloadKeys } from '../lib/wacryptolib/reveal.js';
 import { PROJECT_ROOT } from '../lib/project.js';
 import { FIXTURE_POOL, writeBigCryptainer } from './big-cryptainer.js';
 import { coreBench } from './core-bench.js';
+import { deriveSegmentSubkeys, SEGMENT_TAG_BYTES } from '../lib/wacryptolib/segmented.js';
+import { isSegmentedKey } from '../lib/wacryptolib/payload-cipher.js';
 
 const MIB = Number(process.env.SHIDI_BENCH_MIB ?? 256);
 const RUNS = Number(process.env.SHIDI_BENCH_RUNS ?? 3);
@@ -29,6 +31,7 @@ const CASES = [
   { conf: 'c4', what: 'CHACHA20_POLY1305' },
   { conf: 'c2', what: 'AES_EAX, Shamir 2-of-3, ECC_DSS/SHA3_512' },
   { conf: 'c5', what: 'AES_CBC -> AES_EAX, ECC_DSS/SHA256' },
+  { conf: 'seg', what: 'SHIDI_AES_CTR_HMAC_SEGMENTS (16 KiB segments)' },
 ];
 const work = mkdtempSync(join(tmpdir(), 'shidi-bench-'));
 const python = join(PROJECT_ROOT, '.venv', 'bin', 'python');
@@ -54,7 +57,27 @@ async function nodeReference(path: string, out: string): Promise<number> {
       const k = keys[i]!;
       const hashes = layer.payload_signatures.map((s) => createHash(NODE_HASH[s.payload_digest_algo]));
       let step: (b: Buffer) => Buffer;
-      if (k.algo === 'AES_CBC') {
+      if (isSegmentedKey(k)) {
+        // Per stored segment: HMAC-SHA-256 over index, flag and ciphertext, then AES-256-CTR.
+        const { encKey, macKey } = deriveSegmentSubkeys(k.key, file.cryptainer.cryptainer_uid);
+        const stored = k.segmentSize + SEGMENT_TAG_BYTES;
+        let pending: Buffer = Buffer.alloc(0);
+        let index = 0;
+        step = (b) => {
+          pending = pending.length ? Buffer.concat([pending, b]) : b;
+          const out: Buffer[] = [];
+          let at = 0;
+          for (; pending.length - at >= stored; at += stored, index++) {
+            const c = pending.subarray(at, at + k.segmentSize);
+            createHmac('sha256', macKey).update(c).digest();
+            const iv = Buffer.alloc(16);
+            iv.writeBigUInt64BE(BigInt(index));
+            out.push(createDecipheriv('aes-256-ctr', encKey, iv).update(c));
+          }
+          pending = pending.subarray(at);
+          return Buffer.concat(out);
+        };
+      } else if (k.algo === 'AES_CBC') {
         const d = createDecipheriv('aes-256-cbc', k.key, k.iv);
         step = (b) => d.update(b);
       } else if (k.algo === 'CHACHA20_POLY1305') {
@@ -133,7 +156,8 @@ async function run() {
       refMs = Math.min(refMs, await nodeReference(path, join(work, 'ref.out')));
       rmSync(join(work, 'ref.out'), { force: true });
     }
-    const w = hasWacryptolib ? wacryptolib(path, join(work, 'wa.out')) : null;
+    // wacryptolib refuses Shidi's segmented cipher by name: no reference there.
+    const w = hasWacryptolib && c.conf !== 'seg' ? wacryptolib(path, join(work, 'wa.out')) : null;
     rows.push([
       `${c.conf} ${c.what}`,
       fmt(rate(s.ms)),

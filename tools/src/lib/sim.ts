@@ -54,7 +54,13 @@ export interface SimResult extends SimReport {
 function coreFailure(e: CoreError): ShidiError {
   const bad = [-101, -102, -103, -104, -105, -106];
   const code = bad.includes(e.code) ? ExitCode.badInput : ExitCode.failed;
-  return new ShidiError(code, `the encryptor core refused: ${e.message}; finished slices are intact, the slice in progress is left as NAME.crypt~`, 'core', { code: e.code, hal_code: e.halCode });
+  const after =
+    e.code === -111
+      ? 'the recording stopped before starting a new slice; finished slices are intact — free the card, or record with --card-full delete-oldest'
+      : e.code === -110
+        ? 'no key was drawn from the failing generator; finished slices are intact — the TRNG (or its entropy source) needs attention'
+        : 'finished slices are intact, the slice in progress is left as NAME.crypt~';
+  return new ShidiError(code, `the encryptor core refused: ${e.message}; ${after}`, 'core', { code: e.code, hal_code: e.halCode });
 }
 
 export async function simulate(o: SimInputs): Promise<SimResult> {

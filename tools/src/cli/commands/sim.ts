@@ -54,7 +54,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--segment-bytes <n>', 'plaintext bytes per segment of the segmented cipher (64..16384, multiple of 16)', number('a size', 64, 16384))
       .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', number('minutes', 0, 5256000))
       .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')} (default stop)`, policy)
-      .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', number('a size', 1, 1 << 20))
+      .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', number('a size in MiB', 0.01, 1 << 20))
       .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', number('seconds', 0, 1e9))
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
       .addHelpText(

@@ -210,13 +210,19 @@ async function readPayloadRange(file: CryptainerFile, offset: number, length: nu
 /**
  * The verdict of a segmented payload from its final stored segment (docs/segmented-cipher.md, "Reading
  * it"), known before anything is written: it decides whether the slice is refused and how the inner layers
- * are opened. A damaged final segment throws; the others are checked by the full read.
+ * are opened. When the final segment is damaged, every segment is checked so that the error names the
+ * first damaged one; otherwise the others are checked by the full read.
  */
-async function probeSegmentedPayload(file: CryptainerFile, key: SegmentedKey, what: string): Promise<SegmentVerdict> {
+async function probeSegmentedPayload(file: CryptainerFile, key: SegmentedKey, what: string, chunkSize: number): Promise<SegmentVerdict> {
   const total = payloadSize(file);
   const range = finalSegmentRange(total, key.segmentSize);
   const last = range ? await readPayloadRange(file, range.offset, range.length) : null;
-  return probeFinalSegment(key, file.cryptainer.cryptainer_uid, total, last, what);
+  try {
+    return probeFinalSegment(key, file.cryptainer.cryptainer_uid, total, last, what);
+  } catch (e) {
+    if (e instanceof ShidiError) await verifySegments(file, key, what, chunkSize);
+    throw e;
+  }
 }
 
 /** Checks every segment's tag without decrypting or writing anything; throws on the first damaged one. */
@@ -260,7 +266,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
 
   // The segmented verdict, before a byte is written.
   const segKey = segmented ? (keys[outer] as SegmentedKey) : null;
-  const probe = segKey ? await probeSegmentedPayload(file, segKey, whatLayer(outer)) : null;
+  const probe = segKey ? await probeSegmentedPayload(file, segKey, whatLayer(outer), chunkSize) : null;
   const complete = probe ? probe.state === 'complete' : !file.unfinished;
   const incomplete = probe && probe.state === 'incomplete' ? incompleteText(probe.segments, !file.unfinished) : null;
   if (probe && incomplete && !opts.allowUnfinished) {
@@ -283,11 +289,13 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     if (tagged && !ok) unchecked.push(i);
     return ok;
   });
-  if (segmented && unchecked.length > 0 && !opts.allowUnfinished)
+  if (segmented && unchecked.length > 0 && !opts.allowUnfinished) {
+    await verifySegments(file, segKey!, whatLayer(outer), chunkSize); // as above: damage first
     throw failed(
       `${file.path} is unfinished: its segmented payload is complete and every segment verifies, but ${unchecked.map((i) => layerName(layers, i)).join(', ')} never got its own integrity tag — pass ${UNFINISHED_FLAG} to restore it, that layer unchecked by its own tag`,
       'unfinished',
     );
+  }
 
   if (!segmented) {
     if (file.unfinished) warnings.push(`UNAUTHENTICATED: ${file.plainName} is unfinished; nothing in it can be verified`);
