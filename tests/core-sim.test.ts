@@ -18,6 +18,10 @@ import { combineShards } from '../tools/src/lib/wacryptolib/shamir.js';
 import { isEJsonObject, parseEJson, type EJson } from '../tools/src/lib/wacryptolib/ejson.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { recombineByElimination } from './oracles/shamir-linear.js';
+import { refRead } from './oracles/segmented-ref.js';
+import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
+import { unwrapPayloadKeys } from '../tools/src/lib/wacryptolib/reveal.js';
+import { isSegmentedKey } from '../tools/src/lib/wacryptolib/payload-cipher.js';
 import { shidi } from './helpers/cli.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 import { flightbox, waPeer } from './helpers/wacryptolib.js';
@@ -189,6 +193,19 @@ describe('a simulated recording with the default cryptoconf (segmented payload)'
       for (const rec of items.slice(1) as [number, number, number, Uint8Array][]) got.push({ sensor: rec[0], t_ms: Number(rec[2]), data: new Uint8Array(rec[3]) });
     }
     expect(got).toEqual(frames);
+  });
+
+  it("the core's segments read the same through the independent @noble reader (tests/oracles/segmented-ref.ts)", async () => {
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.crypt'))) {
+      const file = loadCryptainer(join(dir, name));
+      const [key] = await unwrapPayloadKeys(file, new KeyPool([pool]));
+      if (!key || !isSegmentedKey(key)) throw new Error('expected a segmented key');
+      expect(key.segmentSize).toBe(4096);
+      const verdict = refRead(key.key, file.cryptainer.cryptainer_uid.bytes, key.segmentSize, readFileSync(join(dir, `${name}.payload`)));
+      expect(verdict.verdict).toBe('complete');
+      const revealed = readFileSync(join(s.dir, 'seg-out', name.replace(/\.crypt$/, '')));
+      expect(verdict.verdict === 'complete' && Buffer.from(verdict.plaintext).equals(revealed)).toBe(true);
+    }
   });
 
   it('is refused by wacryptolib by name: the honest outcome for an algorithm it does not know', () => {

@@ -15,7 +15,7 @@
  *
  * Every mutation goes through the host library's reader in-process (SegmentDecryptor in random chunkings,
  * and the final-segment probe reveal.ts uses), which is what makes 10,000 fit in seconds; every boundary
- * truncation and one random mutation in SHIDI_SEGMENT_REVEAL_EVERY (default 20) also go the whole way
+ * truncation and one random mutation in SHIDI_SEGMENT_REVEAL_EVERY (default 10) also go the whole way
  * through revealCryptainer on disk (key unwrapping, pending or finished header, --allow-unfinished or
  * not), which must refuse with nothing written or restore exactly the authenticated prefix.
  * SHIDI_SEGMENT_MUTATIONS sets the count of random mutations (default 10,000).
@@ -43,7 +43,7 @@ import {
 import { DEVICE_KEYCHAIN, POOL, scratch } from './helpers/fixtures.js';
 
 const COUNT = Number(process.env.SHIDI_SEGMENT_MUTATIONS ?? 10_000);
-const REVEAL_EVERY = Number(process.env.SHIDI_SEGMENT_REVEAL_EVERY ?? 20);
+const REVEAL_EVERY = Number(process.env.SHIDI_SEGMENT_REVEAL_EVERY ?? 10);
 const SEED = 20260515;
 const S = 64;
 const UNIT = S + SEGMENT_TAG_BYTES;

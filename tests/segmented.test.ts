@@ -293,11 +293,6 @@ describe('the layer key', () => {
 // The model
 
 const LOCAL_RSA: EJsonObject = { key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'local_keyfactory' } };
-const GUARDIAN_RSA: EJsonObject = {
-  key_cipher_algo: 'RSA_OAEP',
-  key_cipher_trustee: { trustee_type: 'authenticator', keystore_uid: Uuid.parse('0000f1b0-0000-4000-8000-0000000000a0') },
-  keychain_uid: Uuid.parse('0000f1b0-0000-4000-8000-0000000000a1'),
-};
 const layer = (algo: string, extra: EJsonObject = {}): EJsonObject => ({ payload_cipher_algo: algo, key_cipher_layers: [LOCAL_RSA], payload_signatures: [], ...extra });
 const confOf = (...layers: EJsonObject[]): Cryptoconf => validateCryptoconf({ keychain_uid: Uuid.parse(DEVICE_KEYCHAIN), payload_cipher_layers: layers });
 

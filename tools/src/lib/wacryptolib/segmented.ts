@@ -376,7 +376,7 @@ export class SegmentDecryptor extends SegmentReader implements DecryptStream {
     const last = this.check(seg, true);
     const plain = this.open(seg, this.verifyOnly);
     this.verdict = { state: last ? 'complete' : 'incomplete', segments: this.index, bytes: this.bytes };
-    return Buffer.from(plain);
+    return plain;
   }
 }
 
