@@ -97,3 +97,16 @@ describe('a full card', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('a broken TRNG through shidi sim', () => {
+  for (const kind of ['stuck', 'biased']) {
+    it(`--trng-fault ${kind}: refused before any key, exit 1, nothing on the card`, async () => {
+      const out = join(s.dir, `trng-${kind}`);
+      const r = await shidi(['sim', '--keys', pool, '--cryptoconf', confPath, '--out', out, '--trng-fault', kind]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/C_TRNG_HEALTH/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(readdirSync(out)).toEqual([]);
+    });
+  }
+});

@@ -20,6 +20,7 @@ interface SimOptions extends CommonOptions {
   retentionMinutes?: number;
   cardFull?: FullPolicy;
   cardMib?: number;
+  trngFault?: 'stuck' | 'biased';
 }
 
 const number = (what: string, min: number, max: number) => (v: string) => {
@@ -57,6 +58,10 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', number('a size in MiB', 0.01, 1 << 20))
       .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', number('seconds', 0, 1e9))
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
+      .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', (v: string) => {
+        if (v !== 'stuck' && v !== 'biased') throw new InvalidArgumentError('stuck or biased');
+        return v as 'stuck' | 'biased';
+      })
       .addHelpText(
         'beforeAll',
         `Examples:
@@ -69,7 +74,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     const rep = new Reporter(io, opts);
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');
     const bar = frameProgress(rep, 'recording');
-    const r = await simulate({ ...opts, onFrame: (n) => bar.update(n) }).finally(() => bar.stop());
+    const r = await simulate({ ...opts, ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}), onFrame: (n) => bar.update(n) }).finally(() => bar.stop());
     if (r.test_keys) rep.warn(`made throw-away TEST guardians in ${r.keys}: INSECURE keys without passphrase — never use them for real recordings`);
     const rel = (p: string) => {
       const r = relative(process.cwd(), p);
