@@ -9,7 +9,7 @@ import { Encoder, decodeMultiple } from 'cbor-x';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSensorDescriptor, openCapture, writeCapture, type CaptureHeader, type CaptureRecord } from '../tools/src/lib/capture/index.js';
 import { ShidiError } from '../tools/src/lib/errors.js';
-import { expectCleanFailure, shidi } from './helpers/cli.js';
+import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-capture-');
@@ -93,19 +93,7 @@ const hms = (ms: number) => new Date(ms).toISOString().slice(11, 19).replace(/:/
 const rmc = (ms: number, lat: string, lon: string) => nmea(`GPRMC,${hms(ms)},A,${lat},N,${lon},E,0.8,90.0,010126,,,A`);
 const gga = (ms: number, lat: string, lon: string, alt: string) => nmea(`GPGGA,${hms(ms)},${lat},N,${lon},E,1,08,0.9,${alt},M,46.9,M,,`);
 
-async function expectBad(p: Promise<unknown>, pattern: RegExp, kind?: string): Promise<ShidiError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e).toBeInstanceOf(ShidiError);
-  const err = e as ShidiError;
-  expect(err.exitCode).toBe(3);
-  expect(err.message).not.toContain('\n');
-  expect(err.message).toMatch(pattern);
-  if (kind) expect(err.kind).toBe(kind);
-  return err;
-}
+const expectBad = expectBadInput;
 
 describe('the capture format', () => {
   it('writes the docs/capture.md test vector byte for byte, and cbor-x decodes it to the documented values', async () => {

@@ -8,27 +8,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreError, EncryptorCore, loadCoreBytes } from '../host-sim/src/core.js';
 import { HalBody, HalTrap, SimClock } from '../host-sim/src/hal.js';
 import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
-import { compileCryptoconf } from '../tools/src/lib/device-conf/compile.js';
-import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
-import { makeTestGuardians } from '../tools/src/lib/keygen.js';
 import { encodeSensorDescriptor } from '../tools/src/lib/records/descriptors.js';
-import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { shidi } from './helpers/cli.js';
 import { scratch } from './helpers/fixtures.js';
+import { MIC, T0, testKeys } from './helpers/core.js';
 
 const s = scratch('shidi-core-bad-');
 afterAll(s.cleanup);
-const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const wasm = loadCoreBytes();
-const mic = encodeSensorDescriptor({ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' });
+const mic = MIC;
 let conf: Uint8Array;
 let pool: string;
 let n = 0;
 
 beforeAll(async () => {
-  pool = join(s.dir, 'pool');
-  const g = await makeTestGuardians(pool);
-  conf = await compileCryptoconf(loadCryptoconfFile(g.cryptoconfPath), new KeyPool([pool]), { sliceMs: 2000, pseudonym: 'bad' });
+  const keys = await testKeys(s.dir);
+  pool = keys.pool;
+  conf = await keys.compile({ sliceMs: 2000, pseudonym: 'bad' });
 });
 
 function core(faults = {}): EncryptorCore {

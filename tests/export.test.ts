@@ -14,7 +14,7 @@ import { ShidiError } from '../tools/src/lib/errors.js';
 import { exportFolderName, exportRecords, openRecordStream, type SliceRecord } from '../tools/src/lib/records/index.js';
 import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
-import { expectCleanFailure, shidi } from './helpers/cli.js';
+import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
 import { POOL, ROOT, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-export-');
@@ -98,19 +98,7 @@ function makeStream() {
   return { header, items, bytes: Buffer.concat([header, ...items]), records, pcm: Buffer.concat(pcm), frames, gps, fixes };
 }
 
-async function expectBad(p: Promise<unknown>, pattern: RegExp, kind?: string): Promise<ShidiError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e).toBeInstanceOf(ShidiError);
-  const err = e as ShidiError;
-  expect(err.exitCode).toBe(3);
-  expect(err.message).not.toContain('\n');
-  expect(err.message).toMatch(pattern);
-  if (kind) expect(err.kind).toBe(kind);
-  return err;
-}
+const expectBad = expectBadInput;
 
 /** Independent of the library: `ddmm.mmmm` + hemisphere to degrees. */
 function degrees(v: string, hemi: string, degDigits: number): number {

@@ -1,5 +1,7 @@
 import { PassThrough } from 'node:stream';
+import { expect } from 'vitest';
 import { main } from '../../tools/src/cli/main.js';
+import { ShidiError } from '../../tools/src/lib/errors.js';
 
 export interface CliRun {
   code: number;
@@ -26,4 +28,19 @@ export async function shidi(args: string[], env: Record<string, string | undefin
 export function expectCleanFailure(r: CliRun): void {
   if (r.code === 0) throw new Error(`expected a failure, got exit 0\n${r.stdout}${r.stderr}`);
   if (/\n\s+at |internal error/.test(r.stderr)) throw new Error(`stack trace or internal error:\n${r.stderr}`);
+}
+
+/** A library call refused as bad input (exit 3): one line, the pattern, and the kind when given. */
+export async function expectBadInput(p: Promise<unknown>, pattern: RegExp, kind?: string): Promise<ShidiError> {
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(ShidiError);
+  const err = e as ShidiError;
+  expect(err.exitCode).toBe(3);
+  expect(err.message).not.toContain('\n');
+  expect(err.message).toMatch(pattern);
+  if (kind) expect(err.kind).toBe(kind);
+  return err;
 }
