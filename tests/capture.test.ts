@@ -5,7 +5,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Encoder, decodeMultiple } from 'cbor-x';
+import { decodeMultiple } from 'cbor-x';
+import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSensorDescriptor, openCapture, writeCapture, type CaptureHeader, type CaptureRecord } from '../tools/src/lib/capture/index.js';
 import { ShidiError } from '../tools/src/lib/errors.js';
@@ -18,9 +19,6 @@ let n = 0;
 const tmp = (name: string) => join(s.dir, `${n++}-${name}`);
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
-// An encoder independent of the library's: plain bstr, 64-bit integers passed as bigint.
-const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false });
-const cbor = (v: unknown) => Buffer.from(enc.encode(v));
 const big = (x: number) => BigInt(x);
 
 /** Reads the hex of the first ``` block after `heading` in a doc: hex tokens before each line's comment. */

@@ -7,7 +7,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Encoder, decodeMultiple } from 'cbor-x';
+import { decodeMultiple } from 'cbor-x';
+import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureConf } from '../tools/src/bench/big-cryptainer.js';
 import { ShidiError } from '../tools/src/lib/errors.js';
@@ -23,8 +24,6 @@ let n = 0;
 const tmp = (name: string) => join(s.dir, `${n++}-${name}`);
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
-const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false });
-const cbor = (v: unknown) => Buffer.from(enc.encode(v));
 
 function docHex(heading: string): Buffer {
   const text = readFileSync(join(ROOT, 'docs', 'records.md'), 'utf8');

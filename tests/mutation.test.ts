@@ -7,6 +7,7 @@
  */
 import { readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { prng } from './helpers/random.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CRYPTAINERS, FIX, POOL, manifest, scratch, copyOf } from './helpers/fixtures.js';
 import { shidi } from './helpers/cli.js';
@@ -16,14 +17,6 @@ afterAll(s.cleanup);
 const COUNT = Number(process.env.SHIDI_MUTATIONS ?? 150);
 
 /** mulberry32: a tiny seeded PRNG so that a failing mutation can be replayed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe(`mutation campaign (${COUNT} mutations, seed 1124)`, () => {
   it('every mutation is refused cleanly or changes nothing; payload damage is always caught', async () => {

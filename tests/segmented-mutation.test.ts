@@ -22,6 +22,7 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { prng } from './helpers/random.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { Uuid, type EJsonObject } from '../tools/src/lib/wacryptolib/ejson.js';
@@ -52,14 +53,6 @@ const s = scratch('shidi-segmut-');
 afterAll(s.cleanup);
 
 /** mulberry32, as tests/mutation.test.ts: a failing mutation can be replayed from its number. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LOCAL: EJsonObject = { key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'local_keyfactory' } };
 const GUARDIAN: EJsonObject = {
