@@ -9,6 +9,8 @@ export const NODE_SYM: i32 = 1;
 export const NODE_SHARED: i32 = 2;
 const MAX_DEPTH: i32 = 8;
 const MAX_SHARDS: u64 = 16;
+/** The most newest slices a conf may protect from deletion (retention.ts keeps them in a fixed table). */
+export const MAX_KEEP_MIN: i32 = 64;
 
 export class KeyNode {
   kind: i32 = 0;
@@ -47,6 +49,10 @@ export class Conf {
   retentionMs: i64 = 0;
   /** What a full card does: 0 = stop recording, 1 = delete the oldest finished slice. */
   fullPolicy: i32 = 0;
+  /** The newest slices that no policy ever deletes, by count (0..MAX_KEEP_MIN). */
+  keepMin: i32 = 0;
+  /** The most bytes this device's slices may take on the card; 0 = no quota. */
+  quotaBytes: i64 = 0;
   get segmented(): bool {
     return this.layers.length > 0 && this.layers[this.layers.length - 1].cipher == SEGMENTED;
   }
@@ -150,6 +156,14 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
       const p = r.uint();
       if (p > 1) r.setBad();
       conf.fullPolicy = <i32>p;
+    } else if (k == 8) {
+      const n = r.uint();
+      if (n > <u64>MAX_KEEP_MIN) r.setBad();
+      conf.keepMin = <i32>n;
+    } else if (k == 9) {
+      const q = r.uint();
+      if (q < 1048576 || q > 0x1fffffffffffff) r.setBad(); // 1 MiB .. 2^53 - 1 (what the host can state exactly)
+      conf.quotaBytes = <i64>q;
     } else {
       r.setBad();
       break;

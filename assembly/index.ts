@@ -10,14 +10,16 @@ import {
   C_FRAME_TOO_BIG,
   C_NOT_CONFIGURED,
   C_STATE,
-  C_TIME_BACKWARDS,
+  C_STATE_STORE,
+  C_BAD_TIME,
   C_TOO_MANY_SENSORS,
   C_TRNG_HEALTH,
   C_UNKNOWN_SENSOR,
   HAL_ABI_VERSION,
 } from "./hal";
 import { startupHealthTest } from "./random";
-import { housekeeping } from "./retention";
+import { housekeeping, newestOnCard } from "./retention";
+import { checkpoint, commitState, loadState, nextSeq, observeClock, reserveAbove } from "./device-state";
 import { Slice } from "./slice";
 import "./abort";
 
@@ -26,8 +28,8 @@ const FRAME_IDS: usize = memory.data(8 * 8);
 let confLen: i32 = 0;
 let sensorCount: i32 = 0;
 let framesStarted = false;
-let lastT: i64 = -1;
-let sliceIndex: i32 = 0;
+/** Whether this boot has scanned the card for sequence numbers already used. */
+let cardScanned = false;
 let slicesFinished: i32 = 0;
 let lastSliceBytes: i64 = 0;
 let broken = false;
@@ -71,6 +73,10 @@ export function core_configure(length: i32): i32 {
     return done(C_BAD_CONF);
   }
   confLen = length;
+  if (!loadState()) {
+    confLen = 0;
+    return done(C_STATE_STORE);
+  }
   if (!startupHealthTest()) {
     confLen = 0;
     return done(C_TRNG_HEALTH);
@@ -106,13 +112,25 @@ export function core_sensor(length: i32): i32 {
 
 function startSlice(startMs: i64): void {
   __reset();
-  conf = parseConf(CONF, confLen);
-  housekeeping(conf as Conf, startMs, lastSliceBytes);
+  const c = parseConf(CONF, confLen) as Conf;
+  conf = c;
+  if (!cardScanned) {
+    // A lost or older state must never make the core reuse a number that is already on the card.
+    const newest = newestOnCard(c);
+    if (failed()) return;
+    if (newest != 0xffffffffffffffff) reserveAbove(newest);
+    cardScanned = true;
+  }
+  housekeeping(c, lastSliceBytes);
   if (failed()) return;
-  const s = new Slice(conf as Conf, sliceIndex, startMs);
+  // The number is committed before the slice's first file exists: a reboot skips it, never reuses it.
+  const seq = nextSeq;
+  checkpoint(seq, max<i64>(c.sliceMs, c.retentionMs / 16));
+  reserveAbove(seq);
+  if (!commitState()) return;
+  const s = new Slice(c, seq, startMs);
   slice = s;
   s.begin(SENSORS, SENSOR_LENS, sensorCount);
-  sliceIndex++;
 }
 
 function endSlice(): void {
@@ -129,18 +147,19 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   if (broken) return C_STATE;
   if (length < 0 || length > IO_SIZE) return C_FRAME_TOO_BIG;
   if (sensor < 0 || sensor >= MAX_SENSORS || load<i32>(SENSOR_LENS + <usize>(sensor * 4)) == 0) return C_UNKNOWN_SENSOR;
-  if (t_ms < lastT || t_ms < 0) return C_TIME_BACKWARDS;
+  if (t_ms < 0) return C_BAD_TIME;
   framesStarted = true;
-  lastT = t_ms;
   clearFailure();
+  const backwards = observeClock(t_ms);
   const period = (conf as Conf).sliceMs;
   // Slices start on whole periods of UTC time (a 60 s slice starts on a minute), so that names are round
-  // and a period maps to one cryptainer on every device.
-  if (slice == null) startSlice(t_ms - (t_ms % period));
-  else if (t_ms >= (slice as Slice).startMs + period) {
-    const start = (slice as Slice).startMs;
+  // and a period maps to one cryptainer on every device. A clock that went back starts a new slice: a
+  // slice's records never go back in time, and its sequence number keeps it apart from the earlier one.
+  const due = t_ms - (t_ms % period);
+  if (slice == null) startSlice(due);
+  else if (backwards || t_ms >= (slice as Slice).startMs + period) {
     endSlice();
-    if (!failed()) startSlice(start + ((t_ms - start) / period) * period);
+    if (!failed()) startSlice(due);
   }
   if (!failed()) {
     const fid = load<i64>(FRAME_IDS + <usize>(sensor * 8));
@@ -178,6 +197,9 @@ export function core_heap_high_water(): i32 {
 }
 export function core_slices_finished(): i32 {
   return slicesFinished;
+}
+export function core_next_sequence(): i32 {
+  return <i32>nextSeq;
 }
 /** The HAL code behind the last C_SD / C_HAL failure (for the body's message). */
 export { failureHalCode as core_last_hal_error } from "./errors";

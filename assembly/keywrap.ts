@@ -10,6 +10,7 @@ import { beginBinary, binary, endBinary, integer, key } from "./json";
 import { oaepCapacity, oaepEncrypt } from "./oaep";
 import { shamirSplit } from "./shamir";
 import { MemSink, Sink } from "./sink";
+import { writeMetadata } from "./metadata";
 
 /** wacryptolib's RSA_OAEP_CHUNKS_SIZE. */
 const OAEP_CHUNK: i32 = 60;
@@ -72,9 +73,11 @@ export function wrapChain(out: Sink, data: usize, len: i32, nodes: KeyNode[]): v
 /** The JSON cipherdict one key layer makes of data. */
 function encodeNode(out: Sink, node: KeyNode, data: usize, len: i32): void {
   if (node.kind == NODE_RSA) {
-    // The key struct carries the (null) metadata, as wacryptolib's decryptor requires.
+    // The key struct carries the slice's metadata, as wacryptolib's encryptor seals it (and its decryptor requires it).
     const ks = new MemSink((len * 4) / 3 + 128);
-    ks.ascii('{"cryptainer_metadata": null, "key_bytes": ');
+    ks.ascii('{"cryptainer_metadata": ');
+    writeMetadata(ks);
+    ks.ascii(', "key_bytes": ');
     binary(ks, data, len);
     ks.byte(125);
     const k = node.modulusLen;

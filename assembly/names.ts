@@ -1,6 +1,9 @@
 // File names of a slice, as wacryptolib's recorder names them: "{YYYYmmdd_HHMMSS}_{sensor}_cryptainer{.ext}"
-// with the device pseudonym in the sensor's place (no sensor list in clear) and ".cbor" for the record
-// stream; UTC. Only the slice's coarse start time is in clear (ARCHITECTURE §0).
+// with the device pseudonym and the slice's sequence number in the sensor's place (no sensor list in
+// clear) and ".cbor" for the record stream; UTC:
+//   {YYYYmmdd_HHMMSS}_{pseudonym}_{sequence, at least 8 digits}_cryptainer.cbor
+// Only the slice's coarse start time and its sequence number are in clear (ARCHITECTURE §0); slices are
+// ordered and deleted by the sequence number, never by the time, which is the device clock's word only.
 export const NAME: usize = memory.data(96);
 export let nameLen: i32 = 0;
 export const FILE: usize = memory.data(112);
@@ -10,8 +13,10 @@ function put2(p: usize, v: i32): void {
   store<u8>(p + 1, <u8>(48 + (v % 10)));
 }
 
-/** Writes the slice's base name (without ".crypt") for a start time. */
-export function setSliceName(tMs: i64, pseudonym: usize, pseudonymLen: i32): void {
+export const SEQ_DIGITS: i32 = 8;
+
+/** Writes the slice's base name (without ".crypt") for a start time and sequence number. */
+export function setSliceName(tMs: i64, seq: u64, pseudonym: usize, pseudonymLen: i32): void {
   let secs = tMs / 1000;
   let days = secs / 86400;
   let sod = <i32>(secs - days * 86400);
@@ -40,6 +45,16 @@ export function setSliceName(tMs: i64, pseudonym: usize, pseudonymLen: i32): voi
   store<u8>(NAME + 15, 95);
   memory.copy(NAME + 16, pseudonym, pseudonymLen);
   let n = 16 + pseudonymLen;
+  store<u8>(NAME + <usize>n, 95);
+  n++;
+  let digits = SEQ_DIGITS;
+  for (let v = seq / 100000000; v > 0; v /= 10) digits++;
+  let v = seq;
+  for (let i = digits - 1; i >= 0; i--) {
+    store<u8>(NAME + <usize>(n + i), <u8>(48 + <i32>(v % 10)));
+    v /= 10;
+  }
+  n += digits;
   const tail = "_cryptainer.cbor";
   for (let i = 0; i < tail.length; i++) store<u8>(NAME + <usize>(n + i), <u8>tail.charCodeAt(i));
   nameLen = n + tail.length;

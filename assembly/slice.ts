@@ -13,6 +13,7 @@ import { random } from "./random";
 import { binary, key } from "./json";
 import { drawSubkeys, drawSymkey, symkeyJson, wrapChain, writeKeyLayers } from "./keywrap";
 import { FILE, fileName, setSliceName } from "./names";
+import { setMetadataSequence, writeMetadata } from "./metadata";
 import { beginBinary, endBinary } from "./json";
 import { FileSink, MemSink, Sink } from "./sink";
 
@@ -48,7 +49,7 @@ export class Slice {
   /** Plaintext bytes staged before the layers run: one segment, or a fixed chunk. */
   chunk: i32;
 
-  constructor(public conf: Conf, public index: i32, public startMs: i64) {
+  constructor(public conf: Conf, public seq: u64, public startMs: i64) {
     this.tags = heap.alloc(<usize>(16 * conf.layers.length));
     this.uid = heap.alloc(16);
     this.chunk = conf.segmented ? conf.segmentSize : STAGE_CHUNK;
@@ -64,7 +65,8 @@ export class Slice {
   begin(sensors: usize, sensorLens: usize, sensorCount: i32): void {
     const conf = this.conf;
     this.records = new StageSink(this);
-    setSliceName(this.startMs, conf.pseudonym, conf.pseudonymLen);
+    setSliceName(this.startMs, this.seq, conf.pseudonym, conf.pseudonymLen);
+    setMetadataSequence(this.seq);
     const layers = conf.layers;
     const keys = new Array<usize>();
     for (let i = 0; i < layers.length; i++) {
@@ -91,7 +93,9 @@ export class Slice {
     random(uid, 16);
     store<u8>(uid + 6, (load<u8>(uid + 6) & 0x0f) | 0x40); // RFC 4122 version 4, random
     store<u8>(uid + 8, (load<u8>(uid + 8) & 0x3f) | 0x80);
-    out.ascii('{"cryptainer_format": "cryptainer_1.0", "cryptainer_metadata": null, "cryptainer_state": ');
+    out.ascii('{"cryptainer_format": "cryptainer_1.0", "cryptainer_metadata": ');
+    writeMetadata(out);
+    out.ascii(', "cryptainer_state": ');
     this.stateOffset = out.count;
     out.ascii('"STARTED", "cryptainer_uid": ');
     binary(out, uid, 16, "04");
@@ -130,7 +134,7 @@ export class Slice {
     writeText(o, "shidi_records");
     writeHead(o, MT_UINT, 1);
     writeText(o, "slice_index");
-    writeHead(o, MT_UINT, <u64>this.index);
+    writeHead(o, MT_UINT, this.seq);
     writeText(o, "slice_start_ms");
     writeHead(o, MT_UINT, <u64>this.startMs);
     writeText(o, "sensors");

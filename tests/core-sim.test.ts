@@ -84,7 +84,8 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
 
   it('leaves one finished cryptainer and payload per 10 s slice, nothing pending, no cleartext sensor list', () => {
     const names = readdirSync(dir).sort();
-    expect(names).toEqual(['000000', '000010', '000020', '000030'].flatMap((t) => [`20260101_12${t.slice(2)}_shidi_cryptainer.cbor.crypt`, `20260101_12${t.slice(2)}_shidi_cryptainer.cbor.crypt.payload`]));
+    // docs/device-state.md: start time, pseudonym, then the sequence number (8 digits), from 0 on a new device
+    expect(names).toEqual(['0000', '0010', '0020', '0030'].flatMap((t, i) => [`20260101_12${t}_shidi_0000000${i}_cryptainer.cbor.crypt`, `20260101_12${t}_shidi_0000000${i}_cryptainer.cbor.crypt.payload`]));
     const header = readFileSync(join(dir, names[0]!), 'utf8');
     expect(header).not.toMatch(/mic|cam|gps|audio|camera/);
     expect(header.length).toBeGreaterThan(30_000); // the default shape: ~35 KiB, wacryptolib measured
@@ -137,8 +138,10 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
     const oaepOpen = (key: ReturnType<typeof keyOf>, cipherdict: Uint8Array) => {
       const d = parseEJson(cipherdict, 'cipherdict') as { ciphertext_chunks: Uint8Array[] };
       const plain = Buffer.concat(d.ciphertext_chunks.map((c) => privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, c)));
-      const struct = parseEJson(plain, 'key struct') as { key_bytes: Uint8Array; cryptainer_metadata: null };
-      expect(struct.cryptainer_metadata).toBeNull();
+      const struct = parseEJson(plain, 'key struct') as { key_bytes: Uint8Array; cryptainer_metadata: EJson };
+      // The sealed copy of the metadata is the cleartext one: the slice's sequence number (0, the first slice).
+      expect(struct.cryptainer_metadata).toEqual({ slice_sequence: 0 });
+      expect(header.cryptainer_metadata).toEqual({ slice_sequence: 0 });
       return struct.key_bytes;
     };
     // The wearer's layer: the sub-key of the AES_EAX key layer.

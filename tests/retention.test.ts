@@ -29,6 +29,8 @@ function* minutes(n: number): Generator<SimFrame> {
 }
 const slices = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.crypt')).sort();
 const stamp = (i: number) => new Date(T0 + i * 10_000).toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+/** Slice i of a run on a new device: its start, the pseudonym, its sequence number (docs/device-state.md). */
+const sliceName = (i: number) => `${stamp(i)}_keep_${String(i).padStart(8, '0')}_cryptainer.cbor.crypt`;
 
 beforeAll(async () => {
   pool = join(s.dir, 'pool');
@@ -41,7 +43,7 @@ describe('retention', () => {
     const r = await runSimulation({ conf: await compile({ retentionMs: 30_000 }), sensors: [mic], frames: minutes(2), startMs: T0, outDir: dir });
     expect(r.slices_finished).toBe(12);
     // At the start of slice 11 (t = 110 s) every slice that ended by t = 80 s went: 0..7; 8, 9, 10 stay, then 11.
-    expect(slices(dir)).toEqual([8, 9, 10, 11].map((i) => `${stamp(i)}_keep_cryptainer.cbor.crypt`));
+    expect(slices(dir)).toEqual([8, 9, 10, 11].map(sliceName));
     expect(readdirSync(dir).sort()).toEqual(slices(dir).flatMap((f) => [f, `${f}.payload`]));
     const d = await shidi(['decrypt', dir, '--keys', pool, '--out', join(s.dir, 'ret-out')]);
     expect(d.code, d.stderr).toBe(0);
@@ -82,10 +84,10 @@ describe('a full card', () => {
     expect(r.slices_finished).toBe(12);
     const kept = slices(dir);
     expect(kept.length).toBeLessThan(12);
-    expect(kept.at(-1)).toBe(`${stamp(11)}_keep_cryptainer.cbor.crypt`);
+    expect(kept.at(-1)).toBe(sliceName(11));
     // what is left is a run of the newest slices, without holes
     const first = 12 - kept.length;
-    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => `${stamp(first + i)}_keep_cryptainer.cbor.crypt`));
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => sliceName(first + i)));
     const d = await shidi(['decrypt', dir, '--keys', pool, '--out', join(s.dir, 'full-roll-out')]);
     expect(d.code, d.stderr).toBe(0);
   });

@@ -24,6 +24,7 @@ interface CoreExports {
   core_heap_high_water(): number;
   core_slices_finished(): number;
   core_last_hal_error(): number;
+  core_next_sequence(): number;
 }
 
 /** A negative result of a core export: `code` is the core's, `halCode` the HAL error behind C_SD/C_HAL. */
@@ -114,5 +115,9 @@ export class EncryptorCore {
   }
   get slicesFinished(): number {
     return this.x.core_slices_finished();
+  }
+  /** The sequence number the next slice will take (the device state's counter). */
+  get nextSequence(): number {
+    return this.x.core_next_sequence() >>> 0;
   }
 }

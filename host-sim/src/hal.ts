@@ -6,10 +6,12 @@ import { SimClock } from './clock.js';
 import { SeededTrng } from './drbg.js';
 import { Meter } from './meter.js';
 import { SdCard, type SdFaults } from './sd-card.js';
+import { DeviceState, StateCommitCut, type StateFaults } from './device-state.js';
 
 export { SimClock } from './clock.js';
 export { Meter, type MeterReport, type MeterCounts } from './meter.js';
 export { SdCard } from './sd-card.js';
+export { DeviceState } from './device-state.js';
 
 /**
  * A trap raised by the body: the same condition WAMR reports as an exception (an out-of-range `*~` buffer).
@@ -24,7 +26,7 @@ export class PowerCut extends Error {
   override readonly name = 'PowerCut';
 }
 
-export interface HalFaults extends SdFaults {
+export interface HalFaults extends SdFaults, StateFaults {
   /** Cut the power at the first card-changing operation at or after this simulated time (UTC ms). */
   powerCutAtMs?: number;
   /** Cut the power before card-changing operation N + 1 (a seeded campaign picks N). */
@@ -44,6 +46,8 @@ export interface HalFaults extends SdFaults {
 export interface HalBodyOptions {
   /** The recording folder (the SD card); created if missing. */
   sdDir: string;
+  /** The device folder holding the persistent state (docs/device-state.md); absent: a fresh device in memory. */
+  deviceDir?: string;
   /** A seeded run: trng_fill is HMAC-DRBG over this text (docs/hal-abi.md). Unseeded: the OS generator. */
   seed?: string;
   clock: SimClock;
@@ -136,6 +140,7 @@ const RSA_KEY_CACHE_LIMIT = 64;
 export class HalBody {
   readonly clock: SimClock;
   readonly sd: SdCard;
+  readonly state: DeviceState;
   readonly meter = new Meter();
   /** The source position the core reported through log_panic, if it did. */
   lastPanic: { line: number; column: number } | undefined;
@@ -164,6 +169,7 @@ export class HalBody {
     this.faults = { ...options.faults };
     this.trng = options.seed === undefined ? undefined : new SeededTrng(options.seed);
     this.sd = new SdCard(options.sdDir, { faults: this.faults });
+    this.state = new DeviceState(options.deviceDir ?? null, this.faults);
     this.implementations = {
       aes_cbc_encrypt: (key: Uint8Array, iv: Uint8Array, input: Uint8Array, output: Uint8Array) =>
         this.aesCbcEncrypt(key, iv, input, output),
@@ -189,7 +195,10 @@ export class HalBody {
       sd_rename: (from: Uint8Array, to: Uint8Array) => this.cardOp(() => this.sd.rename(from, to)),
       sd_list: (index: number, name: Uint8Array) => this.sd.list(index, name),
       sd_free_bytes: () => this.sd.freeBytes(),
+      sd_file_size: (name: Uint8Array) => this.sd.fileSize(name),
       sd_remove: (name: Uint8Array) => this.cardOp(() => this.sd.remove(name)),
+      state_read: (slot: number, output: Uint8Array) => this.state.read(slot, output),
+      state_commit: (slot: number, data: Uint8Array) => this.stateCommit(slot, data),
       clock_utc_ms: () => BigInt(this.clock.now()),
       log_write: (level: number, message: Uint8Array) => {
         this.log(level, this.decoder.decode(message));
@@ -221,6 +230,18 @@ export class HalBody {
     }
     this.cardOps = n;
     return op();
+  }
+
+  /** A commit that a simulated power cut interrupts leaves the old value (DeviceState) and unwinds the core. */
+  private stateCommit(slot: number, data: Uint8Array): number {
+    try {
+      return this.state.commit(slot, data);
+    } catch (e) {
+      if (!(e instanceof StateCommitCut)) throw e;
+      this.sd.powerCut();
+      this.powerCut = { card_op: this.cardOps + 1, t_ms: this.clock.now() };
+      throw new PowerCut(`simulated power cut inside a state commit at t=${this.clock.now()} ms`);
+    }
   }
 
   /** Binds the instance's exported memory; its `buffer` is re-read at every call (memory may grow). */

@@ -225,6 +225,18 @@ export class SdCard {
     return b.length;
   }
 
+  /** sd_file_size: the size of a file not open for writing. */
+  fileSize(nameBytes: Uint8Array): bigint {
+    const name = sdName(nameBytes);
+    if (name === null || this.isOpenForWriting(name)) return BigInt(HalError.E_INVAL);
+    try {
+      const st = fs.statSync(this.path(name));
+      return st.isFile() ? BigInt(st.size) : BigInt(HalError.E_NOENT);
+    } catch {
+      return BigInt(HalError.E_NOENT);
+    }
+  }
+
   /** sd_free_bytes: the card's size less what its files hold. */
   freeBytes(): bigint {
     return BigInt(Math.max(0, (this.faults.cardBytes ?? DEFAULT_CARD_BYTES) - this.usedBytes()));

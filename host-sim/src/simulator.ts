@@ -23,6 +23,8 @@ export interface SimOptions {
   startMs: number;
   /** The simulated SD card's recording folder. */
   outDir: string;
+  /** The device folder (persistent state, docs/device-state.md); absent: a fresh device in memory. */
+  deviceDir?: string;
   /** Deterministic run (insecure: the keys follow from the seed). */
   seed?: string;
   faults?: HalFaults;
@@ -37,6 +39,8 @@ export interface SimReport {
   /** Simulated seconds covered by the frames (last t_ms - first t_ms). */
   recorded_seconds: number;
   slices_finished: number;
+  /** The device state's sequence counter after the run: the number the next slice will take. */
+  next_sequence: number;
   files: { name: string; bytes: number }[];
   bytes_out: number;
   wall_seconds: number;
@@ -48,11 +52,19 @@ export interface SimReport {
   power_cut: { card_op: number; t_ms: number } | null;
   /** Card-changing operations the run made (the range a power-cut campaign draws from). */
   card_ops: number;
+  /** What the core wrote to its console (log_write), in order: warnings such as clock events. */
+  core_log: { level: number; message: string }[];
 }
 
 export async function runSimulation(o: SimOptions): Promise<SimReport> {
   const wasm = o.core ?? loadCoreBytes();
-  const hal = new HalBody({ sdDir: o.outDir, clock: new SimClock(o.startMs), ...(o.seed === undefined ? {} : { seed: o.seed }), ...(o.log ? { log: o.log } : {}), ...(o.faults ? { faults: o.faults } : {}) });
+  // The core's console lines are kept for the report (clock events, retention notes) and passed on.
+  const coreLog: { level: number; message: string }[] = [];
+  const log = (level: number, message: string) => {
+    if (coreLog.length < 1000) coreLog.push({ level, message });
+    o.log?.(level, message);
+  };
+  const hal = new HalBody({ sdDir: o.outDir, ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }), clock: new SimClock(o.startMs), ...(o.seed === undefined ? {} : { seed: o.seed }), log, ...(o.faults ? { faults: o.faults } : {}) });
   const core = new EncryptorCore(wasm, hal);
   let frames = 0;
   let bytesIn = 0;
@@ -93,6 +105,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     bytes_in: bytesIn,
     recorded_seconds: first < 0 ? 0 : (last - first) / 1000,
     slices_finished: core.slicesFinished,
+    next_sequence: core.nextSequence,
     files,
     bytes_out: files.reduce((n, f) => n + f.bytes, 0),
     wall_seconds: wall,
@@ -109,5 +122,6 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     seeded: o.seed !== undefined,
     power_cut: hal.powerCut ?? null,
     card_ops: hal.cardOps,
+    core_log: coreLog,
   };
 }

@@ -8,6 +8,7 @@ import { CoreError } from '../../../host-sim/src/core.js';
 import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
 import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
 import { AbiMismatch } from '../../../host-sim/src/wasm-module.js';
+import { checkDeviceFolder, DeviceFolderError } from '../../../host-sim/src/device-state.js';
 import { openCapture } from './capture/index.js';
 import { compileCryptoconfDetailed, type FullPolicy } from './device-conf/compile.js';
 import { createHash } from 'node:crypto';
@@ -25,6 +26,10 @@ export interface SimInputs {
   cryptoconf?: string;
   keys?: string;
   out: string;
+  /** The device folder (persistent state, docs/device-state.md); default: OUT-device beside --out. */
+  device?: string;
+  /** Record onto a card that already holds recordings (a reboot): nothing on it is overwritten. */
+  resume?: boolean;
   sliceSeconds: number;
   pseudonym: string;
   seed?: string;
@@ -35,6 +40,10 @@ export interface SimInputs {
   powerCutRandom?: string;
   segmentBytes?: number;
   retentionMinutes?: number;
+  /** The newest slices no policy deletes. */
+  retentionKeepMin?: number;
+  /** A size quota for this device's slices, in MiB. */
+  retentionMib?: number;
   cardFull?: FullPolicy;
   /** The simulated card's size in MiB (default 32 GiB). */
   cardMib?: number;
@@ -46,6 +55,7 @@ export interface SimResult extends SimReport {
   cryptoconf: string;
   keys: string;
   out: string;
+  device: string;
   test_keys: boolean;
   cryptainers: string[];
 }
@@ -59,22 +69,33 @@ function coreFailure(e: CoreError): ShidiError {
       ? 'the recording stopped before starting a new slice; finished slices are intact — free the card, or record with --card-full delete-oldest'
       : e.code === -110
         ? 'no key was drawn from the failing generator; finished slices are intact — the TRNG (or its entropy source) needs attention'
-        : 'finished slices are intact, the slice in progress is left as NAME.crypt~';
+        : e.code === -112
+          ? 'finished slices are intact — check that the device folder (--device) is writable, or give another one'
+          : 'finished slices are intact, the slice in progress is left as NAME.crypt~';
   return new ShidiError(code, `the encryptor core refused: ${e.message}; ${after}`, 'core', { code: e.code, hal_code: e.halCode });
 }
 
 export async function simulate(o: SimInputs): Promise<SimResult> {
   const out = resolve(o.out);
-  if (existsSync(out) && readdirSync(out).length > 0)
-    throw new ShidiError(ExitCode.failed, `${out} is not empty — give --out a new or empty folder (slices are never overwritten)`, 'output-exists');
+  if (!o.resume && existsSync(out) && readdirSync(out).length > 0)
+    throw new ShidiError(ExitCode.failed, `${out} is not empty — give --out a new or empty folder, or pass --resume to record on after what it holds (nothing is overwritten)`, 'output-exists');
+  const device = resolve(o.device ?? `${out}-device`);
+  try {
+    checkDeviceFolder(device);
+  } catch (e) {
+    if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+    throw e;
+  }
   let keys = o.keys;
   let confPath = o.cryptoconf;
   let testKeys = false;
   if (keys === undefined) {
     if (confPath !== undefined) throw badInput('--cryptoconf needs --keys (the key stores holding its guardians\' public keys)', 'usage');
     keys = resolve(out, '..', `${out.split('/').pop()}-test-keys`);
-    if (existsSync(keys) && readdirSync(keys).length > 0) throw new ShidiError(ExitCode.failed, `${keys} exists — remove it or pass --keys`, 'output-exists');
-    confPath = (await makeTestGuardians(keys)).cryptoconfPath;
+    const existing = existsSync(keys) && readdirSync(keys).length > 0;
+    if (existing && !o.resume) throw new ShidiError(ExitCode.failed, `${keys} exists — remove it or pass --keys`, 'output-exists');
+    // A resumed run records for the same test guardians as the run it follows.
+    confPath = existing ? join(keys, DEFAULT_CRYPTOCONF_NAME) : (await makeTestGuardians(keys)).cryptoconfPath;
     testKeys = true;
   }
   confPath ??= join(keys, DEFAULT_CRYPTOCONF_NAME);
@@ -86,6 +107,8 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
     ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
     ...(o.retentionMinutes ? { retentionMs: Math.round(o.retentionMinutes * 60_000) } : {}),
     ...(o.cardFull === undefined ? {} : { fullPolicy: o.cardFull }),
+    ...(o.retentionKeepMin === undefined ? {} : { retentionKeepMin: o.retentionKeepMin }),
+    ...(o.retentionMib === undefined ? {} : { retentionQuotaBytes: Math.round(o.retentionMib * 1048576) }),
   });
   const capturePath = o.capture ?? SAMPLE_CAPTURE;
   const capture = await openCapture(capturePath);
@@ -108,6 +131,7 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
       frames: capture.records,
       startMs: capture.header.start_ms,
       outDir: out,
+      deviceDir: device,
       ...(o.seed === undefined ? {} : { seed: o.seed }),
       faults,
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
@@ -115,6 +139,7 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
   } catch (e) {
     if (e instanceof CoreError) throw coreFailure(e);
     if (e instanceof AbiMismatch) throw badInput(`build/encryptor.wasm: ${e.message} — rebuild it with npm run build`, 'abi');
+    if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
     if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
     throw e;
   }
@@ -124,6 +149,7 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
     cryptoconf: resolve(confPath),
     keys: resolve(keys),
     out,
+    device,
     test_keys: testKeys,
     cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
   };

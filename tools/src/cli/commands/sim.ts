@@ -18,6 +18,10 @@ interface SimOptions extends CommonOptions {
   powerCutRandom?: string;
   segmentBytes?: number;
   retentionMinutes?: number;
+  retentionKeepMin?: number;
+  retentionMib?: number;
+  device?: string;
+  resume?: boolean;
   cardFull?: FullPolicy;
   cardMib?: number;
   trngFault?: 'stuck' | 'biased';
@@ -54,6 +58,10 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--seed <text>', 'deterministic run: the TRNG becomes HMAC-DRBG over this text (INSECURE, for tests)')
       .option('--segment-bytes <n>', 'plaintext bytes per segment of the segmented cipher (64..16384, multiple of 16)', number('a size', 64, 16384))
       .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', number('minutes', 0, 5256000))
+      .option('--retention-keep-min <n>', 'never delete the newest N slices, whatever the clock says (0..64)', number('a count', 0, 64))
+      .option('--retention-mib <n>', "size quota: delete this device's oldest slices beyond N MiB (at least 1)", number('a size in MiB', 1, 2 ** 33))
+      .option('--device <dir>', 'the device folder: persistent state such as the slice sequence number (default: OUT-device beside --out)')
+      .option('--resume', 'record onto a card (--out) that already holds recordings, as after a reboot: nothing on it is overwritten')
       .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')} (default stop)`, policy)
       .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', number('a size in MiB', 0.01, 1 << 20))
       .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', number('seconds', 0, 1e9))
@@ -68,6 +76,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
   shidi sim                                          # bundled sample, throw-away test guardians, ./shidi-sim
   shidi sim --capture walk.shcap --keys pool/ --out card/ --slice-seconds 300
   shidi sim --out cut/ --power-cut-at 3.2                # then: shidi decrypt cut/ … --allow-unfinished
+  shidi sim --out cut/ --resume                          # reboot onto the same card and device: records on
 `,
       ),
   ).action(async (opts: SimOptions) => {
@@ -85,6 +94,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
     rep.result(`  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`);
     if (r.power_cut) rep.result(`  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`);
+    for (const l of r.core_log) if (l.level <= 1) rep.warn(`core: ${l.message}`);
     rep.result(`  HAL calls: ${calls} (${Object.entries(r.hal.groups).map(([g, c]) => `${g} ${c.calls}`).join(', ')})`);
     rep.result(`Reveal it:  npx shidi decrypt ${rel(r.out)} --keys ${rel(r.keys)} --out ${rel(r.out)}-revealed --export ${rel(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
     done(0);

@@ -28,6 +28,9 @@ export const DEFAULT_SEGMENT_BYTES = 16384;
 /** What a full card does (docs/device-conf.md key 7). */
 export const FULL_POLICIES = ['stop', 'delete-oldest'] as const;
 export type FullPolicy = (typeof FULL_POLICIES)[number];
+/** docs/device-conf.md keys 8 and 9. */
+export const MAX_KEEP_MIN = 64;
+export const MIN_QUOTA_BYTES = 1 << 20;
 export const NODE_RSA = 0;
 export const NODE_SYM = 1;
 export const NODE_SHARED = 2;
@@ -58,6 +61,10 @@ export interface DeviceOptions {
   retentionMs?: number;
   /** A full card: stop recording (default) or delete the oldest finished slice. */
   fullPolicy?: FullPolicy;
+  /** The newest slices no policy ever deletes, by count (0..64). */
+  retentionKeepMin?: number;
+  /** The most bytes this device's slices may take on the card (>= 1 MiB); absent: no quota. */
+  retentionQuotaBytes?: number;
 }
 
 export interface DeviceConf extends DeviceOptions {
@@ -72,6 +79,12 @@ export function checkDeviceOptions(opts: DeviceOptions): void {
   const keep = opts.retentionMs ?? 0;
   if (!Number.isInteger(keep) || keep < 0 || (keep > 0 && keep < opts.sliceMs) || keep > 3650 * 86_400_000)
     throw badInput(`retention ${keep} ms: keep slices at least one slice period (${opts.sliceMs} ms) and at most 10 years, or 0 to keep everything`, 'bad-device-option');
+  const keepMin = opts.retentionKeepMin ?? 0;
+  if (!Number.isInteger(keepMin) || keepMin < 0 || keepMin > MAX_KEEP_MIN)
+    throw badInput(`retention keep-min ${keepMin}: the device protects 0 to ${MAX_KEEP_MIN} newest slices — give e.g. 3`, 'bad-device-option');
+  const quota = opts.retentionQuotaBytes;
+  if (quota !== undefined && (!Number.isInteger(quota) || quota < MIN_QUOTA_BYTES || quota > Number.MAX_SAFE_INTEGER))
+    throw badInput(`retention quota ${quota} bytes: give at least 1 MiB (e.g. --retention-mib 1024)`, 'bad-device-option');
   if (opts.fullPolicy !== undefined && !FULL_POLICIES.includes(opts.fullPolicy))
     throw badInput(`card-full policy ${JSON.stringify(opts.fullPolicy)}: one of ${FULL_POLICIES.join(', ')}`, 'bad-device-option');
   const ms = opts.sliceMs;
@@ -120,6 +133,8 @@ export function encodeDeviceConf(c: DeviceConf): Uint8Array {
       ...(segmented ? [[5, c.segmentBytes ?? DEFAULT_SEGMENT_BYTES] as const] : []),
       ...(c.retentionMs ? [[6, c.retentionMs] as const] : []),
       ...(c.fullPolicy === 'delete-oldest' ? [[7, 1] as const] : []),
+      ...(c.retentionKeepMin ? [[8, c.retentionKeepMin] as const] : []),
+      ...(c.retentionQuotaBytes ? [[9, c.retentionQuotaBytes] as const] : []),
     ]),
   );
   if (bytes.length > MAX_DEVICE_CONF_BYTES)
@@ -318,6 +333,8 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     ...(opts.segmentBytes === undefined ? {} : { segmentBytes: opts.segmentBytes }),
     ...(opts.retentionMs === undefined ? {} : { retentionMs: opts.retentionMs }),
     ...(opts.fullPolicy === undefined ? {} : { fullPolicy: opts.fullPolicy }),
+    ...(opts.retentionKeepMin === undefined ? {} : { retentionKeepMin: opts.retentionKeepMin }),
+    ...(opts.retentionQuotaBytes === undefined ? {} : { retentionQuotaBytes: opts.retentionQuotaBytes }),
   });
   if (keychainGenerated) opts.onKeychainGenerated?.(defaultKeychain);
   return { bytes, keychainUid: defaultKeychain, keychainGenerated, keys };
