@@ -1,7 +1,7 @@
 /**
  * AES-EAX (Bellare, Rogaway, Wagner 2004) composed from node:crypto's AES: CMAC (NIST SP 800-38B) runs on
  * AES-CBC with a zero IV, the keystream on AES-CTR. Node has no EAX, and wacryptolib uses it for payloads
- * and key layers. Checked against the EAX paper's vectors and wacryptolib's own output (tests/eax.test.ts).
+ * and key layers. Checked against the EAX paper's vectors and wacryptolib's own output (tests/kat.test.ts: the paper's vectors and kat.json).
  *
  * EAX's counter is the full 128-bit OMAC0(nonce), incremented big-endian over all 128 bits; OpenSSL's CTR
  * mode increments the whole block the same way, so the CTR cipher can start straight from it.
