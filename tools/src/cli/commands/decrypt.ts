@@ -96,6 +96,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
             pool,
             allowUnfinished: opts.allowUnfinished,
             checkSignatures: opts.verifySignatures,
+            requireSignature: opts.requireSignature,
             force: opts.force,
             onProgress: (n) => bar.add(n),
           });
