@@ -34,7 +34,7 @@ export async function placeFile(tmp: string, path: string, overwrite: boolean): 
  * Without hard links: create the name exclusively (O_EXCL), then rename over that empty claim, which is
  * ours. The claim is tracked as a temporary file so an interruption in between removes it.
  */
-async function claimThenRename(tmp: string, path: string): Promise<void> {
+export async function claimThenRename(tmp: string, path: string): Promise<void> {
   const fh = await open(path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EEXIST') throw exists(path);
     throw new ShidiError(ExitCode.failed, `cannot create ${path}: ${e.code ?? e.message} — check the folder's permissions and free space`, 'output');
