@@ -198,7 +198,7 @@ function prepareSignatures(file: CryptainerFile, pool: KeyPool): SignatureCheck[
       // The stored digest lets the signature be checked before any decryption; the stream then confirms
       // that the ciphertext really has that digest.
       if (conf.payload_digest_value && !verifySignature(conf.payload_signature_algo, found.key, conf.payload_digest_value, struct.signature_timestamp_utc, struct.signature_value))
-        throw signatureFailed(`${where}: signature failed: it does not verify with ${found.path} — signed by another key, or altered`, 'signature');
+        throw signatureFailed(`${where}: signature failed: the signature does not verify with ${found.path} — signed by another key, or altered`, 'signature');
       checks.push({ layer: i, conf, key: found.key, hash: createHash(NODE_HASH[conf.payload_digest_algo]), report });
     }),
   );
@@ -461,7 +461,8 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
       : 'not-verified';
   const nameCheck = checkSliceName(outName.endsWith(UNFINISHED_SUFFIX) ? file.plainName : outName, sliceHeaderOf(Buffer.concat(prefix), outPath), cryptainer.cryptainer_metadata);
   if (nameCheck.status === 'mismatch') warnings.push(`the file name does not match the recording it holds: ${nameCheck.problems.join('; ')} — the file was renamed or its name altered; trust the recording's own start time`);
-  else if (nameCheck.status === 'not-checked' && bytes > 0) warnings.push('the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked');
+  // An incomplete slice may stop inside its slice header: its state already says it is cut.
+  else if (nameCheck.status === 'not-checked' && complete && bytes > 0) warnings.push('the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked');
   return {
     cryptainer: file.path,
     output: outPath,
