@@ -178,7 +178,7 @@ describe('shidi decrypt refuses bad input cleanly', () => {
     const r = await reveal(c, SIMPLE);
     expectCleanFailure(r);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/signature 1 \(DSA_DSS\): the signature does not verify/);
+    expect(r.stderr).toMatch(/signature 1 \(DSA_DSS\): signature failed: the signature does not verify/);
     expectNothingWritten(c.out);
   });
 

@@ -68,7 +68,7 @@ describe('shidi decrypt', () => {
       const r = await shidi(['decrypt', PENDING, '--keys', POOL, '--out', out, '--allow-unfinished', '--json']);
       expect(r.code, r.stderr).toBe(0);
       const rep = JSON.parse(r.stdout).revealed[0];
-      expect(rep).toMatchObject({ state: 'unfinished', authenticated: false, signatures: [] });
+      expect(rep).toMatchObject({ state: 'unfinished', integrity: 'not-verified', origin: 'not-checked', signed_by: [], signatures: [] });
       expect(rep.output).toMatch(/20260101_120400_mic_cryptainer\.raw\.unfinished$/);
       expect(rep.warnings.join()).toMatch(/UNAUTHENTICATED/);
       // 50000 payload bytes were written before the cut: AES_EAX (CTR) passes them through, and the inner

@@ -386,7 +386,7 @@ describe('revealing segmented cryptainers', () => {
     expect(m.pendingHeader.toString()).toMatch(/"payload_macs": null/);
     for (const chunkSize of [1, 100, UNIT, 1 << 20]) {
       const r = await reveal(m.path, join(m.dir, 'out'), { chunkSize });
-      expect(r).toMatchObject({ state: 'finished', authenticated: true, segments_restored: 20, bytes: PLAIN.length, warnings: [] });
+      expect(r).toMatchObject({ state: 'finished', integrity: 'verified', segments_restored: 20, bytes: PLAIN.length, warnings: [] });
       expect(r.incomplete).toBeUndefined();
       expect(readFileSync(r.output).equals(PLAIN)).toBe(true);
       rmSync(r.output);
@@ -399,7 +399,7 @@ describe('revealing segmented cryptainers', () => {
     expect(await reveal(eager.path, join(eager.dir, 'out'))).toMatchObject({ state: 'finished', segments_restored: 5, bytes: 4 * S });
     const inline = await make([layer(SEGMENTED_ALGO)], { offload: false });
     const r = await reveal(inline.path, join(inline.dir, 'out'));
-    expect(r).toMatchObject({ state: 'finished', authenticated: true, segments_restored: 20 });
+    expect(r).toMatchObject({ state: 'finished', integrity: 'verified', segments_restored: 20 });
     expect(readFileSync(r.output).equals(PLAIN)).toBe(true);
   });
 
@@ -418,7 +418,7 @@ describe('revealing segmented cryptainers', () => {
     expect(e.message).toMatch(/incomplete: ends after segment 7 of an unfinished slice .*pass --allow-unfinished/);
     expect(outFiles(m)).toEqual([]);
     const r = await reveal(pending, join(m.dir, 'out'), { allowUnfinished: true });
-    expect(r).toMatchObject({ state: 'incomplete', authenticated: true, segments_restored: 7, incomplete: 'ends after segment 7 of an unfinished slice', bytes: 7 * S });
+    expect(r).toMatchObject({ state: 'incomplete', integrity: 'verified', segments_restored: 7, incomplete: 'ends after segment 7 of an unfinished slice', bytes: 7 * S });
     expect(r.output).toBe(join(m.dir, 'out', 'rec.bin')); // not .unfinished: it is authenticated
     expect(readFileSync(r.output).equals(PLAIN.subarray(0, 7 * S))).toBe(true);
     expect(r.warnings.join()).toMatch(/INCOMPLETE: ends after segment 7 of an unfinished slice/);
@@ -435,7 +435,7 @@ describe('revealing segmented cryptainers', () => {
     const m = await make([layer(SEGMENTED_ALGO)]);
     const pending = powerCut(m, readFileSync(m.payload).length);
     const r = await reveal(pending, join(m.dir, 'out'));
-    expect(r).toMatchObject({ state: 'finished-payload-pending-header', authenticated: true, segments_restored: 20, bytes: PLAIN.length });
+    expect(r).toMatchObject({ state: 'finished-payload-pending-header', integrity: 'verified', segments_restored: 20, bytes: PLAIN.length });
     expect(readFileSync(r.output).equals(PLAIN)).toBe(true);
     expect(r.warnings.join()).toMatch(/header was never finalized/);
   });
@@ -487,13 +487,13 @@ describe('revealing segmented cryptainers', () => {
   it('under inner layers: complete restores authenticated; a cut restores through them as far as they allow, saying their own tag is missing', async () => {
     const m = await make([layer('AES_CBC'), layer('AES_EAX'), layer(SEGMENTED_ALGO)]);
     const r = await reveal(m.path, join(m.dir, 'out'));
-    expect(r).toMatchObject({ state: 'finished', authenticated: true, warnings: [] });
+    expect(r).toMatchObject({ state: 'finished', integrity: 'verified', warnings: [] });
     expect(readFileSync(r.output).equals(PLAIN)).toBe(true);
     rmSync(r.output);
     // The stored bytes are the segmented layer's output over EAX's over CBC's (5008 bytes, padded).
     writeFileSync(m.payload, readFileSync(m.payload).subarray(0, 10 * UNIT));
     const cut = await reveal(m.path, join(m.dir, 'out'), { allowUnfinished: true });
-    expect(cut).toMatchObject({ state: 'incomplete', authenticated: false, segments_restored: 10 });
+    expect(cut).toMatchObject({ state: 'incomplete', integrity: 'partial', segments_restored: 10 });
     expect(cut.warnings.join('\n')).toMatch(/layer 2 of 3 \(AES_EAX\): decrypted without its own integrity tag \(it covers the whole payload, which is incomplete\)/);
     // CBC gives back every whole block of the 2560 bytes.
     expect(readFileSync(cut.output).equals(PLAIN.subarray(0, 10 * S))).toBe(true);
@@ -506,7 +506,7 @@ describe('revealing segmented cryptainers', () => {
     expect(e.kind).toBe('unfinished');
     expect(e.message).toMatch(/segmented payload is complete and every segment verifies, but layer 1 of 2 \(CHACHA20_POLY1305\) never got its own integrity tag — pass --allow-unfinished/);
     const r = await reveal(pending, join(m.dir, 'out'), { allowUnfinished: true });
-    expect(r).toMatchObject({ state: 'finished-payload-pending-header', authenticated: false });
+    expect(r).toMatchObject({ state: 'finished-payload-pending-header', integrity: 'partial' });
     expect(r.warnings.join()).toMatch(/never written in an unfinished slice/);
     expect(readFileSync(r.output).equals(PLAIN)).toBe(true);
   });
@@ -549,7 +549,7 @@ describe('the CLI on segmented cryptainers', () => {
     const yes = await shidi(['decrypt', pending, '--keys', POOL, '--out', out, '--json', '--allow-unfinished']);
     expect(yes.code, yes.stderr).toBe(0);
     const rep = JSON.parse(yes.stdout).revealed[0];
-    expect(rep).toMatchObject({ state: 'incomplete', authenticated: true, segments_restored: 12, incomplete: 'ends after segment 12 of an unfinished slice', bytes: 12 * S });
+    expect(rep).toMatchObject({ state: 'incomplete', integrity: 'verified', segments_restored: 12, incomplete: 'ends after segment 12 of an unfinished slice', bytes: 12 * S });
     expect(readFileSync(join(out, 'rec.bin')).equals(PLAIN.subarray(0, 12 * S))).toBe(true);
     const text = await shidi(['decrypt', pending, '--keys', POOL, '--out', out, '--allow-unfinished', '--force']);
     expect(text.code).toBe(0);

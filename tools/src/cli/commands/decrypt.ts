@@ -6,7 +6,7 @@ import { exportFolderName, exportRecords, NOT_A_RECORD_STREAM, type ExportReport
 import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../../lib/wacryptolib/keystore.js';
 import { holderLabel } from '../../lib/wacryptolib/key-unwrap.js';
-import { payloadSize, revealCryptainer, UNFINISHED_FLAG, type RevealReport } from '../../lib/wacryptolib/reveal.js';
+import { payloadSize, revealCryptainer, REQUIRE_SIGNATURE_FLAG, UNFINISHED_FLAG, type RevealReport } from '../../lib/wacryptolib/reveal.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { passphraseSource, type PassphraseOptions } from '../passphrases.js';
 import { byteProgress } from '../progress.js';
@@ -17,6 +17,7 @@ interface DecryptOptions extends CommonOptions, PassphraseOptions {
   out: string;
   allowUnfinished?: boolean;
   verifySignatures: boolean;
+  requireSignature?: boolean;
   force?: boolean;
   export?: string;
 }
@@ -35,6 +36,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
         'also reveal unfinished recordings: a segmented slice that ends early up to its last authenticated segment (as NAME), a NAME.crypt~ of wacryptolib ciphers unauthenticated (as NAME.unfinished)',
       )
       .option('--no-verify-signatures', 'do not check payload signatures (reported as unverified)')
+      .option(REQUIRE_SIGNATURE_FLAG, 'refuse (exit 4, nothing written) cryptainers whose origin is not a verified signature — device recordings are unsigned for now')
       .option('--force', 'overwrite restored files (and export folders) that already exist')
       .option('--export <dir>', 'also export each revealed Shidi record stream into DIR/NAME/: WAV audio, JPEG frames, a GPX track, index.json')
       .addHelpText(
@@ -47,6 +49,8 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       ),
   ).action(async (paths: string[], opts: DecryptOptions) => {
     const rep = new Reporter(io, opts);
+    if (opts.requireSignature && !opts.verifySignatures)
+      throw new ShidiError(ExitCode.usage, `${REQUIRE_SIGNATURE_FLAG} and --no-verify-signatures contradict each other — drop one of them`, 'usage');
     const pool = new KeyPool(opts.keys, passphraseSource(io, rep, opts));
     const files = paths.flatMap((p) => listCryptainers(p));
     if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')}`, 'no-cryptainers');
@@ -92,14 +96,14 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
             pool,
             allowUnfinished: opts.allowUnfinished,
             checkSignatures: opts.verifySignatures,
+            requireSignature: opts.requireSignature,
             force: opts.force,
             onProgress: (n) => bar.add(n),
           });
           revealed.push(r);
-          const sigs = r.signatures.length === 0 ? 'no signatures' : `${r.signatures.length} signature(s) verified (${r.signatures.map((s) => `${s.algo} by ${s.trustee}`).join(', ')})`;
           const state = r.state === 'incomplete' ? `INCOMPLETE, ${r.incomplete}; ` : r.state === 'finished-payload-pending-header' ? 'complete payload, header never finalized; ' : '';
           const segs = r.segments_restored === undefined ? '' : `${r.segments_restored} segment(s) verified; `;
-          rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${r.authenticated ? sigs : 'UNAUTHENTICATED'})`);
+          rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${describeVerdict(r)})`);
           if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
           for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
           if (opts.export) await exportOne(file.path, r.output);
@@ -114,6 +118,20 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     rep.json({ ok: failures.length === 0 && notExported.length === 0, revealed, failed: failures, ...(opts.export ? { exported, not_exported: notExported } : {}) });
     for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
     if (!opts.json && files.length > 1) rep.note(`${revealed.length} of ${files.length} cryptainers revealed into ${opts.out}`);
+    if (revealed.some((r) => r.origin === 'unsigned'))
+      rep.note(`shidi: origin unsigned: nothing shows who wrote ${revealed.length > 1 ? 'those recordings' : 'this recording'} — anyone holding the guardians' public keys can make a cryptainer that verifies; ${REQUIRE_SIGNATURE_FLAG} refuses such files`);
     done(failures[0]?.exit_code ?? (notExported.length > 0 ? ExitCode.failed : ExitCode.ok));
   });
+}
+
+/** "integrity verified; origin signed by …": the two verdicts, never merged into one word. */
+function describeVerdict(r: RevealReport): string {
+  const integrity = r.integrity === 'verified' ? 'integrity verified' : r.integrity === 'partial' ? 'integrity PARTIAL' : 'integrity NOT VERIFIED';
+  const origin =
+    r.origin === 'signed'
+      ? `origin signed by ${r.signed_by.join(', ')} (${r.signatures.map((s) => s.algo).join(', ')})`
+      : r.origin === 'unsigned'
+        ? 'origin unsigned'
+        : 'origin not checked (signatures present, not verified)';
+  return `${integrity}; ${origin}`;
 }

@@ -1,6 +1,8 @@
 /**
  * Compiles a cryptoconf (wacryptolib's JSON model) into the device conf of docs/device-conf.md: the key
  * tree's shape, each guardian's RSA public key, and the exact trustee JSON the core copies into headers.
+ * That JSON is reduced to what finds the key store (type and keystore_uid): a header is cleartext on the
+ * card, and a guardian's name (keystore_owner) there would tell whoever finds it who the wearer trusts.
  *
  * Everything the device cannot do is refused here, with the reason and the fix, rather than by the core's
  * terse C_BAD_CONF: signatures, remote or local-key-factory trustees, keys outside 2048..4096 bits, trees
@@ -253,6 +255,16 @@ function folderKeystoreUid(root: string): Uuid | null | 'not-a-keystore' {
   }
 }
 
+/**
+ * The trustee as the core writes it into every header: only the fields that locate the key store.
+ * wacryptolib finds an authenticator by keystore_uid alone (it ignores keystore_owner), and Shidi's tools
+ * name guardians from the key pool the person revealing holds, so nothing is lost by leaving names out.
+ */
+export function headerTrusteeJson(trustee: Trustee): string {
+  if (trustee.trustee_type !== 'authenticator') throw new TypeError(`no device header trustee for ${trustee.trustee_type}`); // checkShape refused it
+  return dumpEJson({ trustee_type: trustee.trustee_type, keystore_uid: trustee.keystore_uid });
+}
+
 /** Every file the key could have been in, given the --keys roots; or why there is none. */
 function expectedPaths(pool: KeyPool, ref: KeyRef): string {
   const place = pool.expectedPlace(ref, 'public');
@@ -304,7 +316,7 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     resolved.set(leaf.layer, {
       kind: 'rsa',
       keychainUid: leaf.layer.keychain_uid ?? null,
-      trusteeJson: dumpEJson(trustee as unknown as EJson),
+      trusteeJson: headerTrusteeJson(trustee),
       modulus: b64url(jwk.n, what),
       exponent: b64url(jwk.e, what),
     });

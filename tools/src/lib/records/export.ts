@@ -70,6 +70,9 @@ export interface ExportReport {
 }
 
 const MAX_GAPS = 100;
+/** A recording is private whatever the umask: only its owner reads the exported files. */
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
 
 /** A file written sequentially, buffered. */
 class Sink {
@@ -77,7 +80,7 @@ class Sink {
   private size = 0;
   private constructor(private readonly fh: FileHandle) {}
   static async create(path: string): Promise<Sink> {
-    return new Sink(await open(path, 'wx'));
+    return new Sink(await open(path, 'wx', PRIVATE_FILE));
   }
   async write(b: Uint8Array | string): Promise<void> {
     const buf = typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -158,11 +161,11 @@ function framesWriter(dir: string, info: SensorExport, ext: 'jpg' | 'bin', warni
     async add(r) {
       if (info.file === null) {
         info.file = info.name;
-        await mkdir(join(dir, info.name));
+        await mkdir(join(dir, info.name), { mode: PRIVATE_DIR });
       }
       const d = r.data;
       if (ext === 'jpg' && !(d[0] === 0xff && d[1] === 0xd8 && d[d.length - 2] === 0xff && d[d.length - 1] === 0xd9)) notJpeg++;
-      await writeFile(join(dir, info.name, `${String(r.frame_id).padStart(6, '0')}_${fileTime(r.t_ms)}.${ext}`), d, { flag: 'wx' });
+      await writeFile(join(dir, info.name, `${String(r.frame_id).padStart(6, '0')}_${fileTime(r.t_ms)}.${ext}`), d, { flag: 'wx', mode: PRIVATE_FILE });
     },
     async finish() {
       if (notJpeg > 0) warnings.push(`${info.name}: ${notJpeg} frame(s) are not complete JPEG images (no FFD8 … FFD9); written as recorded`);
@@ -248,7 +251,7 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
   const writers = new Map<number, Writer>();
   let done = false;
   try {
-    await mkdir(tmp).catch((e: NodeJS.ErrnoException) => {
+    await mkdir(tmp, { mode: PRIVATE_DIR }).catch((e: NodeJS.ErrnoException) => {
       throw new ShidiError(ExitCode.failed, `cannot write in ${parent}: ${e.code ?? e.message}`, 'output');
     });
     const names = safeNames(header.sensors);
@@ -308,7 +311,7 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
       sensors: [...writers.values()].map((w) => w.info),
       warnings,
     };
-    await writeFile(join(tmp, 'index.json'), JSON.stringify({ ...report, input: basename(recordStreamPath), output: undefined }, null, 2) + '\n');
+    await writeFile(join(tmp, 'index.json'), JSON.stringify({ ...report, input: basename(recordStreamPath), output: undefined }, null, 2) + '\n', { mode: PRIVATE_FILE });
     if (existsSync(outDir)) {
       // --force: swap the new folder in, then remove the old one.
       const old = `${tmp}.old`;

@@ -5,8 +5,8 @@
  * unfinished recording) is not an error: the complete records are read and `truncated` says where it ends.
  */
 import { stat } from 'node:fs/promises';
-import { badInput } from '../errors.js';
-import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, readCborItems, textKeyedMap, type CborItem } from './cbor-seq.js';
+import { badInput, ShidiError } from '../errors.js';
+import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, readCborItems, scanItem, textKeyedMap, type CborItem } from './cbor-seq.js';
 import { checkDescriptor, type CheckedDescriptor } from './descriptors.js';
 
 export const RECORDS_VERSION = 1;
@@ -89,6 +89,21 @@ function parseHeader(path: string, item: CborItem): SliceHeader {
     sensors.push(r.ok);
   });
   return { shidi_records: version, slice_index, slice_start_ms, sensors };
+}
+
+/**
+ * The slice header a record stream starts with, read from its first bytes (`prefix`, e.g. while the
+ * plaintext is being restored); null when they do not start with a complete, valid slice header.
+ */
+export function sliceHeaderOf(prefix: Uint8Array, path: string): SliceHeader | null {
+  try {
+    const end = scanItem(prefix, 0, prefix.length, MAX_RECORD_ITEM_BYTES);
+    if (end < 0) return null; // the header is longer than the prefix, or the bytes stop inside it
+    return parseHeader(path, { index: 0, offset: 0, bytes: Buffer.from(prefix.subarray(0, end)) });
+  } catch (e) {
+    if (e instanceof CborSyntaxError || e instanceof ShidiError) return null;
+    throw e;
+  }
 }
 
 /** Opens `path` and reads its slice header; the records are then read as they are iterated. */

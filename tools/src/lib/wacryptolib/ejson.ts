@@ -177,6 +177,18 @@ export function parseEJson(input: string | Uint8Array, what: string): EJson {
   }
 }
 
+/**
+ * parseEJson for bytes that came out of a decryption (an unwrapped key): any failure gets one fixed
+ * message, because JSON.parse's own quotes the text around the fault, which here may be key material.
+ */
+export function parseSecretEJson(input: Uint8Array, what: string): EJson {
+  try {
+    return parseEJson(input, what);
+  } catch {
+    throw badInput(`${what}: the unwrapped bytes are not a key in wacryptolib's JSON — damaged, or wrapped by another program (their content is not shown: it may be secret)`, 'bad-symkey');
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Writing
 

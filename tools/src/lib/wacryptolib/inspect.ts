@@ -91,6 +91,8 @@ export function inspectCryptainer(file: CryptainerFile, pool: KeyPool = new KeyP
     format: c.cryptainer_format,
     state: c.cryptainer_state,
     finished: !file.unfinished,
+    // inspect verifies nothing: with signatures present, only decrypt can say "signed".
+    origin: layers.some((l) => l.payload_signatures.length > 0) ? 'not-checked' : 'unsigned',
     cryptainer_uid: c.cryptainer_uid.toString(),
     keychain_uid: c.keychain_uid.toString(),
     cleartext_metadata: c.cryptainer_metadata === null ? null : plain(c.cryptainer_metadata),

@@ -107,7 +107,11 @@ export class KeyPool {
     return [];
   }
 
-  /** How people call this trustee: the keystore owner when known. */
+  /**
+   * How people call this trustee. For an authenticator: the owner in the metadata of the key store the
+   * person passed (Shidi's own headers carry no names), else the header's keystore_owner (wacryptolib
+   * writes one; it is unauthenticated free text, so the pool's name wins), else the keystore uid.
+   */
   trusteeName(trustee: Trustee): string {
     switch (trustee.trustee_type) {
       case 'local_keyfactory':
@@ -115,7 +119,7 @@ export class KeyPool {
       case 'jsonrpc_api':
         return `remote trustee ${trustee.jsonrpc_url}`;
       case 'authenticator':
-        return trustee.keystore_owner ?? this.storesFor(trustee).find((s) => s.owner)?.owner ?? `authenticator ${shortUid(trustee.keystore_uid)}`;
+        return this.storesFor(trustee).find((s) => s.owner)?.owner ?? trustee.keystore_owner ?? `authenticator ${shortUid(trustee.keystore_uid)}`;
     }
   }
 

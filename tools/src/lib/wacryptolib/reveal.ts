@@ -5,16 +5,23 @@
  * for); every layer's key is unwrapped (so a missing guardian is reported before a byte is written); the
  * payload then streams through the layers outermost first, each layer hashing its own ciphertext for its
  * signatures, into a temporary file that is renamed only after every tag, padding, digest and signature
- * check has passed. Any failure removes the temporary file: no partial output is ever left behind.
+ * check has passed. Any failure removes the temporary file: no partial output is ever left behind. The
+ * output is created 0600 (a recording is private whatever the umask) and takes its final name without
+ * overwriting a file that appeared meanwhile (place-file.ts).
+ *
+ * The report keeps apart what the checks establish: `integrity` (tags, digests, segments: were the bytes
+ * restored the ones written?) and `origin` (a verified signature: who wrote them?). A device cryptainer
+ * carries no signature yet, and its keys are chosen by whoever writes it, so anyone holding the guardians'
+ * public keys can make one that verifies completely: its origin is "unsigned", however sound its integrity.
  * A segmented outermost layer (docs/segmented-cipher.md) releases only verified segments to the layers
  * below it, and its verdict (complete, incomplete after N segments, damaged) decides what is restored.
  */
 import { createHash, randomBytes, type Hash, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badInput, failed, notEnoughKeys, ShidiError, ExitCode } from '../errors.js';
-import { asInteger, parseEJson } from './ejson.js';
+import { asInteger, parseSecretEJson } from './ejson.js';
 import { checkSignatureKey, verifySignature } from './asymmetric.js';
 import type { CryptainerFile } from './cryptainer-file.js';
 import { NODE_HASH } from './hashes.js';
@@ -22,6 +29,9 @@ import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type Holder, type Pro
 import type { KeyPool } from './keystore.js';
 import type { PayloadLayer, SignatureConf } from './model.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
+import { placeFile } from '../place-file.js';
+import { sliceHeaderOf } from '../records/reader.js';
+import { checkSliceName, type NameCheck } from '../records/slice-name.js';
 import type { DecryptStream } from './symmetric.js';
 import { createPayloadDecryptStream, hasIntegrity, hasStreamTag, payloadKeyFromEJson, type PayloadKey } from './payload-cipher.js';
 import {
@@ -43,6 +53,8 @@ export interface RevealOptions {
   allowUnfinished?: boolean;
   /** false skips signature checks (reported as unverified). */
   checkSignatures?: boolean;
+  /** Refuse (exit 4, before anything is written) a cryptainer whose origin is not a verified signature. */
+  requireSignature?: boolean;
   onProgress?: (bytes: number) => void;
   chunkSize?: number;
 }
@@ -68,7 +80,19 @@ export interface RevealReport {
    * finished-payload-pending-header (a complete segmented payload under a header never finalized).
    */
   state: 'finished' | 'unfinished' | 'incomplete' | 'finished-payload-pending-header';
-  authenticated: boolean;
+  /**
+   * What the tags, digests and segment tags establish about the bytes restored (whether they are the whole
+   * recording is `state`): verified (every layer checked, by its own tag or by a layer or signature digest
+   * covering it), partial (the segments verified but an inner layer's own tag could not be checked),
+   * not-verified (nothing checked them: an unfinished cryptainer, or no tag and no checked signature).
+   */
+  integrity: Integrity;
+  /** Who wrote it: signed (every signature verified), unsigned (none in the cryptainer), not-checked. */
+  origin: Origin;
+  /** For origin "signed": the signers, as the key pool names them. */
+  signed_by: string[];
+  /** The file name against the authenticated slice start and sequence (Shidi slices only). */
+  name_check: NameCheck;
   /** Segmented payloads: N, the segments verified and restored. */
   segments_restored?: number;
   /** Incomplete segmented payloads: "ends after segment N of an unfinished slice" (or "of a slice marked finished"). */
@@ -79,7 +103,26 @@ export interface RevealReport {
   warnings: string[];
 }
 
+export type Integrity = 'verified' | 'partial' | 'not-verified';
+export type Origin = 'signed' | 'unsigned' | 'not-checked';
+
 export const UNFINISHED_FLAG = '--allow-unfinished';
+export const REQUIRE_SIGNATURE_FLAG = '--require-signature';
+/** The first plaintext bytes kept for the slice header (8 descriptors of at most 256 bytes fit easily). */
+const HEADER_PREFIX_BYTES = 16 * 1024;
+
+/** --require-signature's refusal: exit 4, like a missing signer key, with why the origin is not established. */
+function unsigned(file: CryptainerFile, why: string): ShidiError {
+  return new ShidiError(
+    ExitCode.notEnoughKeys,
+    `${file.path}: refused by ${REQUIRE_SIGNATURE_FLAG}: ${why} — reveal it without ${REQUIRE_SIGNATURE_FLAG} to get its plaintext, reported as of unknown origin`,
+    'unsigned',
+    { origin: 'unsigned' },
+  );
+}
+
+/** A signature that does not verify, or a payload that is not the one signed. */
+const signatureFailed = (message: string, kind: 'signature' | 'digest') => failed(message, kind, { origin: 'signature-failed' });
 export const UNFINISHED_SUFFIX = '.unfinished';
 
 const layerName = (layers: PayloadLayer[], i: number) => `layer ${i + 1} of ${layers.length} (${layers[i]!.payload_cipher_algo})`;
@@ -100,7 +143,8 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, use
       continue;
     }
     try {
-      keys[i] = payloadKeyFromEJson(layer.payload_cipher_algo, parseEJson(out.value, 'payload key'), `${layerName(layers, i)} key`);
+      const where = `${layerName(layers, i)} key`;
+      keys[i] = payloadKeyFromEJson(layer.payload_cipher_algo, parseSecretEJson(out.value, where), where);
     } catch (e) {
       problems.push({ layer: i, problem: { kind: 'damaged', message: (e as Error).message } });
     }
@@ -154,7 +198,7 @@ function prepareSignatures(file: CryptainerFile, pool: KeyPool): SignatureCheck[
       // The stored digest lets the signature be checked before any decryption; the stream then confirms
       // that the ciphertext really has that digest.
       if (conf.payload_digest_value && !verifySignature(conf.payload_signature_algo, found.key, conf.payload_digest_value, struct.signature_timestamp_utc, struct.signature_value))
-        throw failed(`${where}: the signature does not verify with ${found.path} — signed by another key, or altered`, 'signature');
+        throw signatureFailed(`${where}: signature failed: the signature does not verify with ${found.path} — signed by another key, or altered`, 'signature');
       checks.push({ layer: i, conf, key: found.key, hash: createHash(NODE_HASH[conf.payload_digest_algo]), report });
     }),
   );
@@ -169,9 +213,9 @@ function finishSignatures(file: CryptainerFile, checks: SignatureCheck[]): void 
     const struct = c.conf.payload_signature_struct!;
     if (c.conf.payload_digest_value) {
       if (!digest.equals(c.conf.payload_digest_value))
-        throw failed(`${where}: the ciphertext's ${c.conf.payload_digest_algo} digest differs from the signed one — the payload was altered or swapped`, 'digest');
+        throw signatureFailed(`${where}: signature failed: the ciphertext's ${c.conf.payload_digest_algo} digest differs from the signed one — the payload was altered or swapped`, 'digest');
     } else if (!verifySignature(c.conf.payload_signature_algo, c.key, digest, struct.signature_timestamp_utc, struct.signature_value)) {
-      throw failed(`${where}: the ${c.conf.payload_signature_algo} signature does not verify — payload or signature altered, or another signer`, 'signature');
+      throw signatureFailed(`${where}: signature failed: the ${c.conf.payload_signature_algo} signature does not verify — payload or signature altered, or another signer`, 'signature');
     }
     c.report.verified = true;
   }
@@ -259,6 +303,12 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
 
   const hasSignatures = layers.some((l) => l.payload_signatures.length > 0);
   const checkSignatures = !file.unfinished && opts.checkSignatures !== false;
+  if (opts.requireSignature) {
+    if (!hasSignatures)
+      throw unsigned(file, "it carries no signature, so nothing shows who wrote it (anyone holding the guardians' public keys can make a cryptainer that verifies)");
+    if (file.unfinished) throw unsigned(file, 'it is unfinished, so its signatures were never written');
+    if (!checkSignatures) throw unsigned(file, 'signatures are not checked (--no-verify-signatures)');
+  }
   const signatures = checkSignatures ? prepareSignatures(file, opts.pool) : [];
 
   const keysUsed: Holder[] = [];
@@ -277,6 +327,8 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
       { segments_restored: probe.segments, incomplete },
     );
   }
+
+  if (opts.requireSignature && !complete) throw unsigned(file, `its signatures cover the whole payload, which is incomplete (${incomplete})`);
 
   // How each layer is opened. Under a segmented layer an inner layer is authenticated (tag checked, CBC
   // unpadded) only when the segments are complete and its own tag was written.
@@ -339,11 +391,13 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const outPath = join(outDir, outName);
   const tmpPath = join(outDir, `.${outName}.${randomBytes(6).toString('hex')}.shidi-tmp`);
   if (existsSync(outPath) && !opts.force) throw failed(`${outPath} already exists — remove it or pass --force`, 'exists');
-  const out = await open(tmpPath, 'wx').catch((e: NodeJS.ErrnoException) => {
+  const out = await open(tmpPath, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
     throw new ShidiError(ExitCode.failed, `cannot write in ${outDir}: ${e.code ?? e.message}`, 'output');
   });
   trackTemp(tmpPath);
   const sha = createHash('sha256');
+  const prefix: Buffer[] = [];
+  let prefixBytes = 0;
   let bytes = 0;
   let done = false;
   // One write in flight while the next chunk is decrypted: disk and CPU overlap.
@@ -352,6 +406,11 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     const write = async (data: Buffer) => {
       if (data.length === 0) return;
       sha.update(data);
+      if (prefixBytes < HEADER_PREFIX_BYTES) {
+        const keep = data.subarray(0, HEADER_PREFIX_BYTES - prefixBytes);
+        prefix.push(Buffer.from(keep));
+        prefixBytes += keep.length;
+      }
       bytes += data.length;
       await inFlight;
       inFlight = out.write(data);
@@ -370,7 +429,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     if (complete) finishSignatures(file, signatures);
     await out.sync();
     await out.close();
-    await rename(tmpPath, outPath);
+    await placeFile(tmpPath, outPath, Boolean(opts.force));
     done = true;
   } finally {
     untrackTemp(tmpPath);
@@ -389,13 +448,31 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
       : file.unfinished
         ? 'finished-payload-pending-header'
         : 'finished';
+  const signed = signatures.length > 0 && signatures.every((x) => x.report.verified);
+  const origin: Origin = !hasSignatures ? 'unsigned' : signed ? 'signed' : 'not-checked';
+  // Without segments, one verified tag or signed digest over a whole layer vouches for every layer: the
+  // layers outside it produced exactly its checked ciphertext, and those inside decrypt checked bytes.
+  const integrity: Integrity = segmented
+    ? unchecked.length === 0
+      ? 'verified'
+      : 'partial'
+    : !file.unfinished && (layers.some((l) => hasIntegrity(l.payload_cipher_algo)) || signed)
+      ? 'verified'
+      : 'not-verified';
+  const nameCheck = checkSliceName(outName.endsWith(UNFINISHED_SUFFIX) ? file.plainName : outName, sliceHeaderOf(Buffer.concat(prefix), outPath), cryptainer.cryptainer_metadata);
+  if (nameCheck.status === 'mismatch') warnings.push(`the file name does not match the recording it holds: ${nameCheck.problems.join('; ')} — the file was renamed or its name altered; trust the recording's own start time`);
+  // An incomplete slice may stop inside its slice header: its state already says it is cut.
+  else if (nameCheck.status === 'not-checked' && complete && bytes > 0) warnings.push('the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked');
   return {
     cryptainer: file.path,
     output: outPath,
     bytes,
     sha256: sha.digest('hex'),
     state,
-    authenticated: segmented ? unchecked.length === 0 : !file.unfinished,
+    integrity,
+    origin,
+    signed_by: signed ? [...new Set(signatures.map((x) => x.report.trustee))] : [],
+    name_check: nameCheck,
     ...(probe ? { segments_restored: probe.segments } : {}),
     ...(incomplete ? { incomplete } : {}),
     signatures: signatures.map((s) => s.report),
