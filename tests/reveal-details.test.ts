@@ -171,7 +171,8 @@ describe('the file name against the authenticated slice start', () => {
     expect(revealed).toHaveLength(3);
     for (const [i, rep] of revealed.entries()) {
       const start = new Date(T0 + i * 10_000).toISOString().replace('.000Z', 'Z');
-      expect(rep.name_check).toEqual({ status: 'match', name_start: start, slice_start_ms: T0 + i * 10_000, name_sequence: null, sealed_sequence: null, problems: [] });
+      // The core names and seals each slice with its sequence number (0, 1, 2 on a new device).
+      expect(rep.name_check).toEqual({ status: 'match', name_start: start, slice_start_ms: T0 + i * 10_000, name_sequence: String(i), sealed_sequence: String(i), problems: [] });
       expect(rep.warnings).toEqual([]);
     }
   });
@@ -180,7 +181,7 @@ describe('the file name against the authenticated slice start', () => {
     const dir = join(s.dir, 'renamed');
     mkdirSync(dir);
     const name = sliceFiles()[1]!; // starts at 12:00:10
-    const moved = '20260101_123000_shidi_cryptainer.cbor.crypt';
+    const moved = '20260101_123000_shidi_00000001_cryptainer.cbor.crypt';
     writeFileSync(join(dir, moved), readFileSync(join(slices, name)));
     writeFileSync(join(dir, `${moved}.payload`), readFileSync(join(slices, `${name}.payload`)));
     const json = await shidi(['decrypt', join(dir, moved), '--keys', keys.pool, '--out', join(dir, 'out'), '--json']);
@@ -197,7 +198,7 @@ describe('the file name against the authenticated slice start', () => {
     ]);
     const human = await shidi(['decrypt', join(dir, moved), '--keys', keys.pool, '--out', join(dir, 'out2')]);
     expect(human.code).toBe(0);
-    expect(human.stderr).toContain('shidi: warning: 20260101_123000_shidi_cryptainer.cbor: the file name does not match the recording it holds: the name says the slice starts at 2026-01-01T12:30:00Z');
+    expect(human.stderr).toContain('shidi: warning: 20260101_123000_shidi_00000001_cryptainer.cbor: the file name does not match the recording it holds: the name says the slice starts at 2026-01-01T12:30:00Z');
   });
 
   it('a slice renamed to a name that is not a slice name: no check, no warning; wacryptolib fixtures likewise', async () => {
