@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { badInput, ExitCode, ShidiError } from '../../lib/errors.js';
+import { fsReadFailure } from '../../lib/fs-errors.js';
 import { authenticatorTrustee } from '../../lib/device-conf/default-cryptoconf.js';
 import { createGuardianKeystore, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, type GuardianInfo } from '../../lib/keygen.js';
 import { dumpEJson, type EJson } from '../../lib/wacryptolib/ejson.js';
@@ -36,7 +37,7 @@ function keygenPassphrase(io: Io, file: string | undefined): string | null {
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw badInput(`--passphrase-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'} — check the path`, 'passphrase-file');
+      throw fsReadFailure(e, `cannot read --passphrase-file ${file}`, 'check the path', 'passphrase-file');
     }
     const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
     if (lines.length === 0) throw badInput(`--passphrase-file ${file} holds no passphrase — write it on the first line`, 'passphrase-file');
