@@ -3,7 +3,7 @@
  * captured output (CLI.md, "Testing the CLI").
  */
 import type { Readable } from 'node:stream';
-import type { ShidiError } from '../lib/errors.js';
+import { withFix, type ShidiError } from '../lib/errors.js';
 
 export interface OutStream {
   write(text: string): unknown;
@@ -66,5 +66,5 @@ export interface FailureFields {
 }
 
 export function failureDocument(e: ShidiError): FailureFields {
-  return { ok: false, exit_code: e.exitCode, kind: e.kind, message: e.message, details: e.details ?? {} };
+  return { ok: false, exit_code: e.exitCode, kind: e.kind, message: withFix(e), details: e.details ?? {} };
 }

@@ -3,7 +3,7 @@
  * in tools/src/lib; this layer parses arguments, prints, and maps errors to the documented exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, ShidiError } from '../lib/errors.js';
+import { ExitCode, ShidiError, withFix } from '../lib/errors.js';
 import { PROJECT_VERSION } from '../lib/project.js';
 import { removeAllTemps } from '../lib/temp-files.js';
 import { captureCommand } from './commands/capture.js';
@@ -106,7 +106,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       if (debug && failure.kind === 'internal') io.stderr.write(`${(e as Error).stack}\n`);
     }
   }
-  io.stderr.write(`shidi: ${failure.message}\n`);
+  io.stderr.write(`shidi: ${withFix(failure)}\n`);
   if (json && !printed) io.stdout.write(jsonText(failureDocument(failure)));
   return failure.exitCode;
 }

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fsFailure } from '../../lib/fs-errors.js';
 import { Command } from 'commander';
-import { ShidiError, ExitCode, badInput } from '../../lib/errors.js';
+import { ShidiError, ExitCode, badInput, withFix } from '../../lib/errors.js';
 import { exportFolderName, exportRecords, NOT_A_RECORD_STREAM, type ExportReport } from '../../lib/records/index.js';
 import { listCryptainers, loadCryptainer, type CryptainerFile } from '../../lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../../lib/wacryptolib/keystore.js';
@@ -76,7 +76,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     const pool = new KeyPool(opts.keys, passphraseSource(io, rep, opts));
     // The same file named twice (a folder and a file in it) is revealed once.
     const files = [...new Map(paths.flatMap((p) => listCryptainers(p)).map((f) => [resolve(f), f])).values()];
-    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')}`, 'no-cryptainers');
+    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')} — give NAME.crypt files or the folders that hold them`, 'no-cryptainers');
     const revealed: RevealReport[] = [];
     const exported: ExportReport[] = [];
     const notExported: { cryptainer: string; restored: string }[] = [];
@@ -100,7 +100,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
         return loadCryptainer(f);
       } catch (e) {
         if (!(e instanceof ShidiError)) throw e;
-        failures.push({ cryptainer: f, exit_code: e.exitCode, kind: e.kind, message: e.message });
+        failures.push({ cryptainer: f, exit_code: e.exitCode, kind: e.kind, message: withFix(e) });
         return null;
       }
     });
@@ -134,7 +134,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
           if (opts.export) await exportOne(file.path, r.output);
         } catch (e) {
           if (!(e instanceof ShidiError)) throw e;
-          failures.push({ cryptainer: file.path, exit_code: e.exitCode, kind: e.kind, message: e.message, details: e.details });
+          failures.push({ cryptainer: file.path, exit_code: e.exitCode, kind: e.kind, message: withFix(e), details: e.details });
         }
       }
     } finally {
@@ -144,19 +144,24 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     }
     const ok = failures.length === 0 && notExported.length === 0;
     const exitCode = failures[0]?.exit_code ?? (notExported.length > 0 ? ExitCode.failed : ExitCode.ok);
+    // The run's verdict: the one failure, or a summary line after each cryptainer's own.
+    const summary =
+      failures.length > 1
+        ? `${failures.length} of ${files.length} cryptainers were not revealed — see the reason given for each above`
+        : failures.length === 0 && notExported.length > 0
+          ? `${notExported.length} revealed file(s) are not Shidi record streams, so nothing was exported from them — reveal them without --export`
+          : null;
     const verdict = ok
       ? {}
       : {
           exit_code: exitCode,
           kind: failures[0]?.kind ?? NOT_A_RECORD_STREAM,
-          message:
-            failures.length > 0
-              ? `${failures.length} of ${files.length} cryptainer(s) not revealed; the first: ${failures[0]!.message}`
-              : `${notExported.length} revealed file(s) are not Shidi record streams, nothing exported from them`,
+          message: summary ?? failures[0]!.message,
           details: { revealed: revealed.length, failed: failures.length, not_exported: notExported.length },
         };
     rep.json({ ok, ...verdict, revealed, failed: failures, ...(opts.export ? { exported, not_exported: notExported } : {}) });
     for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
+    if (summary) io.stderr.write(`shidi: ${summary}\n`);
     if (!opts.json && files.length > 1) rep.note(`${revealed.length} of ${files.length} cryptainers revealed into ${opts.out}`);
     done(exitCode);
   });

@@ -81,7 +81,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         ['--passphrase-file', opts.passphraseFile],
         ['--passphrase-hint', opts.passphraseHint],
       ] as const)
-        if (given !== undefined) throw usage(`${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase)`);
+        if (given !== undefined) throw usage(`${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase) — drop ${flag}, or drop --test-guardians`);
       io.stderr.write(
         'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
           '       Use them only for tests and demos; never for real recordings.\n',
@@ -98,8 +98,8 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       done(0);
       return;
     }
-    if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians');
-    if (opts.name === undefined) throw usage('give --name "Guardian name" (or --test-guardians for the throw-away test set)');
+    if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians — drop it, or add --test-guardians');
+    if (opts.name === undefined) throw usage('no guardian name — give --name "Guardian name" (or --test-guardians for the throw-away test set)');
     const passphrase = keygenPassphrase(io, opts.passphraseFile);
     const g = await createGuardianKeystore(opts.keys, {
       name: opts.name,
