@@ -319,6 +319,21 @@ describe('decrypt plans every output before writing one', () => {
   });
 });
 
+describe("capture's notes", () => {
+  /** An NMEA sentence with its checksum (XOR of the characters between $ and *), computed here. */
+  const nmea = (body: string) => `$${body}*${[...body].reduce((x, c) => x ^ c.charCodeAt(0), 0).toString(16).toUpperCase().padStart(2, '0')}`;
+
+  it('carry the shidi: prefix like every other command', async () => {
+    const log = at('walk.nmea');
+    const rmc = (t: string) => nmea(`GPRMC,${t},A,4807.038,N,01131.000,E,0.0,0.0,010126,,,A`);
+    writeFileSync(log, [rmc('120000.00'), '$GPRMC,bad*00', rmc('120001.00')].join('\r\n') + '\r\n');
+    const r = await shidi(['capture', '--gps', log, '--out', at('walk.shcap')]);
+    expect(r.code, r.stderr).toBe(0);
+    const notes = r.stderr.split('\n').filter((l) => l.includes('dropped'));
+    expect(notes).toEqual([expect.stringMatching(/^shidi: note: gps: dropped 1 \S/)]);
+  });
+});
+
 describe('file system errors in words', () => {
   it('every errno Node knows reads "cause — fix" without its name', () => {
     for (const code of Object.keys(constants.errno)) {
