@@ -222,7 +222,7 @@ describe('the capture reader refuses malformed files, saying where', () => {
   });
 
   it('a missing file', async () => {
-    await expectBad(openCapture(join(s.dir, 'nope.shcap')), /cannot read .*nope\.shcap: ENOENT — check the path/, 'missing-file');
+    await expectBad(openCapture(join(s.dir, 'nope.shcap')), /cannot read .*nope\.shcap: no such file or folder — check the path/, 'missing-file');
   });
 });
 
@@ -368,7 +368,7 @@ describe('shidi capture', () => {
     it('no input at all (usage)', () => run([], 2, /nothing to capture — give at least one of --audio, --frames, --gps/));
     it('a bad --fps (usage)', () => run(['--frames', 'x', '--fps', '0'], 2, /--fps/));
     it('a --start without zone (usage)', () => run(['--frames', 'x', '--start', '2026-01-01 12:00'], 2, /ISO 8601 time with its zone/));
-    it('a missing WAV', () => run(['--audio', join(s.dir, 'none.wav')], 3, /cannot read WAV file .*none\.wav: ENOENT/));
+    it('a missing WAV', () => run(['--audio', join(s.dir, 'none.wav')], 3, /cannot read WAV file .*none\.wav: no such file or folder — check the path/));
     it('a file that is not a WAV', () => run(['--audio', write('x.wav', 'ID3 mp3 data here')], 3, /is not a WAV file \(it does not start with a RIFF\/WAVE header\)/));
     it('a 24-bit WAV', () => run(['--audio', write('24.wav', wav(8000, 1, tone, { bits: 24 }))], 3, /is 24-bit PCM; shidi capture takes 16-bit PCM — convert it/));
     it('a float WAV', () => run(['--audio', write('f.wav', wav(8000, 1, tone, { format: 3, bits: 32 }))], 3, /holds IEEE floating-point audio/));

@@ -60,7 +60,7 @@ describe('shidi decrypt', () => {
       expectCleanFailure(r);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/is unfinished \(state STARTED\).*cannot be authenticated — pass --allow-unfinished/);
-      expect(readdirSync(out)).toEqual([]);
+      expect(existsSync(out)).toBe(false); // nothing written, not even an empty --out folder
     });
 
     it('with --allow-unfinished reveal the recorded prefix, unauthenticated, as NAME.unfinished', async () => {

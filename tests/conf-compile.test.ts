@@ -510,7 +510,7 @@ describe('loadCryptoconfFile', () => {
       writeFileSync(p, text);
       return p;
     };
-    await expectRefusal(() => loadCryptoconfFile(join(s.dir, 'nope.json')), 3, /^cannot read cryptoconf .*nope\.json: no such file — check the path$/);
+    await expectRefusal(() => loadCryptoconfFile(join(s.dir, 'nope.json')), 3, /^cannot read cryptoconf .*nope\.json: no such file or folder — check the path$/);
     await expectRefusal(() => loadCryptoconfFile(s.dir), 3, /is a folder — give the cryptoconf's JSON file/);
     await expectRefusal(() => loadCryptoconfFile(f('empty.json', '')), 3, /empty\.json is empty/);
     await expectRefusal(() => loadCryptoconfFile(f('trunc.json', '{"payload_cipher_layers": [')), 3, /trunc\.json is not valid JSON/);

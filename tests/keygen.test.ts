@@ -251,7 +251,7 @@ describe('shidi keygen output and refusals', () => {
     [['--name', 'X', '--passphrase-hint', 'h'], 2, /--passphrase-hint needs a passphrase/],
     [['--test-guardians', '--name', 'X'], 2, /--name does not apply to --test-guardians/],
     [['--name', 'X', '--cryptoconf-out', 'c.json'], 2, /--cryptoconf-out goes with --test-guardians/],
-    [['--name', 'X', '--passphrase-file', '/nonexistent/pass'], 3, /--passphrase-file \/nonexistent\/pass: ENOENT/],
+    [['--name', 'X', '--passphrase-file', '/nonexistent/pass'], 3, /cannot read --passphrase-file \/nonexistent\/pass: no such file or folder — check the path/],
   ])('usage and input errors: %j -> exit %i', async (args, code, message) => {
     const pool = join(s.dir, 'refusals');
     const r = await shidi(['keygen', '--keys', pool, ...args]);
@@ -358,9 +358,9 @@ describe('--test-guardians', () => {
     const pool = join(s.dir, 'half');
     await expect(makeTestGuardians(pool, { cryptoconfOut: join(s.dir, 'no-such-dir', 'conf.json') })).rejects.toMatchObject({
       exitCode: 1,
-      message: expect.stringMatching(/cannot write .*conf\.json: ENOENT/),
+      message: expect.stringMatching(/cannot write .*conf\.json: no such file or folder — check the folder exists and is writable/),
     });
-    expect(readdirSync(join(pool, 'foreign_keystores'))).toEqual([]);
+    expect(existsSync(pool)).toBe(false); // the pool folder it created for them is gone too
   });
 
   it('makeTestGuardians with --cryptoconf-out elsewhere', async () => {

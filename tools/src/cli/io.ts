@@ -3,6 +3,7 @@
  * captured output (CLI.md, "Testing the CLI").
  */
 import type { Readable } from 'node:stream';
+import { withFix, type ShidiError } from '../lib/errors.js';
 
 export interface OutStream {
   write(text: string): unknown;
@@ -44,10 +45,26 @@ export class Reporter {
   warn(line: string): void {
     this.io.stderr.write(`shidi: warning: ${line}\n`);
   }
-  json(doc: unknown): void {
-    if (this.opts.json) this.io.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  /** The command's one --json document; `ok` comes first so that a reader sees the verdict at once. */
+  json(doc: { ok: boolean } & Record<string, unknown>): void {
+    if (this.opts.json) this.io.stdout.write(jsonText(doc));
   }
   get interactive(): boolean {
     return Boolean(this.io.stderr.isTTY) && !this.opts.json && !this.opts.quiet;
   }
+}
+
+export const jsonText = (doc: unknown) => JSON.stringify(doc, null, 2) + '\n';
+
+/** The fields every failed outcome carries under --json (docs/cli-json.md). */
+export interface FailureFields {
+  ok: false;
+  exit_code: number;
+  kind: string;
+  message: string;
+  details: unknown;
+}
+
+export function failureDocument(e: ShidiError): FailureFields {
+  return { ok: false, exit_code: e.exitCode, kind: e.kind, message: withFix(e), details: e.details ?? {} };
 }

@@ -3,7 +3,7 @@
  * in tools/src/lib; this layer parses arguments, prints, and maps errors to the documented exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, ShidiError } from '../lib/errors.js';
+import { ExitCode, ShidiError, withFix } from '../lib/errors.js';
 import { PROJECT_VERSION } from '../lib/project.js';
 import { removeAllTemps } from '../lib/temp-files.js';
 import { captureCommand } from './commands/capture.js';
@@ -11,7 +11,8 @@ import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { simCommand } from './commands/sim.js';
-import { processIo, type Io } from './io.js';
+import { failureDocument, jsonText, processIo, type Io } from './io.js';
+import { isFsError, uncaughtFsFailure } from '../lib/fs-errors.js';
 import { coreIdentity, DEFAULT_CORE_PATH } from '../../../host-sim/src/core.js';
 
 
@@ -44,41 +45,68 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
 }
 
+/** `--json` among the options (not after a `--`, where it would be a path). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** Any thrown value as the one failure the user is told about (CLI.md exit codes). */
+function asFailure(e: unknown): ShidiError {
+  if (e instanceof ShidiError) return e;
+  if (isFsError(e)) return uncaughtFsFailure(e);
+  const err = e as Error;
+  return new ShidiError(ExitCode.failed, `internal error: ${err?.message ?? String(e)} — rerun with --debug and report it`, 'internal');
+}
+
 async function run(argv: string[], io: Io): Promise<number> {
   let code: number = ExitCode.ok;
   const done = (c: number) => (code = c);
   const debug = argv.includes('--debug') || io.env.SHIDI_DEBUG === '1';
+  const json = wantsJson(argv);
+  // Whether a command already printed its document: a failure then only adds its line on stderr, so that
+  // stdout never holds two documents.
+  let printed = false;
+  const cmdIo: Io = { ...io, stdout: { write: (s: string) => ((printed = true), io.stdout.write(s)), isTTY: io.stdout.isTTY } };
+  // Commander's own usage errors are rephrased "cause — fix" on one line, with the command to ask for help.
+  let usage: { message: string; command: string } | null = null;
+  const output = (command: string) => ({
+    writeOut: (s: string) => io.stdout.write(s),
+    writeErr: (s: string) => io.stderr.write(s),
+    outputError: (s: string) => void (usage = { message: s.trim().replace(/^error: /, ''), command }),
+  });
   const program = new Command('shidi')
     .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys and captures, reveal and inspect recordings')
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput(output('shidi'))
     .exitOverride();
   for (const make of [decryptCommand, inspectCommand, keygenCommand, captureCommand, simCommand]) {
-    const cmd = make(io, done);
-    cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).exitOverride();
-    cmd.showHelpAfterError('(run with --help for usage)');
+    const cmd = make(cmdIo, done);
+    cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     program.addCommand(cmd);
   }
   if (argv.length === 0) {
     program.outputHelp();
     return ExitCode.ok;
   }
+  let failure: ShidiError;
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Help and version are "errors" to commander's exitOverride; usage mistakes exit 2.
-      return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      // Help and version are "errors" to commander's exitOverride.
+      if (e.exitCode === 0) return ExitCode.ok;
+      const u = usage as { message: string; command: string } | null;
+      failure = new ShidiError(ExitCode.usage, `${u?.message ?? e.message.replace(/^error: /, '')} — run ${u?.command ?? 'shidi'} --help for usage`, 'usage', {
+        commander: e.code,
+      });
+    } else {
+      failure = asFailure(e);
+      if (debug && failure.kind === 'internal') io.stderr.write(`${(e as Error).stack}\n`);
     }
-    if (e instanceof ShidiError) {
-      io.stderr.write(`shidi: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const err = e as Error;
-    io.stderr.write(`shidi: internal error: ${err.message} — rerun with --debug and report it\n`);
-    if (debug) io.stderr.write(`${err.stack}\n`);
-    return ExitCode.failed;
   }
+  io.stderr.write(`shidi: ${withFix(failure)}\n`);
+  if (json && !printed) io.stdout.write(jsonText(failureDocument(failure)));
+  return failure.exitCode;
 }

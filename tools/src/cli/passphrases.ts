@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import password from '@inquirer/password';
-import { badInput } from '../lib/errors.js';
+import { fsReadFailure } from '../lib/fs-errors.js';
 import type { PassphraseSource } from '../lib/wacryptolib/keystore.js';
 import type { Io, Reporter } from './io.js';
 
@@ -22,7 +22,7 @@ export function passphraseSource(io: Io, rep: Reporter, opts: PassphraseOptions)
     try {
       text = readFileSync(f, 'utf8');
     } catch (e) {
-      throw badInput(`--passphrase-file ${f}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, 'passphrase-file');
+      throw fsReadFailure(e, `cannot read --passphrase-file ${f}`, 'check the path', 'passphrase-file');
     }
     given.push(...text.split(/\r?\n/).filter((l) => l.trim() !== ''));
   }

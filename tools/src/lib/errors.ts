@@ -31,3 +31,20 @@ export const failed = (message: string, kind = 'failed', details?: unknown) =>
   new ShidiError(ExitCode.failed, message, kind, details);
 export const notEnoughKeys = (message: string, details?: unknown) =>
   new ShidiError(ExitCode.notEnoughKeys, message, 'not-enough-keys', details);
+
+/**
+ * Advice for a refusal whose message names only its cause (deep validators describe what is wrong with the
+ * data and cannot know the command): every line the user reads still ends with what to do (CLI.md).
+ */
+const DEFAULT_FIX: Record<number, string> = {
+  [ExitCode.failed]: 'the data was altered or damaged; use an intact copy',
+  [ExitCode.usage]: 'run shidi --help for usage',
+  [ExitCode.badInput]: 'check that it is the right file and that it is complete',
+  [ExitCode.notEnoughKeys]: "bring the missing guardians' keys (--keys)",
+  [ExitCode.device]: 'check the device connection and try again',
+};
+
+/** The message as the user reads it: "cause — fix", the default fix added when the cause came alone. */
+export function withFix(e: ShidiError): string {
+  return e.message.includes(' — ') ? e.message : `${e.message} — ${DEFAULT_FIX[e.exitCode] ?? 'see docs/cli-json.md'}`;
+}

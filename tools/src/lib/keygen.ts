@@ -20,10 +20,11 @@
  * so a crash leaves nothing that KeyPool or wacryptolib would take for a keystore.
  */
 import { createCipheriv, generateKeyPair, pbkdf2Sync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ExitCode, ShidiError, badInput, failed } from './errors.js';
+import { fsFailure } from './fs-errors.js';
 import { defaultCryptoconf, saveCryptoconfFile } from './device-conf/default-cryptoconf.js';
 import type { Cryptoconf } from './wacryptolib/model.js';
 import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from './wacryptolib/ejson.js';
@@ -170,8 +171,11 @@ function existingOwners(foreign: string): Map<string, string> {
   return owners;
 }
 
-/** POOL/foreign_keystores, created if needed; refuses a path that is a file or a single keystore folder. */
-function foreignKeystoresOf(pool: string): string {
+/**
+ * POOL/foreign_keystores, created if needed (with the first folder this made, if any); refuses a path that
+ * is a file or a single keystore folder.
+ */
+function foreignKeystoresOf(pool: string): { foreign: string; created: string | null } {
   const root = resolve(pool);
   if (existsSync(root)) {
     if (!statSync(root).isDirectory()) throw badInput(`--keys ${root} is a file — give a keystore pool folder (created if missing)`, 'bad-keystore');
@@ -183,11 +187,24 @@ function foreignKeystoresOf(pool: string): string {
   }
   const foreign = join(root, 'foreign_keystores');
   try {
-    mkdirSync(foreign, { recursive: true });
+    return { foreign, created: mkdirSync(foreign, { recursive: true }) ?? null };
   } catch (e) {
-    throw failed(`cannot create ${foreign}: ${(e as NodeJS.ErrnoException).code ?? 'error'} — check the path and its permissions`, 'output');
+    throw fsFailure(e, `cannot create ${foreign}`, { fix: 'check the path and its permissions' });
   }
-  return foreign;
+}
+
+/** After a failure: the folders this run created, from `foreign` up to `created`, go if still empty. */
+function removeCreatedFolders(foreign: string, created: string | null): void {
+  if (created === null) return;
+  for (let dir = foreign; ; dir = dirname(dir)) {
+    try {
+      if (readdirSync(dir).length > 0) return;
+      rmdirSync(dir);
+    } catch {
+      return;
+    }
+    if (dir === created || dirname(dir) === dir) return;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -239,7 +256,7 @@ function stage(foreign: string, k: PreparedKeystore): { commit: () => void; abor
     for (const [name, content, mode] of k.files) writeFileSync(join(tmp, name), content, { mode, flag: 'wx' });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
-    throw failed(`cannot write ${tmp}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} — check free space and permissions`, 'output');
+    throw fsFailure(e, `cannot write ${tmp}`, { fix: 'check free space and permissions' });
   }
   return {
     commit: () => {
@@ -269,17 +286,19 @@ function refuseSameOwners(foreign: string, names: string[]): void {
 async function createAll(pool: string, list: KeygenOptions[], extras: { path: string; conf: (made: GuardianInfo[]) => Cryptoconf }[] = []): Promise<GuardianInfo[]> {
   // Every check before anything is created or generated.
   const checked = list.map((o) => ({ ...checkOptions(o), now: o.now }));
-  const foreign = foreignKeystoresOf(pool);
-  refuseSameOwners(foreign, checked.map((o) => o.name));
-  for (const extra of extras) if (existsSync(extra.path)) throw failed(`${extra.path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
-  const prepared = await Promise.all(checked.map((o) => prepareKeystore(foreign, o)));
+  const { foreign, created } = foreignKeystoresOf(pool);
   const staged: { commit: () => void; abort: () => void }[] = [];
+  let prepared: PreparedKeystore[];
   try {
+    refuseSameOwners(foreign, checked.map((o) => o.name));
+    for (const extra of extras) if (existsSync(extra.path)) throw failed(`${extra.path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
+    prepared = await Promise.all(checked.map((o) => prepareKeystore(foreign, o)));
     for (const p of prepared) staged.push(stage(foreign, p));
     for (const s of staged) s.commit();
     for (const extra of extras) saveCryptoconfFile(extra.path, extra.conf(prepared.map((p) => p.info)));
   } catch (e) {
     for (const s of staged) s.abort();
+    removeCreatedFolders(foreign, created);
     throw e;
   }
   return prepared.map((p) => p.info);

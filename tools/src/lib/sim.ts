@@ -2,7 +2,7 @@
  * `shidi sim`: a capture replayed through the encryptor core (host-sim), with a compiled cryptoconf. This
  * module resolves the inputs and maps the core's and the simulator's failures to the CLI's exit codes.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CoreError } from '../../../host-sim/src/core.js';
 import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
@@ -14,6 +14,7 @@ import { compileCryptoconfDetailed, type FullPolicy } from './device-conf/compil
 import { createHash } from 'node:crypto';
 import { loadCryptoconfFile } from './device-conf/load.js';
 import { badInput, ExitCode, failed, ShidiError } from './errors.js';
+import { fsFailure } from './fs-errors.js';
 import { DEFAULT_CRYPTOCONF_NAME, makeTestGuardians } from './keygen.js';
 import { PROJECT_ROOT } from './project.js';
 import { encodeSensorDescriptor } from './records/descriptors.js';
@@ -75,8 +76,33 @@ function coreFailure(e: CoreError): ShidiError {
   return new ShidiError(code, `the encryptor core refused: ${e.message}; ${after}`, 'core', { code: e.code, hal_code: e.halCode });
 }
 
+/** What a stopped recording left on the card: the slices it finished and the one it was writing. */
+function cardContents(out: string): { finished_slices: string[]; pending: string[] } {
+  const names = existsSync(out) && statSync(out).isDirectory() ? readdirSync(out).sort() : [];
+  return { finished_slices: names.filter((n) => n.endsWith('.crypt')), pending: names.filter((n) => n.endsWith('.crypt~')) };
+}
+
+/** A failure in the middle of a recording, told with what it left on the card. */
+function stoppedRecording(e: ShidiError, out: string): ShidiError {
+  const card = cardContents(out);
+  const done = card.finished_slices.length === 0 ? 'no slice finished' : `${card.finished_slices.length} slice(s) finished (${card.finished_slices.join(', ')})`;
+  const pending = card.pending.length === 0 ? '' : `, ${card.pending.join(', ')} left pending`;
+  const details = { ...(typeof e.details === 'object' && e.details !== null ? e.details : {}), ...card };
+  return new ShidiError(e.exitCode, `${e.message} [recording stopped: ${done}${pending}]`, e.kind, details);
+}
+
+function isEmptyFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory() && readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
+
 export async function simulate(o: SimInputs): Promise<SimResult> {
   const out = resolve(o.out);
+  if (existsSync(out) && !statSync(out).isDirectory())
+    throw failed(`--out ${out} is a file — give --out a new or empty folder (the simulated card)`, 'output');
   if (!o.resume && existsSync(out) && readdirSync(out).length > 0)
     throw new ShidiError(ExitCode.failed, `${out} is not empty — give --out a new or empty folder, or pass --resume to record on after what it holds (nothing is overwritten)`, 'output-exists');
   const device = resolve(o.device ?? `${out}-device`);
@@ -86,6 +112,23 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
     if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
     throw e;
   }
+  const outExisted = existsSync(out);
+  const deviceExisted = existsSync(device);
+  let madeKeys: string | null = null;
+  try {
+    return await record(o, out, device, (keys) => (madeKeys = keys));
+  } catch (e) {
+    // A failed run leaves no empty card behind, nor throw-away keys or a new device folder that nothing was
+    // recorded with (they would only block the next run with "exists").
+    if (!outExisted && isEmptyFolder(out)) rmdirSync(out);
+    const nothingRecorded = !existsSync(out) || isEmptyFolder(out);
+    if (madeKeys !== null && nothingRecorded) rmSync(madeKeys, { recursive: true, force: true });
+    if (!deviceExisted && nothingRecorded) rmSync(device, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function record(o: SimInputs, out: string, device: string, madeKeys: (dir: string) => void): Promise<SimResult> {
   let keys = o.keys;
   let confPath = o.cryptoconf;
   let testKeys = false;
@@ -94,6 +137,7 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
     keys = resolve(out, '..', `${out.split('/').pop()}-test-keys`);
     const existing = existsSync(keys) && readdirSync(keys).length > 0;
     if (existing && !o.resume) throw new ShidiError(ExitCode.failed, `${keys} exists — remove it or pass --keys`, 'output-exists');
+    if (!existsSync(keys)) madeKeys(keys);
     // A resumed run records for the same test guardians as the run it follows.
     confPath = existing ? join(keys, DEFAULT_CRYPTOCONF_NAME) : (await makeTestGuardians(keys)).cryptoconfPath;
     testKeys = true;
@@ -122,7 +166,11 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
     const u = createHash('sha256').update(`shidi power cut ${o.powerCutRandom}`).digest().readUInt32BE(0) / 2 ** 32;
     faults.powerCutAtMs = capture.header.start_ms + Math.floor(u * (end - capture.header.start_ms + 1));
   }
-  mkdirSync(out, { recursive: true });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    throw fsFailure(e, `cannot create the card folder ${out}`, { fix: 'give --out a new folder in a place you may write' });
+  }
   let report: SimReport;
   try {
     report = await runSimulation({
@@ -137,7 +185,8 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
     });
   } catch (e) {
-    if (e instanceof CoreError) throw coreFailure(e);
+    if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
+    if (e instanceof ShidiError) throw stoppedRecording(e, out);
     if (e instanceof AbiMismatch) throw badInput(`build/encryptor.wasm: ${e.message} — rebuild it with npm run build`, 'abi');
     if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
     if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');

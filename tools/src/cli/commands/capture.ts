@@ -106,7 +106,7 @@ export function captureCommand(io: Io, done: (code: number) => void): Command {
       const s = r.sensors.find((x) => x.id === d.id)!;
       rep.result(`  ${d.id} ${d.name.padEnd(4)} ${describe(d).padEnd(26)} ${String(s.records).padStart(6)} ${unit[d.kind].padEnd(6)} ${String(s.bytes).padStart(9)} bytes`);
     }
-    if (note) rep.note(`note: ${note}`);
+    if (note) rep.note(`shidi: note: ${note}`);
     rep.result(`next: ${next}`);
     done(0);
   });

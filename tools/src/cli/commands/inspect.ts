@@ -3,7 +3,7 @@ import { badInput } from '../../lib/errors.js';
 import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
 import { inspectCryptainer } from '../../lib/wacryptolib/inspect.js';
 import { KeyPool } from '../../lib/wacryptolib/keystore.js';
-import type { CommonOptions, Io } from '../io.js';
+import { jsonText, type CommonOptions, type Io } from '../io.js';
 import { collect, commonOptions } from '../options.js';
 
 interface InspectOptions extends CommonOptions {
@@ -20,10 +20,12 @@ export function inspectCommand(io: Io, done: (code: number) => void): Command {
   ).action((paths: string[], opts: InspectOptions) => {
     const pool = new KeyPool(opts.keys);
     const files = paths.flatMap((p) => listCryptainers(p));
-    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')}`, 'no-cryptainers');
+    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`, 'no-cryptainers');
     const summaries = files.map((f) => inspectCryptainer(loadCryptainer(f), pool));
-    // The summary is the result, so it is JSON with or without --json; one document either way.
-    io.stdout.write(JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2) + '\n');
+    // The summary is the result, so it is JSON with or without --json; under --json it is wrapped so that,
+    // like every command's document, it carries `ok`.
+    const doc = opts.json ? { ok: true, cryptainers: summaries } : summaries.length === 1 ? summaries[0] : summaries;
+    io.stdout.write(jsonText(doc));
     done(0);
   });
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { badInput, ExitCode, ShidiError } from '../../lib/errors.js';
+import { fsReadFailure } from '../../lib/fs-errors.js';
 import { authenticatorTrustee } from '../../lib/device-conf/default-cryptoconf.js';
 import { createGuardianKeystore, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, type GuardianInfo } from '../../lib/keygen.js';
 import { dumpEJson, type EJson } from '../../lib/wacryptolib/ejson.js';
@@ -36,7 +37,7 @@ function keygenPassphrase(io: Io, file: string | undefined): string | null {
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw badInput(`--passphrase-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'} — check the path`, 'passphrase-file');
+      throw fsReadFailure(e, `cannot read --passphrase-file ${file}`, 'check the path', 'passphrase-file');
     }
     const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
     if (lines.length === 0) throw badInput(`--passphrase-file ${file} holds no passphrase — write it on the first line`, 'passphrase-file');
@@ -80,7 +81,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         ['--passphrase-file', opts.passphraseFile],
         ['--passphrase-hint', opts.passphraseHint],
       ] as const)
-        if (given !== undefined) throw usage(`${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase)`);
+        if (given !== undefined) throw usage(`${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase) — drop ${flag}, or drop --test-guardians`);
       io.stderr.write(
         'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
           '       Use them only for tests and demos; never for real recordings.\n',
@@ -97,8 +98,8 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       done(0);
       return;
     }
-    if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians');
-    if (opts.name === undefined) throw usage('give --name "Guardian name" (or --test-guardians for the throw-away test set)');
+    if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians — drop it, or add --test-guardians');
+    if (opts.name === undefined) throw usage('no guardian name — give --name "Guardian name" (or --test-guardians for the throw-away test set)');
     const passphrase = keygenPassphrase(io, opts.passphraseFile);
     const g = await createGuardianKeystore(opts.keys, {
       name: opts.name,

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { badInput, failed, ShidiError, ExitCode } from '../errors.js';
+import { badInput, failed, ShidiError } from '../errors.js';
+import { fsFailure, fsReadFailure, isFsError } from '../fs-errors.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
 import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, encodeItem, readCborItems, textKeyedMap, type CborItem, type CborValue } from '../records/cbor-seq.js';
 import { checkDescriptor, checkRecordData, encodeSensorDescriptor, MAX_SENSORS, type SensorDescriptor } from '../records/descriptors.js';
@@ -114,8 +115,8 @@ const recordAt = (path: string, n: number, offset: number) => `${path}: record $
  * the header) and its byte offset.
  */
 export async function openCapture(path: string): Promise<OpenCapture> {
-  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
-    throw badInput(`cannot read ${path}: ${e.code ?? e.message} — check the path`, 'missing-file');
+  const st = await stat(path).catch((e: unknown) => {
+    throw fsReadFailure(e, `cannot read ${path}`);
   });
   if (!st.isFile()) throw badInput(`${path} is not a file — give a capture file (NAME${CAPTURE_EXTENSION})`, 'missing-file');
   if (st.size === 0) notCapture(path, 'it is empty');
@@ -251,8 +252,8 @@ export async function writeCapture(
   };
   let done = false;
   try {
-    await opened.catch((e: NodeJS.ErrnoException) => {
-      throw new ShidiError(ExitCode.failed, `cannot write ${path}: ${e.code ?? e.message}`, 'output');
+    await opened.catch((e: unknown) => {
+      throw fsFailure(e, `cannot write ${path}`);
     });
     await write(headerBytes);
     summary.bytes += headerBytes.length;
@@ -280,8 +281,7 @@ export async function writeCapture(
     return summary;
   } catch (e) {
     if (e instanceof ShidiError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    if (err.code) throw new ShidiError(ExitCode.failed, `cannot write ${path}: ${err.code}`, 'output');
+    if (isFsError(e)) throw fsFailure(e, `cannot write ${path}`);
     throw e;
   } finally {
     untrackTemp(tmp);

@@ -9,6 +9,7 @@ import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { badInput, failed, ShidiError } from '../errors.js';
+import { fsReadFailure, isFsError } from '../fs-errors.js';
 import { PROJECT_VERSION } from '../project.js';
 import type { AudioDescriptor, CameraDescriptor, GpsDescriptor, SensorDescriptor } from '../records/descriptors.js';
 import { checkSentence, nmeaDateTime } from '../records/nmea.js';
@@ -78,9 +79,17 @@ export async function readWavInfo(path: string): Promise<WavInfo> {
         fmt = { rate, channels };
       } else if (id === 'data') {
         if (!fmt) throw badInput(`${path}: its data chunk comes before the fmt chunk — the file is damaged or not a standard WAV`, 'bad-wav');
-        // A streamed WAV may leave the size unset (0 or 0xFFFFFFFF): the samples then run to the end.
+        // A streamed WAV may leave the size unset (0 or 0xFFFFFFFF): the samples then run to the end. A set
+        // size beyond the end means the file was cut: importing it would silently drop the missing audio.
         const avail = size - body;
-        const bytes = len === 0 || len === 0xffffffff || len > avail ? avail : len;
+        const unset = len === 0 || len === 0xffffffff;
+        if (!unset && len > avail)
+          throw badInput(
+            `${path} is cut: its data chunk declares ${len} bytes of samples but only ${avail} follow — copy the complete file, or re-encode what is left (${CONVERT_WAV})`,
+            'truncated',
+            { declared_bytes: len, present_bytes: avail },
+          );
+        const bytes = unset ? avail : len;
         const frame = fmt.channels * 2;
         return { ...fmt, dataOffset: body, dataBytes: bytes - (bytes % frame) };
       }
@@ -364,8 +373,8 @@ async function* prepend<T>(first: T | null, rest: AsyncIterator<T>): AsyncGenera
 }
 
 async function statFile(path: string, what: string) {
-  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
-    throw badInput(`cannot read ${what} ${path}: ${e.code ?? e.message} — check the path`, 'missing-file');
+  const st = await stat(path).catch((e: unknown) => {
+    throw fsReadFailure(e, `cannot read ${what} ${path}`);
   });
   if (!st.isFile()) throw badInput(`${path} is not a file — give a ${what}`, 'missing-file');
   return st;
@@ -405,8 +414,7 @@ export async function captureFromFiles(opts: CaptureInputs): Promise<CaptureRepo
     return await capture(opts);
   } catch (e) {
     // A source the file system refuses (permissions, a folder where a file is expected, …): exit 3, not a crash.
-    const err = e as NodeJS.ErrnoException;
-    if (!(e instanceof ShidiError) && err.code && err.path) throw badInput(`cannot read ${err.path}: ${err.code} — check the path and its permissions`, 'unreadable');
+    if (!(e instanceof ShidiError) && isFsError(e) && e.path) throw fsReadFailure(e, `cannot read ${e.path}`, undefined, 'unreadable');
     throw e;
   }
 }
@@ -447,8 +455,8 @@ async function capture(opts: CaptureInputs): Promise<CaptureReport> {
       parts.push(`audio ${basename(opts.audio)}`);
     }
     if (opts.frames) {
-      const st = await stat(opts.frames).catch((e: NodeJS.ErrnoException) => {
-        throw badInput(`cannot read frames ${opts.frames}: ${e.code ?? e.message} — give a folder of .jpg files or an MJPEG file`, 'missing-file');
+      const st = await stat(opts.frames).catch((e: unknown) => {
+        throw fsReadFailure(e, `cannot read frames ${opts.frames}`, 'give a folder of .jpg files or an MJPEG file');
       });
       const iter = st.isDirectory() ? folderFrames(await listFrameFiles(opts.frames)) : mjpegFrames(opts.frames);
       frames = iter;

@@ -15,6 +15,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { failed } from '../errors.js';
+import { fsFailure } from '../fs-errors.js';
 import { dumpEJson, Uuid, type EJson } from '../wacryptolib/ejson.js';
 import { SHARED_SECRET, type AsymKeyLayer, type Cryptoconf, type Trustee } from '../wacryptolib/model.js';
 
@@ -93,7 +94,7 @@ export function saveCryptoconfFile(path: string, conf: Cryptoconf): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' && existsSync(path)) throw failed(`${path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
-    throw failed(`cannot write ${path}: ${code ?? (e as Error).message} — check the folder exists and is writable`, 'output');
+    throw fsFailure(e, `cannot write ${path}`, { fix: 'check the folder exists and is writable' });
   } finally {
     try {
       unlinkSync(tmp);

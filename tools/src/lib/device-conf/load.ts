@@ -4,6 +4,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { badInput } from '../errors.js';
+import { fsReadFailure } from '../fs-errors.js';
 import { parseEJson } from '../wacryptolib/ejson.js';
 import { validateCryptoconf, type Cryptoconf } from '../wacryptolib/model.js';
 
@@ -20,9 +21,7 @@ export function loadCryptoconfFile(path: string): Cryptoconf {
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof Error && e.name === 'ShidiError') throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
-    throw badInput(`cannot read cryptoconf ${path}: ${why} — check the path`, 'cryptoconf-unreadable');
+    throw fsReadFailure(e, `cannot read cryptoconf ${path}`, 'check the path', 'cryptoconf-unreadable');
   }
   if (bytes.length === 0) throw badInput(`cryptoconf ${path} is empty — it should hold the cryptoconf as JSON`, 'not-json');
   const what = `cryptoconf ${path}`;

@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { failed, ShidiError, ExitCode } from '../errors.js';
+import { failed } from '../errors.js';
+import { fsFailure } from '../fs-errors.js';
 import { PROJECT_VERSION } from '../project.js';
 import type { SensorDescriptor } from './descriptors.js';
 import { fileTime, GPX_END, gpxPoint, gpxStart, isoTime, MAX_WAV_DATA, safeNames, wavHeader } from './media.js';
@@ -240,8 +241,8 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
   const stream = await openRecordStream(recordStreamPath);
   const { header } = stream;
   const parent = dirname(outDir);
-  await mkdir(parent, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-    throw new ShidiError(ExitCode.failed, `cannot create ${parent}: ${e.code ?? e.message}`, 'output');
+  await mkdir(parent, { recursive: true }).catch((e: unknown) => {
+    throw fsFailure(e, `cannot create ${parent}`);
   });
   const tmp = join(parent, `.${basename(outDir)}.${randomBytes(6).toString('hex')}.shidi-tmp`);
   // A signal makes the CLI exit (main.ts) without running `finally`: remove the folder on exit too.
@@ -251,8 +252,8 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
   const writers = new Map<number, Writer>();
   let done = false;
   try {
-    await mkdir(tmp, { mode: PRIVATE_DIR }).catch((e: NodeJS.ErrnoException) => {
-      throw new ShidiError(ExitCode.failed, `cannot write in ${parent}: ${e.code ?? e.message}`, 'output');
+    await mkdir(tmp, { mode: PRIVATE_DIR }).catch((e: unknown) => {
+      throw fsFailure(e, `cannot write in ${parent}`);
     });
     const names = safeNames(header.sensors);
     for (const s of header.sensors) {

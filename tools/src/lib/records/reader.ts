@@ -6,6 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { badInput, ShidiError } from '../errors.js';
+import { fsReadFailure } from '../fs-errors.js';
 import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, readCborItems, scanItem, textKeyedMap, type CborItem } from './cbor-seq.js';
 import { checkDescriptor, type CheckedDescriptor } from './descriptors.js';
 
@@ -108,8 +109,8 @@ export function sliceHeaderOf(prefix: Uint8Array, path: string): SliceHeader | n
 
 /** Opens `path` and reads its slice header; the records are then read as they are iterated. */
 export async function openRecordStream(path: string): Promise<RecordStream> {
-  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
-    throw badInput(`cannot read ${path}: ${e.code ?? e.message} — check the path`, 'missing-file');
+  const st = await stat(path).catch((e: unknown) => {
+    throw fsReadFailure(e, `cannot read ${path}`);
   });
   if (!st.isFile()) throw badInput(`${path} is not a file — give a record stream (NAME.cbor)`, 'missing-file');
   if (st.size === 0) notRecords(path, 'it is empty');

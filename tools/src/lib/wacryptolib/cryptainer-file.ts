@@ -31,10 +31,10 @@ export const isCryptainerName = (name: string) => name.endsWith(CRYPTAINER_SUFFI
 
 export function loadCryptainer(path: string): CryptainerFile {
   const name = basename(path);
-  if (!isCryptainerName(name)) throw badInput(`${path}: not a cryptainer name (expected NAME.crypt or NAME.crypt~)`, 'not-a-cryptainer');
-  if (!existsSync(path)) throw badInput(`${path}: no such file`, 'missing-file');
+  if (!isCryptainerName(name)) throw badInput(`${path}: not a cryptainer name — give a NAME.crypt or NAME.crypt~ file`, 'not-a-cryptainer');
+  if (!existsSync(path)) throw badInput(`${path}: no such file — check the path`, 'missing-file');
   const st = statSync(path);
-  if (!st.isFile()) throw badInput(`${path}: not a file`, 'missing-file');
+  if (!st.isFile()) throw badInput(`${path}: not a file — give a NAME.crypt file`, 'missing-file');
   if (st.size > MAX_HEADER_BYTES) throw badInput(`${path}: ${st.size} bytes is too large for a cryptainer header`, 'not-json');
   const cryptainer = validateCryptainer(parseEJson(readFileSync(path), `header of ${name}`), name);
   const pendingFile = name.endsWith(PENDING_SUFFIX);
@@ -57,7 +57,7 @@ export function loadCryptainer(path: string): CryptainerFile {
  * is left out, as wacryptolib's storage does.
  */
 export function listCryptainers(path: string): string[] {
-  if (!existsSync(path)) throw badInput(`${path}: no such file or directory`, 'missing-file');
+  if (!existsSync(path)) throw badInput(`${path}: no such file or folder — check the path`, 'missing-file');
   if (!statSync(path).isDirectory()) return [path];
   const names = readdirSync(path).filter(isCryptainerName).sort();
   const finished = new Set(names.filter((n) => n.endsWith(CRYPTAINER_SUFFIX)));

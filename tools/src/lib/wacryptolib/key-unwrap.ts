@@ -25,7 +25,9 @@ export interface Holder {
 export type Problem =
   | { kind: 'key'; holder: Holder; problem: KeyProblem; message: string }
   | { kind: 'threshold'; threshold: number; shares: Holder[][]; have: number[]; problems: { share: number; problem: Problem }[] }
-  | { kind: 'damaged'; message: string };
+  | { kind: 'damaged'; message: string }
+  /** Several parts of one key chain are missing: every one of them is needed. */
+  | { kind: 'all'; problems: Problem[] };
 
 type Outcome = { ok: true; value: Buffer } | { ok: false; problem: Problem };
 
@@ -42,6 +44,8 @@ export function describeProblem(p: Problem): string {
       return `needs ${holderLabel(p.holder)}: ${p.message}`;
     case 'damaged':
       return p.message;
+    case 'all':
+      return p.problems.map(describeProblem).join('; and ');
     case 'threshold': {
       const all = p.shares.map(shareLabel).join(', ');
       const have = p.have.length === 0 ? 'none' : p.have.map((i) => shareLabel(p.shares[i]!)).join(', ');
@@ -51,16 +55,31 @@ export function describeProblem(p: Problem): string {
   }
 }
 
-/** True when keys are what is missing (exit 4); false when something is damaged or wrong (exit 1). */
+/**
+ * True when keys are what is missing (exit 4): absent, locked, or a guardian's key file that cannot be
+ * used (a damaged PEM is that guardian's problem, not the cryptainer's); false when the cryptainer itself
+ * is damaged or wrong (exit 1).
+ */
 export function isOnlyMissingKeys(p: Problem): boolean {
   if (p.kind === 'damaged') return false;
-  if (p.kind === 'key') return p.problem !== 'unreadable';
+  if (p.kind === 'key') return true;
+  if (p.kind === 'all') return p.problems.every(isOnlyMissingKeys);
   return p.problems.every(({ problem }) => isOnlyMissingKeys(problem));
+}
+
+/** A problem worth a warning even when the threshold was met without that share: something is broken. */
+function isBroken(p: Problem): boolean {
+  if (p.kind === 'key') return p.problem === 'unreadable' || p.problem === 'wrong-passphrase';
+  if (p.kind === 'damaged') return true;
+  if (p.kind === 'all') return p.problems.some(isBroken);
+  return p.problems.some(({ problem }) => isBroken(problem));
 }
 
 export class KeyUnwrapper {
   /** Every RSA key that opened its part, in order: the guardians who took part in this revelation. */
   readonly used: Holder[] = [];
+  /** Shares the threshold was met without, whose key or data is broken: to be reported, not ignored. */
+  readonly warnings: string[] = [];
 
   constructor(
     private readonly pool: KeyPool,
@@ -96,10 +115,44 @@ export class KeyUnwrapper {
     let data: Buffer = Buffer.from(wrapped);
     for (let i = layers.length - 1; i >= 0; i--) {
       const out = await this.unwrapOne(layers[i]!, data);
-      if (!out.ok) return out;
+      if (!out.ok) return this.withUnreached(out.problem, layers.slice(0, i));
       data = out.value;
     }
     return { ok: true, value: data };
+  }
+
+  /**
+   * A failed layer hides the layers inside it, which were never tried; their missing keys are added from
+   * the pool's contents alone, so that the person learns every guardian to bring at once.
+   */
+  private withUnreached(problem: Problem, unreached: KeyLayer[]): Outcome {
+    const more = unreached.map((l) => this.absence(l)).filter((p): p is Problem => p !== null);
+    return { ok: false, problem: more.length === 0 ? problem : { kind: 'all', problems: [problem, ...more] } };
+  }
+
+  /** What is missing for a layer, judged by which private key files are present; null if nothing is. */
+  private absence(layer: KeyLayer): Problem | null {
+    if (isAsym(layer)) {
+      const holder = this.holderOf(layer);
+      const absent = this.pool.privateKeyAbsence({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychain_uid), algo: 'RSA_OAEP' });
+      return absent ? { kind: 'key', holder, ...absent } : null;
+    }
+    const all = (layers: KeyLayer[]): Problem | null => {
+      const ps = layers.map((l) => this.absence(l)).filter((p): p is Problem => p !== null);
+      return ps.length === 0 ? null : ps.length === 1 ? ps[0]! : { kind: 'all', problems: ps };
+    };
+    if (!isShared(layer)) return all(layer.key_cipher_layers);
+    const shards = layer.key_shared_secret_shards;
+    const problems = shards.map((s, share) => ({ share, problem: all(s.key_cipher_layers) }));
+    const have = problems.filter((p) => p.problem === null).map((p) => p.share);
+    if (have.length >= layer.key_shared_secret_threshold) return null;
+    return {
+      kind: 'threshold',
+      threshold: layer.key_shared_secret_threshold,
+      shares: shards.map((s) => this.holders(s.key_cipher_layers)),
+      have,
+      problems: problems.filter((p): p is { share: number; problem: Problem } => p.problem !== null),
+    };
   }
 
   private damaged(message: string): Outcome {
@@ -181,6 +234,8 @@ export class KeyUnwrapper {
       shards.push([index, Buffer.from(pair[1])]);
     }
     if (have.length < threshold) return { ok: false, problem: { kind: 'threshold', threshold, shares, have, problems } };
+    for (const { share, problem } of problems)
+      if (isBroken(problem)) this.warnings.push(`share ${share + 1} of ${confs.length} could not be used; revealed with ${threshold} others: ${describeProblem(problem)}`);
     return { ok: true, value: combineShards(shards) };
   }
 }

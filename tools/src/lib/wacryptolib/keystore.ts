@@ -13,6 +13,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { badInput, ShidiError, ExitCode } from '../errors.js';
+import { explainFsError } from '../fs-errors.js';
 import { isEJsonObject, parseEJson, Uuid } from './ejson.js';
 import type { SignatureAlgo, Trustee } from './model.js';
 
@@ -51,7 +52,7 @@ function readMetadata(dir: string): { kind: 'local' | 'authenticator'; uid: Uuid
     const p = join(dir, name);
     if (!existsSync(p)) continue;
     const meta = parseEJson(readFileSync(p), p);
-    if (!isEJsonObject(meta)) throw badInput(`${p}: keystore metadata is not an object`, 'bad-keystore');
+    if (!isEJsonObject(meta)) throw badInput(`${p}: keystore metadata is not an object — the keystore is damaged; use the guardian's copy`, 'bad-keystore');
     const uid = meta.keystore_uid instanceof Uuid ? meta.keystore_uid : null;
     const owner = typeof meta.keystore_owner === 'string' ? meta.keystore_owner : null;
     return { kind: meta.keystore_type === 'keyfactory' ? 'local' : 'authenticator', uid, owner };
@@ -75,7 +76,7 @@ export class KeyPool {
   ) {
     for (const root of roots.map((r) => resolve(r))) {
       if (!existsSync(root) || !statSync(root).isDirectory())
-        throw new ShidiError(ExitCode.badInput, `--keys ${root}: no such directory`, 'bad-keystore');
+        throw new ShidiError(ExitCode.badInput, `--keys ${root}: no such folder — give a keystore pool or a guardian's keystore folder`, 'bad-keystore');
       const local = join(root, 'local_keyfactory');
       const foreign = join(root, 'foreign_keystores');
       const meta = readMetadata(root);
@@ -85,7 +86,7 @@ export class KeyPool {
       }
       if (!existsSync(local) && !existsSync(foreign))
         throw badInput(
-          `--keys ${root}: neither a keystore pool (no local_keyfactory/ or foreign_keystores/) nor a keystore (no keystore_metadata.json)`,
+          `--keys ${root}: neither a keystore pool (no local_keyfactory/ or foreign_keystores/) nor a keystore (no keystore_metadata.json) — give the pool folder, or a guardian's keystore folder`,
           'bad-keystore',
         );
       if (existsSync(local)) this.stores.push({ dir: local, kind: 'local', keystoreUid: null, owner: null });
@@ -169,12 +170,27 @@ export class KeyPool {
     return hit;
   }
 
+  /**
+   * Why this private key could not be used at all, from its presence alone (no file is read, no passphrase
+   * asked): null when its file is there. For keys a failed revelation never reached, so that the refusal
+   * names them too.
+   */
+  privateKeyAbsence(ref: KeyRef): { problem: KeyProblem; message: string } | null {
+    if (ref.trustee.trustee_type === 'jsonrpc_api') return { problem: 'remote', message: `${this.trusteeName(ref.trustee)} is a remote trustee; shidi works offline` };
+    return this.find(ref, 'private') ? null : { problem: 'missing', message: `no ${this.expectedPlace(ref, 'private')} in ${this.roots.join(', ')}` };
+  }
+
   private async loadPrivate(ref: KeyRef): Promise<KeyLookup> {
-    if (ref.trustee.trustee_type === 'jsonrpc_api')
-      return { ok: false, problem: 'remote', message: `${this.trusteeName(ref.trustee)} is a remote trustee; shidi works offline` };
-    const path = this.find(ref, 'private');
-    if (!path) return { ok: false, problem: 'missing', message: `no ${this.expectedPlace(ref, 'private')} in ${this.roots.join(', ')}` };
-    const pem = readFileSync(path);
+    const absent = this.privateKeyAbsence(ref);
+    if (absent) return { ok: false, ...absent };
+    const path = this.find(ref, 'private')!;
+    let pem: Buffer;
+    try {
+      pem = readFileSync(path);
+    } catch (e) {
+      const { cause, fix } = explainFsError(e);
+      return { ok: false, problem: 'unreadable', message: `cannot read ${path}: ${cause} — ${fix}` };
+    }
     const encrypted = pem.includes('ENCRYPTED');
     const attempt = (passphrase?: Buffer): KeyObject | null => {
       try {
@@ -185,7 +201,7 @@ export class KeyPool {
     };
     if (!encrypted) {
       const key = attempt();
-      return key ? { ok: true, key, path } : { ok: false, problem: 'unreadable', message: `${path} is not a readable private key` };
+      return key ? { ok: true, key, path } : { ok: false, problem: 'unreadable', message: `${path} is not a readable private key (damaged?) — restore it from the guardian's copy` };
     }
     for (const p of this.passphrases.given) {
       const key = attempt(normalisePassphrase(p));

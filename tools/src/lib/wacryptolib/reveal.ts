@@ -32,6 +32,7 @@ import { trackTemp, untrackTemp } from '../temp-files.js';
 import { placeFile } from '../place-file.js';
 import { sliceHeaderOf } from '../records/reader.js';
 import { checkSliceName, type NameCheck } from '../records/slice-name.js';
+import { fsFailure } from '../fs-errors.js';
 import type { DecryptStream } from './symmetric.js';
 import { createPayloadDecryptStream, hasIntegrity, hasStreamTag, payloadKeyFromEJson, type PayloadKey } from './payload-cipher.js';
 import {
@@ -128,7 +129,7 @@ export const UNFINISHED_SUFFIX = '.unfinished';
 const layerName = (layers: PayloadLayer[], i: number) => `layer ${i + 1} of ${layers.length} (${layers[i]!.payload_cipher_algo})`;
 
 /** Unwraps every payload layer's key; throws one error naming everything that is missing. */
-export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, used: Holder[] = []): Promise<PayloadKey[]> {
+export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, used: Holder[] = [], warnings: string[] = []): Promise<PayloadKey[]> {
   const { cryptainer } = file;
   const layers = cryptainer.payload_cipher_layers;
   const keys: PayloadKey[] = [];
@@ -138,6 +139,7 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, use
     const unwrapper = new KeyUnwrapper(pool, cryptainer.keychain_uid, `${file.plainName}: ${layerName(layers, i)}`, cryptainer.cryptainer_metadata);
     const out = await unwrapper.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
     used.push(...unwrapper.used);
+    warnings.push(...unwrapper.warnings);
     if (!out.ok) {
       problems.push({ layer: i, problem: out.problem });
       continue;
@@ -276,6 +278,13 @@ async function verifySegments(file: CryptainerFile, key: SegmentedKey, what: str
   dec.finish();
 }
 
+/** The name `file` is restored under: callers plan every output before writing any (no two inputs may share one). */
+export function restoredName(file: CryptainerFile): string {
+  const layers = file.cryptainer.payload_cipher_layers;
+  const segmented = isSegmentedAlgo(layers[layers.length - 1]!.payload_cipher_algo);
+  return file.plainName + (segmented || !file.unfinished ? '' : UNFINISHED_SUFFIX);
+}
+
 /**
  * Restores `file` into `outDir`. Returns the report; throws ShidiError with nothing written on failure.
  *
@@ -312,7 +321,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const signatures = checkSignatures ? prepareSignatures(file, opts.pool) : [];
 
   const keysUsed: Holder[] = [];
-  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed);
+  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed, warnings);
 
   // The segmented verdict, before a byte is written.
   const segKey = segmented ? (keys[outer] as SegmentedKey) : null;
@@ -387,12 +396,12 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     return data;
   };
 
-  const outName = file.plainName + (segmented || !file.unfinished ? '' : UNFINISHED_SUFFIX);
+  const outName = restoredName(file);
   const outPath = join(outDir, outName);
   const tmpPath = join(outDir, `.${outName}.${randomBytes(6).toString('hex')}.shidi-tmp`);
   if (existsSync(outPath) && !opts.force) throw failed(`${outPath} already exists — remove it or pass --force`, 'exists');
-  const out = await open(tmpPath, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
-    throw new ShidiError(ExitCode.failed, `cannot write in ${outDir}: ${e.code ?? e.message}`, 'output');
+  const out = await open(tmpPath, 'wx', 0o600).catch((e: unknown) => {
+    throw fsFailure(e, `cannot write in ${outDir}`);
   });
   trackTemp(tmpPath);
   const sha = createHash('sha256');
