@@ -2,6 +2,7 @@
 // descriptors and then frames; the core decides everything else: slices, keys, headers, files.
 import { CONF, CONF_SIZE, IO, IO_SIZE, MAX_SENSORS, SENSOR_DESC_SIZE, SENSORS } from "./buffers";
 import { CborReader, MT_MAP, MT_TEXT, MT_UINT } from "./cbor";
+import { notePeak, runHighWater, wipeArena } from "./arena";
 import { Conf, parseConf } from "./conf";
 import { clearFailure, fail, failed, failureCode } from "./errors";
 import {
@@ -31,23 +32,20 @@ let sliceIndex: i32 = 0;
 let slicesFinished: i32 = 0;
 let lastSliceBytes: i64 = 0;
 let broken = false;
-let highWater: usize = 0;
-// Arena objects: valid only until the next __reset().
+let sliceMs: i64 = 0;
+// Arena objects: valid only until the next wipeArena().
 let conf: Conf | null = null;
 let slice: Slice | null = null;
 
-function heapTop(): usize {
-  const p = __alloc(0);
-  __free(p);
-  return p;
-}
-function noteHeap(): void {
-  const t = heapTop();
-  if (t > highWater) highWater = t;
-}
 function done(r: i32): i32 {
-  noteHeap();
+  notePeak();
   return r;
+}
+/** Drops every arena object and wipes the arena: the end of a slice, or of a failed call. */
+function forget(): void {
+  slice = null;
+  conf = null;
+  wipeArena();
 }
 
 export function abi_version(): i32 {
@@ -64,13 +62,15 @@ export function core_configure(length: i32): i32 {
   if (slice != null || framesStarted) return C_STATE;
   if (length <= 0 || length > CONF_SIZE) return C_BAD_CONF;
   memory.copy(CONF, IO, length);
-  __reset();
+  forget();
   conf = parseConf(CONF, length);
   if (conf == null) {
     confLen = 0;
+    forget();
     return done(C_BAD_CONF);
   }
   confLen = length;
+  sliceMs = (conf as Conf).sliceMs;
   if (!startupHealthTest()) {
     confLen = 0;
     return done(C_TRNG_HEALTH);
@@ -105,7 +105,7 @@ export function core_sensor(length: i32): i32 {
 }
 
 function startSlice(startMs: i64): void {
-  __reset();
+  forget();
   conf = parseConf(CONF, confLen);
   housekeeping(conf as Conf, startMs, lastSliceBytes);
   if (failed()) return;
@@ -120,8 +120,7 @@ function endSlice(): void {
   s.finish();
   if (!failed()) slicesFinished++;
   lastSliceBytes = s.cardBytes;
-  noteHeap();
-  slice = null;
+  forget();
 }
 
 export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
@@ -133,7 +132,7 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   framesStarted = true;
   lastT = t_ms;
   clearFailure();
-  const period = (conf as Conf).sliceMs;
+  const period = sliceMs;
   // Slices start on whole periods of UTC time (a 60 s slice starts on a minute), so that names are round
   // and a period maps to one cryptainer on every device.
   if (slice == null) startSlice(t_ms - (t_ms % period));
@@ -149,6 +148,7 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   }
   if (failed()) {
     broken = true;
+    forget();
     return done(failureCode());
   }
   return done(0);
@@ -161,6 +161,7 @@ export function core_finish(): i32 {
   if (slice != null) endSlice();
   if (failed()) {
     broken = true;
+    forget();
     return done(failureCode());
   }
   return done(0);
@@ -170,11 +171,10 @@ export function core_heap_base(): i32 {
   return <i32>__heap_base;
 }
 export function core_heap_top(): i32 {
-  return <i32>heapTop();
+  return <i32>notePeak();
 }
 export function core_heap_high_water(): i32 {
-  noteHeap();
-  return <i32>highWater;
+  return <i32>runHighWater();
 }
 export function core_slices_finished(): i32 {
   return slicesFinished;
