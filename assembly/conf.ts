@@ -65,6 +65,34 @@ function payloadCipherOk(c: u64): bool {
   return cipherOk(c) || c == <u64>SEGMENTED;
 }
 
+/**
+ * An RSA public key the core can use safely (docs/device-conf.md): a modulus of 2048 to 4096 bits, written
+ * without a leading zero byte (so that an OAEP block, which starts with a zero byte, is below it), odd; an
+ * exponent without a leading zero byte, odd, at least 3 and below the modulus (e = 1 would write the padded
+ * key itself into the header). Read only after the reader has bounds-checked both strings.
+ */
+function rsaKeyOk(node: KeyNode): bool {
+  const n = node.modulus;
+  const k = node.modulusLen;
+  const e = node.exponent;
+  const el = node.exponentLen;
+  if (k < 256 || k > 512 || el < 1 || el > k) return false;
+  // 2048 to 4096 bits: 256 bytes with the top bit set, up to 512 bytes with a non-zero top byte.
+  if (load<u8>(n) == 0 || (k == 256 && load<u8>(n) < 0x80) || (load<u8>(n + <usize>(k - 1)) & 1) == 0) return false;
+  if (load<u8>(e) == 0 || (load<u8>(e + <usize>(el - 1)) & 1) == 0) return false;
+  if (el == 1 && load<u8>(e) < 3) return false;
+  if (el == k) {
+    // Same length: e < n, compared from the most significant byte.
+    for (let i = 0; i < k; i++) {
+      const a = load<u8>(e + <usize>i);
+      const b = load<u8>(n + <usize>i);
+      if (a != b) return a < b;
+    }
+    return false;
+  }
+  return true;
+}
+
 function parseNodes(r: CborReader, depth: i32): KeyNode[] {
   const out = new Array<KeyNode>();
   const n = r.expect(MT_ARRAY);
@@ -89,7 +117,7 @@ function parseNode(r: CborReader, depth: i32): KeyNode {
     node.modulusLen = <i32>r.value;
     node.exponent = r.str(MT_BYTES);
     node.exponentLen = <i32>r.value;
-    if (node.modulusLen < 256 || node.modulusLen > 512 || node.exponentLen < 1 || node.exponentLen > node.modulusLen) r.setBad();
+    if (!rsaKeyOk(node)) r.setBad();
     if (node.trusteeLen < 2) r.setBad();
   } else if (node.kind == 1 && len == 3) {
     const c = r.uint();

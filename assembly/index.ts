@@ -2,6 +2,7 @@
 // descriptors and then frames; the core decides everything else: slices, keys, headers, files.
 import { CONF, CONF_SIZE, IO, IO_SIZE, MAX_SENSORS, SENSOR_DESC_SIZE, SENSORS } from "./buffers";
 import { CborReader, MT_MAP, MT_TEXT, MT_UINT } from "./cbor";
+import { notePeak, runHighWater, wipeArena } from "./arena";
 import { Conf, parseConf } from "./conf";
 import { clearFailure, fail, failed, failureCode } from "./errors";
 import {
@@ -33,23 +34,20 @@ let cardScanned = false;
 let slicesFinished: i32 = 0;
 let lastSliceBytes: i64 = 0;
 let broken = false;
-let highWater: usize = 0;
-// Arena objects: valid only until the next __reset().
+let sliceMs: i64 = 0;
+// Arena objects: valid only until the next wipeArena().
 let conf: Conf | null = null;
 let slice: Slice | null = null;
 
-function heapTop(): usize {
-  const p = __alloc(0);
-  __free(p);
-  return p;
-}
-function noteHeap(): void {
-  const t = heapTop();
-  if (t > highWater) highWater = t;
-}
 function done(r: i32): i32 {
-  noteHeap();
+  notePeak();
   return r;
+}
+/** Drops every arena object and wipes the arena: the end of a slice, or of a failed call. */
+function forget(): void {
+  slice = null;
+  conf = null;
+  wipeArena();
 }
 
 export function abi_version(): i32 {
@@ -66,13 +64,15 @@ export function core_configure(length: i32): i32 {
   if (slice != null || framesStarted) return C_STATE;
   if (length <= 0 || length > CONF_SIZE) return C_BAD_CONF;
   memory.copy(CONF, IO, length);
-  __reset();
+  forget();
   conf = parseConf(CONF, length);
   if (conf == null) {
     confLen = 0;
+    forget();
     return done(C_BAD_CONF);
   }
   confLen = length;
+  sliceMs = (conf as Conf).sliceMs;
   if (!loadState()) {
     confLen = 0;
     return done(C_STATE_STORE);
@@ -111,7 +111,7 @@ export function core_sensor(length: i32): i32 {
 }
 
 function startSlice(startMs: i64): void {
-  __reset();
+  forget();
   const c = parseConf(CONF, confLen) as Conf;
   conf = c;
   if (!cardScanned) {
@@ -138,8 +138,7 @@ function endSlice(): void {
   s.finish();
   if (!failed()) slicesFinished++;
   lastSliceBytes = s.cardBytes;
-  noteHeap();
-  slice = null;
+  forget();
 }
 
 export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
@@ -151,7 +150,7 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   framesStarted = true;
   clearFailure();
   const backwards = observeClock(t_ms);
-  const period = (conf as Conf).sliceMs;
+  const period = sliceMs;
   // Slices start on whole periods of UTC time (a 60 s slice starts on a minute), so that names are round
   // and a period maps to one cryptainer on every device. A clock that went back starts a new slice: a
   // slice's records never go back in time, and its sequence number keeps it apart from the earlier one.
@@ -168,6 +167,7 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   }
   if (failed()) {
     broken = true;
+    forget();
     return done(failureCode());
   }
   return done(0);
@@ -180,6 +180,7 @@ export function core_finish(): i32 {
   if (slice != null) endSlice();
   if (failed()) {
     broken = true;
+    forget();
     return done(failureCode());
   }
   return done(0);
@@ -189,11 +190,10 @@ export function core_heap_base(): i32 {
   return <i32>__heap_base;
 }
 export function core_heap_top(): i32 {
-  return <i32>heapTop();
+  return <i32>notePeak();
 }
 export function core_heap_high_water(): i32 {
-  noteHeap();
-  return <i32>highWater;
+  return <i32>runHighWater();
 }
 export function core_slices_finished(): i32 {
   return slicesFinished;

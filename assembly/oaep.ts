@@ -1,5 +1,6 @@
 // RSA-OAEP encryption as wacryptolib does it (PKCS#1 v2.2 §7.1.1 with SHA-512, MGF1-SHA-512, empty label):
 // the padding is the core's, the modular exponentiation is the RSA engine's (rsa_public).
+import { release } from "./arena";
 import { hal } from "./errors";
 import { rsa_public, sha_digest } from "./hal";
 import { random } from "./random";
@@ -22,8 +23,8 @@ function mgf1Xor(seed: usize, seedLen: i32, dst: usize, len: i32): void {
     for (let i = 0; i < m; i++) store<u8>(dst + <usize>(done + i), load<u8>(dst + <usize>(done + i)) ^ load<u8>(block + <usize>i));
     done += m;
   }
-  heap.free(block);
-  heap.free(input);
+  release(block);
+  release(input);
 }
 
 /** Largest message for a modulus of k bytes. */
@@ -51,5 +52,5 @@ export function oaepEncrypt(n: usize, k: i32, e: usize, eLen: i32, msg: usize, m
   mgf1Xor(db, dbLen, seed, H);
   hal(rsa_public(n, k, e, eLen, em, k, out, k));
   memory.fill(em, 0, k); // the padded block holds key material in clear
-  heap.free(em);
+  release(em);
 }

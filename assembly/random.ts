@@ -80,26 +80,24 @@ const APT_FAILED: i32 = 2;
 
 /** Runs both tests over [ptr, ptr+len): PASSED, or which test failed first (the source is then failed). */
 function testSamples(ptr: usize, len: i32): i32 {
+  // The samples become keys: the counters are updated with masks, so only a failure (a public event) and the
+  // window position (a count) branch.
   for (let i = 0; i < len; i++) {
     const x = <i32>load<u8>(ptr + <usize>i);
     // Repetition Count Test (§4.4.1): the length of the run of equal samples ending here.
-    if (x == rctLast) {
-      rctRun++;
-      if (rctRun >= RCT_CUTOFF) {
-        sourceFailed = true;
-        return RCT_FAILED;
-      }
-    } else {
-      rctLast = x;
-      rctRun = 1;
+    rctRun = (rctRun & -<i32>(x == rctLast)) + 1;
+    rctLast = x;
+    if (rctRun >= RCT_CUTOFF) {
+      sourceFailed = true;
+      return RCT_FAILED;
     }
     // Adaptive Proportion Test (§4.4.2): a window's first sample is counted, then compared with each of
     // the window's other W - 1 samples.
     if (aptSeen == 0) {
       aptValue = x;
       aptCount = 1;
-    } else if (x == aptValue) {
-      aptCount++;
+    } else {
+      aptCount += <i32>(x == aptValue);
       if (aptCount >= APT_CUTOFF) {
         sourceFailed = true;
         return APT_FAILED;

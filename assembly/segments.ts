@@ -1,6 +1,7 @@
 // The segmented payload cipher SHIDI_AES_CTR_HMAC_SEGMENTS (docs/segmented-cipher.md): AES-256-CTR and
 // HMAC-SHA-256 per segment, encrypt-then-MAC, each segment written and synced on its own so that a power
 // cut loses at most the segment in flight. Both passes are the HAL's (the S3's AES and SHA engines).
+import { secretStatic } from "./arena";
 import { failed, hal, sd } from "./errors";
 import { aes_ctr_xor, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
 
@@ -8,9 +9,10 @@ const SHA256: i32 = 1;
 const SEG_LABEL = "SHIDI-SEG1";
 const HKDF_INFO = "shidi segments v1";
 
-const IPAD: usize = memory.data(64);
-const OPAD: usize = memory.data(64);
-const TMP: usize = memory.data(64);
+// Key XOR pads and the inner hash: derived from a key, so wiped with the arena too.
+const IPAD: usize = secretStatic(memory.data(64), 64);
+const OPAD: usize = secretStatic(memory.data(64), 64);
+const TMP: usize = secretStatic(memory.data(64), 64);
 
 function ascii(p: usize, s: string): i32 {
   for (let i = 0; i < s.length; i++) store<u8>(p + <usize>i, <u8>s.charCodeAt(i));
@@ -47,6 +49,7 @@ export class Hmac {
     hal(sha_finish(h, out, 32));
     memory.fill(IPAD, 0, 64);
     memory.fill(OPAD, 0, 64);
+    memory.fill(TMP, 0, 32);
   }
 }
 

@@ -2,26 +2,27 @@
 // PKCS#7-padded to 16-byte blocks, each block is shared on its own in GF(2^128) with the modulus
 // x^128 + x^7 + x^2 + x + 1, a block read as a big-endian integer whose least significant bit is the x^0
 // coefficient; coefficients are [k-1 random blocks] + [secret block], evaluated by Horner at x = 1..n.
-import { hal } from "./errors";
+import { release } from "./arena";
 import { random } from "./random";
 
-/** a * b in the field, on (hi, lo) halves; result in RES_HI/RES_LO. */
+/** a * b in the field, on (hi, lo) halves; result in resHi/resLo. Constant time: a and the result are
+ * secret (they carry shares), so no branch or memory access depends on them, only arithmetic masks. */
 let resHi: u64 = 0;
 let resLo: u64 = 0;
 function mul(aHi: u64, aLo: u64, bHi: u64, bLo: u64): void {
   let rHi: u64 = 0;
   let rLo: u64 = 0;
   for (let i = 127; i >= 0; i--) {
-    // r = r * x
+    // r = r * x: shift, and reduce by x^7 + x^2 + x + 1 when the top bit falls out (mask of that bit).
     const carry = rHi >> 63;
     rHi = (rHi << 1) | (rLo >> 63);
-    rLo = rLo << 1;
-    if (carry) rLo ^= 0x87;
-    const bit = i >= 64 ? (bHi >> <u64>(i - 64)) & 1 : (bLo >> <u64>i) & 1;
-    if (bit) {
-      rHi ^= aHi;
-      rLo ^= aLo;
-    }
+    rLo = (rLo << 1) ^ (0x87 & (<u64>0 - carry));
+    // r += a when bit i of b is set (i is public; the bit is turned into a mask, not a branch).
+    const word = i >= 64 ? bHi : bLo;
+    const bit = (word >> <u64>(i & 63)) & 1;
+    const m = <u64>0 - bit;
+    rHi ^= aHi & m;
+    rLo ^= aLo & m;
   }
   resHi = rHi;
   resLo = rLo;
@@ -57,7 +58,10 @@ export function shamirSplit(secret: usize, len: i32, n: i32, k: i32, out: usize)
   }
   memory.fill(coeffs, 0, 16 * k);
   memory.fill(padded, 0, L);
-  heap.free(coeffs);
-  heap.free(padded);
+  release(coeffs);
+  release(padded);
+  // The globals hold the last share's last block; they are not in linear memory, so no wipe reaches them.
+  resHi = 0;
+  resLo = 0;
   return L;
 }

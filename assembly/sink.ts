@@ -94,11 +94,19 @@ export class MemSink extends Sink {
   }
 }
 
-const B64: usize = memory.data<u8>([
-  65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90,
-  97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117,
-  118, 119, 120, 121, 122, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 43, 47,
-]);
+/**
+ * The base64 digit of a 6-bit value, by arithmetic rather than a table: the values are key bytes, and a
+ * table lookup would let the cache see them. Each step adds the gap to the next range when v is past it
+ * ((bound - v) >> 8 is all ones exactly when v > bound).
+ */
+function digit(v: i32): u8 {
+  let c = v + 65; // 'A' + v
+  c += ((25 - v) >> 8) & 6; // v >= 26: 'a' + (v - 26) = v + 71
+  c -= ((51 - v) >> 8) & 75; // v >= 52: '0' + (v - 52) = v - 4
+  c -= ((61 - v) >> 8) & 15; // v >= 62: '+' = 43 = 62 - 19
+  c += ((62 - v) >> 8) & 3; // v == 63: '/' = 47 = 63 - 16
+  return <u8>c;
+}
 
 /** Standard padded base64 of everything written, into a parent sink. `end()` writes the tail. */
 export class Base64Sink extends Sink {
@@ -116,10 +124,10 @@ export class Base64Sink extends Sink {
       this.carry = (this.carry << 8) | <u32>load<u8>(ptr + <usize>i);
       if (++this.carried == 3) {
         const c = this.carry;
-        store<u8>(this.out + <usize>o, load<u8>(B64 + ((c >> 18) & 63)));
-        store<u8>(this.out + <usize>o + 1, load<u8>(B64 + ((c >> 12) & 63)));
-        store<u8>(this.out + <usize>o + 2, load<u8>(B64 + ((c >> 6) & 63)));
-        store<u8>(this.out + <usize>o + 3, load<u8>(B64 + (c & 63)));
+        store<u8>(this.out + <usize>o, digit(<i32>(c >> 18) & 63));
+        store<u8>(this.out + <usize>o + 1, digit(<i32>(c >> 12) & 63));
+        store<u8>(this.out + <usize>o + 2, digit(<i32>(c >> 6) & 63));
+        store<u8>(this.out + <usize>o + 3, digit(<i32>c & 63));
         o += 4;
         this.carry = 0;
         this.carried = 0;
@@ -134,9 +142,9 @@ export class Base64Sink extends Sink {
   end(): void {
     if (this.carried == 0) return;
     const c = this.carry << (this.carried == 1 ? 16 : 8);
-    store<u8>(this.out, load<u8>(B64 + ((c >> 18) & 63)));
-    store<u8>(this.out + 1, load<u8>(B64 + ((c >> 12) & 63)));
-    store<u8>(this.out + 2, this.carried == 2 ? load<u8>(B64 + ((c >> 6) & 63)) : 61);
+    store<u8>(this.out, digit(<i32>(c >> 18) & 63));
+    store<u8>(this.out + 1, digit(<i32>(c >> 12) & 63));
+    store<u8>(this.out + 2, this.carried == 2 ? digit(<i32>(c >> 6) & 63) : 61);
     store<u8>(this.out + 3, 61);
     this.parent.write(this.out, 4);
     this.carried = 0;

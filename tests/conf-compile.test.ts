@@ -379,6 +379,32 @@ describe('refusals', () => {
       );
   });
 
+  it('an RSA key node:crypto loads but the core refuses (even modulus, exponent 1, even or not below the modulus): exit 3', async () => {
+    const pool = join(s.dir, 'numbers-pool');
+    const ks = Uuid.parse('11111111-2222-4333-8444-666666666666');
+    const dir = join(pool, 'foreign_keystores', `keystore_${ks}`);
+    mkdirSync(dir, { recursive: true });
+    const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
+    const even = Buffer.from(n);
+    even[255]! &= 0xfe;
+    const cases: [string, Buffer, Buffer, RegExp][] = [
+      ['00000000-0000-4000-8000-00000000e0e0', even, Buffer.from([1, 0, 1]), /has an even modulus, which no RSA key has — make the guardian a new key/],
+      ['00000000-0000-4000-8000-00000000e001', n, Buffer.from([1]), /has public exponent 1; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus/],
+      ['00000000-0000-4000-8000-00000000e002', n, Buffer.from([1, 0, 0]), /has public exponent 65536; RSA_OAEP on the device needs an odd exponent/],
+      ['00000000-0000-4000-8000-00000000e0ee', n, n, /has a public exponent of 2048 bits; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus/],
+    ];
+    const trustee: Trustee = { trustee_type: 'authenticator', keystore_uid: ks, keystore_owner: 'Odd' };
+    for (const [uid, modulus, e, message] of cases) {
+      const key = createPublicKey({ key: { kty: 'RSA', n: modulus.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+      writeFileSync(join(dir, `${uid}_RSA_OAEP_public_key.pem`), key.export({ type: 'spki', format: 'pem' }));
+      await expectRefusal(
+        () => compileCryptoconf(confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trustee, keychain_uid: Uuid.parse(uid) }]), new KeyPool([pool]), OPTS),
+        ExitCode.badInput,
+        new RegExp(`Odd's public key .*${uid}_RSA_OAEP_public_key\\.pem .* ${message.source}`),
+      );
+    }
+  });
+
   it('payload_signatures: exit 3 "device signing is not available yet" (also on wacryptolib\'s c2 fixture)', async () => {
     const sig = [{ payload_digest_algo: 'SHA256', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } }];
     await expectRefusal(

@@ -2,7 +2,8 @@
  * Bad input reaching the encryptor core: each gives a precise error code (never a trap), and nothing
  * already finished is damaged.
  */
-import { readdirSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreError, EncryptorCore, loadCoreBytes } from '../host-sim/src/core.js';
@@ -11,6 +12,7 @@ import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
 import { encodeSensorDescriptor } from '../tools/src/lib/records/descriptors.js';
 import { shidi } from './helpers/cli.js';
 import { scratch } from './helpers/fixtures.js';
+import { cbor } from './helpers/cbor.js';
 import { MIC, T0, testKeys } from './helpers/core.js';
 
 const s = scratch('shidi-core-bad-');
@@ -19,11 +21,16 @@ const wasm = loadCoreBytes();
 const mic = MIC;
 let conf: Uint8Array;
 let pool: string;
+/** The wearer's RSA public key as big-endian bytes, from node:crypto. */
+let rsa: { n: Buffer; e: Buffer };
 let n = 0;
 
 beforeAll(async () => {
   const keys = await testKeys(s.dir);
   pool = keys.pool;
+  const w = keys.guardians.wearer;
+  const jwk = createPublicKey(readFileSync(join(w.keystoreDir, `${w.keychainUids[0]}_RSA_OAEP_public_key.pem`))).export({ format: 'jwk' });
+  rsa = { n: Buffer.from(jwk.n!, 'base64url'), e: Buffer.from(jwk.e!, 'base64url') };
   conf = await keys.compile({ sliceMs: 2000, pseudonym: 'bad' });
 });
 
@@ -47,6 +54,48 @@ describe('the core refuses', () => {
     const extra = new Uint8Array([...conf, 0x00]); // trailing bytes
     expect(code(() => core().configure(extra))).toBe(-101);
     expect(code(() => core().configure(new Uint8Array([0xa0])))).toBe(-101); // an empty map
+  });
+
+  it('an RSA public key it cannot use safely, in a conf built without the compiler: C_BAD_CONF', () => {
+    // docs/device-conf.md: one AES_EAX payload layer wrapped to one RSA_OAEP leaf, written by cbor-x.
+    const handBuilt = (modulus: Uint8Array, exponent: Uint8Array) =>
+      cbor(
+        new Map<number, unknown>([
+          [0, 1],
+          [1, Buffer.alloc(16, 0xa1)],
+          [2, [[2, [[0, null, '{"keystore_uid": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAA==", "subType": "04"}}, "trustee_type": "authenticator"}', modulus, exponent]]]]],
+          [3, 2000],
+          [4, 'hand'],
+        ]),
+      );
+    const configure = (m: Uint8Array, e: Uint8Array) => code(() => core().configure(handBuilt(m, e)));
+    const even = Buffer.from(rsa.n);
+    even[even.length - 1]! &= 0xfe;
+    const top7f = Buffer.from(rsa.n);
+    top7f[0] = 0x7f; // 2047 bits in 256 bytes
+    expect(rsa.n.length).toBe(256);
+    expect(rsa.n[0]! & 0x80).toBe(0x80);
+    // The same encoder with the real key is accepted, as are the smallest and a large odd exponent.
+    expect(configure(rsa.n, rsa.e)).toBe(0);
+    expect(configure(rsa.n, Buffer.from([3]))).toBe(0);
+    expect(configure(rsa.n, Buffer.concat([Buffer.from([rsa.n[0]! - 1]), rsa.n.subarray(1)]))).toBe(0); // e < n, same length, odd
+    expect(configure(Buffer.concat([rsa.n, rsa.n]), rsa.e)).toBe(0); // 4096 bits (the core does not test primality)
+    const refused: [string, Uint8Array, Uint8Array][] = [
+      ['a leading zero byte on the modulus', Buffer.concat([Buffer.from([0]), rsa.n]), rsa.e],
+      ['an even modulus', even, rsa.e],
+      ['a 2047-bit modulus', top7f, rsa.e],
+      ['a 255-byte modulus', rsa.n.subarray(1), rsa.e],
+      ['a 4097-bit modulus', Buffer.concat([Buffer.from([1]), rsa.n, rsa.n]), rsa.e],
+      ['e = 1', rsa.n, Buffer.from([1])],
+      ['e = 2', rsa.n, Buffer.from([2])],
+      ['e = 65536 (even)', rsa.n, Buffer.from([1, 0, 0])],
+      ['a leading zero byte on e', rsa.n, Buffer.from([0, 1, 0, 1])],
+      ['an empty e', rsa.n, Buffer.alloc(0)],
+      ['e = n', rsa.n, rsa.n],
+      ['e = n + 2 (odd, same length, above n)', rsa.n, Buffer.from((BigInt('0x' + rsa.n.toString('hex')) + 2n).toString(16), 'hex')],
+      ['e longer than n', rsa.n, Buffer.concat([Buffer.from([1]), rsa.n])],
+    ];
+    for (const [what, m, e] of refused) expect(configure(m, e), what).toBe(-101);
   });
 
   it('frames before a conf, from undeclared sensors, larger than its buffer, or before 1970', () => {

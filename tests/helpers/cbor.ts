@@ -1,8 +1,11 @@
 /**
  * CBOR written by cbor-x, independently of the library's own code, for building test inputs: plain byte
- * strings (no tag 64), shortest map heads, 64-bit integers passed as bigint (never turned into floats).
+ * strings (no tag 64), shortest map heads, Maps as plain maps, 64-bit integers passed as bigint (never
+ * turned into floats).
  */
 import { Encoder } from 'cbor-x';
 
-const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false });
+// useTag259ForMaps (not in cbor-x's typings): a Map is written as a plain CBOR map (integer keys, as in the
+// device conf), not wrapped in cbor-x's tag 259.
+const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false, useTag259ForMaps: false } as ConstructorParameters<typeof Encoder>[0]);
 export const cbor = (v: unknown): Buffer => Buffer.from(enc.encode(v));

@@ -3,7 +3,8 @@
  * camera frames of 12 KiB, 1 Hz GPS) pushed through build/encryptor.wasm by host-sim, beside node:crypto
  * doing the same cipher work on the same bytes in this process (nodeReference), for the default
  * (segmented) cryptoconf and the wacryptolib-only one. Also: the allocator high-water mark of a 1-minute
- * and a long recording, the .wasm size, and HAL calls per second of recording.
+ * and a long recording, what wiping secrets at each slice boundary costs, the .wasm size, and HAL calls per
+ * second of recording.
  */
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -64,6 +65,33 @@ function nodeReference(slices: number, oaepPerSlice: number, publicPem: Buffer, 
   return performance.now() - t0;
 }
 
+/** Bytes of static buffers the core's wipe zeroes besides the arena (assembly/segments.ts IPAD, OPAD, TMP). */
+const WIPED_STATICS = 3 * 64;
+
+/**
+ * What one arena wipe costs on this host: `memory.fill` of `bytes` zeros, timed in a four-instruction wasm
+ * module (the instruction assembly/arena.ts's wipe compiles to), best of 5 rounds of 2000 fills.
+ */
+function wipeMicroseconds(bytes: number): number {
+  // (module (memory (export "m") 4) (func (export "z") (param i32 i32) local.get 0 i32.const 0 local.get 1 memory.fill))
+  const module = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+    0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00, // type: (i32, i32) -> ()
+    0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+    0x05, 0x03, 0x01, 0x00, 0x04, // memory: 4 pages
+    0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x7a, 0x00, 0x00, // exports "m" (memory), "z" (function)
+    0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x41, 0x00, 0x20, 0x01, 0xfc, 0x0b, 0x00, 0x0b, // code
+  ]);
+  const zero = (new WebAssembly.Instance(new WebAssembly.Module(module)).exports as { z(at: number, n: number): void }).z;
+  let best = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 2000; i++) zero(65536, bytes);
+    best = Math.min(best, ((performance.now() - t0) * 1000) / 2000);
+  }
+  return best;
+}
+
 async function record(work: string, name: string, conf: Uint8Array, minutes: number, media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array }): Promise<SimReport> {
   const outDir = join(work, name);
   mkdirSync(outDir);
@@ -95,6 +123,19 @@ export async function coreBench(work: string, minutesLong: number): Promise<stri
     rows.push([`core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice)`, `${rate.toFixed(1)} MiB/s`, `node:crypto same work ${refRate.toFixed(1)} MiB/s`, (rate / refRate).toFixed(2)]);
   }
   const calls = Object.values(long.hal.groups).reduce((n, c) => n + c.calls, 0);
+  // Each boundary zeroes the finished slice's arena up to its peak, at most the run's high-water mark (equal
+  // once memory is flat), and the registered statics; core_finish does the same once.
+  const wiped = long.core.arena_high_water + WIPED_STATICS;
+  const wipeUs = wipeMicroseconds(wiped);
+  const wipes = long.slices_finished;
+  rows.push(
+    [
+      `secret wipe at each slice boundary (default cryptoconf, ${wipes} wipes in the ${minutesLong}-min run)`,
+      `${wiped} B zeroed, ${wipeUs.toFixed(1)} µs each`,
+      `${long.wall_seconds.toFixed(1)} s run`,
+      `${((wipes * wipeUs) / 1e6 / long.wall_seconds).toExponential(1)}`,
+    ],
+  );
   rows.push(
     ['allocator high-water, 1-min recording (default cryptoconf)', `${short.core.arena_high_water} B above ${short.core.heap_base} B static`, '', ''],
     [`allocator high-water, ${minutesLong}-min recording`, `${long.core.arena_high_water} B above ${long.core.heap_base} B static`, '1-min run', (long.core.heap_high_water / short.core.heap_high_water).toFixed(2)],

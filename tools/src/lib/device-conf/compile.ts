@@ -243,6 +243,22 @@ const b64url = (s: string | undefined, what: string): Uint8Array => {
   return new Uint8Array(b.subarray(i));
 };
 
+/**
+ * What the core checks of a public key besides its size (docs/device-conf.md), refused here first with the
+ * reason: node:crypto loads an even modulus or an exponent of 1 without a word.
+ */
+function checkRsaNumbers(modulus: Uint8Array, exponent: Uint8Array, what: string): void {
+  const big = (b: Uint8Array) => BigInt('0x' + (Buffer.from(b).toString('hex') || '0'));
+  const n = big(modulus);
+  const e = big(exponent);
+  const fix = 'make the guardian a new key (shidi keygen)';
+  if (n % 2n === 0n) throw badInput(`${what} has an even modulus, which no RSA key has — ${fix}`, 'bad-key');
+  if (e < 3n || e % 2n === 0n || e >= n) {
+    const shown = e < 1n << 64n ? `public exponent ${e}` : `a public exponent of ${e.toString(2).length} bits`;
+    throw badInput(`${what} has ${shown}; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus (65537 is usual) — ${fix}`, 'bad-key');
+  }
+}
+
 /** The uid a keystore folder's metadata names, or null when the folder is not a keystore (then a pool). */
 function folderKeystoreUid(root: string): Uuid | null | 'not-a-keystore' {
   const meta = join(root, 'keystore_metadata.json');
@@ -313,12 +329,15 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
         'bad-key',
       );
     const jwk = key.export({ format: 'jwk' });
+    const modulus = b64url(jwk.n, what);
+    const exponent = b64url(jwk.e, what);
+    checkRsaNumbers(modulus, exponent, what);
     resolved.set(leaf.layer, {
       kind: 'rsa',
       keychainUid: leaf.layer.keychain_uid ?? null,
       trusteeJson: headerTrusteeJson(trustee),
-      modulus: b64url(jwk.n, what),
-      exponent: b64url(jwk.e, what),
+      modulus,
+      exponent,
     });
     keys.push({ path: leaf.path, guardian, keychainUid: keychainUid.toString(), file: found.path, bits });
   }
