@@ -48,6 +48,8 @@ export interface SimReport {
   power_cut: { card_op: number; t_ms: number } | null;
   /** Card-changing operations the run made (the range a power-cut campaign draws from). */
   card_ops: number;
+  /** fsyncs of the host disk the run made (each sd_sync, each close of a written file). */
+  card_syncs: number;
 }
 
 export async function runSimulation(o: SimOptions): Promise<SimReport> {
@@ -109,5 +111,6 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     seeded: o.seed !== undefined,
     power_cut: hal.powerCut ?? null,
     card_ops: hal.cardOps,
+    card_syncs: hal.sd.fsyncs,
   };
 }
