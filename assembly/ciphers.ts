@@ -7,6 +7,8 @@ import {
   aes_cbc_encrypt,
   aes_cbc_mac,
   aes_ctr_xor,
+  aes_free,
+  aes_setkey,
   chacha20poly1305_begin,
   chacha20poly1305_finish,
   chacha20poly1305_update,
@@ -51,13 +53,14 @@ export class Omac {
   pending: usize;
   pendLen: i32 = 0;
   k1: usize;
-  constructor(public key: usize, t: u8) {
+  /** `aes` is an aes_setkey handle, owned by the caller. */
+  constructor(public aes: i32, t: u8) {
     this.state = heap.alloc(16);
     this.pending = heap.alloc(16);
     this.k1 = heap.alloc(16);
     memory.fill(this.k1, 0, 16);
     memory.fill(this.pending, 0, 16);
-    hal(aes_cbc_mac(key, 32, this.k1, 16, this.pending, 16)); // L = E_K(0)
+    hal(aes_cbc_mac(aes, this.k1, 16, this.pending, 16)); // L = E_K(0)
     dbl(this.k1);
     memory.fill(this.state, 0, 16);
     store<u8>(this.pending + 15, t);
@@ -66,12 +69,12 @@ export class Omac {
   update(ptr: usize, len: i32): void {
     while (len > 0) {
       if (this.pendLen == 16) {
-        hal(aes_cbc_mac(this.key, 32, this.state, 16, this.pending, 16));
+        hal(aes_cbc_mac(this.aes, this.state, 16, this.pending, 16));
         this.pendLen = 0;
       }
       if (this.pendLen == 0 && len > 16) {
         const full = ((len - 1) >> 4) << 4;
-        hal(aes_cbc_mac(this.key, 32, this.state, 16, ptr, full));
+        hal(aes_cbc_mac(this.aes, this.state, 16, ptr, full));
         ptr += full;
         len -= full;
         continue;
@@ -92,7 +95,7 @@ export class Omac {
       dbl(this.k1); // K2
       xor16(this.pending, this.k1);
     }
-    hal(aes_cbc_mac(this.key, 32, this.state, 16, this.pending, 16));
+    hal(aes_cbc_mac(this.aes, this.state, 16, this.pending, 16));
     memory.copy(out, this.state, 16);
   }
 }
@@ -107,21 +110,22 @@ export class Encryptor {
   iv: usize = 0;
   mac: Omac | null = null;
   nonceMac: usize = 0;
+  /** The ChaCha20-Poly1305 context, or the AES key's (aes_setkey): freed by `finish`. */
   handle: i32 = -1;
-  key: usize;
-  /** The key is copied: callers wipe theirs as soon as the layer is set up. */
+  /**
+   * The key goes into the body's context (aes_setkey, chacha20poly1305_begin) and is not copied here:
+   * callers wipe theirs as soon as the layer is set up.
+   */
   constructor(public cipher: i32, key: usize, nonce: usize) {
-    this.key = heap.alloc(32);
-    memory.copy(this.key, key, 32);
-    key = this.key;
+    if (cipher != CHACHA20_POLY1305) this.handle = hal(aes_setkey(key, 32));
     if (cipher == AES_EAX) {
-      const n = new Omac(key, 0);
+      const n = new Omac(this.handle, 0);
       n.update(nonce, 16);
       this.nonceMac = heap.alloc(16);
       n.finish(this.nonceMac);
       this.counter = heap.alloc(16);
       memory.copy(this.counter, this.nonceMac, 16);
-      this.mac = new Omac(key, 2);
+      this.mac = new Omac(this.handle, 2);
     } else if (cipher == AES_CBC) {
       this.iv = heap.alloc(16);
       memory.copy(this.iv, nonce, 16);
@@ -132,10 +136,10 @@ export class Encryptor {
   update(ptr: usize, len: i32): void {
     if (len == 0) return;
     if (this.cipher == AES_EAX) {
-      hal(aes_ctr_xor(this.key, 32, this.counter, 16, ptr, len, ptr, len));
+      hal(aes_ctr_xor(this.handle, this.counter, 16, ptr, len, ptr, len));
       (this.mac as Omac).update(ptr, len);
     } else if (this.cipher == AES_CBC) {
-      hal(aes_cbc_encrypt(this.key, 32, this.iv, 16, ptr, len, ptr, len));
+      hal(aes_cbc_encrypt(this.handle, this.iv, 16, ptr, len, ptr, len));
     } else {
       hal(chacha20poly1305_update(this.handle, ptr, len, ptr, len));
     }
@@ -147,16 +151,18 @@ export class Encryptor {
       memory.fill(ptr + <usize>len, <u8>pad, pad);
       len += pad;
       this.update(ptr, len);
+      hal(aes_free(this.handle));
       return len;
     }
     this.update(ptr, len);
     if (this.cipher == AES_EAX) {
       (this.mac as Omac).finish(tag);
-      const h = new Omac(this.key, 1);
+      const h = new Omac(this.handle, 1);
       const hm = heap.alloc(16);
       h.finish(hm);
       xor16(tag, hm);
       xor16(tag, this.nonceMac);
+      hal(aes_free(this.handle));
     } else {
       hal(chacha20poly1305_finish(this.handle, tag, 16));
     }

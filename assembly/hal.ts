@@ -13,7 +13,7 @@ export const E_NOSPACE: i32 = -3;
 export const E_EXISTS: i32 = -4;
 /** no such file */
 export const E_NOENT: i32 = -5;
-/** no free handle (too many open files or hash/AEAD contexts) */
+/** no free handle (too many open files or AES/hash/AEAD contexts) */
 export const E_BUSY: i32 = -6;
 /** a hardware block reported a fault (e.g. the TRNG failed its own check) */
 export const E_HW: i32 = -7;
@@ -47,20 +47,30 @@ export const C_STATE_STORE: i32 = -112;
 
 // ── aes: AES accelerator (AES-128/256, DMA)
 
-/** AES-CBC encryption, no padding. key is 16 or 32 bytes; iv is 16 bytes and is replaced by the last ciphertext block so that calls chain; input length is a multiple of 16; output has the same length and may be the same buffer as input. 0 or E_INVAL. */
+/** Loads a 16- or 32-byte key into an AES context held by the body (on the S3 an esp_aes_context, as mbedtls_aes_setkey_enc fills it) and returns its handle >= 0, E_INVAL or E_BUSY (at least 4 contexts). The body keeps its own copy: the core may wipe its key once this returns. The three operations below name the key by this handle; their chaining state (iv, counter, CBC-MAC state) stays in the core's memory. */
+// @ts-ignore: decorator
+@external("shidi_hal", "aes_setkey")
+export declare function aes_setkey(key_ptr: usize, key_len: i32): i32;
+
+/** Wipes the context's key and frees the handle. 0 or E_INVAL. */
+// @ts-ignore: decorator
+@external("shidi_hal", "aes_free")
+export declare function aes_free(handle: i32): i32;
+
+/** AES-CBC encryption, no padding, with the key of an aes_setkey handle. iv is 16 bytes and is replaced by the last ciphertext block so that calls chain; input length is a multiple of 16; output has the same length and may be the same buffer as input. 0 or E_INVAL. */
 // @ts-ignore: decorator
 @external("shidi_hal", "aes_cbc_encrypt")
-export declare function aes_cbc_encrypt(key_ptr: usize, key_len: i32, iv_ptr: usize, iv_len: i32, input_ptr: usize, input_len: i32, output_ptr: usize, output_len: i32): i32;
+export declare function aes_cbc_encrypt(handle: i32, iv_ptr: usize, iv_len: i32, input_ptr: usize, input_len: i32, output_ptr: usize, output_len: i32): i32;
 
-/** CBC-MAC chaining without output: state (16 bytes) becomes AES(key, state XOR block) for each 16-byte block of input in turn. input length is a multiple of 16 (0 allowed). Used for CMAC/OMAC (AES-EAX). 0 or E_INVAL. */
+/** CBC-MAC chaining without output, with the key of an aes_setkey handle: state (16 bytes) becomes AES(key, state XOR block) for each 16-byte block of input in turn. input length is a multiple of 16 (0 allowed). Used for CMAC/OMAC (AES-EAX). 0 or E_INVAL. */
 // @ts-ignore: decorator
 @external("shidi_hal", "aes_cbc_mac")
-export declare function aes_cbc_mac(key_ptr: usize, key_len: i32, state_ptr: usize, state_len: i32, input_ptr: usize, input_len: i32): i32;
+export declare function aes_cbc_mac(handle: i32, state_ptr: usize, state_len: i32, input_ptr: usize, input_len: i32): i32;
 
-/** AES-CTR: output = input XOR AES(key, counter), AES(key, counter+1), ...; counter is a 16-byte big-endian integer (wrapping mod 2^128) advanced by ceil(length/16) on return. A partial last block uses the start of its keystream block; callers continue only at block boundaries. output has the input's length and may be the same buffer. 0 or E_INVAL. */
+/** AES-CTR with the key of an aes_setkey handle: output = input XOR AES(key, counter), AES(key, counter+1), ...; counter is a 16-byte big-endian integer (wrapping mod 2^128) advanced by ceil(length/16) on return. A partial last block uses the start of its keystream block; callers continue only at block boundaries. output has the input's length and may be the same buffer. 0 or E_INVAL. */
 // @ts-ignore: decorator
 @external("shidi_hal", "aes_ctr_xor")
-export declare function aes_ctr_xor(key_ptr: usize, key_len: i32, counter_ptr: usize, counter_len: i32, input_ptr: usize, input_len: i32, output_ptr: usize, output_len: i32): i32;
+export declare function aes_ctr_xor(handle: i32, counter_ptr: usize, counter_len: i32, input_ptr: usize, input_len: i32, output_ptr: usize, output_len: i32): i32;
 
 // ── sha: SHA accelerator (SHA-256, SHA-512)
 

@@ -3,7 +3,7 @@
 // cut loses at most the segment in flight. Both passes are the HAL's (the S3's AES and SHA engines).
 import { secretStatic } from "./arena";
 import { failed, hal, sd } from "./errors";
-import { aes_ctr_xor, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
+import { aes_ctr_xor, aes_free, aes_setkey, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
 
 const SHA256: i32 = 1;
 const SEG_LABEL = "SHIDI-SEG1";
@@ -54,7 +54,8 @@ export class Hmac {
 }
 
 export class SegmentWriter {
-  encKey: usize;
+  /** The AES context of the encryption key (aes_setkey), freed with the last segment. */
+  aes: i32;
   macKey: usize;
   index: u64 = 0;
   /** Bytes written to the card (segments and tags). */
@@ -71,20 +72,23 @@ export class SegmentWriter {
     salt.finish(prk);
     const info = heap.alloc(32);
     const infoLen = ascii(info, HKDF_INFO);
-    this.encKey = heap.alloc(32);
+    const encKey = heap.alloc(32);
     this.macKey = heap.alloc(32);
     const t = new Hmac(prk, 32);
     t.begin();
     t.update(info, infoLen);
     store<u8>(info + <usize>infoLen, 1);
     t.update(info + <usize>infoLen, 1);
-    t.finish(this.encKey);
+    t.finish(encKey);
     t.begin();
-    t.update(this.encKey, 32);
+    t.update(encKey, 32);
     store<u8>(info + <usize>infoLen, 2);
     t.update(info, infoLen + 1);
     t.finish(this.macKey);
     memory.fill(prk, 0, 32);
+    // From here the body holds the encryption key: the core's copy is no longer needed.
+    this.aes = hal(aes_setkey(encKey, 32));
+    memory.fill(encKey, 0, 32);
     this.counter = heap.alloc(16);
     this.mac = new Hmac(this.macKey, 32);
     // The MAC's fixed prefix: label || uid || BE64(index) || flag.
@@ -101,7 +105,8 @@ export class SegmentWriter {
     if (failed()) return;
     store<u64>(this.counter, bswap<u64>(this.index));
     store<u64>(this.counter + 8, 0);
-    hal(aes_ctr_xor(this.encKey, 32, this.counter, 16, ptr, len, ptr, len));
+    hal(aes_ctr_xor(this.aes, this.counter, 16, ptr, len, ptr, len));
+    if (last) hal(aes_free(this.aes));
     store<u64>(this.head + 26, bswap<u64>(this.index));
     store<u8>(this.head + 34, last ? 1 : 0);
     // One Hmac for the slice: nothing is allocated per segment, so the arena does not grow with them.

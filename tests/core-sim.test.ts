@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { decodeMultiple } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
+import { HalBody } from '../host-sim/src/hal.js';
+import { SeededTrng, TRNG_NONCE } from '../host-sim/src/drbg.js';
+import { OracleHmacDrbg } from './oracles/hmac-drbg-package.js';
 import { compileCryptoconf } from '../tools/src/lib/device-conf/compile.js';
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { makeTestGuardians, type GuardianInfo, type TestGuardians } from '../tools/src/lib/keygen.js';
@@ -27,6 +30,7 @@ import { ROOT, scratch } from './helpers/fixtures.js';
 import { flightbox, waPeer } from './helpers/wacryptolib.js';
 
 const s = scratch('shidi-core-');
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 afterAll(s.cleanup);
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -232,6 +236,61 @@ describe('a seeded run', () => {
     expect(files('seed-b')).toEqual(files('seed-a'));
     expect(files('seed-c').map((f) => f[0])).toEqual(files('seed-a').map((f) => f[0]));
     expect(files('seed-c').map((f) => f[1])).not.toEqual(files('seed-a').map((f) => f[1]));
+  });
+});
+
+describe('a seeded run draws its TRNG bytes', () => {
+  it('exactly as the hmac-drbg package (the implementation before the node:crypto DRBG) gives them', async () => {
+    const fills: Uint8Array[] = [];
+    const fill = SeededTrng.prototype.fill;
+    SeededTrng.prototype.fill = function (out: Uint8Array) {
+      fill.call(this, out);
+      fills.push(Uint8Array.from(out));
+    };
+    try {
+      await run('trng-oracle', syntheticFrames(12, 5), 'oracle seed', waConf);
+    } finally {
+      SeededTrng.prototype.fill = fill;
+    }
+    // Start-up health test, keys, nonces, uids, OAEP seeds of two slices.
+    expect(fills.length).toBeGreaterThan(20);
+    const oracle = new OracleHmacDrbg(new Uint8Array(Buffer.from('oracle seed', 'utf8')), TRNG_NONCE);
+    const generate = (n: number): string => (n <= 65536 ? oracle.generate(n).toString('hex') : generate(65536) + generate(n - 65536));
+    for (const [i, got] of fills.entries()) expect(hex(got), `fill ${i}`).toBe(generate(got.length));
+  });
+});
+
+describe('AES contexts', () => {
+  it('every aes_setkey of a finished run is freed, for every payload cipher', async () => {
+    const body = HalBody.prototype as unknown as { aesSetkey(key: Uint8Array): number; aesFree(handle: number): number };
+    const { aesSetkey, aesFree } = body;
+    let live = 0;
+    let peak = 0;
+    let loaded = 0;
+    body.aesSetkey = function (key) {
+      const h = aesSetkey.call(this, key);
+      if (h >= 0) loaded++, (peak = Math.max(peak, ++live));
+      return h;
+    };
+    body.aesFree = function (handle) {
+      const r = aesFree.call(this, handle);
+      if (r === 0) live--;
+      return r;
+    };
+    try {
+      for (const [name, c] of [['ctx-seg', conf], ['ctx-eax', waConf]] as const) {
+        live = 0;
+        loaded = 0;
+        const r = await run(name, syntheticFrames(25, 9), undefined, c);
+        expect(r.slices_finished).toBe(3);
+        expect(loaded, name).toBeGreaterThanOrEqual(3);
+        expect(live, name).toBe(0);
+      }
+    } finally {
+      body.aesSetkey = aesSetkey;
+      body.aesFree = aesFree;
+    }
+    expect(peak).toBeLessThanOrEqual(4); // the ABI promises 4 contexts
   });
 });
 

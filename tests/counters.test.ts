@@ -31,16 +31,26 @@ beforeAll(async () => {
 describe('AES-CTR counters', () => {
   it(`never overlap for one key, over ${SLICES} slices and ${SLICES * SEGMENTS} segments`, async () => {
     const uses = new Map<string, [bigint, bigint][]>();
-    // Record each call's key and counter range before the body runs it (the body advances the counter).
-    const impl = HalBody.prototype as unknown as { aesCtrXor(key: Uint8Array, counter: Uint8Array, input: Uint8Array, output: Uint8Array): number };
-    const original = impl.aesCtrXor;
-    impl.aesCtrXor = function (key, counter, input, output) {
+    // Record each call's key (through its aes_setkey handle) and counter range before the body runs it
+    // (the body advances the counter). Handles are reused after aes_free: the map follows aes_setkey.
+    const impl = HalBody.prototype as unknown as {
+      aesSetkey(key: Uint8Array): number;
+      aesCtrXor(handle: number, counter: Uint8Array, input: Uint8Array, output: Uint8Array): number;
+    };
+    const { aesSetkey, aesCtrXor } = impl;
+    const keyOf = new Map<number, string>();
+    impl.aesSetkey = function (key) {
+      const h = aesSetkey.call(this, key);
+      keyOf.set(h, Buffer.from(key).toString('hex'));
+      return h;
+    };
+    impl.aesCtrXor = function (handle, counter, input, output) {
       const start = BigInt('0x' + Buffer.from(counter).toString('hex'));
-      const k = Buffer.from(key).toString('hex');
+      const k = keyOf.get(handle)!;
       const list = uses.get(k) ?? [];
       list.push([start, start + BigInt(Math.ceil(input.length / 16))]);
       uses.set(k, list);
-      return original.call(this, key, counter, input, output);
+      return aesCtrXor.call(this, handle, counter, input, output);
     };
     try {
       // One 1 s slice carries SEGMENTS segments of 64 bytes: frames of 16 bytes, 4 per segment.
@@ -52,7 +62,8 @@ describe('AES-CTR counters', () => {
       const r = await runSimulation({ conf, sensors: [encodeSensorDescriptor({ id: 0, kind: 'gps', name: 'g', format: 'nmea' })], frames: frames(), startMs: T0, outDir: join(s.dir, 'card'), seed: 'ctr' });
       expect(r.slices_finished).toBe(SLICES);
     } finally {
-      impl.aesCtrXor = original;
+      impl.aesSetkey = aesSetkey;
+      impl.aesCtrXor = aesCtrXor;
     }
     let ranges = 0;
     let segments = 0;

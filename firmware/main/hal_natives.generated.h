@@ -17,9 +17,11 @@
 #define SHIDI_E_HW (-7)
 
 /* Each native receives the exec env first; a "*~" pair arrives as a native pointer WAMR has range-checked and its length. */
-int32_t shidi_hal_aes_cbc_encrypt(wasm_exec_env_t env, uint8_t *key, uint32_t key_len, uint8_t *iv, uint32_t iv_len, uint8_t *input, uint32_t input_len, uint8_t *output, uint32_t output_len);
-int32_t shidi_hal_aes_cbc_mac(wasm_exec_env_t env, uint8_t *key, uint32_t key_len, uint8_t *state, uint32_t state_len, uint8_t *input, uint32_t input_len);
-int32_t shidi_hal_aes_ctr_xor(wasm_exec_env_t env, uint8_t *key, uint32_t key_len, uint8_t *counter, uint32_t counter_len, uint8_t *input, uint32_t input_len, uint8_t *output, uint32_t output_len);
+int32_t shidi_hal_aes_setkey(wasm_exec_env_t env, uint8_t *key, uint32_t key_len);
+int32_t shidi_hal_aes_free(wasm_exec_env_t env, int32_t handle);
+int32_t shidi_hal_aes_cbc_encrypt(wasm_exec_env_t env, int32_t handle, uint8_t *iv, uint32_t iv_len, uint8_t *input, uint32_t input_len, uint8_t *output, uint32_t output_len);
+int32_t shidi_hal_aes_cbc_mac(wasm_exec_env_t env, int32_t handle, uint8_t *state, uint32_t state_len, uint8_t *input, uint32_t input_len);
+int32_t shidi_hal_aes_ctr_xor(wasm_exec_env_t env, int32_t handle, uint8_t *counter, uint32_t counter_len, uint8_t *input, uint32_t input_len, uint8_t *output, uint32_t output_len);
 int32_t shidi_hal_sha_digest(wasm_exec_env_t env, int32_t algo, uint8_t *input, uint32_t input_len, uint8_t *output, uint32_t output_len);
 int32_t shidi_hal_sha_begin(wasm_exec_env_t env, int32_t algo);
 int32_t shidi_hal_sha_update(wasm_exec_env_t env, int32_t handle, uint8_t *input, uint32_t input_len);
@@ -47,9 +49,11 @@ void shidi_hal_log_panic(wasm_exec_env_t env, int32_t line, int32_t column);
 
 /* Not const: WAMR sorts the array in place and keeps the pointer for the process's lifetime. */
 static NativeSymbol shidi_hal_native_symbols[] = {
-    { "aes_cbc_encrypt", (void *)shidi_hal_aes_cbc_encrypt, "(*~*~*~*~)i", NULL },
-    { "aes_cbc_mac", (void *)shidi_hal_aes_cbc_mac, "(*~*~*~)i", NULL },
-    { "aes_ctr_xor", (void *)shidi_hal_aes_ctr_xor, "(*~*~*~*~)i", NULL },
+    { "aes_setkey", (void *)shidi_hal_aes_setkey, "(*~)i", NULL },
+    { "aes_free", (void *)shidi_hal_aes_free, "(i)i", NULL },
+    { "aes_cbc_encrypt", (void *)shidi_hal_aes_cbc_encrypt, "(i*~*~*~)i", NULL },
+    { "aes_cbc_mac", (void *)shidi_hal_aes_cbc_mac, "(i*~*~)i", NULL },
+    { "aes_ctr_xor", (void *)shidi_hal_aes_ctr_xor, "(i*~*~*~)i", NULL },
     { "sha_digest", (void *)shidi_hal_sha_digest, "(i*~*~)i", NULL },
     { "sha_begin", (void *)shidi_hal_sha_begin, "(i)i", NULL },
     { "sha_update", (void *)shidi_hal_sha_update, "(i*~)i", NULL },

@@ -7,9 +7,11 @@ export type ParamKind = 'buf' | 'i32' | 'i64';
 export interface HalImportSpec { name: string; group: string; params: { name: string; kind: ParamKind }[]; result: 'i32' | 'i64' | 'void' }
 
 export const HAL_IMPORTS: readonly HalImportSpec[] = [
-  { name: 'aes_cbc_encrypt', group: 'aes', params: [{ name: 'key', kind: 'buf' }, { name: 'iv', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
-  { name: 'aes_cbc_mac', group: 'aes', params: [{ name: 'key', kind: 'buf' }, { name: 'state', kind: 'buf' }, { name: 'input', kind: 'buf' }], result: 'i32' },
-  { name: 'aes_ctr_xor', group: 'aes', params: [{ name: 'key', kind: 'buf' }, { name: 'counter', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_setkey', group: 'aes', params: [{ name: 'key', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_free', group: 'aes', params: [{ name: 'handle', kind: 'i32' }], result: 'i32' },
+  { name: 'aes_cbc_encrypt', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'iv', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_cbc_mac', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'state', kind: 'buf' }, { name: 'input', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_ctr_xor', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'counter', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
   { name: 'sha_digest', group: 'sha', params: [{ name: 'algo', kind: 'i32' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
   { name: 'sha_begin', group: 'sha', params: [{ name: 'algo', kind: 'i32' }], result: 'i32' },
   { name: 'sha_update', group: 'sha', params: [{ name: 'handle', kind: 'i32' }, { name: 'input', kind: 'buf' }], result: 'i32' },
@@ -37,6 +39,8 @@ export const HAL_IMPORTS: readonly HalImportSpec[] = [
 ];
 
 export type HalImportName =
+  | 'aes_setkey'
+  | 'aes_free'
   | 'aes_cbc_encrypt'
   | 'aes_cbc_mac'
   | 'aes_ctr_xor'
@@ -85,7 +89,7 @@ export const ERROR_TEXT: Readonly<Record<number, string>> = {
   [-3]: "E_NOSPACE: the SD card is full",
   [-4]: "E_EXISTS: the file already exists",
   [-5]: "E_NOENT: no such file",
-  [-6]: "E_BUSY: no free handle (too many open files or hash/AEAD contexts)",
+  [-6]: "E_BUSY: no free handle (too many open files or AES/hash/AEAD contexts)",
   [-7]: "E_HW: a hardware block reported a fault (e.g. the TRNG failed its own check)",
   [-100]: "C_NOT_CONFIGURED: no cryptoconf yet: call core_configure first",
   [-101]: "C_BAD_CONF: the compiled cryptoconf is malformed or uses something this core does not implement",

@@ -55,7 +55,8 @@ export interface HalBodyOptions {
   faults?: HalFaults;
 }
 
-/** Handle limits. The ABI promises at least 4 hash contexts and 2 AEAD contexts. */
+/** Handle limits. The ABI promises at least 4 AES contexts, 4 hash contexts and 2 AEAD contexts. */
+export const AES_MAX_HANDLES = 8;
 export const SHA_MAX_HANDLES = 8;
 export const AEAD_MAX_HANDLES = 4;
 
@@ -101,8 +102,40 @@ const SHA_ALGOS: Readonly<Record<number, { name: string; length: number }>> = {
   2: { name: 'sha512', length: 64 },
 };
 
-const aesName = (key: Uint8Array, mode: 'cbc' | 'ctr'): string | null =>
-  key.length === 16 ? `aes-128-${mode}` : key.length === 32 ? `aes-256-${mode}` : null;
+/**
+ * An open node:crypto stream of one mode over a context's key, and the 16-byte chaining value (CBC: the
+ * last ciphertext block; CTR: the next counter) a call must bring to continue it.
+ */
+interface AesStream {
+  cipher: crypto.Cipher;
+  next: Uint8Array;
+}
+
+/**
+ * An aes_setkey context. The ABI leaves the chaining state in the core's memory, so the body cannot hold
+ * the stream itself; it keeps the last one of each mode open and continues it when a call's iv/state or
+ * counter is where that stream stopped — the common case (one layer's bytes, chunk after chunk) — and
+ * starts a new one otherwise. The cost per call is then independent of the call's length.
+ */
+interface AesContext {
+  key: Buffer;
+  cbc: AesStream | undefined;
+  ctr: AesStream | undefined;
+}
+
+const aesName = (key: Uint8Array, mode: 'cbc' | 'ctr'): string => `aes-${key.length * 8}-${mode}`;
+
+/** A 16-byte big-endian counter advanced by n, mod 2^128, in place. */
+function addToCounter(counter: Uint8Array, n: number): void {
+  let carry = n;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const sum = counter[i]! + (carry % 256);
+    counter[i] = sum & 0xff;
+    carry = Math.floor(carry / 256) + (sum >> 8);
+  }
+}
+
+const sameBlock = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
 function bigFromBytes(bytes: Uint8Array): bigint {
   return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes).toString('hex'));
@@ -155,6 +188,7 @@ export class HalBody {
   private trngBytes = 0;
   /** The 'biased' fault's PRNG state, seeded here: the same bytes in every run. */
   private biasedState = 0x2545f491;
+  private readonly aes = new HandleTable<AesContext>(AES_MAX_HANDLES);
   private readonly sha = new HandleTable<ShaContext>(SHA_MAX_HANDLES);
   private readonly aead = new HandleTable<crypto.CipherChaCha20Poly1305>(AEAD_MAX_HANDLES);
   private readonly rsaKeys = new Map<string, crypto.KeyObject | null>();
@@ -171,11 +205,13 @@ export class HalBody {
     this.sd = new SdCard(options.sdDir, { faults: this.faults });
     this.state = new DeviceState(options.deviceDir ?? null, this.faults);
     this.implementations = {
-      aes_cbc_encrypt: (key: Uint8Array, iv: Uint8Array, input: Uint8Array, output: Uint8Array) =>
-        this.aesCbcEncrypt(key, iv, input, output),
-      aes_cbc_mac: (key: Uint8Array, state: Uint8Array, input: Uint8Array) => this.aesCbcMac(key, state, input),
-      aes_ctr_xor: (key: Uint8Array, counter: Uint8Array, input: Uint8Array, output: Uint8Array) =>
-        this.aesCtrXor(key, counter, input, output),
+      aes_setkey: (key: Uint8Array) => this.aesSetkey(key),
+      aes_free: (handle: number) => this.aesFree(handle),
+      aes_cbc_encrypt: (handle: number, iv: Uint8Array, input: Uint8Array, output: Uint8Array) =>
+        this.aesCbcEncrypt(handle, iv, input, output),
+      aes_cbc_mac: (handle: number, state: Uint8Array, input: Uint8Array) => this.aesCbcMac(handle, state, input),
+      aes_ctr_xor: (handle: number, counter: Uint8Array, input: Uint8Array, output: Uint8Array) =>
+        this.aesCtrXor(handle, counter, input, output),
       sha_digest: (algo: number, input: Uint8Array, output: Uint8Array) => this.shaDigest(algo, input, output),
       sha_begin: (algo: number) => this.shaBegin(algo),
       sha_update: (handle: number, input: Uint8Array) => this.shaUpdate(handle, input),
@@ -266,9 +302,9 @@ export class HalBody {
     this.sd.closeAll();
   }
 
-  /** How many hash / AEAD contexts are live (a leak check for tests and the simulator). */
-  get liveContexts(): { sha: number; aead: number } {
-    return { sha: this.sha.size, aead: this.aead.size };
+  /** How many AES / hash / AEAD contexts are live (a leak check for tests and the simulator). */
+  get liveContexts(): { aes: number; sha: number; aead: number } {
+    return { aes: this.aes.size, sha: this.sha.size, aead: this.aead.size };
   }
 
   private wrap(spec: HalImportSpec, impl: (...args: unknown[]) => number | bigint | void) {
@@ -318,41 +354,65 @@ export class HalBody {
 
   // --- aes ---------------------------------------------------------------------------------------------
 
-  private aesCbcEncrypt(key: Uint8Array, iv: Uint8Array, input: Uint8Array, output: Uint8Array): number {
-    const algo = aesName(key, 'cbc');
-    if (algo === null || iv.length !== 16 || input.length % 16 !== 0 || output.length !== input.length) return E_INVAL;
+  private aesSetkey(key: Uint8Array): number {
+    if (key.length !== 16 && key.length !== 32) return E_INVAL;
+    return this.aes.add({ key: Buffer.from(key), cbc: undefined, ctr: undefined });
+  }
+
+  private aesFree(handle: number): number {
+    const ctx = this.aes.get(handle);
+    if (ctx === undefined) return E_INVAL;
+    ctx.key.fill(0);
+    ctx.cbc = ctx.ctr = undefined;
+    this.aes.delete(handle);
+    return 0;
+  }
+
+  /** CBC encryption from `iv`, continuing the context's open CBC stream when it stopped at `iv`. */
+  private cbcBlocks(ctx: AesContext, iv: Uint8Array, input: Uint8Array): Buffer {
+    let s = ctx.cbc;
+    if (s === undefined || !sameBlock(s.next, iv)) {
+      s = { cipher: crypto.createCipheriv(aesName(ctx.key, 'cbc'), ctx.key, iv).setAutoPadding(false), next: new Uint8Array(16) };
+      ctx.cbc = s;
+    }
+    const ct = s.cipher.update(input);
+    s.next.set(ct.subarray(ct.length - 16));
+    return ct;
+  }
+
+  private aesCbcEncrypt(handle: number, iv: Uint8Array, input: Uint8Array, output: Uint8Array): number {
+    const ctx = this.aes.get(handle);
+    if (ctx === undefined || iv.length !== 16 || input.length % 16 !== 0 || output.length !== input.length) return E_INVAL;
     if (input.length === 0) return 0;
-    const c = crypto.createCipheriv(algo, key, iv).setAutoPadding(false);
-    const ct = Buffer.concat([c.update(input), c.final()]);
+    const ct = this.cbcBlocks(ctx, iv, input);
     output.set(ct);
     iv.set(ct.subarray(ct.length - 16));
     return 0;
   }
 
-  private aesCbcMac(key: Uint8Array, state: Uint8Array, input: Uint8Array): number {
-    const algo = aesName(key, 'cbc');
-    if (algo === null || state.length !== 16 || input.length % 16 !== 0) return E_INVAL;
+  private aesCbcMac(handle: number, state: Uint8Array, input: Uint8Array): number {
+    const ctx = this.aes.get(handle);
+    if (ctx === undefined || state.length !== 16 || input.length % 16 !== 0) return E_INVAL;
     if (input.length === 0) return 0;
-    const c = crypto.createCipheriv(algo, key, state).setAutoPadding(false);
-    const ct = Buffer.concat([c.update(input), c.final()]);
+    const ct = this.cbcBlocks(ctx, state, input);
     state.set(ct.subarray(ct.length - 16));
     return 0;
   }
 
-  private aesCtrXor(key: Uint8Array, counter: Uint8Array, input: Uint8Array, output: Uint8Array): number {
-    const algo = aesName(key, 'ctr');
-    if (algo === null || counter.length !== 16 || output.length !== input.length) return E_INVAL;
+  private aesCtrXor(handle: number, counter: Uint8Array, input: Uint8Array, output: Uint8Array): number {
+    const ctx = this.aes.get(handle);
+    if (ctx === undefined || counter.length !== 16 || output.length !== input.length) return E_INVAL;
     if (input.length === 0) return 0;
-    const c = crypto.createCipheriv(algo, key, counter);
-    const out = Buffer.concat([c.update(input), c.final()]);
-    output.set(out);
-    // Advance the 16-byte big-endian counter by ceil(len/16), mod 2^128.
-    let carry = Math.ceil(input.length / 16);
-    for (let i = 15; i >= 0 && carry > 0; i--) {
-      const sum = counter[i]! + (carry % 256);
-      counter[i] = sum & 0xff;
-      carry = Math.floor(carry / 256) + (sum >> 8);
+    let s = ctx.ctr;
+    if (s === undefined || !sameBlock(s.next, counter)) {
+      s = { cipher: crypto.createCipheriv(aesName(ctx.key, 'ctr'), ctx.key, counter), next: Uint8Array.from(counter) };
+      ctx.ctr = s;
     }
+    output.set(s.cipher.update(input));
+    addToCounter(counter, Math.ceil(input.length / 16));
+    // A partial last block leaves the stream inside a keystream block, where no call can continue it.
+    if (input.length % 16 === 0) s.next.set(counter);
+    else ctx.ctr = undefined;
     return 0;
   }
 

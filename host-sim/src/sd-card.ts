@@ -78,6 +78,9 @@ export class SdCard {
     return this.written;
   }
 
+  /** fsyncs made on the host disk (sd_sync, and sd_close of a written file): a benchmark's durability cost. */
+  fsyncs = 0;
+
   /** How many handles are open. */
   get openCount(): number {
     return this.handles.filter((h) => h !== undefined).length;
@@ -165,6 +168,7 @@ export class SdCard {
     if (h.mode === SdMode.READ) return 0;
     try {
       fs.fsyncSync(h.fd);
+      this.fsyncs++;
     } catch {
       return HalError.E_IO;
     }

@@ -52,6 +52,8 @@ export interface SimReport {
   power_cut: { card_op: number; t_ms: number } | null;
   /** Card-changing operations the run made (the range a power-cut campaign draws from). */
   card_ops: number;
+  /** fsyncs of the host disk the run made (each sd_sync, each close of a written file). */
+  card_syncs: number;
   /** What the core wrote to its console (log_write), in order: warnings such as clock events. */
   core_log: { level: number; message: string }[];
 }
@@ -122,6 +124,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     seeded: o.seed !== undefined,
     power_cut: hal.powerCut ?? null,
     card_ops: hal.cardOps,
+    card_syncs: hal.sd.fsyncs,
     core_log: coreLog,
   };
 }

@@ -1,10 +1,10 @@
 /**
  * The encryptor core in `npm run bench`: a synthetic recording (16 kHz mono audio in 100 ms blocks, 10 fps
  * camera frames of 12 KiB, 1 Hz GPS) pushed through build/encryptor.wasm by host-sim, beside node:crypto
- * doing the same cipher work on the same bytes in this process (nodeReference), for the default
- * (segmented) cryptoconf and the wacryptolib-only one. Also: the allocator high-water mark of a 1-minute
- * and a long recording, what wiping secrets at each slice boundary costs, the .wasm size, and HAL calls per
- * second of recording.
+ * doing the same cipher work on the same bytes in this process (nodeReference), for every payload cipher the
+ * core writes (segmented, AES_EAX, AES_CBC, CHACHA20_POLY1305) over the same key tree. Also: the allocator
+ * high-water mark of a 1-minute and a long recording, what wiping secrets at each slice boundary costs, the
+ * .wasm size, and HAL calls per second of recording.
  */
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -31,38 +31,73 @@ function* recording(minutes: number, block: Uint8Array, frame: Uint8Array, fix: 
   }
 }
 
+/** The payload ciphers the core writes, each recorded by the bench over the same key tree. */
+type PayloadCipher = 'SHIDI_AES_CTR_HMAC_SEGMENTS' | 'AES_EAX' | 'AES_CBC' | 'CHACHA20_POLY1305';
+
 /**
  * node:crypto doing the core's cipher work on the same bytes: per slice the same number of OAEP blocks,
- * then over the record stream either the segmented cipher (AES-256-CTR, HMAC-SHA-256, one write and one
- * fsync per segment, as the core syncs each) or EAX's two AES passes (CTR and CBC-MAC) with plain writes.
+ * then over the record stream the payload cipher — the segmented cipher (AES-256-CTR, HMAC-SHA-256, one
+ * write and one fsync per segment, as the core syncs each), EAX's two AES passes (CTR and CBC-MAC), CBC, or
+ * ChaCha20-Poly1305 — in writes of 16 KiB, the core's staging chunk; and as many fsyncs as the run made:
+ * the payload's at each slice's end, the rest on a header-sized file (the core syncs its headers).
  */
-function nodeReference(slices: number, oaepPerSlice: number, publicPem: Buffer, recordBytes: number, segmented: boolean, out: string): number {
+function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, work: string): number {
+  const slices = r.slices_finished;
+  const oaepPerSlice = r.hal.imports.rsa_public!.calls / slices;
+  const recordBytes = r.files.filter((f) => f.name.endsWith('.payload')).reduce((n, f) => n + f.bytes, 0);
   const pub = createPublicKey(publicPem);
   const chunk = Buffer.alloc(16384, 7);
+  const header = Buffer.alloc(4096, 7);
   const key = randomBytes(32);
-  const fd = openSync(out, 'w');
+  const fd = openSync(join(work, 'core-ref.out'), 'w');
+  const hd = openSync(join(work, 'core-ref.head'), 'w');
+  const chunksPerSlice = Math.ceil(recordBytes / chunk.length / slices);
+  const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
+  const payloadSyncs = segmented ? Math.ceil(recordBytes / (chunk.length + 32)) : slices;
+  let headerSyncs = Math.max(0, r.card_syncs - payloadSyncs);
   const t0 = performance.now();
-  for (let s = 0; s < slices; s++) for (let i = 0; i < oaepPerSlice; i++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, chunk.subarray(0, 60));
+  let step: (b: Buffer, i: number) => Buffer;
   if (segmented) {
     const iv = Buffer.alloc(16);
-    for (let done = 0, i = 0; done < recordBytes; done += chunk.length, i++) {
+    step = (b, i) => {
       iv.writeBigUInt64BE(BigInt(i));
-      const c = createCipheriv('aes-256-ctr', key, iv).update(chunk);
-      const tag = createHmac('sha256', key).update(c).digest();
-      writeSync(fd, Buffer.concat([c, tag]));
-      fsyncSync(fd);
-    }
-  } else {
+      const c = createCipheriv('aes-256-ctr', key, iv).update(b);
+      return Buffer.concat([c, createHmac('sha256', key).update(c).digest()]);
+    };
+  } else if (cipher === 'AES_EAX') {
     const ctr = createCipheriv('aes-256-ctr', key, randomBytes(16));
-    const mac = createCipheriv('aes-256-cbc', key, Buffer.alloc(16));
-    for (let done = 0; done < recordBytes; done += chunk.length) {
-      const c = ctr.update(chunk);
+    const mac = createCipheriv('aes-256-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
+    step = (b) => {
+      const c = ctr.update(b);
       mac.update(c);
-      writeSync(fd, c);
+      return c;
+    };
+  } else if (cipher === 'AES_CBC') {
+    const cbc = createCipheriv('aes-256-cbc', key, randomBytes(16)).setAutoPadding(false);
+    step = (b) => cbc.update(b);
+  } else {
+    const aead = createCipheriv('chacha20-poly1305', key, randomBytes(12), { authTagLength: 16 });
+    step = (b) => aead.update(b);
+  }
+  let i = 0;
+  for (let s = 0; s < slices; s++) {
+    for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, chunk.subarray(0, 60));
+    for (let k = 0; k < chunksPerSlice && i * chunk.length < recordBytes; k++, i++) {
+      writeSync(fd, step(chunk, i));
+      if (segmented) fsyncSync(fd);
+    }
+    if (!segmented) fsyncSync(fd);
+    for (let k = Math.ceil(headerSyncs / (slices - s)); k > 0; k--, headerSyncs--) {
+      writeSync(hd, header);
+      fsyncSync(hd);
     }
   }
   closeSync(fd);
-  return performance.now() - t0;
+  closeSync(hd);
+  const ms = performance.now() - t0;
+  rmSync(join(work, 'core-ref.out'));
+  rmSync(join(work, 'core-ref.head'));
+  return ms;
 }
 
 /** Bytes of static buffers the core's wipe zeroes besides the arena (assembly/segments.ts IPAD, OPAD, TMP). */
@@ -95,32 +130,47 @@ function wipeMicroseconds(bytes: number): number {
 async function record(work: string, name: string, conf: Uint8Array, minutes: number, media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array }): Promise<SimReport> {
   const outDir = join(work, name);
   mkdirSync(outDir);
-  const r = await runSimulation({ conf, sensors: SENSORS, frames: recording(minutes, media.block, media.frame, media.fix), startMs: T0, outDir, seed: 'bench' });
+  const r = await runSimulation({ conf, sensors: SENSORS, frames: recording(minutes, media.block, media.frame, media.fix), startMs: T0, outDir });
   rmSync(outDir, { recursive: true });
   return r;
 }
 
-export async function coreBench(work: string, minutesLong: number): Promise<string[][]> {
+export async function coreBench(work: string, minutesLong: number, runs = 1): Promise<string[][]> {
   const pool = join(work, 'core-pool');
   const g = await makeTestGuardians(pool);
   const opts = { sliceMs: 60_000, pseudonym: 'bench' };
   const segConf = await compileCryptoconf(loadCryptoconfFile(g.cryptoconfPath), new KeyPool([pool]), opts);
-  const eaxConf = await compileCryptoconf(loadCryptoconfFile(g.wacryptolibCryptoconfPath), new KeyPool([pool]), opts);
+  const waBase = loadCryptoconfFile(g.wacryptolibCryptoconfPath);
+  const withPayload = (algo: PayloadCipher) => ({ ...waBase, payload_cipher_layers: waBase.payload_cipher_layers.map((l) => ({ ...l, payload_cipher_algo: algo })) });
   const media = { block: randomBytes(3200), frame: randomBytes(12 * 1024), fix: Buffer.from('$GPRMC,120000.00,A,4851.40,N,00221.03,E,0.5,0.0,010126,,,A*6C\r\n') };
   const pem = readFileSync(join(g.wearer.keystoreDir, `${g.wearer.keychainUids[0]}_RSA_OAEP_public_key.pem`));
   const short = await record(work, 'seg-1', segConf, 1, media);
   const rows: string[][] = [['figure', 'value', 'reference', 'ratio']];
   let long: SimReport = short;
-  for (const [label, conf, segmented] of [['default cryptoconf, segmented payload', segConf, true], ['wacryptolib-only cryptoconf, AES_EAX payload', eaxConf, false]] as const) {
-    const r = await record(work, segmented ? 'seg-long' : 'eax-long', conf, minutesLong, media);
+  const cases: [string, PayloadCipher][] = [
+    ['default cryptoconf, segmented payload', 'SHIDI_AES_CTR_HMAC_SEGMENTS'],
+    ['wacryptolib-only cryptoconf, AES_EAX payload', 'AES_EAX'],
+    ['same key tree, AES_CBC payload', 'AES_CBC'],
+    ['same key tree, CHACHA20_POLY1305 payload', 'CHACHA20_POLY1305'],
+  ];
+  for (const [label, cipher] of cases) {
+    const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
+    const conf = segmented ? segConf : await compileCryptoconf(withPayload(cipher), new KeyPool([pool]), opts);
+    // Best of `runs`, the core and node:crypto alternating: the machine's other load moves both alike.
+    let best: SimReport | undefined;
+    let refMs = Infinity;
+    for (let i = 0; i < runs; i++) {
+      const r = await record(work, `${cipher}-long`, conf, minutesLong, media);
+      if (best === undefined || r.wall_seconds < best.wall_seconds) best = r;
+      refMs = Math.min(refMs, nodeReference(r, pem, cipher, work));
+    }
+    const r = best!;
     if (segmented) long = r;
     const oaep = r.hal.imports.rsa_public!.calls / r.slices_finished;
-    const refMs = nodeReference(r.slices_finished, oaep, pem, r.hal.imports.aes_ctr_xor!.bytes / 2, segmented, join(work, 'core-ref.out'));
-    rmSync(join(work, 'core-ref.out'));
     const mib = r.bytes_in / 1048576;
     const rate = mib / r.wall_seconds;
     const refRate = mib / (refMs / 1000);
-    rows.push([`core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice)`, `${rate.toFixed(1)} MiB/s`, `node:crypto same work ${refRate.toFixed(1)} MiB/s`, (rate / refRate).toFixed(2)]);
+    rows.push([`core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice, ${r.card_syncs} syncs)`, `${rate.toFixed(1)} MiB/s`, `node:crypto same work ${refRate.toFixed(1)} MiB/s`, (rate / refRate).toFixed(2)]);
   }
   const calls = Object.values(long.hal.groups).reduce((n, c) => n + c.calls, 0);
   // Each boundary zeroes the finished slice's arena up to its peak, at most the run's high-water mark (equal
