@@ -159,13 +159,16 @@ export async function sliceSecrets(file: string, pool: KeyPool): Promise<SliceSe
       c.secret(`${path} mac_key`, mac);
       c.hmacPads(`${path} HKDF PRK`, prk);
       c.hmacPads(`${path} mac_key`, mac);
-      live.push(`${path} enc_key`, `${path} mac_key`);
+      // enc_key goes into the body's AES context (aes_setkey) and the core wipes its copy at once; the HMAC
+      // key stays in linear memory while the slice records (the SHA engine takes no key).
+      live.push(`${path} mac_key`);
     } else {
       const nonce = bytesOf(symkey.nonce ?? symkey.iv, `${path} nonce`);
       c.secret(`${path} nonce`, nonce, text);
       if (algo === 'AES_EAX') {
         c.omacSubkeys(`${path} key`, key);
-        live.push(`${path} key`, `${path} key OMAC K1`);
+        // The AES key itself lives in the body's context (aes_setkey); OMAC's subkey is the core's.
+        live.push(`${path} key OMAC K1`);
       }
     }
   }
