@@ -211,9 +211,10 @@ describe('the default cryptoconf, compiled', () => {
       expect(node).toHaveLength(5);
       expect(kind).toBe(0);
       expect(hex(keychain)).toBe(hex(g.keychainUids[0]!.bytes));
-      // The conf file names the guardian; the compiled trustee keeps only what locates the key store,
-      // written here by hand in wacryptolib's dialect (sorted keys, UUID as $binary subtype 04).
-      expect(text).toContain(`"keystore_owner": ${JSON.stringify(g.name)}`);
+      // Neither the conf file keygen writes nor the compiled trustee names the guardian: the trustee keeps
+      // only what locates the key store, written here by hand in wacryptolib's dialect (sorted keys, UUID as
+      // $binary subtype 04).
+      expect(text).not.toContain(g.name);
       const uidB64 = Buffer.from(g.keystoreUid.bytes).toString('base64');
       expect(trusteeJson).toBe(`{"keystore_uid": {"$binary": {"base64": "${uidB64}", "subType": "04"}}, "trustee_type": "authenticator"}`);
       expect(trusteeJson).not.toContain(g.name);
@@ -337,12 +338,14 @@ describe('refusals', () => {
         `a guardian public key is missing: Guardian B \\(TEST\\) \\(keychain ${b.keychainUids[0]}, at payload_cipher_layers\\[0\\]\\.key_cipher_layers\\[1\\]\\.key_shared_secret_shards\\[1\\]\\.key_cipher_layers\\[0\\]\\): expected ${expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
       ),
     );
-    // With keystore folders as --keys and B's not among them, it says so.
+    // With keystore folders as --keys and B's not among them, it says so. Nothing names B then (the conf
+    // carries no names, the pool lacks B's metadata): B is the keystore uid, shortened.
+    const shortB = `${b.keystoreUid.toString().slice(0, 4)}…${b.keystoreUid.toString().slice(-4)}`;
     await expectRefusal(
       () => compileCryptoconf(conf, pool, OPTS),
       ExitCode.notEnoughKeys,
       new RegExp(
-        `a guardian public key is missing: Guardian B \\(TEST\\) \\(keychain ${b.keychainUids[0]}, at [^)]*\\): expected foreign_keystores/keystore_${b.keystoreUid}/${b.keychainUids[0]}_RSA_OAEP_public_key\\.pem, but no keystore ${b.keystoreUid} is among --keys ${tg.wearer.keystoreDir}, `,
+        `a guardian public key is missing: authenticator ${shortB} \\(keychain ${b.keychainUids[0]}, at [^)]*\\): expected foreign_keystores/keystore_${b.keystoreUid}/${b.keychainUids[0]}_RSA_OAEP_public_key\\.pem, but no keystore ${b.keystoreUid} is among --keys ${tg.wearer.keystoreDir}, `,
       ),
     );
     // B's own keystore folder as --keys, without the public key file: the path inside that folder.
@@ -513,7 +516,9 @@ describe('refusals through a CLI path (shidi sim compiles the cryptoconf before 
     const r = await shidi(['sim', '--keys', pool, '--cryptoconf', tg.cryptoconfPath, '--out', join(s.dir, 'sim-out-2')]);
     expectCleanFailure(r);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(new RegExp(`^shidi: cannot compile the cryptoconf: a guardian public key is missing: Guardian B \\(TEST\\) \\(keychain ${b.keychainUids[0]}, `));
+    // B's keystore is gone from the pool and the conf carries no names: B is its keystore uid, shortened.
+    const shortB = `${b.keystoreUid.toString().slice(0, 4)}…${b.keystoreUid.toString().slice(-4)}`;
+    expect(r.stderr).toMatch(new RegExp(`^shidi: cannot compile the cryptoconf: a guardian public key is missing: authenticator ${shortB} \\(keychain ${b.keychainUids[0]}, `));
   });
 
   it('a pseudonym the device cannot put in file names: exit 3', async () => {

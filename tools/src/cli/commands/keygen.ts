@@ -116,6 +116,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
     for (const k of g.keychainUids) rep.result(`  keychain_uid  ${k}  (RSA_OAEP, ${bits} bits${passphrase ? ', passphrase-protected' : ''})`);
     const layer = dumpEJson({ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: authenticatorTrustee(g), keychain_uid: g.keychainUids[0]! } as unknown as EJson);
     rep.note(`Next: in a cryptoconf, wrap a key to ${g.name} with the key layer ${layer}`);
+    rep.note(`      (no name in it: a trustee is copied into every header in clear; shidi finds ${g.name} by the keystore uid)`);
     rep.note(`      hand the guardian a copy of the folder (e.g. on a USB key as authenticator.keystore/) and keep only the public keys on the host.`);
     done(0);
   });

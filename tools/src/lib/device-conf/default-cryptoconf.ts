@@ -38,8 +38,13 @@ export interface DefaultCryptoconfOptions {
   payloadCipher?: PayloadAlgo;
 }
 
+/**
+ * A guardian as a trustee: by keystore uid only. wacryptolib copies the trustee into every header, in clear,
+ * so a name here would tell whoever holds the card who the wearer's guardians are; tools look names up in
+ * the key pool instead.
+ */
 export function authenticatorTrustee(holder: KeyHolder): Trustee {
-  return { trustee_type: 'authenticator', keystore_uid: holder.keystoreUid, keystore_owner: holder.name };
+  return { trustee_type: 'authenticator', keystore_uid: holder.keystoreUid };
 }
 
 function rsaTo(holder: KeyHolder): AsymKeyLayer {
