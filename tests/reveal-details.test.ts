@@ -8,7 +8,6 @@ import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { claimThenRename } from '../tools/src/lib/place-file.js';
 import { checkSliceName, parseSliceName } from '../tools/src/lib/records/slice-name.js';
@@ -20,7 +19,7 @@ import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { revealCryptainer } from '../tools/src/lib/wacryptolib/reveal.js';
 import { cbor } from './helpers/cbor.js';
 import { shidi } from './helpers/cli.js';
-import { MIC, T0, testKeys, type TestKeys } from './helpers/core.js';
+import { recordMic, T0, testKeys, type TestKeys } from './helpers/core.js';
 import { CRYPTAINERS, FIX, GUARDIAN_KEYSTORE, POOL, manifest, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-reveal-details-');
@@ -37,9 +36,7 @@ let slices: string;
 beforeAll(async () => {
   keys = await testKeys(s.dir);
   slices = join(s.dir, 'slices');
-  const frames: SimFrame[] = [];
-  for (let t = 0; t < 25_000; t += 100) frames.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(1600).fill(t % 211) });
-  const r = await runSimulation({ conf: await keys.compile({ sliceMs: 10_000, segmentBytes: 4096 }), sensors: [MIC], frames, startMs: T0, outDir: slices });
+  const r = await recordMic(keys, slices, { seconds: 25, sliceMs: 10_000, segmentBytes: 4096, fillMod: 211 });
   expect(r.slices_finished).toBe(3);
 });
 

@@ -9,13 +9,12 @@
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { CRYPTAINERS, FIX, POOL, copyOf, scratch } from './helpers/fixtures.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
-import { MIC, T0, testKeys, type TestKeys } from './helpers/core.js';
+import { recordMic, T0, testKeys, type TestKeys } from './helpers/core.js';
 
 const s = scratch('shidi-origin-');
 afterAll(s.cleanup);
@@ -34,9 +33,7 @@ let slices: string;
 beforeAll(async () => {
   keys = await testKeys(s.dir);
   slices = join(s.dir, 'slices');
-  const frames: SimFrame[] = [];
-  for (let t = 0; t < 15_000; t += 100) frames.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(1600).fill(t % 199) });
-  const r = await runSimulation({ conf: await keys.compile({ sliceMs: 10_000, segmentBytes: 4096 }), sensors: [MIC], frames, startMs: T0, outDir: slices });
+  const r = await recordMic(keys, slices, { seconds: 15, sliceMs: 10_000, segmentBytes: 4096, fillMod: 199 });
   expect(r.slices_finished).toBe(2);
 });
 

@@ -32,3 +32,15 @@ export async function testKeys(dir: string): Promise<TestKeys> {
       }),
   };
 }
+
+/**
+ * Records `seconds` of 1600-byte microphone blocks every 100 ms (byte value t % fillMod) into outDir with the
+ * test guardians' default cryptoconf; returns the simulator's report.
+ */
+export async function recordMic(keys: TestKeys, outDir: string, o: { seconds: number; sliceMs: number; segmentBytes?: number; fillMod?: number }) {
+  const { runSimulation } = await import('../../host-sim/src/simulator.js');
+  const frames = [];
+  for (let t = 0; t < o.seconds * 1000; t += 100) frames.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(1600).fill(t % (o.fillMod ?? 251)) });
+  const conf = await keys.compile({ sliceMs: o.sliceMs, ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }) });
+  return runSimulation({ conf, sensors: [MIC], frames, startMs: T0, outDir });
+}
