@@ -5,7 +5,8 @@
  * link() fails with EEXIST if the name exists at that instant.
  */
 import { link, open, rename, unlink } from 'node:fs/promises';
-import { ExitCode, ShidiError, failed } from './errors.js';
+import { failed } from './errors.js';
+import { fsFailure } from './fs-errors.js';
 import { trackTemp, untrackTemp } from './temp-files.js';
 
 /** File systems without hard links (FAT and exFAT on cards and USB sticks) answer link() with these. */
@@ -24,7 +25,7 @@ export async function placeFile(tmp: string, path: string, overwrite: boolean): 
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (code === 'EEXIST') throw exists(path);
-    if (!NO_HARD_LINKS.has(code)) throw new ShidiError(ExitCode.failed, `cannot create ${path}: ${code || (e as Error).message} — check the folder's permissions and free space`, 'output');
+    if (!NO_HARD_LINKS.has(code)) throw fsFailure(e, `cannot create ${path}`);
     return claimThenRename(tmp, path);
   }
   await unlink(tmp);
@@ -37,7 +38,7 @@ export async function placeFile(tmp: string, path: string, overwrite: boolean): 
 export async function claimThenRename(tmp: string, path: string): Promise<void> {
   const fh = await open(path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EEXIST') throw exists(path);
-    throw new ShidiError(ExitCode.failed, `cannot create ${path}: ${e.code ?? e.message} — check the folder's permissions and free space`, 'output');
+    throw fsFailure(e, `cannot create ${path}`);
   });
   trackTemp(path);
   try {
