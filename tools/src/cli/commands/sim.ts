@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { LogLevel } from '../../../../host-sim/src/abi.generated.js';
 import { simulate } from '../../lib/sim.js';
 import { FULL_POLICIES, type FullPolicy } from '../../lib/device-conf/compile.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
@@ -94,7 +95,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
     rep.result(`  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`);
     if (r.power_cut) rep.result(`  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`);
-    for (const l of r.core_log) if (l.level <= 1) rep.warn(`core: ${l.message}`);
+    for (const l of r.core_log) if (l.level <= LogLevel.WARNING) rep.warn(`core: ${l.message}`);
     rep.result(`  HAL calls: ${calls} (${Object.entries(r.hal.groups).map(([g, c]) => `${g} ${c.calls}`).join(', ')})`);
     rep.result(`Reveal it:  npx shidi decrypt ${rel(r.out)} --keys ${rel(r.keys)} --out ${rel(r.out)}-revealed --export ${rel(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
     done(0);
