@@ -2,6 +2,7 @@
 // ever go through the HAL; the core touches at most one 16-byte block at a time (CMAC's last block, CBC's
 // padding). AES-EAX is EAX (Bellare, Rogaway, Wagner) with a 16-byte nonce, no header and a 16-byte tag,
 // as pycryptodome does it.
+import { AES_CBC, AES_EAX, CHACHA20_POLY1305, SEG_ALGO, SEGMENTED } from "./abi";
 import { hal } from "./errors";
 import {
   aes_cbc_encrypt,
@@ -14,14 +15,9 @@ import {
   chacha20poly1305_update,
 } from "./hal";
 
-export const AES_CBC: i32 = 1;
-export const AES_EAX: i32 = 2;
-export const CHACHA20_POLY1305: i32 = 3;
-/** Shidi's segmented cipher (segments.ts): payload only, outermost layer only. */
-export const SEGMENTED: i32 = 4;
 
 export function cipherName(c: i32): string {
-  return c == AES_CBC ? "AES_CBC" : c == AES_EAX ? "AES_EAX" : c == CHACHA20_POLY1305 ? "CHACHA20_POLY1305" : "SHIDI_AES_CTR_HMAC_SEGMENTS";
+  return c == AES_CBC ? "AES_CBC" : c == AES_EAX ? "AES_EAX" : c == CHACHA20_POLY1305 ? "CHACHA20_POLY1305" : SEG_ALGO;
 }
 /** Nonce (or IV) length of each cipher's symkey (the segmented cipher has none: its uid salts the key). */
 export function nonceLength(c: i32): i32 {

@@ -1,16 +1,41 @@
 // The compiled cryptoconf (docs/device-conf.md), parsed from its static copy into arena objects for each
 // slice. Pointers (uids, trustee JSON, public keys) point into the static copy, never into the arena.
-import { AES_CBC, CHACHA20_POLY1305, SEGMENTED } from "./ciphers";
+import {
+  AES_CBC,
+  CHACHA20_POLY1305,
+  CONF_FORMAT_VERSION,
+  CONF_FULL_POLICY,
+  CONF_KEEP_MIN,
+  CONF_KEYCHAIN,
+  CONF_PAYLOAD_LAYERS,
+  CONF_PSEUDONYM,
+  CONF_QUOTA_BYTES,
+  CONF_REQUIRED_MASK,
+  CONF_RETENTION_MS,
+  CONF_SEGMENT_SIZE,
+  CONF_SLICE_MS,
+  CONF_VERSION,
+  FULL_DELETE_OLDEST,
+  MAX_DEVICE_SEGMENT_SIZE,
+  MAX_KEEP_MIN,
+  MAX_KEY_DEPTH,
+  MAX_PAYLOAD_LAYERS,
+  MAX_PSEUDONYM_BYTES,
+  MAX_QUOTA_BYTES,
+  MAX_RETENTION_MS,
+  MAX_RSA_MODULUS_BYTES,
+  MAX_SHARDS,
+  MAX_SLICE_MS,
+  MIN_QUOTA_BYTES,
+  MIN_RSA_MODULUS_BYTES,
+  MIN_SLICE_MS,
+  NODE_RSA,
+  NODE_SHARED,
+  NODE_SYM,
+  SEG_MIN_SIZE,
+  SEGMENTED,
+} from "./abi";
 import { CborReader, MT_ARRAY, MT_BYTES, MT_MAP, MT_TEXT } from "./cbor";
-import { MAX_PAYLOAD_LAYERS, STAGE_CHUNK } from "./buffers";
-
-export const NODE_RSA: i32 = 0;
-export const NODE_SYM: i32 = 1;
-export const NODE_SHARED: i32 = 2;
-const MAX_DEPTH: i32 = 8;
-const MAX_SHARDS: u64 = 16;
-/** The most newest slices a conf may protect from deletion (retention.ts keeps them in a fixed table). */
-export const MAX_KEEP_MIN: i32 = 64;
 
 export class KeyNode {
   kind: i32 = 0;
@@ -47,7 +72,7 @@ export class Conf {
   segmentSize: i32 = 0;
   /** Finished slices older than this are deleted at each slice start; 0 keeps everything. */
   retentionMs: i64 = 0;
-  /** What a full card does: 0 = stop recording, 1 = delete the oldest finished slice. */
+  /** What a full card does: FULL_STOP or FULL_DELETE_OLDEST. */
   fullPolicy: i32 = 0;
   /** The newest slices that no policy ever deletes, by count (0..MAX_KEEP_MIN). */
   keepMin: i32 = 0;
@@ -76,9 +101,9 @@ function rsaKeyOk(node: KeyNode): bool {
   const k = node.modulusLen;
   const e = node.exponent;
   const el = node.exponentLen;
-  if (k < 256 || k > 512 || el < 1 || el > k) return false;
+  if (k < MIN_RSA_MODULUS_BYTES || k > MAX_RSA_MODULUS_BYTES || el < 1 || el > k) return false;
   // 2048 to 4096 bits: 256 bytes with the top bit set, up to 512 bytes with a non-zero top byte.
-  if (load<u8>(n) == 0 || (k == 256 && load<u8>(n) < 0x80) || (load<u8>(n + <usize>(k - 1)) & 1) == 0) return false;
+  if (load<u8>(n) == 0 || (k == MIN_RSA_MODULUS_BYTES && load<u8>(n) < 0x80) || (load<u8>(n + <usize>(k - 1)) & 1) == 0) return false;
   if (load<u8>(e) == 0 || (load<u8>(e + <usize>(el - 1)) & 1) == 0) return false;
   if (el == 1 && load<u8>(e) < 3) return false;
   if (el == k) {
@@ -96,7 +121,7 @@ function rsaKeyOk(node: KeyNode): bool {
 function parseNodes(r: CborReader, depth: i32): KeyNode[] {
   const out = new Array<KeyNode>();
   const n = r.expect(MT_ARRAY);
-  if (n == 0 || depth > MAX_DEPTH) r.setBad();
+  if (n == 0 || depth > MAX_KEY_DEPTH) r.setBad();
   for (let i: u64 = 0; i < n && !r.bad; i++) out.push(parseNode(r, depth));
   return out;
 }
@@ -105,7 +130,7 @@ function parseNode(r: CborReader, depth: i32): KeyNode {
   const node = new KeyNode();
   const len = r.expect(MT_ARRAY);
   node.kind = <i32>r.uint();
-  if (node.kind == 0 && len == 5) {
+  if (node.kind == NODE_RSA && len == 5) {
     if (r.isNullNext()) r.skip();
     else {
       node.keychain = r.str(MT_BYTES);
@@ -119,15 +144,15 @@ function parseNode(r: CborReader, depth: i32): KeyNode {
     node.exponentLen = <i32>r.value;
     if (!rsaKeyOk(node)) r.setBad();
     if (node.trusteeLen < 2) r.setBad();
-  } else if (node.kind == 1 && len == 3) {
+  } else if (node.kind == NODE_SYM && len == 3) {
     const c = r.uint();
     if (!cipherOk(c)) r.setBad();
     node.cipher = <i32>c;
     node.children = parseNodes(r, depth + 1);
-  } else if (node.kind == 2 && len == 3) {
+  } else if (node.kind == NODE_SHARED && len == 3) {
     const k = r.uint();
     const n = r.expect(MT_ARRAY);
-    if (n == 0 || n > MAX_SHARDS || k < 1 || k > n) r.setBad();
+    if (n == 0 || n > <u64>MAX_SHARDS || k < 1 || k > n) r.setBad();
     node.threshold = <i32>k;
     for (let i: u64 = 0; i < n && !r.bad; i++) node.shards.push(parseNodes(r, depth + 1));
   } else r.setBad();
@@ -142,12 +167,12 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
   let seen = 0;
   for (let i: u64 = 0; i < entries && !r.bad; i++) {
     const k = r.uint();
-    if (k == 0) {
-      if (r.uint() != 1) r.setBad();
-    } else if (k == 1) {
+    if (k == CONF_VERSION) {
+      if (r.uint() != <u64>CONF_FORMAT_VERSION) r.setBad();
+    } else if (k == CONF_KEYCHAIN) {
       conf.keychain = r.str(MT_BYTES);
       if (r.value != 16) r.setBad();
-    } else if (k == 2) {
+    } else if (k == CONF_PAYLOAD_LAYERS) {
       const n = r.expect(MT_ARRAY);
       if (n == 0 || n > <u64>MAX_PAYLOAD_LAYERS) r.setBad();
       for (let j: u64 = 0; j < n && !r.bad; j++) {
@@ -160,37 +185,37 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
         layer.keys = parseNodes(r, 1);
         conf.layers.push(layer);
       }
-    } else if (k == 3) {
+    } else if (k == CONF_SLICE_MS) {
       const ms = r.uint();
-      if (ms < 1000 || ms > 86400000) r.setBad();
+      if (ms < <u64>MIN_SLICE_MS || ms > <u64>MAX_SLICE_MS) r.setBad();
       conf.sliceMs = <i64>ms;
-    } else if (k == 4) {
+    } else if (k == CONF_PSEUDONYM) {
       conf.pseudonym = r.str(MT_TEXT);
       conf.pseudonymLen = <i32>r.value;
-      if (conf.pseudonymLen < 1 || conf.pseudonymLen > 24) r.setBad();
+      if (conf.pseudonymLen < 1 || conf.pseudonymLen > MAX_PSEUDONYM_BYTES) r.setBad();
       for (let j = 0; j < conf.pseudonymLen; j++) {
         const ch = load<u8>(conf.pseudonym + <usize>j);
         if (!((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57) || ch == 45)) r.setBad();
       }
-    } else if (k == 5) {
+    } else if (k == CONF_SEGMENT_SIZE) {
       const sz = r.uint();
-      if (sz < 64 || sz > <u64>STAGE_CHUNK || (sz & 15) != 0) r.setBad();
+      if (sz < <u64>SEG_MIN_SIZE || sz > <u64>MAX_DEVICE_SEGMENT_SIZE || (sz & 15) != 0) r.setBad();
       conf.segmentSize = <i32>sz;
-    } else if (k == 6) {
+    } else if (k == CONF_RETENTION_MS) {
       const ms = r.uint();
-      if (ms > <u64>(3650 * 86400000)) r.setBad();
+      if (ms > <u64>MAX_RETENTION_MS) r.setBad();
       conf.retentionMs = <i64>ms;
-    } else if (k == 7) {
+    } else if (k == CONF_FULL_POLICY) {
       const p = r.uint();
-      if (p > 1) r.setBad();
+      if (p > <u64>FULL_DELETE_OLDEST) r.setBad();
       conf.fullPolicy = <i32>p;
-    } else if (k == 8) {
+    } else if (k == CONF_KEEP_MIN) {
       const n = r.uint();
       if (n > <u64>MAX_KEEP_MIN) r.setBad();
       conf.keepMin = <i32>n;
-    } else if (k == 9) {
+    } else if (k == CONF_QUOTA_BYTES) {
       const q = r.uint();
-      if (q < 1048576 || q > 0x1fffffffffffff) r.setBad(); // 1 MiB .. 2^53 - 1 (what the host can state exactly)
+      if (q < <u64>MIN_QUOTA_BYTES || q > <u64>MAX_QUOTA_BYTES) r.setBad();
       conf.quotaBytes = <i64>q;
     } else {
       r.setBad();
@@ -199,9 +224,9 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
     if (seen & (1 << <i32>k)) r.setBad(); // a key twice
     seen |= 1 << <i32>k;
   }
-  // Keys 0-4 are required; 5 (segment size) exactly when the outermost layer is segmented.
-  if (r.bad || (seen & 31) != 31 || r.ptr != r.end) return null;
-  if (conf.segmented != ((seen & 32) != 0)) return null;
+  // The segment size is there exactly when the outermost layer is segmented.
+  if (r.bad || (seen & CONF_REQUIRED_MASK) != CONF_REQUIRED_MASK || r.ptr != r.end) return null;
+  if (conf.segmented != ((seen & (1 << CONF_SEGMENT_SIZE)) != 0)) return null;
   if (conf.retentionMs > 0 && conf.retentionMs < conf.sliceMs) return null;
   return conf;
 }

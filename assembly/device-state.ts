@@ -11,11 +11,11 @@
 //   - how many clock events (backward steps, jumps) the core has seen.
 // Everything lives in globals and static memory: the heap is a per-slice arena.
 import { CborReader, MT_ARRAY, MT_MAP, MT_UINT, writeHead } from "./cbor";
+import { LOG_WARNING, SLOT_RECORDING } from "./abi";
 import { C_STATE_STORE, log_write, state_commit, state_read } from "./hal";
 import { fail } from "./errors";
 import { Sink } from "./sink";
 
-const SLOT_RECORDING: i32 = 0;
 const FORMAT: u64 = 1;
 /** A frame-to-frame clock step above this adds nothing to the trusted elapsed time. */
 export const MAX_STEP_MS: i64 = 10000;
@@ -67,7 +67,7 @@ export function logWarning(message: string, value: i64 = -1): void {
     }
     n += digits;
   }
-  log_write(1, LOG, n);
+  log_write(LOG_WARNING, LOG, n);
 }
 
 function reset(): void {

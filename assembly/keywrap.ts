@@ -2,8 +2,9 @@
 // (wacryptolib-spec §4.5), writing the results as the header's JSON while they are computed. Each layer of
 // a chain but the last is materialised in the arena (small, bounded by the conf); the last one streams its
 // JSON straight into the sink, so a 2-of-3 key tree's ~25 KiB of nested base64 never sits in memory.
-import { AES_CBC, Encryptor, SEGMENTED, cipherName, hasTag, nonceLength } from "./ciphers";
-import { KeyNode, NODE_RSA, NODE_SHARED, NODE_SYM } from "./conf";
+import { AES_CBC, NODE_RSA, NODE_SHARED, NODE_SYM, SEGMENTED } from "./abi";
+import { Encryptor, cipherName, hasTag, nonceLength } from "./ciphers";
+import { KeyNode } from "./conf";
 import { hal } from "./errors";
 import { random } from "./random";
 import { beginBinary, binary, endBinary, integer, key } from "./json";

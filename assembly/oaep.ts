@@ -2,11 +2,11 @@
 // the padding is the core's, the modular exponentiation is the RSA engine's (rsa_public).
 import { release } from "./arena";
 import { hal } from "./errors";
+import { SHA512 } from "./abi";
 import { rsa_public, sha_digest } from "./hal";
 import { random } from "./random";
 
 const H: i32 = 64; // SHA-512
-const SHA512: i32 = 2;
 const LHASH: usize = memory.data(64);
 let lhashReady = false;
 

@@ -16,6 +16,7 @@
 // State lives in plain globals and static memory, never in the heap: the heap is an arena that the core
 // rewinds with __reset() at every slice boundary.
 import { fail, hal } from "./errors";
+import { LOG_ERROR } from "./abi";
 import { C_TRNG_HEALTH, log_write, trng_fill } from "./hal";
 
 // --- parameters (docs/hal-abi.md, "TRNG health tests"; tests/trng-health.test.ts recomputes them) ------
@@ -71,7 +72,7 @@ const LOG_BUF: usize = memory.data(LOG_BUF_SIZE);
 function logError(message: string): void {
   const n = min(message.length, LOG_BUF_SIZE);
   for (let i = 0; i < n; i++) store<u8>(LOG_BUF + <usize>i, <u8>message.charCodeAt(i));
-  log_write(0, LOG_BUF, n);
+  log_write(LOG_ERROR, LOG_BUF, n);
 }
 
 const PASSED: i32 = 0;

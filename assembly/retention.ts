@@ -8,12 +8,13 @@
 //     finished slice, as the conf says.
 // No policy ever deletes the newest `keepMin` slices, nor any file that is not a slice of this device. The
 // slice being started has no file yet, so it can never be deleted.
-import { Conf, MAX_KEEP_MIN } from "./conf";
+import { FULL_DELETE_OLDEST, MAX_KEEP_MIN, MAX_NAME_BYTES } from "./abi";
+import { Conf } from "./conf";
 import { fail, failed, sd } from "./errors";
 import { C_CARD_FULL, sd_file_size, sd_free_bytes, sd_list, sd_remove } from "./hal";
 import { logWarning, retentionCutoff } from "./device-state";
 
-const NAMEBUF: usize = memory.data(96);
+const NAMEBUF: usize = memory.data(MAX_NAME_BYTES);
 const MIN_NEED: i64 = 131072;
 /** The newest sequence numbers on the card, largest first (for keepMin). */
 const NEWEST: usize = memory.data(MAX_KEEP_MIN * 8, 8);
@@ -173,7 +174,7 @@ export function housekeeping(conf: Conf, lastSliceBytes: i64): void {
       return;
     }
     if (free >= need) return;
-    const s = conf.fullPolicy == 1 ? oldest(conf, keep, true) : NO_SLICE;
+    const s = conf.fullPolicy == FULL_DELETE_OLDEST ? oldest(conf, keep, true) : NO_SLICE;
     if (s == NO_SLICE) {
       fail(C_CARD_FULL);
       return;

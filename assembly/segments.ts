@@ -1,13 +1,11 @@
 // The segmented payload cipher SHIDI_AES_CTR_HMAC_SEGMENTS (docs/segmented-cipher.md): AES-256-CTR and
 // HMAC-SHA-256 per segment, encrypt-then-MAC, each segment written and synced on its own so that a power
 // cut loses at most the segment in flight. Both passes are the HAL's (the S3's AES and SHA engines).
+import { SEG_KEY_INFO, SEG_MAC_LABEL, SEG_TAG_BYTES, SHA256 } from "./abi";
 import { secretStatic } from "./arena";
 import { failed, hal, sd } from "./errors";
 import { aes_ctr_xor, aes_free, aes_setkey, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
 
-const SHA256: i32 = 1;
-const SEG_LABEL = "SHIDI-SEG1";
-const HKDF_INFO = "shidi segments v1";
 
 // Key XOR pads and the inner hash: derived from a key, so wiped with the arena too.
 const IPAD: usize = secretStatic(memory.data(64), 64);
@@ -71,7 +69,7 @@ export class SegmentWriter {
     salt.update(secret, 32);
     salt.finish(prk);
     const info = heap.alloc(32);
-    const infoLen = ascii(info, HKDF_INFO);
+    const infoLen = ascii(info, SEG_KEY_INFO);
     const encKey = heap.alloc(32);
     this.macKey = heap.alloc(32);
     const t = new Hmac(prk, 32);
@@ -93,12 +91,12 @@ export class SegmentWriter {
     this.mac = new Hmac(this.macKey, 32);
     // The MAC's fixed prefix: label || uid || BE64(index) || flag.
     this.head = heap.alloc(48);
-    const l = ascii(this.head, SEG_LABEL);
+    const l = ascii(this.head, SEG_MAC_LABEL);
     memory.copy(this.head + <usize>l, uid, 16);
   }
 
   /**
-   * Encrypts [ptr, ptr+len) in place, appends its tag right after it (the caller leaves 32 bytes of room),
+   * Encrypts [ptr, ptr+len) in place, appends its tag right after it (the caller leaves SEG_TAG_BYTES of room),
    * writes both with one sd_write and syncs: the segment is durable when this returns.
    */
   write(file: i32, ptr: usize, len: i32, last: bool): void {
@@ -116,9 +114,9 @@ export class SegmentWriter {
     mac.update(ptr, len);
     mac.finish(ptr + <usize>len);
     if (failed()) return;
-    sd(sd_write(file, ptr, len + 32));
+    sd(sd_write(file, ptr, len + SEG_TAG_BYTES));
     if (!failed()) sd(sd_sync(file));
     this.index++;
-    this.written += len + 32;
+    this.written += len + SEG_TAG_BYTES;
   }
 }

@@ -2,8 +2,9 @@
 // (NAME.crypt~, state STARTED) is written and synced before the first payload byte; records then stream
 // through the payload cipher layers into NAME.crypt.payload; at its end the final header is copied from
 // the pending one with the state and the integrity tags filled in (NAME.crypt), and NAME.crypt~ goes.
+import { SD_CREATE, SD_READ, SEGMENTED } from "./abi";
 import { COPY_BUF, FILE_BUF_SIZE, STAGE, STAGE_CHUNK } from "./buffers";
-import { Encryptor, SEGMENTED, cipherName, hasTag } from "./ciphers";
+import { Encryptor, cipherName, hasTag } from "./ciphers";
 import { SegmentWriter } from "./segments";
 import { MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead, writeText } from "./cbor";
 import { Conf } from "./conf";
@@ -17,9 +18,7 @@ import { setMetadataSequence, writeMetadata } from "./metadata";
 import { beginBinary, endBinary } from "./json";
 import { FileSink, MemSink, Sink } from "./sink";
 
-const MODE_CREATE: i32 = 1;
 const SPLIT: usize = memory.data(16 * 4);
-const MODE_READ: i32 = 3;
 
 /** Appends plaintext to the slice's payload stream. */
 class StageSink extends Sink {
@@ -75,7 +74,7 @@ export class Slice {
     }
     this.writePendingHeader(keys);
     if (failed()) return;
-    this.payload = sd(sd_open(FILE, fileName(".crypt.payload"), MODE_CREATE));
+    this.payload = sd(sd_open(FILE, fileName(".crypt.payload"), SD_CREATE));
     if (failed()) return;
     for (let i = 0; i < layers.length; i++) {
       if (layers[i].cipher == SEGMENTED) this.seg = new SegmentWriter(keys[i], this.uid, conf.segmentSize);
@@ -86,7 +85,7 @@ export class Slice {
   }
 
   private writePendingHeader(keys: usize[]): void {
-    const h = sd(sd_open(FILE, fileName(".crypt~"), MODE_CREATE));
+    const h = sd(sd_open(FILE, fileName(".crypt~"), SD_CREATE));
     if (failed()) return;
     const out = new FileSink(h);
     const uid = this.uid;
@@ -196,9 +195,9 @@ export class Slice {
     if (failed()) return;
     sd(sd_close(this.payload));
     if (failed()) return;
-    const src = sd(sd_open(FILE, fileName(".crypt~"), MODE_READ));
+    const src = sd(sd_open(FILE, fileName(".crypt~"), SD_READ));
     if (failed()) return;
-    const dst = sd(sd_open(FILE, fileName(".crypt.part"), MODE_CREATE));
+    const dst = sd(sd_open(FILE, fileName(".crypt.part"), SD_CREATE));
     if (failed()) {
       sd_close(src);
       return;

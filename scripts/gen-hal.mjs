@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Generates every file that must agree with the HAL ABI from its one source, assembly/hal-abi.json:
 //   assembly/hal.ts                          the core's import declarations and error constants
+//   assembly/abi.ts                          the core's enums, limits, conf keys and segmented-cipher constants
 //   host-sim/src/hal-table.generated.ts      the simulator's binding table (parameter kinds for bounds checks)
+//   host-sim/src/abi.generated.ts            the same facts for the host, core error classes, typed CoreExports
 //   firmware/main/hal_natives.generated.h    the WAMR NativeSymbol table with its signature strings
+//   firmware/main/shidi_abi.generated.h      the facts as C enums and #defines
 //   docs/hal-abi.md                          the tables between the GENERATED markers
 // `node scripts/gen-hal.mjs --check` writes nothing and exits 1 when any of them differs (CI runs it).
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -24,6 +27,76 @@ function wamrSig(f) {
   const p = f.params.map(([, k]) => (k === 'buf' ? '*~' : k === 'i64' ? 'I' : 'i')).join('');
   const r = f.result === 'void' ? '' : f.result === 'i64' ? 'I' : 'i';
   return `(${p})${r}`;
+}
+
+// ── The facts besides the imports: one flat list of named constants, spelled alike in every language.
+const enumValues = (en) => en.values.map((v) => ({ name: en.prefix + v.name, value: v.value, doc: `${en.name}: ${v.doc}` }));
+const confKeyName = (k) => `CONF_${k.name}`;
+// A conf that lacks one of these keys is refused: the core tests them as one mask.
+const confRequiredMask = abi.conf_keys.filter((k) => k.required).reduce((m, k) => m | (1 << k.key), 0);
+const flatFacts = () => [
+  ...abi.enums.flatMap(enumValues),
+  ...abi.conf_keys.map((k) => ({ name: confKeyName(k), value: k.key, doc: `device conf key: ${k.doc}` })),
+  { name: 'CONF_REQUIRED_MASK', value: confRequiredMask, doc: 'bit k set for every conf key k that a conf must hold' },
+  ...abi.limits,
+  ...abi.segmented,
+];
+const isWide = (v) => typeof v === 'number' && (v > 0x7fffffff || v < -0x80000000);
+for (const f of imports) {
+  for (const [n, , en] of f.params) if (en !== undefined && !abi.enums.some((e) => e.name === en)) throw new Error(`hal-abi.json: ${f.name}'s ${n} names no enum ${en}`);
+}
+for (const f of flatFacts()) {
+  if (typeof f.value === 'number' && !Number.isSafeInteger(f.value)) throw new Error(`hal-abi.json: ${f.name} is not an exact integer`);
+}
+
+function abiAs() {
+  let s = header('//');
+  s += `// The boundary's fixed facts for the core: enums, limits, conf keys, segmented-cipher constants.\n\n`;
+  for (const f of flatFacts()) {
+    const type = typeof f.value === 'string' ? 'string' : isWide(f.value) ? 'i64' : 'i32';
+    s += `/** ${f.doc} */\nexport const ${f.name}: ${type} = ${JSON.stringify(f.value)};\n`;
+  }
+  return s;
+}
+
+const tsType = (k) => (k === 'i64' ? 'bigint' : k === 'void' ? 'void' : 'number');
+function abiHost() {
+  let s = header('//');
+  s += `// The boundary's fixed facts for the simulator and the tools.\n\n`;
+  for (const en of abi.enums) {
+    s += `/** ${en.doc} */\nexport const ${en.ts} = {\n${en.values.map((v) => `  /** ${v.doc} */\n  ${v.name}: ${v.value},`).join('\n')}\n} as const;\n`;
+    s += `export type ${en.ts} = (typeof ${en.ts})[keyof typeof ${en.ts}];\n\n`;
+  }
+  s += `/** The device conf's CBOR map keys (docs/device-conf.md). */\nexport const ConfKey = {\n${abi.conf_keys.map((k) => `  /** ${k.doc} */\n  ${k.name}: ${k.key},`).join('\n')}\n} as const;\n`;
+  s += `export type ConfKey = (typeof ConfKey)[keyof typeof ConfKey];\n`;
+  s += `/** The keys a conf must hold. */\nexport const CONF_REQUIRED_KEYS: readonly ConfKey[] = [${abi.conf_keys.filter((k) => k.required).map((k) => `ConfKey.${k.name}`).join(', ')}];\n\n`;
+  for (const f of [...abi.limits, ...abi.segmented]) s += `/** ${f.doc} */\nexport const ${f.name} = ${typeof f.value === 'string' ? `'${f.value}' as const` : f.value};\n`;
+  s += `\n/** Negative results of the core's exports. */\nexport const CoreErrorCode = {\n${abi.core_errors.map((e) => `  /** ${e.doc} */\n  ${e.name}: ${e.code},`).join('\n')}\n} as const;\n`;
+  s += `export type CoreErrorCode = (typeof CoreErrorCode)[keyof typeof CoreErrorCode];\n\n`;
+  s += `/** bad_input: what the core was given is wrong (the CLI exits 3); failure: the recording could not go on (exit 1). */\nexport type CoreErrorClass = 'bad_input' | 'failure';\n`;
+  s += `export const CORE_ERROR_CLASS: Readonly<Record<CoreErrorCode, CoreErrorClass>> = {\n${abi.core_errors.map((e) => `  [${e.code}]: '${e.class}',`).join('\n')}\n};\n`;
+  s += `/** The class of any negative result; undefined for a code the ABI does not define. */\nexport function coreErrorClass(code: number): CoreErrorClass | undefined {\n  return (CORE_ERROR_CLASS as Readonly<Record<number, CoreErrorClass>>)[code];\n}\n\n`;
+  s += `/** The core's exports, as WebAssembly.Instance gives them (i64 as bigint). */\nexport interface CoreExports {\n  memory: WebAssembly.Memory;\n`;
+  for (const e of abi.exports) s += `  /** ${e.doc} */\n  ${e.name}(${e.params.map(([n, k]) => `${n}: ${tsType(k)}`).join(', ')}): ${tsType(e.result)};\n`;
+  s += `}\n`;
+  return s;
+}
+
+function abiC() {
+  let s = header('/*').replace(/\n$/, ' */\n');
+  s += `#ifndef SHIDI_ABI_GENERATED_H\n#define SHIDI_ABI_GENERATED_H\n\n#include <stdint.h>\n\n`;
+  for (const en of abi.enums) {
+    s += `/* ${en.doc} */\nenum shidi_${en.name} {\n${en.values.map((v) => `    SHIDI_${en.prefix}${v.name} = ${v.value}, /* ${v.doc} */`).join('\n')}\n};\n\n`;
+  }
+  s += `/* The device conf's CBOR map keys. */\nenum shidi_conf_key {\n${abi.conf_keys.map((k) => `    SHIDI_${confKeyName(k)} = ${k.key},`).join('\n')}\n};\n#define SHIDI_CONF_REQUIRED_MASK ${confRequiredMask}\n\n`;
+  for (const f of [...abi.limits, ...abi.segmented]) {
+    const v = typeof f.value === 'string' ? JSON.stringify(f.value) : isWide(f.value) ? `INT64_C(${f.value})` : `(${f.value})`;
+    s += `#define SHIDI_${f.name} ${v} /* ${f.doc} */\n`;
+  }
+  s += `\n/* Negative results of the core's exports. */\n`;
+  for (const e of abi.core_errors) s += `#define SHIDI_${e.name} (${e.code})\n`;
+  s += `\n#endif\n`;
+  return s;
 }
 
 function halTs() {
@@ -59,7 +132,7 @@ function hostTable() {
 
 function cHeader() {
   let s = header('/*').replace(/\n$/, ' */\n');
-  s += `#ifndef SHIDI_HAL_NATIVES_GENERATED_H\n#define SHIDI_HAL_NATIVES_GENERATED_H\n\n#include <stdint.h>\n#include "wasm_export.h"\n\n`;
+  s += `#ifndef SHIDI_HAL_NATIVES_GENERATED_H\n#define SHIDI_HAL_NATIVES_GENERATED_H\n\n#include <stdint.h>\n#include "wasm_export.h"\n#include "shidi_abi.generated.h"\n\n`;
   s += `#define SHIDI_HAL_ABI_VERSION ${abi.version}\n#define SHIDI_HAL_MODULE "${abi.module}"\n\n`;
   for (const e of abi.errors) s += `#define SHIDI_${e.name} (${e.code})\n`;
   s += '\n/* Each native receives the exec env first; a "*~" pair arrives as a native pointer WAMR has range-checked and its length. */\n';
@@ -76,7 +149,7 @@ function cHeader() {
 }
 
 function docTables() {
-  const bufNote = (f) => f.params.map(([n, k]) => `${n}${k === 'buf' ? ' (ptr, len)' : ': ' + k}`).join(', ');
+  const bufNote = (f) => f.params.map(([n, k, en]) => `${n}${k === 'buf' ? ' (ptr, len)' : ': ' + k}${en ? ` (${en})` : ''}`).join(', ');
   let s = `<!-- GENERATED by scripts/gen-hal.mjs from assembly/hal-abi.json — edit that file, then run npm run gen:hal -->\n`;
   s += `Import module \`${abi.module}\`, ABI version **${abi.version}** (custom section \`${abi.custom_section}\`: one byte, the version).\n\n`;
   for (const g of abi.groups) {
@@ -86,8 +159,17 @@ function docTables() {
   }
   s += `### Core exports\n\n| export | parameters | result and meaning |\n|---|---|---|\n`;
   for (const e of abi.exports) s += `| \`${e.name}\` | ${e.params.map(([n, k]) => `${n}: ${k}`).join(', ') || '—'} | ${e.result}: ${e.doc} |\n`;
-  s += `\n### Error codes\n\n| code | name | meaning |\n|---|---|---|\n`;
-  for (const e of [...abi.errors, ...abi.core_errors]) s += `| ${e.code} | \`${e.name}\` | ${e.doc} |\n`;
+  s += `\n### Error codes\n\nA core error's class decides the CLI's exit code: bad input 3, failure 1.\n\n| code | name | class | meaning |\n|---|---|---|---|\n`;
+  for (const e of abi.errors) s += `| ${e.code} | \`${e.name}\` | HAL | ${e.doc} |\n`;
+  for (const e of abi.core_errors) s += `| ${e.code} | \`${e.name}\` | ${e.class.replace('_', ' ')} | ${e.doc} |\n`;
+  s += `\n### Enums\n\nIn the core and C the name is the constant (C prefixes \`SHIDI_\`); on the host, \`Object.NAME\` without the prefix.\n\n| enum | host object | constant | value | meaning |\n|---|---|---|---|---|\n`;
+  for (const en of abi.enums) for (const v of en.values) s += `| ${en.name} (${en.doc}) | \`${en.ts}\` | \`${en.prefix}${v.name}\` | ${v.value} | ${v.doc} |\n`;
+  s += `\n### Device conf keys\n\n| key | constant (host \`ConfKey\`) | required | meaning |\n|---|---|---|---|\n`;
+  for (const k of abi.conf_keys) s += `| ${k.key} | \`${confKeyName(k)}\` (\`${k.name}\`) | ${k.required ? 'yes' : 'no'} | ${k.doc} |\n`;
+  s += `\n### Limits\n\n| constant | value | meaning |\n|---|---|---|\n`;
+  for (const f of abi.limits) s += `| \`${f.name}\` | ${f.value} | ${f.doc} |\n`;
+  s += `\n### Segmented cipher constants (docs/segmented-cipher.md)\n\n| constant | value | meaning |\n|---|---|---|\n`;
+  for (const f of abi.segmented) s += `| \`${f.name}\` | ${typeof f.value === 'string' ? `\`${f.value}\`` : f.value} | ${f.doc} |\n`;
   s += `<!-- END GENERATED -->`;
   return s;
 }
@@ -101,8 +183,11 @@ function docMd(current) {
 
 const outputs = [
   ['assembly/hal.ts', () => halTs()],
+  ['assembly/abi.ts', () => abiAs()],
   ['host-sim/src/hal-table.generated.ts', () => hostTable()],
+  ['host-sim/src/abi.generated.ts', () => abiHost()],
   ['firmware/main/hal_natives.generated.h', () => cHeader()],
+  ['firmware/main/shidi_abi.generated.h', () => abiC()],
   ['docs/hal-abi.md', (cur) => docMd(cur)],
 ];
 let drift = 0;

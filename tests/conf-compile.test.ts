@@ -14,9 +14,9 @@ import {
   compileCryptoconf,
   compileCryptoconfDetailed,
   encodeDeviceConf,
-  MAX_DEVICE_CONF_BYTES,
   type CompileOptions,
 } from '../tools/src/lib/device-conf/compile.js';
+import { CONF_SIZE } from '../host-sim/src/abi.generated.js';
 import { cryptoconfText } from '../tools/src/lib/device-conf/default-cryptoconf.js';
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { ExitCode, ShidiError } from '../tools/src/lib/errors.js';
@@ -453,7 +453,7 @@ describe('refusals', () => {
       key_shared_secret_threshold: 2,
       key_shared_secret_shards: Array.from({ length: 16 }, (_, i) => ({ key_cipher_layers: [rsa(tg.guardians[i % 3]!), rsa(tg.wearer), rsa(tg.guardians[(i + 1) % 3]!)] })),
     };
-    await expectRefusal(() => compileCryptoconf(confWith([big]), testPool, OPTS), ExitCode.badInput, new RegExp(`the compiled conf is \\d+ bytes; the device takes at most ${MAX_DEVICE_CONF_BYTES} \\(16 KiB\\)`));
+    await expectRefusal(() => compileCryptoconf(confWith([big]), testPool, OPTS), ExitCode.badInput, new RegExp(`the compiled conf is \\d+ bytes; the device takes at most ${CONF_SIZE} \\(16 KiB\\)`));
   });
 
   it('more than 4 payload layers: exit 3', async () => {

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/fixtures.js';
+import { AEAD_MAX_HANDLES, AES_MAX_HANDLES, SHA_MAX_HANDLES } from '../host-sim/src/hal.js';
+import { SD_MAX_OPEN } from '../host-sim/src/sd-card.js';
 
 const abi = JSON.parse(readFileSync(join(ROOT, 'assembly', 'hal-abi.json'), 'utf8')) as {
   version: number;
@@ -12,6 +14,7 @@ const abi = JSON.parse(readFileSync(join(ROOT, 'assembly', 'hal-abi.json'), 'utf
   custom_section: string;
   groups: { imports: { name: string; params: [string, string][]; result: string }[] }[];
   exports: { name: string; params: [string, string][]; result: string }[];
+  limits: { name: string; value: number }[];
 };
 const wasm = readFileSync(join(ROOT, 'build', 'encryptor.wasm'));
 const mod = new WebAssembly.Module(wasm);
@@ -40,6 +43,29 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
     expect((inst.exports.abi_version as () => number)()).toBe(abi.version);
   });
 
+  it('exports each function with the signature the ABI declares (the typed CoreExports is generated from it)', () => {
+    const wat = readFileSync(join(ROOT, 'build', 'encryptor.wat'), 'utf8');
+    for (const e of abi.exports) {
+      const fn = new RegExp(`\\(export "${e.name}" \\(func (\\S+)\\)\\)`).exec(wat)?.[1];
+      expect(fn, e.name).toBeDefined();
+      const head = wat.split('\n').find((l) => l.startsWith(` (func ${fn} `) || l === ` (func ${fn}`);
+      expect(head, e.name).toBeDefined();
+      const params = [...head!.matchAll(/\(param \$\d+ (\w+)\)/g)].map((m) => m[1]);
+      const result = /\(result (\w+)\)/.exec(head!)?.[1] ?? 'void';
+      expect({ params, result }, e.name).toEqual({ params: e.params.map(([, k]) => k), result: e.result });
+    }
+  });
+
+  it("the core's I/O buffer is the ABI's IO_SIZE, and the simulator offers at least the contexts and files the ABI promises", () => {
+    const limit = (n: string) => abi.limits.find((l) => l.name === n)!.value;
+    const inst = new WebAssembly.Instance(mod, { [abi.module]: Object.fromEntries([...declared.keys()].map((n) => [n, () => 0])) });
+    expect((inst.exports.io_buffer_size as () => number)()).toBe(limit('IO_SIZE'));
+    expect(AES_MAX_HANDLES).toBeGreaterThanOrEqual(limit('MIN_AES_CONTEXTS'));
+    expect(SHA_MAX_HANDLES).toBeGreaterThanOrEqual(limit('MIN_SHA_CONTEXTS'));
+    expect(AEAD_MAX_HANDLES).toBeGreaterThanOrEqual(limit('MIN_AEAD_CONTEXTS'));
+    expect(SD_MAX_OPEN).toBeGreaterThanOrEqual(limit('MIN_OPEN_FILES'));
+  });
+
   it('has a fixed memory (initial = maximum), so the allocator top is the measure of memory', () => {
     const wat = readFileSync(join(ROOT, 'build', 'encryptor.wat'), 'utf8');
     const m = /\(memory \$0 (\d+) (\d+)\)/.exec(wat);
@@ -48,6 +74,9 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
   });
 
   it('every generated file agrees with assembly/hal-abi.json (npm run gen:hal)', () => {
+    const gen = readFileSync(join(ROOT, 'scripts', 'gen-hal.mjs'), 'utf8');
+    for (const out of ['assembly/hal.ts', 'assembly/abi.ts', 'host-sim/src/hal-table.generated.ts', 'host-sim/src/abi.generated.ts', 'firmware/main/hal_natives.generated.h', 'firmware/main/shidi_abi.generated.h', 'docs/hal-abi.md'])
+      expect(gen, `${out} is not among the checked outputs`).toContain(`['${out}', `);
     // exits non-zero and names the file when one drifts
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-hal.mjs'), '--check'], { stdio: 'pipe' });
   });

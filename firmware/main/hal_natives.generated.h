@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include "wasm_export.h"
+#include "shidi_abi.generated.h"
 
 #define SHIDI_HAL_ABI_VERSION 3
 #define SHIDI_HAL_MODULE "shidi_hal"

@@ -2,30 +2,14 @@
 // the exports of docs/hal-abi.md wrapped so that a negative result becomes a CoreError naming its cause.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CoreErrorCode, type CoreExports } from './abi.generated.js';
 import { ERROR_TEXT, HAL_ABI_VERSION } from './hal-table.generated.js';
 import type { HalBody } from './hal.js';
+import { PROJECT_ROOT } from './project-root.js';
 import { compileCheckedModule, readHalAbiVersion } from './wasm-module.js';
 import { createHash } from 'node:crypto';
 
-export const DEFAULT_CORE_PATH = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'build', 'encryptor.wasm');
-
-interface CoreExports {
-  memory: WebAssembly.Memory;
-  abi_version(): number;
-  io_buffer(): number;
-  io_buffer_size(): number;
-  core_configure(length: number): number;
-  core_sensor(length: number): number;
-  core_frame(sensor: number, tMs: bigint, length: number): number;
-  core_finish(): number;
-  core_heap_base(): number;
-  core_heap_top(): number;
-  core_heap_high_water(): number;
-  core_slices_finished(): number;
-  core_last_hal_error(): number;
-  core_next_sequence(): number;
-}
+export const DEFAULT_CORE_PATH = join(PROJECT_ROOT, 'build', 'encryptor.wasm');
 
 /** A negative result of a core export: `code` is the core's, `halCode` the HAL error behind C_SD/C_HAL. */
 export class CoreError extends Error {
@@ -87,16 +71,16 @@ export class EncryptorCore {
   }
 
   configure(conf: Uint8Array): void {
-    if (conf.length > this.ioSize) throw new CoreError('core_configure', -101, 0);
+    if (conf.length > this.ioSize) throw new CoreError('core_configure', CoreErrorCode.C_BAD_CONF, 0);
     this.check('core_configure', this.x.core_configure(this.put(conf)));
   }
   /** Declares a sensor; returns its id. */
   sensor(descriptor: Uint8Array): number {
-    if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', -102, 0);
+    if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', CoreErrorCode.C_BAD_SENSOR, 0);
     return this.check('core_sensor', this.x.core_sensor(this.put(descriptor)));
   }
   frame(sensor: number, tMs: number, data: Uint8Array): void {
-    if (data.length > this.ioSize) throw new CoreError('core_frame', -105, 0);
+    if (data.length > this.ioSize) throw new CoreError('core_frame', CoreErrorCode.C_FRAME_TOO_BIG, 0);
     this.hal.clock.set(tMs);
     this.check('core_frame', this.x.core_frame(sensor, BigInt(tMs), this.put(data)));
   }

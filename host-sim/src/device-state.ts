@@ -3,10 +3,9 @@
 // partition. Without a folder the store lives in memory: a fresh device for every body (unit tests).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { STATE_MAX_BYTES, STATE_SLOTS } from './abi.generated.js';
 import { HalError } from './hal-table.generated.js';
 
-export const STATE_SLOTS = 16;
-export const STATE_MAX_BYTES = 4096;
 /** The marker file that makes a folder a Shidi device folder (so that no other folder is taken for one). */
 export const DEVICE_MARKER = 'shidi-device.json';
 const MARKER_TEXT = JSON.stringify({ format: 'shidi-device-folder', version: 1 }) + '\n';

@@ -1,6 +1,7 @@
 // The HAL body of the simulator: every import of the generated table, implemented on node:crypto and a real
 // directory, bounds-checked the way WAMR checks `*~` pairs, and metered per call.
 import * as crypto from 'node:crypto';
+import { LogLevel, ShaAlgo, SdMode } from './abi.generated.js';
 import { HAL_IMPORTS, HAL_MODULE, HalError, type HalImportName, type HalImportSpec } from './hal-table.generated.js';
 import { SimClock } from './clock.js';
 import { SeededTrng } from './drbg.js';
@@ -98,8 +99,8 @@ interface ShaContext {
 }
 
 const SHA_ALGOS: Readonly<Record<number, { name: string; length: number }>> = {
-  1: { name: 'sha256', length: 32 },
-  2: { name: 'sha512', length: 64 },
+  [ShaAlgo.SHA256]: { name: 'sha256', length: 32 },
+  [ShaAlgo.SHA512]: { name: 'sha512', length: 64 },
 };
 
 /**
@@ -223,7 +224,7 @@ export class HalBody {
       chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) =>
         this.chachaUpdate(handle, input, output),
       chacha20poly1305_finish: (handle: number, tag: Uint8Array) => this.chachaFinish(handle, tag),
-      sd_open: (name: Uint8Array, mode: number) => (mode === 3 ? this.sd.open(name, mode) : this.cardOp(() => this.sd.open(name, mode))),
+      sd_open: (name: Uint8Array, mode: number) => (mode === SdMode.READ ? this.sd.open(name, mode) : this.cardOp(() => this.sd.open(name, mode))),
       sd_write: (handle: number, data: Uint8Array) => this.cardOp(() => this.sd.write(handle, data)),
       sd_read: (handle: number, offset: bigint, output: Uint8Array) => this.sd.read(handle, offset, output),
       sd_sync: (handle: number) => this.cardOp(() => this.sd.sync(handle)),
@@ -241,7 +242,7 @@ export class HalBody {
       },
       log_panic: (line: number, column: number) => {
         this.lastPanic = { line, column };
-        this.log(0, `core panic: assertion failed at assembly line ${line}, column ${column}`);
+        this.log(LogLevel.ERROR, `core panic: assertion failed at assembly line ${line}, column ${column}`);
       },
     };
   }

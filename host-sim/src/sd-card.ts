@@ -2,11 +2,8 @@
 // (a file's size is recorded only on sync, so a power cut loses every byte written since the last sync).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MAX_NAME_BYTES, SdMode } from './abi.generated.js';
 import { HalError } from './hal-table.generated.js';
-
-/** sd_open modes (docs/hal-abi.md). */
-export const SdMode = { CREATE: 1, APPEND: 2, READ: 3 } as const;
-export type SdModeValue = (typeof SdMode)[keyof typeof SdMode];
 
 export interface SdFaults {
   /** Once the bytes written by sd_write in this run would exceed this total, sd_write returns E_IO. */
@@ -28,14 +25,13 @@ export interface SdCardOptions {
   maxOpen?: number;
 }
 
-export const SD_MAX_NAME_BYTES = 96;
 export const SD_MAX_OPEN = 8;
 const NAME_BYTE = /^[A-Za-z0-9._~-]$/;
 
 interface OpenFile {
   name: string;
   fd: number;
-  mode: SdModeValue;
+  mode: SdMode;
   /** The file's size as this handle has written it. */
   size: number;
   /** The size at the last sync (or at open): what survives a power cut. */
@@ -47,7 +43,7 @@ interface OpenFile {
  * Returns the name as a string, or null when it is invalid.
  */
 export function sdName(bytes: Uint8Array): string | null {
-  if (bytes.length < 1 || bytes.length > SD_MAX_NAME_BYTES) return null;
+  if (bytes.length < 1 || bytes.length > MAX_NAME_BYTES) return null;
   let name = '';
   for (const b of bytes) {
     const c = String.fromCharCode(b);
@@ -119,7 +115,7 @@ export class SdCard {
         return HalError.E_IO;
       }
     }
-    this.handles[slot] = { name, fd, mode: mode as SdModeValue, size, synced: size };
+    this.handles[slot] = { name, fd, mode: mode as SdMode, size, synced: size };
     return slot;
   }
 

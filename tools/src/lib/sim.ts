@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { coreErrorClass, CoreErrorCode } from '../../../host-sim/src/abi.generated.js';
 import { CoreError } from '../../../host-sim/src/core.js';
 import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
 import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
@@ -61,16 +62,15 @@ export interface SimResult extends SimReport {
   cryptainers: string[];
 }
 
-/** Core error codes (assembly/hal-abi.json core_errors) mapped to CLI exit codes. */
+/** A core error as the CLI reports it: its class (assembly/hal-abi.json core_errors) gives the exit code. */
 function coreFailure(e: CoreError): ShidiError {
-  const bad = [-101, -102, -103, -104, -105, -106];
-  const code = bad.includes(e.code) ? ExitCode.badInput : ExitCode.failed;
+  const code = coreErrorClass(e.code) === 'bad_input' ? ExitCode.badInput : ExitCode.failed;
   const after =
-    e.code === -111
+    e.code === CoreErrorCode.C_CARD_FULL
       ? 'the recording stopped before starting a new slice; finished slices are intact — free the card, or record with --card-full delete-oldest'
-      : e.code === -110
+      : e.code === CoreErrorCode.C_TRNG_HEALTH
         ? 'no key was drawn from the failing generator; finished slices are intact — the TRNG (or its entropy source) needs attention'
-        : e.code === -112
+        : e.code === CoreErrorCode.C_STATE_STORE
           ? 'finished slices are intact — check that the device folder (--device) is writable, or give another one'
           : 'finished slices are intact, the slice in progress is left as NAME.crypt~';
   return new ShidiError(code, `the encryptor core refused: ${e.message}; ${after}`, 'core', { code: e.code, hal_code: e.halCode });

@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../../../host-sim/src/abi.generated.js';
 import { simulate } from '../../lib/sim.js';
 import { FULL_POLICIES, type FullPolicy } from '../../lib/device-conf/compile.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
@@ -56,9 +57,9 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--slice-seconds <n>', 'length of a time slice (one cryptainer each)', positive, 60)
       .option('--pseudonym <name>', 'device pseudonym in file names', 'shidi')
       .option('--seed <text>', 'deterministic run: the TRNG becomes HMAC-DRBG over this text (INSECURE, for tests)')
-      .option('--segment-bytes <n>', 'plaintext bytes per segment of the segmented cipher (64..16384, multiple of 16)', number('a size', 64, 16384))
+      .option('--segment-bytes <n>', `plaintext bytes per segment of the segmented cipher (${SEG_MIN_SIZE}..${MAX_DEVICE_SEGMENT_SIZE}, multiple of 16)`, number('a size', SEG_MIN_SIZE, MAX_DEVICE_SEGMENT_SIZE))
       .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', number('minutes', 0, 5256000))
-      .option('--retention-keep-min <n>', 'never delete the newest N slices, whatever the clock says (0..64)', number('a count', 0, 64))
+      .option('--retention-keep-min <n>', `never delete the newest N slices, whatever the clock says (0..${MAX_KEEP_MIN})`, number('a count', 0, MAX_KEEP_MIN))
       .option('--retention-mib <n>', "size quota: delete this device's oldest slices beyond N MiB (at least 1)", number('a size in MiB', 1, 2 ** 33))
       .option('--device <dir>', 'the device folder: persistent state such as the slice sequence number (default: OUT-device beside --out)')
       .option('--resume', 'record onto a card (--out) that already holds recordings, as after a reboot: nothing on it is overwritten')
@@ -94,7 +95,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
     rep.result(`  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`);
     if (r.power_cut) rep.result(`  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`);
-    for (const l of r.core_log) if (l.level <= 1) rep.warn(`core: ${l.message}`);
+    for (const l of r.core_log) if (l.level <= LogLevel.WARNING) rep.warn(`core: ${l.message}`);
     rep.result(`  HAL calls: ${calls} (${Object.entries(r.hal.groups).map(([g, c]) => `${g} ${c.calls}`).join(', ')})`);
     rep.result(`Reveal it:  npx shidi decrypt ${rel(r.out)} --keys ${rel(r.keys)} --out ${rel(r.out)}-revealed --export ${rel(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
     done(0);

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { IO_SIZE } from '../../../../host-sim/src/abi.generated.js';
 import { badInput, failed, ShidiError } from '../errors.js';
 import { fsFailure, fsReadFailure, isFsError } from '../fs-errors.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
@@ -22,7 +23,7 @@ export { encodeSensorDescriptor };
 export const CAPTURE_VERSION = 1;
 export const CAPTURE_EXTENSION = '.shcap';
 /** The encryptor core's I/O buffer: no record's data may be larger. */
-export const MAX_RECORD_DATA = 65536;
+export const MAX_RECORD_DATA = IO_SIZE;
 /** The header's free text, in UTF-8 bytes. */
 export const MAX_SOURCE_BYTES = 4096;
 /** A record item is its data plus at most 1 + 9 + 5 + 1 bytes of CBOR heads; the header is far smaller. */

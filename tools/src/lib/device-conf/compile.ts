@@ -11,40 +11,50 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import {
+  CipherCode,
+  CONF_FORMAT_VERSION,
+  CONF_SIZE,
+  ConfKey,
+  FullPolicyCode,
+  KeyNodeKind,
+  MAX_DEVICE_SEGMENT_SIZE,
+  MAX_KEEP_MIN,
+  MAX_KEY_DEPTH,
+  MAX_PAYLOAD_LAYERS,
+  MAX_PSEUDONYM_BYTES,
+  MAX_QUOTA_BYTES,
+  MAX_RETENTION_MS,
+  MAX_RSA_MODULUS_BYTES,
+  MAX_SHARDS,
+  MAX_SLICE_MS,
+  MIN_QUOTA_BYTES,
+  MIN_RSA_MODULUS_BYTES,
+  MIN_SLICE_MS,
+  SEG_MIN_SIZE,
+} from '../../../../host-sim/src/abi.generated.js';
 import { badInput, notEnoughKeys } from '../errors.js';
 import { CborMap, encodeCbor, type CborValue } from './cbor-canonical.js';
 import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from '../wacryptolib/ejson.js';
 import type { KeyPool, KeyRef } from '../wacryptolib/keystore.js';
 import { isAsym, isShared, isSym, validateCryptoconf, type Cryptoconf, type KeyLayer, type Trustee } from '../wacryptolib/model.js';
 import type { SymAlgo } from '../wacryptolib/symmetric.js';
+import { SEGMENTED_ALGO } from '../wacryptolib/segmented.js';
 
-export const DEVICE_CONF_VERSION = 1;
-export const CIPHER_CODE: Record<SymAlgo, number> = { AES_CBC: 1, AES_EAX: 2, CHACHA20_POLY1305: 3 };
+// The numbers below are the core's (assembly/hal-abi.json, generated): the compiler refuses with a reason
+// what the core would refuse with a bare C_BAD_CONF.
+export const CIPHER_CODE: Record<SymAlgo, number> = { AES_CBC: CipherCode.AES_CBC, AES_EAX: CipherCode.AES_EAX, CHACHA20_POLY1305: CipherCode.CHACHA20_POLY1305 };
 /** Shidi's segmented payload cipher (docs/segmented-cipher.md): payload only, outermost only. */
-export const SEGMENTED_ALGO = 'SHIDI_AES_CTR_HMAC_SEGMENTS';
-export const PAYLOAD_CODE: Readonly<Record<string, number>> = { ...CIPHER_CODE, [SEGMENTED_ALGO]: 4 };
-/** The core stages one segment in a 16 KiB buffer. */
-export const MIN_SEGMENT_BYTES = 64;
-export const MAX_DEVICE_SEGMENT_BYTES = 16384;
-export const DEFAULT_SEGMENT_BYTES = 16384;
-/** What a full card does (docs/device-conf.md key 7). */
+export const PAYLOAD_CODE: Readonly<Record<string, number>> = { ...CIPHER_CODE, [SEGMENTED_ALGO]: CipherCode.SEGMENTED };
+/** The core stages one segment at a time: by default, the largest it takes. */
+export const DEFAULT_SEGMENT_BYTES = MAX_DEVICE_SEGMENT_SIZE;
+/** What a full card does (docs/device-conf.md key 7), by the names the CLI takes. */
 export const FULL_POLICIES = ['stop', 'delete-oldest'] as const;
 export type FullPolicy = (typeof FULL_POLICIES)[number];
-/** docs/device-conf.md keys 8 and 9. */
-export const MAX_KEEP_MIN = 64;
-export const MIN_QUOTA_BYTES = 1 << 20;
-export const NODE_RSA = 0;
-export const NODE_SYM = 1;
-export const NODE_SHARED = 2;
-export const MAX_NESTING = 8;
-export const MAX_SHARDS = 16;
-export const MAX_PAYLOAD_LAYERS = 4;
-export const MAX_DEVICE_CONF_BYTES = 16 * 1024;
-export const MIN_SLICE_MS = 1000;
-export const MAX_SLICE_MS = 86_400_000;
-export const MIN_DEVICE_RSA_BITS = 2048;
-export const MAX_DEVICE_RSA_BITS = 4096;
-export const PSEUDONYM_PATTERN = /^[a-z0-9-]{1,24}$/;
+const FULL_POLICY_CODE: Readonly<Record<FullPolicy, number>> = { stop: FullPolicyCode.STOP, 'delete-oldest': FullPolicyCode.DELETE_OLDEST };
+const MIN_DEVICE_RSA_BITS = MIN_RSA_MODULUS_BYTES * 8;
+const MAX_DEVICE_RSA_BITS = MAX_RSA_MODULUS_BYTES * 8;
+const PSEUDONYM_PATTERN = new RegExp(`^[a-z0-9-]{1,${MAX_PSEUDONYM_BYTES}}$`);
 
 // ---------------------------------------------------------------------------------------------------------
 // The resolved tree (keys already looked up) and its encoding
@@ -76,16 +86,16 @@ export interface DeviceConf extends DeviceOptions {
 
 export function checkDeviceOptions(opts: DeviceOptions): void {
   const seg = opts.segmentBytes;
-  if (seg !== undefined && (!Number.isInteger(seg) || seg < MIN_SEGMENT_BYTES || seg > MAX_DEVICE_SEGMENT_BYTES || seg % 16 !== 0))
-    throw badInput(`segment size ${seg} bytes: the device's segments hold ${MIN_SEGMENT_BYTES} to ${MAX_DEVICE_SEGMENT_BYTES} bytes, a multiple of 16 — give e.g. 16384`, 'bad-device-option');
+  if (seg !== undefined && (!Number.isInteger(seg) || seg < SEG_MIN_SIZE || seg > MAX_DEVICE_SEGMENT_SIZE || seg % 16 !== 0))
+    throw badInput(`segment size ${seg} bytes: the device's segments hold ${SEG_MIN_SIZE} to ${MAX_DEVICE_SEGMENT_SIZE} bytes, a multiple of 16 — give e.g. ${DEFAULT_SEGMENT_BYTES}`, 'bad-device-option');
   const keep = opts.retentionMs ?? 0;
-  if (!Number.isInteger(keep) || keep < 0 || (keep > 0 && keep < opts.sliceMs) || keep > 3650 * 86_400_000)
+  if (!Number.isInteger(keep) || keep < 0 || (keep > 0 && keep < opts.sliceMs) || keep > MAX_RETENTION_MS)
     throw badInput(`retention ${keep} ms: keep slices at least one slice period (${opts.sliceMs} ms) and at most 10 years, or 0 to keep everything`, 'bad-device-option');
   const keepMin = opts.retentionKeepMin ?? 0;
   if (!Number.isInteger(keepMin) || keepMin < 0 || keepMin > MAX_KEEP_MIN)
     throw badInput(`retention keep-min ${keepMin}: the device protects 0 to ${MAX_KEEP_MIN} newest slices — give e.g. 3`, 'bad-device-option');
   const quota = opts.retentionQuotaBytes;
-  if (quota !== undefined && (!Number.isInteger(quota) || quota < MIN_QUOTA_BYTES || quota > Number.MAX_SAFE_INTEGER))
+  if (quota !== undefined && (!Number.isInteger(quota) || quota < MIN_QUOTA_BYTES || quota > MAX_QUOTA_BYTES))
     throw badInput(`retention quota ${quota} bytes: give at least 1 MiB (e.g. --retention-mib 1024)`, 'bad-device-option');
   if (opts.fullPolicy !== undefined && !FULL_POLICIES.includes(opts.fullPolicy))
     throw badInput(`card-full policy ${JSON.stringify(opts.fullPolicy)}: one of ${FULL_POLICIES.join(', ')}`, 'bad-device-option');
@@ -105,11 +115,11 @@ export function checkDeviceOptions(opts: DeviceOptions): void {
 function nodeValue(n: DeviceKeyNode): CborValue {
   switch (n.kind) {
     case 'rsa':
-      return [NODE_RSA, n.keychainUid ? n.keychainUid.bytes : null, n.trusteeJson, n.modulus, n.exponent];
+      return [KeyNodeKind.RSA, n.keychainUid ? n.keychainUid.bytes : null, n.trusteeJson, n.modulus, n.exponent];
     case 'sym':
-      return [NODE_SYM, CIPHER_CODE[n.cipher], n.keyNodes.map(nodeValue)];
+      return [KeyNodeKind.SYM, CIPHER_CODE[n.cipher], n.keyNodes.map(nodeValue)];
     case 'shared':
-      return [NODE_SHARED, n.threshold, n.shards.map((s) => s.map(nodeValue))];
+      return [KeyNodeKind.SHARED, n.threshold, n.shards.map((s) => s.map(nodeValue))];
   }
 }
 
@@ -127,21 +137,22 @@ export function encodeDeviceConf(c: DeviceConf): Uint8Array {
   const segmented = c.payloadLayers.at(-1)?.cipher === SEGMENTED_ALGO;
   const bytes = encodeCbor(
     new CborMap([
-      [0, DEVICE_CONF_VERSION],
-      [1, c.keychainUid.bytes],
-      [2, c.payloadLayers.map((l, i) => [payloadCode(l.cipher, i === c.payloadLayers.length - 1), l.keyNodes.map(nodeValue)])],
-      [3, c.sliceMs],
-      [4, c.pseudonym],
-      ...(segmented ? [[5, c.segmentBytes ?? DEFAULT_SEGMENT_BYTES] as const] : []),
-      ...(c.retentionMs ? [[6, c.retentionMs] as const] : []),
-      ...(c.fullPolicy === 'delete-oldest' ? [[7, 1] as const] : []),
-      ...(c.retentionKeepMin ? [[8, c.retentionKeepMin] as const] : []),
-      ...(c.retentionQuotaBytes ? [[9, c.retentionQuotaBytes] as const] : []),
+      [ConfKey.VERSION, CONF_FORMAT_VERSION],
+      [ConfKey.KEYCHAIN, c.keychainUid.bytes],
+      [ConfKey.PAYLOAD_LAYERS, c.payloadLayers.map((l, i) => [payloadCode(l.cipher, i === c.payloadLayers.length - 1), l.keyNodes.map(nodeValue)])],
+      [ConfKey.SLICE_MS, c.sliceMs],
+      [ConfKey.PSEUDONYM, c.pseudonym],
+      ...(segmented ? [[ConfKey.SEGMENT_SIZE, c.segmentBytes ?? DEFAULT_SEGMENT_BYTES] as const] : []),
+      ...(c.retentionMs ? [[ConfKey.RETENTION_MS, c.retentionMs] as const] : []),
+      // The core's default is FullPolicyCode.STOP: only the other policy is written.
+      ...(c.fullPolicy !== undefined && c.fullPolicy !== 'stop' ? [[ConfKey.FULL_POLICY, FULL_POLICY_CODE[c.fullPolicy]] as const] : []),
+      ...(c.retentionKeepMin ? [[ConfKey.KEEP_MIN, c.retentionKeepMin] as const] : []),
+      ...(c.retentionQuotaBytes ? [[ConfKey.QUOTA_BYTES, c.retentionQuotaBytes] as const] : []),
     ]),
   );
-  if (bytes.length > MAX_DEVICE_CONF_BYTES)
+  if (bytes.length > CONF_SIZE)
     throw badInput(
-      `the compiled conf is ${bytes.length} bytes; the device takes at most ${MAX_DEVICE_CONF_BYTES} (16 KiB) — use fewer key layers or shards, or 2048-bit guardian keys`,
+      `the compiled conf is ${bytes.length} bytes; the device takes at most ${CONF_SIZE} (${CONF_SIZE / 1024} KiB) — use fewer key layers or shards, or 2048-bit guardian keys`,
       'conf-too-large',
     );
   return bytes;
@@ -188,9 +199,9 @@ function checkShape(conf: Cryptoconf, hasRootKeychain: boolean): Leaf[] {
   const walk = (layers: KeyLayer[], path: string, depth: number): void => {
     layers.forEach((l, i) => {
       const p = `${path}[${i}]`;
-      if (depth > MAX_NESTING)
+      if (depth > MAX_KEY_DEPTH)
         throw badInput(
-          `cryptoconf: ${p}: key layers nested ${depth} deep; the device takes at most ${MAX_NESTING} levels — flatten the key tree`,
+          `cryptoconf: ${p}: key layers nested ${depth} deep; the device takes at most ${MAX_KEY_DEPTH} levels — flatten the key tree`,
           'unsupported-cryptoconf',
         );
       if (isAsym(l)) {

@@ -2,14 +2,15 @@
  * Sensor descriptors (docs/records.md, "Sensor descriptors"): what a body declares about each sensor, the
  * same map in capture files, in the bytes pushed to the encryptor core and in every slice header.
  */
+import { MAX_SENSORS, SENSOR_DESC_SIZE } from '../../../../host-sim/src/abi.generated.js';
 import { asUint, cborTypeName, encodeItem, textKeyedMap } from './cbor-seq.js';
 
 export const SENSOR_KINDS = ['audio', 'camera', 'gps'] as const;
 export type SensorKind = (typeof SENSOR_KINDS)[number];
 
-/** The core's limits: ids 0..7, a descriptor of at most 256 bytes of CBOR. */
-export const MAX_SENSORS = 8;
-export const MAX_DESCRIPTOR_BYTES = 256;
+/** The core's limits: ids below MAX_SENSORS, a descriptor of at most SENSOR_DESC_SIZE bytes of CBOR. */
+export { MAX_SENSORS };
+export const MAX_DESCRIPTOR_BYTES = SENSOR_DESC_SIZE;
 
 export interface AudioDescriptor {
   id: number;

@@ -9,24 +9,26 @@
  * marked last), or damaged (a ShidiError of kind "integrity" naming the segment and its byte offset).
  */
 import { createCipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { MAX_DEVICE_SEGMENT_SIZE, SEG_ALGO, SEG_KEY_BYTES, SEG_KEY_INFO, SEG_MAC_LABEL, SEG_MAX_SIZE, SEG_MIN_SIZE, SEG_TAG_BYTES } from '../../../../host-sim/src/abi.generated.js';
 import { badInput, failed } from '../errors.js';
 import { asInteger, isEJsonObject, Uuid, type EJson, type EJsonObject } from './ejson.js';
 import type { DecryptStream, EncryptStream } from './symmetric.js';
 
-export const SEGMENTED_ALGO = 'SHIDI_AES_CTR_HMAC_SEGMENTS' as const;
+// The constants are shared with the core's writer (segments.ts): both take them from assembly/hal-abi.json.
+export const SEGMENTED_ALGO = SEG_ALGO;
 export type SegmentedAlgo = typeof SEGMENTED_ALGO;
 export const isSegmentedAlgo = (v: unknown): v is SegmentedAlgo => v === SEGMENTED_ALGO;
 
 /** Bytes of the HMAC-SHA-256 tag after every segment's ciphertext. */
-export const SEGMENT_TAG_BYTES = 32;
-export const MIN_SEGMENT_SIZE = 64;
-export const MAX_SEGMENT_SIZE = 1 << 20;
-/** The host encryptor's default; the device core uses at most this (its staging buffer). */
-export const DEFAULT_SEGMENT_SIZE = 16384;
-/** HKDF-Expand info (17 ASCII bytes). */
-export const SEGMENT_KEY_INFO = 'shidi segments v1';
-/** The first 10 bytes of every MAC input. */
-export const SEGMENT_MAC_DOMAIN = 'SHIDI-SEG1';
+export const SEGMENT_TAG_BYTES = SEG_TAG_BYTES;
+export const MIN_SEGMENT_SIZE = SEG_MIN_SIZE;
+export const MAX_SEGMENT_SIZE = SEG_MAX_SIZE;
+/** The host encryptor's default: the largest segment the device core stages, so both write alike. */
+export const DEFAULT_SEGMENT_SIZE = MAX_DEVICE_SEGMENT_SIZE;
+/** HKDF-Expand info. */
+export const SEGMENT_KEY_INFO = SEG_KEY_INFO;
+/** The first bytes of every MAC input. */
+export const SEGMENT_MAC_DOMAIN = SEG_MAC_LABEL;
 
 const DOMAIN = Buffer.from(SEGMENT_MAC_DOMAIN, 'ascii');
 const UID_BYTES = 16;
@@ -62,7 +64,7 @@ export const uidBytes = (uid: Uuid | Uint8Array): Buffer => checkUid(uid instanc
 
 /** HKDF-SHA-256(ikm = key, salt = uid, info = "shidi segments v1", L = 64) → enc_key ‖ mac_key. */
 export function deriveSegmentSubkeys(key: Uint8Array, uid: Uuid | Uint8Array): SegmentSubkeys {
-  if (key.length !== 32) throw new Error(`a ${SEGMENTED_ALGO} key has 32 bytes, not ${key.length}`);
+  if (key.length !== SEG_KEY_BYTES) throw new Error(`a ${SEGMENTED_ALGO} key has ${SEG_KEY_BYTES} bytes, not ${key.length}`);
   const okm = Buffer.from(hkdfSync('sha256', key, uidBytes(uid), SEGMENT_KEY_INFO, 64));
   return { encKey: okm.subarray(0, 32), macKey: okm.subarray(32, 64) };
 }
@@ -70,7 +72,7 @@ export function deriveSegmentSubkeys(key: Uint8Array, uid: Uuid | Uint8Array): S
 export function generateSegmentedKey(segmentSize = DEFAULT_SEGMENT_SIZE, random: (n: number) => Buffer = randomBytes): SegmentedKey {
   const problem = segmentSizeProblem(segmentSize);
   if (problem) throw badInput(`${SEGMENTED_ALGO}: ${problem}`, 'bad-symkey');
-  return { algo: SEGMENTED_ALGO, key: random(32), segmentSize };
+  return { algo: SEGMENTED_ALGO, key: random(SEG_KEY_BYTES), segmentSize };
 }
 
 /** Reads the layer's key dict; anything but exactly {"key", "segment_size"} with valid values is refused. */
@@ -80,7 +82,7 @@ export function segmentedKeyFromEJson(v: EJson, where: string): SegmentedKey {
   const extra = Object.keys(v).filter((k) => k !== 'key' && k !== 'segment_size');
   if (extra.length > 0) throw badInput(`${where}: ${SEGMENTED_ALGO} key has unknown fields ${extra.join(', ')}`, 'bad-symkey');
   const key = Buffer.from(v.key);
-  if (key.length !== 32) throw badInput(`${where}: ${SEGMENTED_ALGO} key has ${key.length} bytes, not 32`, 'bad-symkey');
+  if (key.length !== SEG_KEY_BYTES) throw badInput(`${where}: ${SEGMENTED_ALGO} key has ${key.length} bytes, not ${SEG_KEY_BYTES}`, 'bad-symkey');
   const size = asInteger(v.segment_size);
   const problem = segmentSizeProblem(size ?? v.segment_size);
   if (problem || size === undefined) throw badInput(`${where}: ${SEGMENTED_ALGO} ${problem ?? 'segment_size is not an integer'}`, 'bad-symkey');
