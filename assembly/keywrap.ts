@@ -4,7 +4,6 @@
 // JSON straight into the sink, so a 2-of-3 key tree's ~25 KiB of nested base64 never sits in memory.
 import { AES_CBC, Encryptor, SEGMENTED, cipherName, hasTag, nonceLength } from "./ciphers";
 import { KeyNode, NODE_RSA, NODE_SHARED, NODE_SYM } from "./conf";
-import { hal } from "./errors";
 import { random } from "./random";
 import { beginBinary, binary, endBinary, integer, key } from "./json";
 import { oaepCapacity, oaepEncrypt } from "./oaep";

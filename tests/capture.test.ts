@@ -9,7 +9,6 @@ import { decodeMultiple } from 'cbor-x';
 import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSensorDescriptor, openCapture, writeCapture, type CaptureHeader, type CaptureRecord } from '../tools/src/lib/capture/index.js';
-import { ShidiError } from '../tools/src/lib/errors.js';
 import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 

@@ -46,7 +46,10 @@ function syntheticFrames(seconds: number, seed = 1): SimFrame[] {
   let x = seed;
   const bytes = (n: number) => {
     const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let i = 0; i < n; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
     return b;
   };
   for (let t = 0; t < seconds * 1000; t += 100) {
@@ -269,7 +272,10 @@ describe('AES contexts', () => {
     let loaded = 0;
     body.aesSetkey = function (key) {
       const h = aesSetkey.call(this, key);
-      if (h >= 0) loaded++, (peak = Math.max(peak, ++live));
+      if (h >= 0) {
+        loaded++;
+        peak = Math.max(peak, ++live);
+      }
       return h;
     };
     body.aesFree = function (handle) {

@@ -11,7 +11,7 @@ import { decodeMultiple } from 'cbor-x';
 import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureConf } from '../tools/src/bench/big-cryptainer.js';
-import { ShidiError } from '../tools/src/lib/errors.js';
+import type { ShidiError } from '../tools/src/lib/errors.js';
 import { exportFolderName, exportRecords, openRecordStream, type SliceRecord } from '../tools/src/lib/records/index.js';
 import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';

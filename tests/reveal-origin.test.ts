@@ -14,7 +14,7 @@ import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { CRYPTAINERS, FIX, POOL, copyOf, scratch } from './helpers/fixtures.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
-import { recordMic, T0, testKeys, type TestKeys } from './helpers/core.js';
+import { recordMic, testKeys, type TestKeys } from './helpers/core.js';
 
 const s = scratch('shidi-origin-');
 afterAll(s.cleanup);

@@ -113,7 +113,7 @@ async function makeTarget(name: string, pool: string, layers: EJsonObject[], pla
 function cut(stored: Buffer): Buffer[] {
   const out: Buffer[] = [];
   for (let o = 0; o < stored.length; ) {
-    const n = stored.length - o > UNIT ? UNIT : stored.length - o;
+    const n = Math.min(stored.length - o, UNIT);
     out.push(stored.subarray(o, o + n));
     o += n;
   }

@@ -67,13 +67,19 @@ async function run(argv: string[], io: Io): Promise<number> {
   // Whether a command already printed its document: a failure then only adds its line on stderr, so that
   // stdout never holds two documents.
   let printed = false;
-  const cmdIo: Io = { ...io, stdout: { write: (s: string) => ((printed = true), io.stdout.write(s)), isTTY: io.stdout.isTTY } };
+  const write = (s: string) => {
+    printed = true;
+    return io.stdout.write(s);
+  };
+  const cmdIo: Io = { ...io, stdout: { write, isTTY: io.stdout.isTTY } };
   // Commander's own usage errors are rephrased "cause — fix" on one line, with the command to ask for help.
   let usage: { message: string; command: string } | null = null;
   const output = (command: string) => ({
     writeOut: (s: string) => io.stdout.write(s),
     writeErr: (s: string) => io.stderr.write(s),
-    outputError: (s: string) => void (usage = { message: s.trim().replace(/^error: /, ''), command }),
+    outputError: (s: string) => {
+      usage = { message: s.trim().replace(/^error: /, ''), command };
+    },
   });
   const program = new Command('shidi')
     .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys and captures, reveal and inspect recordings')
