@@ -26,7 +26,8 @@ import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js'
 import { unwrapPayloadKeys } from '../tools/src/lib/wacryptolib/reveal.js';
 import { isSegmentedKey } from '../tools/src/lib/wacryptolib/payload-cipher.js';
 import { shidi } from './helpers/cli.js';
-import { ROOT, scratch } from './helpers/fixtures.js';
+import { blockAfter, hexDump } from './helpers/doc-vectors.js';
+import { scratch } from './helpers/fixtures.js';
 import { flightbox, waPeer } from './helpers/wacryptolib.js';
 
 const s = scratch('shidi-core-');
@@ -327,8 +328,7 @@ describe('randomness of a real run', () => {
 
 describe('the docs/records.md test vector, written by the core', () => {
   it('the core writes exactly the documented bytes for the documented slice', async () => {
-    const block = /## Test vector[\s\S]*?```\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs', 'records.md'), 'utf8'))![1]!;
-    const expected = Buffer.from(block.split('\n').map((l) => l.replace(/^\s+/, '').split(/\s{2,}/)[0]!.replace(/\s/g, '')).join(''), 'hex');
+    const expected = hexDump(blockAfter('records.md', '## Test vector'));
     expect(expected.length).toBeGreaterThan(80);
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
     const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), { sliceMs: 60_000, pseudonym: 'shidi' });
