@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureConf } from '../tools/src/bench/big-cryptainer.js';
 import type { ShidiError } from '../tools/src/lib/errors.js';
 import { exportFolderName, exportRecords, openRecordStream, type SliceRecord } from '../tools/src/lib/records/index.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
 import { blockAfter, hexDump } from './helpers/doc-vectors.js';

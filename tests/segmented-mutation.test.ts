@@ -26,7 +26,7 @@ import { prng } from './helpers/random.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { Uuid, type EJsonObject } from '../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { validateCryptoconf } from '../tools/src/lib/wacryptolib/model.js';

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { dumpEJson, parseEJson, Uuid, type EJson, type EJsonObject } from '../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { validateCryptainer, validateCryptoconf, type Cryptoconf } from '../tools/src/lib/wacryptolib/model.js';

@@ -3,18 +3,13 @@
  * in tools/src/lib; this layer parses arguments, prints, and maps errors to the documented exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, ShidiError, withFix } from '../lib/errors.js';
-import { PROJECT_VERSION } from '../lib/project.js';
-import { removeAllTemps } from '../lib/temp-files.js';
+import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, removeAllTemps, ShidiError, uncaughtFsFailure, withFix } from '../lib/index.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { simCommand } from './commands/sim.js';
 import { failureDocument, jsonText, processIo, type Io } from './io.js';
-import { isFsError, uncaughtFsFailure } from '../lib/fs-errors.js';
-import { coreIdentity, DEFAULT_CORE_PATH } from '../../../host-sim/src/core.js';
-
 
 function versionText(): string {
   const core = coreIdentity();

@@ -5,9 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import password from '@inquirer/password';
-import { badInput } from '../lib/errors.js';
-import { fsReadFailure } from '../lib/fs-errors.js';
-import type { PassphraseSource } from '../lib/wacryptolib/keystore.js';
+import { badInput, fsReadFailure, type PassphraseSource } from '../lib/index.js';
 import type { Io, Reporter } from './io.js';
 
 export interface PassphraseOptions {

@@ -1,7 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ExitCode, ShidiError } from '../../lib/errors.js';
-import { captureFromFiles, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, type CaptureReport } from '../../lib/capture/import.js';
-import type { SensorDescriptor } from '../../lib/records/descriptors.js';
+import { captureFromFiles, type CaptureReport, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, ExitCode, type SensorDescriptor, ShidiError } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { commonOptions, numberOption } from '../options.js';
 

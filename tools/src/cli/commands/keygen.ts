@@ -1,8 +1,5 @@
 import { Command } from 'commander';
-import { badInput, ExitCode, ShidiError } from '../../lib/errors.js';
-import { authenticatorTrustee } from '../../lib/device-conf/default-cryptoconf.js';
-import { createGuardianKeystore, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, type GuardianInfo } from '../../lib/keygen.js';
-import { dumpEJson, type EJson } from '../../lib/wacryptolib/ejson.js';
+import { authenticatorTrustee, badInput, createGuardianKeystore, dumpEJson, type EJson, ExitCode, type GuardianInfo, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, ShidiError } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';

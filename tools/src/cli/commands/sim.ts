@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { simulate } from '../../lib/sim.js';
-import { FULL_POLICIES, type FullPolicy } from '../../lib/device-conf/compile.js';
+import { FULL_POLICIES, type FullPolicy, simulate } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
