@@ -1,31 +1,14 @@
 import { Command } from 'commander';
-import { FULL_POLICIES, type FullPolicy, simulate } from '../../lib/index.js';
+import { FULL_POLICIES, type SimInputs, simulate } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
 import { frameProgress } from '../progress.js';
 
-interface SimOptions extends CommonOptions {
-  capture?: string;
-  cryptoconf?: string;
-  keys?: string;
-  out: string;
-  sliceSeconds: number;
-  pseudonym: string;
-  seed?: string;
-  powerCutAt?: number;
-  powerCutRandom?: string;
-  segmentBytes?: number;
-  retentionMinutes?: number;
-  retentionKeepMin?: number;
-  retentionMib?: number;
-  device?: string;
-  resume?: boolean;
-  cardFull?: FullPolicy;
-  cardMib?: number;
+/** The library's inputs as options, but the TRNG fault by name (the library takes a fault object). */
+interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame'> {
   trngFault?: 'stuck' | 'biased';
 }
-
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
 
