@@ -2,10 +2,10 @@
 // descriptors and then frames; the core decides everything else: slices, keys, headers, files.
 import { CONF_SIZE, IO_SIZE, MAX_SENSORS, SENSOR_DESC_SIZE } from "./abi";
 import { CONF, IO, SENSORS } from "./buffers";
-import { CborReader, MT_MAP, MT_TEXT, MT_UINT } from "./cbor";
+import { CborReader, MT_MAP, MT_TEXT } from "./cbor";
 import { notePeak, runHighWater, wipeArena } from "./arena";
 import { Conf, parseConf } from "./conf";
-import { clearFailure, fail, failed, failureCode } from "./errors";
+import { clearFailure, failed, failureCode } from "./errors";
 import {
   C_BAD_CONF,
   C_BAD_SENSOR,

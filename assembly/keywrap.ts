@@ -5,7 +5,6 @@
 import { AES_CBC, NODE_RSA, NODE_SHARED, NODE_SYM, SEGMENTED } from "./abi";
 import { Encryptor, cipherName, hasTag, nonceLength } from "./ciphers";
 import { KeyNode } from "./conf";
-import { hal } from "./errors";
 import { random } from "./random";
 import { beginBinary, binary, endBinary, integer, key } from "./json";
 import { oaepCapacity, oaepEncrypt } from "./oaep";

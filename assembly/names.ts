@@ -17,7 +17,7 @@ export const SEQ_DIGITS: i32 = 8;
 
 /** Writes the slice's base name (without ".crypt") for a start time and sequence number. */
 export function setSliceName(tMs: i64, seq: u64, pseudonym: usize, pseudonymLen: i32): void {
-  let secs = tMs / 1000;
+  const secs = tMs / 1000;
   let days = secs / 86400;
   let sod = <i32>(secs - days * 86400);
   if (sod < 0) {

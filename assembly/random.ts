@@ -86,6 +86,7 @@ function testSamples(ptr: usize, len: i32): i32 {
   for (let i = 0; i < len; i++) {
     const x = <i32>load<u8>(ptr + <usize>i);
     // Repetition Count Test (§4.4.1): the length of the run of equal samples ending here.
+    // @ts-expect-error: AssemblyScript casts a bool to 0 or 1 without a branch; TypeScript has no such cast
     rctRun = (rctRun & -<i32>(x == rctLast)) + 1;
     rctLast = x;
     if (rctRun >= RCT_CUTOFF) {
@@ -98,6 +99,7 @@ function testSamples(ptr: usize, len: i32): i32 {
       aptValue = x;
       aptCount = 1;
     } else {
+      // @ts-expect-error: as above, a branch-free 0 or 1
       aptCount += <i32>(x == aptValue);
       if (aptCount >= APT_CUTOFF) {
         sourceFailed = true;

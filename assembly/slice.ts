@@ -8,7 +8,7 @@ import { Encryptor, cipherName, hasTag } from "./ciphers";
 import { SegmentWriter } from "./segments";
 import { MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead, writeText } from "./cbor";
 import { Conf } from "./conf";
-import { failed, hal, sd } from "./errors";
+import { failed, sd } from "./errors";
 import { sd_close, sd_open, sd_read, sd_remove, sd_rename, sd_sync, sd_write } from "./hal";
 import { random } from "./random";
 import { binary, key } from "./json";

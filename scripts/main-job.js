@@ -5,15 +5,12 @@
 // prints the exact commands it ran and the one that reveals the result.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 
 const { main } = await import(new URL('../dist/tools/src/cli/main.js', import.meta.url).href);
+const { displayPath } = await import(new URL('../dist/tools/src/cli/display-path.js', import.meta.url).href);
 const work = mkdtempSync(join(tmpdir(), 'shidi-'));
-const rel = (p) => {
-  const r = relative(process.cwd(), p);
-  return r === '' ? '.' : r.startsWith('..') ? p : r;
-};
-const args = ['sim', '--out', rel(join(work, 'card')), '--slice-seconds', '5'];
+const args = ['sim', '--out', displayPath(join(work, 'card')), '--slice-seconds', '5'];
 
 process.stderr.write(
   'shidi: simulating a Shidi wearable on the bundled sample capture, with THROW-AWAY TEST GUARDIANS made for this\n' +

@@ -11,7 +11,6 @@ import { expectCleanFailure, shidi } from './helpers/cli.js';
 
 const SIMPLE = '20260101_120000_simple_cryptainer.txt.crypt';
 const SHAMIR = '20260101_120100_shamir_cryptainer.bin.crypt';
-const MULTI = '20260101_120200_multilayer_cryptainer.txt.crypt';
 const BUNDLED = '20260101_120300_bundled_cryptainer.txt.crypt';
 const MIC = '20260101_120400_mic_cryptainer.raw.crypt';
 const A = (n: number) => `0000f1b0-0000-4000-8000-0000000000a${n}`;

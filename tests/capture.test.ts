@@ -9,8 +9,8 @@ import { decodeMultiple } from 'cbor-x';
 import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSensorDescriptor, openCapture, writeCapture, type CaptureHeader, type CaptureRecord } from '../tools/src/lib/capture/index.js';
-import { ShidiError } from '../tools/src/lib/errors.js';
 import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
+import { blockAfter, hexDump } from './helpers/doc-vectors.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-capture-');
@@ -20,18 +20,6 @@ const tmp = (name: string) => join(s.dir, `${n++}-${name}`);
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
 const big = (x: number) => BigInt(x);
-
-/** Reads the hex of the first ``` block after `heading` in a doc: hex tokens before each line's comment. */
-function docHex(doc: string, heading: string): Buffer {
-  const text = readFileSync(join(ROOT, 'docs', doc), 'utf8');
-  const block = text.slice(text.indexOf(heading)).split('```')[1]!;
-  const hex = block
-    .split('\n')
-    .map((l) => l.trim().split(/\s{2,}/)[0]!.replace(/\s+/g, ''))
-    .join('');
-  expect(hex).toMatch(/^[0-9a-f]+$/);
-  return Buffer.from(hex, 'hex');
-}
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -95,7 +83,7 @@ const expectBad = expectBadInput;
 
 describe('the capture format', () => {
   it('writes the docs/capture.md test vector byte for byte, and cbor-x decodes it to the documented values', async () => {
-    const vector = docHex('capture.md', '## Test vector');
+    const vector = hexDump(blockAfter('capture.md', '## Test vector'));
     const mic = { id: 0, kind: 'audio', name: 'mic', rate: 16000, channels: 1, format: 's16le' } as const;
     const path = tmp('vector.shcap');
     await writeCapture(path, { shidi_capture: 1, start_ms: 1767268800000, sensors: [mic] }, [{ sensor: 0, t_ms: 1767268800100, data: Buffer.from('01000200', 'hex') }]);
@@ -117,7 +105,7 @@ describe('the capture format', () => {
   it('encodes sensor descriptors as the core takes them: definite-length map, text keys, shortest integers', () => {
     // The GPS descriptor of docs/records.md's vector, byte for byte.
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
-    expect(Buffer.from(gps).toString('hex')).toBe(docHex('records.md', '## Test vector').toString('hex').match(/a4626964.*6e6d6561/)![0]);
+    expect(Buffer.from(gps).toString('hex')).toBe(hexDump(blockAfter('records.md', '## Test vector')).toString('hex').match(/a4626964.*6e6d6561/)![0]);
     const cam = encodeSensorDescriptor({ id: 7, kind: 'camera', name: 'front camera', format: 'jpeg', width: 320, height: 240 });
     expect(cam[0]).toBe(0xa6); // map(6), definite
     expect(Buffer.from(cam).includes(Buffer.from('190140', 'hex'))).toBe(true); // 320 as uint16, shortest

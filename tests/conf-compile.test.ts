@@ -25,7 +25,8 @@ import { parseEJson, Uuid } from '../tools/src/lib/wacryptolib/ejson.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { SHARED_SECRET, validateCryptoconf, type Cryptoconf, type KeyLayer, type Trustee } from '../tools/src/lib/wacryptolib/model.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
-import { FIX, POOL, ROOT, scratch } from './helpers/fixtures.js';
+import { hexDump, markedBlock } from './helpers/doc-vectors.js';
+import { FIX, POOL, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-conf-');
 afterAll(s.cleanup);
@@ -261,23 +262,18 @@ describe('the default cryptoconf, compiled', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const DOC = join(ROOT, 'docs', 'device-conf.md');
-function docBlock(marker: string): string {
-  const m = new RegExp(`<!-- device-conf-vector:${marker} -->\\s*\`\`\`\\w*\\n([\\s\\S]*?)\`\`\``).exec(readFileSync(DOC, 'utf8'));
-  if (!m) throw new Error(`no ${marker} block in docs/device-conf.md`);
-  return m[1]!;
-}
+const docBlock = (marker: string): string => markedBlock('device-conf.md', `device-conf-vector:${marker}`);
 
 describe('the test vector in docs/device-conf.md', () => {
   it('the documented cryptoconf compiles, with the fixture guardian\'s keys, to the documented bytes', async () => {
     const conf = validateCryptoconf(parseEJson(docBlock('cryptoconf'), 'doc vector'));
     const bytes = await compileCryptoconf(conf, new KeyPool([POOL]), { sliceMs: 60_000, pseudonym: 'fixture-1' });
-    expect(hex(bytes)).toBe(docBlock('cbor-hex').replace(/\s+/g, ''));
+    expect(hex(bytes)).toBe(hexDump(docBlock('cbor-hex')).toString('hex'));
     expectCanonical(bytes);
   });
 
   it('the documented bytes decode (cbor-x) to the documented tree, and encodeDeviceConf rebuilds them from it', async () => {
-    const bytes = Buffer.from(docBlock('cbor-hex').replace(/\s+/g, ''), 'hex');
+    const bytes = hexDump(docBlock('cbor-hex'));
     const m = cbor.decode(bytes) as Map<number, unknown>;
     const uid = (last: string) => Uuid.parse(`0000f1b0-0000-4000-8000-0000000000${last}`);
     const key = (last: string) => {

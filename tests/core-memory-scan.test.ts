@@ -43,8 +43,10 @@ class Card {
   private readonly cache = new Map<string, SliceSecrets>();
   constructor(readonly dir: string) {}
   private async of(name: string): Promise<SliceSecrets> {
-    let v = this.cache.get(name);
-    if (!v) this.cache.set(name, (v = await sliceSecrets(join(this.dir, name), pool)));
+    const cached = this.cache.get(name);
+    if (cached) return cached;
+    const v = await sliceSecrets(join(this.dir, name), pool);
+    this.cache.set(name, v);
     return v;
   }
   /** Slices with a final header (NAME.crypt). */

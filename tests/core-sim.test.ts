@@ -26,7 +26,8 @@ import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js'
 import { unwrapPayloadKeys } from '../tools/src/lib/wacryptolib/reveal.js';
 import { isSegmentedKey } from '../tools/src/lib/wacryptolib/payload-cipher.js';
 import { shidi } from './helpers/cli.js';
-import { ROOT, scratch } from './helpers/fixtures.js';
+import { blockAfter, hexDump } from './helpers/doc-vectors.js';
+import { scratch } from './helpers/fixtures.js';
 import { flightbox, waPeer } from './helpers/wacryptolib.js';
 
 const s = scratch('shidi-core-');
@@ -46,7 +47,10 @@ function syntheticFrames(seconds: number, seed = 1): SimFrame[] {
   let x = seed;
   const bytes = (n: number) => {
     const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let i = 0; i < n; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
     return b;
   };
   for (let t = 0; t < seconds * 1000; t += 100) {
@@ -269,7 +273,10 @@ describe('AES contexts', () => {
     let loaded = 0;
     body.aesSetkey = function (key) {
       const h = aesSetkey.call(this, key);
-      if (h >= 0) loaded++, (peak = Math.max(peak, ++live));
+      if (h >= 0) {
+        loaded++;
+        peak = Math.max(peak, ++live);
+      }
       return h;
     };
     body.aesFree = function (handle) {
@@ -321,8 +328,7 @@ describe('randomness of a real run', () => {
 
 describe('the docs/records.md test vector, written by the core', () => {
   it('the core writes exactly the documented bytes for the documented slice', async () => {
-    const block = /## Test vector[\s\S]*?```\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs', 'records.md'), 'utf8'))![1]!;
-    const expected = Buffer.from(block.split('\n').map((l) => l.replace(/^\s+/, '').split(/\s{2,}/)[0]!.replace(/\s/g, '')).join(''), 'hex');
+    const expected = hexDump(blockAfter('records.md', '## Test vector'));
     expect(expected.length).toBeGreaterThan(80);
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
     const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), { sliceMs: 60_000, pseudonym: 'shidi' });

@@ -11,12 +11,13 @@ import { decodeMultiple } from 'cbor-x';
 import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureConf } from '../tools/src/bench/big-cryptainer.js';
-import { ShidiError } from '../tools/src/lib/errors.js';
+import type { ShidiError } from '../tools/src/lib/errors.js';
 import { exportFolderName, exportRecords, openRecordStream, type SliceRecord } from '../tools/src/lib/records/index.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
-import { POOL, ROOT, scratch } from './helpers/fixtures.js';
+import { blockAfter, hexDump } from './helpers/doc-vectors.js';
+import { POOL, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-export-');
 afterAll(s.cleanup);
@@ -24,17 +25,6 @@ let n = 0;
 const tmp = (name: string) => join(s.dir, `${n++}-${name}`);
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
-
-function docHex(heading: string): Buffer {
-  const text = readFileSync(join(ROOT, 'docs', 'records.md'), 'utf8');
-  const block = text.slice(text.indexOf(heading)).split('```')[1]!;
-  const hex = block
-    .split('\n')
-    .map((l) => l.trim().split(/\s{2,}/)[0]!.replace(/\s+/g, ''))
-    .join('');
-  expect(hex).toMatch(/^[0-9a-f]+$/);
-  return Buffer.from(hex, 'hex');
-}
 
 function nmea(body: string): string {
   let x = 0;
@@ -106,7 +96,7 @@ function degrees(v: string, hemi: string, degDigits: number): number {
 }
 
 describe('the docs/records.md test vector', () => {
-  const vector = docHex('## Test vector');
+  const vector = hexDump(blockAfter('records.md', '## Test vector'));
   it('decodes with cbor-x to the documented values', () => {
     const items = decodeMultiple(vector) as unknown[];
     expect(items.length).toBe(2);

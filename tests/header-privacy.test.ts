@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
-import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from '../tools/src/lib/wacryptolib/ejson.js';
+import { dumpEJson, isEJsonObject, parseEJson, type Uuid, type EJson } from '../tools/src/lib/wacryptolib/ejson.js';
 import { MIC, T0, testKeys, type TestKeys } from './helpers/core.js';
 import { shidi } from './helpers/cli.js';
 import { scratch } from './helpers/fixtures.js';

@@ -13,7 +13,7 @@ import { defaultCryptoconf } from '../tools/src/lib/device-conf/default-cryptoco
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { createGuardianKeystore, makeTestGuardians, TEST_GUARDIANS, TEST_WEARER, type GuardianInfo, type TestGuardians } from '../tools/src/lib/keygen.js';
 import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from '../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { KeyPool, type KeyRef } from '../tools/src/lib/wacryptolib/keystore.js';
 import { validateCryptoconf } from '../tools/src/lib/wacryptolib/model.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';

@@ -14,7 +14,7 @@ import { checkSliceName, parseSliceName } from '../tools/src/lib/records/slice-n
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
 import { dumpEJsonBytes, parseEJson, type EJson, type EJsonObject } from '../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { revealCryptainer } from '../tools/src/lib/wacryptolib/reveal.js';
 import { cbor } from './helpers/cbor.js';

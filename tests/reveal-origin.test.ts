@@ -10,11 +10,11 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { CRYPTAINERS, FIX, POOL, copyOf, scratch } from './helpers/fixtures.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
-import { recordMic, T0, testKeys, type TestKeys } from './helpers/core.js';
+import { recordMic, testKeys, type TestKeys } from './helpers/core.js';
 
 const s = scratch('shidi-origin-');
 afterAll(s.cleanup);

@@ -26,7 +26,7 @@ import { prng } from './helpers/random.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { Uuid, type EJsonObject } from '../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { validateCryptoconf } from '../tools/src/lib/wacryptolib/model.js';
@@ -113,7 +113,7 @@ async function makeTarget(name: string, pool: string, layers: EJsonObject[], pla
 function cut(stored: Buffer): Buffer[] {
   const out: Buffer[] = [];
   for (let o = 0; o < stored.length; ) {
-    const n = stored.length - o > UNIT ? UNIT : stored.length - o;
+    const n = Math.min(stored.length - o, UNIT);
     out.push(stored.subarray(o, o + n));
     o += n;
   }

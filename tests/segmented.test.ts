@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { dumpEJson, parseEJson, Uuid, type EJson, type EJsonObject } from '../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { validateCryptainer, validateCryptoconf, type Cryptoconf } from '../tools/src/lib/wacryptolib/model.js';
@@ -33,7 +33,8 @@ import {
   type SegmentDamage,
 } from '../tools/src/lib/wacryptolib/segmented.js';
 import { refRead, refSegments, refSubkeys } from './oracles/segmented-ref.js';
-import { DEVICE_KEYCHAIN, POOL, ROOT, scratch } from './helpers/fixtures.js';
+import { fencedBlocks, fieldsOf, readDoc, tableRows } from './helpers/doc-vectors.js';
+import { DEVICE_KEYCHAIN, POOL, scratch } from './helpers/fixtures.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
 
 const s = scratch('shidi-seg-');
@@ -55,12 +56,12 @@ interface Vector {
   segments: Buffer[];
 }
 
-const DOC = readFileSync(join(ROOT, 'docs', 'segmented-cipher.md'), 'utf8');
+const DOC_NAME = 'segmented-cipher.md';
+const DOC = readDoc(DOC_NAME);
 
 function parseVectors(): Vector[] {
-  const blocks = [...DOC.matchAll(/```segment-vector\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  return blocks.map((b) => {
-    const f = new Map(b.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as const));
+  return fencedBlocks(DOC_NAME, 'segment-vector').map((b) => {
+    const f = fieldsOf(b);
     const name = f.get('name')!;
     const segments: Buffer[] = [];
     for (let i = 0; f.has(`${name}${i}`); i++) segments.push(Buffer.from(f.get(`${name}${i}`)!, 'hex'));
@@ -86,13 +87,11 @@ interface Negative {
 }
 
 function parseNegatives(): Negative[] {
-  const rows = DOC.split('\n').filter((l) => /^\| N\d+ /.test(l));
-  return rows.map((row) => {
-    const cells = row.split('|').map((c) => c.trim());
-    const [name, expr, verdict] = [cells[1]!, cells[2]!, cells[3]!];
+  return tableRows(DOC_NAME, /^N\d+ /).map((cells) => {
+    const [name, expr, verdict] = [cells[0]!, cells[1]!, cells[2]!];
     const v = /^(complete|incomplete) (\d+) \((\d+) bytes\)$/.exec(verdict);
     const d = /^damaged (\d+) @(\d+)$/.exec(verdict);
-    if (!v && !d) throw new Error(`unreadable verdict ${verdict} in ${row}`);
+    if (!v && !d) throw new Error(`unreadable verdict ${verdict} in ${cells.join(' | ')}`);
     return {
       name,
       expr: expr === '(empty)' ? '' : expr.replace(/`/g, ''),

@@ -215,7 +215,10 @@ describe('a bad TRNG is refused before any key exists', () => {
     expect(given.every((b) => b < 16)).toBe(true);
     let run = 1;
     let longest = 1;
-    for (let i = 1; i < given.length; i++) longest = Math.max(longest, (run = given[i] === given[i - 1] ? run + 1 : 1));
+    for (let i = 1; i < given.length; i++) {
+      run = given[i] === given[i - 1] ? run + 1 : 1;
+      longest = Math.max(longest, run);
+    }
     expect(longest).toBeLessThan(6);
     expect(given.length).toBeLessThanOrEqual(1024); // caught within the start-up samples
     expect(files(dir)).toEqual([]);

@@ -3,7 +3,7 @@
 import * as crypto from 'node:crypto';
 import { LogLevel, ShaAlgo, SdMode } from './abi.generated.js';
 import { HAL_IMPORTS, HAL_MODULE, HalError, type HalImportName, type HalImportSpec } from './hal-table.generated.js';
-import { SimClock } from './clock.js';
+import type { SimClock } from './clock.js';
 import { SeededTrng } from './drbg.js';
 import { Meter } from './meter.js';
 import { SdCard, type SdFaults } from './sd-card.js';

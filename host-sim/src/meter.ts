@@ -51,7 +51,8 @@ export class Meter {
     for (const [name, counts] of this.imports) {
       imports[name] = { ...counts };
       const group = this.groupOf.get(name) ?? 'other';
-      const g = (groups[group] ??= zero());
+      const g = groups[group] ?? zero();
+      groups[group] = g;
       g.calls += counts.calls;
       g.bytes += counts.bytes;
       g.ns += counts.ns;

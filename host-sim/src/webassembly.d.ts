@@ -1,7 +1,7 @@
 // The part of the WebAssembly JS API that host-sim and its tests use. Node has it at runtime, but
 // @types/node 20 does not declare it and TypeScript keeps it in lib.dom, which a Node project must not pull in.
 declare namespace WebAssembly {
-  type ImportValue = ((...args: any[]) => unknown) | Memory;
+  type ImportValue = ((...args: never[]) => unknown) | Memory;
   type ModuleImports = Record<string, ImportValue>;
   type Imports = Record<string, ModuleImports>;
   type Exports = Record<string, unknown>;

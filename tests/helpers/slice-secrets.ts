@@ -11,7 +11,7 @@
  */
 import { constants, createCipheriv, createHmac, hkdfSync, privateDecrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { asInteger, isEJsonObject, parseEJson, Uuid, type EJson, type EJsonObject } from '../../tools/src/lib/wacryptolib/ejson.js';
+import { asInteger, isEJsonObject, parseEJson, type Uuid, type EJson, type EJsonObject } from '../../tools/src/lib/wacryptolib/ejson.js';
 import type { KeyPool } from '../../tools/src/lib/wacryptolib/keystore.js';
 import type { Trustee } from '../../tools/src/lib/wacryptolib/model.js';
 import { decryptBytes, symkeyFromEJson, type SymAlgo } from '../../tools/src/lib/wacryptolib/symmetric.js';

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEJson } from '../../tools/src/lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../../tools/src/lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../../tools/src/testing/encrypt.js';
 import { KeyPool } from '../../tools/src/lib/wacryptolib/keystore.js';
 import { validateCryptoconf } from '../../tools/src/lib/wacryptolib/model.js';
 import { FIX, POOL, scratch, copyOf } from '../helpers/fixtures.js';

@@ -3,7 +3,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEJson } from '../lib/wacryptolib/ejson.js';
-import { encryptCryptainer } from '../lib/wacryptolib/encrypt.js';
+import { encryptCryptainer } from '../testing/encrypt.js';
 import { KeyPool } from '../lib/wacryptolib/keystore.js';
 import { validateCryptoconf, type Cryptoconf } from '../lib/wacryptolib/model.js';
 import { PROJECT_ROOT } from '../lib/project.js';

@@ -43,7 +43,7 @@ function shidiDecrypt(path: string, out: string) {
   });
   const m = /@@measure (.*)/.exec(r.stderr);
   const res = m ? (JSON.parse(m[1]!) as { code: number; ms: number; maxRssKiB: number }) : null;
-  if (!res || res.code !== 0) throw new Error(`shidi decrypt failed: ${r.stderr}`);
+  if (res?.code !== 0) throw new Error(`shidi decrypt failed: ${r.stderr}`);
   return res;
 }
 

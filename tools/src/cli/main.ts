@@ -3,18 +3,13 @@
  * in tools/src/lib; this layer parses arguments, prints, and maps errors to the documented exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, ShidiError, withFix } from '../lib/errors.js';
-import { PROJECT_VERSION } from '../lib/project.js';
-import { removeAllTemps } from '../lib/temp-files.js';
+import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, removeAllTemps, ShidiError, uncaughtFsFailure, withFix } from '../lib/index.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { simCommand } from './commands/sim.js';
 import { failureDocument, jsonText, processIo, type Io } from './io.js';
-import { isFsError, uncaughtFsFailure } from '../lib/fs-errors.js';
-import { coreIdentity, DEFAULT_CORE_PATH } from '../../../host-sim/src/core.js';
-
 
 function versionText(): string {
   const core = coreIdentity();
@@ -67,13 +62,19 @@ async function run(argv: string[], io: Io): Promise<number> {
   // Whether a command already printed its document: a failure then only adds its line on stderr, so that
   // stdout never holds two documents.
   let printed = false;
-  const cmdIo: Io = { ...io, stdout: { write: (s: string) => ((printed = true), io.stdout.write(s)), isTTY: io.stdout.isTTY } };
+  const write = (s: string) => {
+    printed = true;
+    return io.stdout.write(s);
+  };
+  const cmdIo: Io = { ...io, stdout: { write, isTTY: io.stdout.isTTY } };
   // Commander's own usage errors are rephrased "cause — fix" on one line, with the command to ask for help.
   let usage: { message: string; command: string } | null = null;
   const output = (command: string) => ({
     writeOut: (s: string) => io.stdout.write(s),
     writeErr: (s: string) => io.stderr.write(s),
-    outputError: (s: string) => void (usage = { message: s.trim().replace(/^error: /, ''), command }),
+    outputError: (s: string) => {
+      usage = { message: s.trim().replace(/^error: /, ''), command };
+    },
   });
   const program = new Command('shidi')
     .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys and captures, reveal and inspect recordings')

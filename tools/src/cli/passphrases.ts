@@ -5,8 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import password from '@inquirer/password';
-import { fsReadFailure } from '../lib/fs-errors.js';
-import type { PassphraseSource } from '../lib/wacryptolib/keystore.js';
+import { badInput, fsReadFailure, type PassphraseSource } from '../lib/index.js';
 import type { Io, Reporter } from './io.js';
 
 export interface PassphraseOptions {
@@ -14,18 +13,27 @@ export interface PassphraseOptions {
   passphraseFile?: string[];
 }
 
+/**
+ * The passphrases of a --passphrase-file, the one rule for every command: one per line (LF or CRLF), blank
+ * lines skipped, each line kept as written (keystore.ts trims and normalises when it uses one). A file
+ * without a passphrase is refused: whoever named it meant it to be used.
+ */
+export function readPassphraseFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fsReadFailure(e, `cannot read --passphrase-file ${file}`, 'check the path', 'passphrase-file');
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw badInput(`--passphrase-file ${file} holds no passphrase — write it on the first line`, 'passphrase-file');
+  return lines;
+}
+
 export function passphraseSource(io: Io, rep: Reporter, opts: PassphraseOptions): PassphraseSource {
   const given: string[] = [];
   if (io.env.SHIDI_PASSPHRASE) given.push(io.env.SHIDI_PASSPHRASE);
-  for (const f of opts.passphraseFile ?? []) {
-    let text: string;
-    try {
-      text = readFileSync(f, 'utf8');
-    } catch (e) {
-      throw fsReadFailure(e, `cannot read --passphrase-file ${f}`, 'check the path', 'passphrase-file');
-    }
-    given.push(...text.split(/\r?\n/).filter((l) => l.trim() !== ''));
-  }
+  for (const f of opts.passphraseFile ?? []) given.push(...readPassphraseFile(f));
   if (opts.passphrase?.length) {
     rep.warn('--passphrase is visible to other users in the process list; prefer SHIDI_PASSPHRASE or --passphrase-file');
     given.push(...opts.passphrase);

@@ -1,9 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ExitCode, ShidiError } from '../../lib/errors.js';
-import { captureFromFiles, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, type CaptureReport } from '../../lib/capture/import.js';
-import type { SensorDescriptor } from '../../lib/records/descriptors.js';
+import { captureFromFiles, type CaptureReport, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, ExitCode, type SensorDescriptor, ShidiError } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
-import { commonOptions } from '../options.js';
+import { commonOptions, numberOption } from '../options.js';
 
 interface CaptureOptions extends CommonOptions {
   audio?: string;
@@ -21,15 +19,6 @@ function isoTime(value: string): number {
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(value) || Number.isNaN(ms) || ms < 0)
     throw new InvalidArgumentError('give an ISO 8601 time with its zone, e.g. 2026-01-01T12:00:00Z');
   return ms;
-}
-
-function positive(max: number, integer: boolean) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0 || n > max || (integer && !Number.isInteger(n)))
-      throw new InvalidArgumentError(`give ${integer ? 'a whole number' : 'a number'} above 0 and at most ${max}`);
-    return n;
-  };
 }
 
 function describe(d: SensorDescriptor): string {
@@ -61,8 +50,8 @@ export function captureCommand(io: Io, done: (code: number) => void): Command {
       .option('--gps <file.nmea>', 'GPS: an NMEA 0183 log (one fix per RMC sentence)')
       .requiredOption('-o, --out <file.shcap>', 'the capture file to write')
       .option('--start <iso>', 'UTC start of the capture (default: the first RMC time of --gps, else 2026-01-01T12:00:00Z)', isoTime)
-      .option('--fps <n>', 'camera frame rate', positive(1000, false), DEFAULT_FPS)
-      .option('--audio-block-ms <n>', 'audio record length in ms (whole sample frames)', positive(60_000, true), DEFAULT_AUDIO_BLOCK_MS)
+      .option('--fps <n>', 'camera frame rate', numberOption({ min: 0, max: 1000, aboveMin: true }), DEFAULT_FPS)
+      .option('--audio-block-ms <n>', 'audio record length in ms (whole sample frames)', numberOption({ min: 0, max: 60_000, aboveMin: true, whole: true }), DEFAULT_AUDIO_BLOCK_MS)
       .option('--force', 'overwrite the capture file if it exists')
       .addHelpText(
         'beforeAll',

@@ -1,17 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { fsFailure } from '../../lib/fs-errors.js';
+import { basename } from 'node:path';
 import { Command } from 'commander';
-import { ShidiError, ExitCode, badInput, withFix } from '../../lib/errors.js';
-import { exportFolderName, exportRecords, NOT_A_RECORD_STREAM, type ExportReport } from '../../lib/records/index.js';
-import { listCryptainers, loadCryptainer, type CryptainerFile } from '../../lib/wacryptolib/cryptainer-file.js';
-import { KeyPool } from '../../lib/wacryptolib/keystore.js';
-import { holderLabel } from '../../lib/wacryptolib/key-unwrap.js';
-import { payloadSize, restoredName, revealCryptainer, REQUIRE_SIGNATURE_FLAG, UNFINISHED_FLAG, type RevealReport } from '../../lib/wacryptolib/reveal.js';
-import { Reporter, type CommonOptions, type Io } from '../io.js';
-import { passphraseSource, type PassphraseOptions } from '../passphrases.js';
-import { byteProgress } from '../progress.js';
+import { ExitCode, holderLabel, KeyPool, NOT_A_RECORD_STREAM, REQUIRE_SIGNATURE_FLAG, revealBatch, type RevealReport, ShidiError, UNFINISHED_FLAG } from '../../lib/index.js';
+import { type CommonOptions, type Io, Reporter } from '../io.js';
 import { collect, commonOptions } from '../options.js';
+import { type PassphraseOptions, passphraseSource } from '../passphrases.js';
+import { byteProgress } from '../progress.js';
 
 interface DecryptOptions extends CommonOptions, PassphraseOptions {
   keys: string[];
@@ -21,31 +14,6 @@ interface DecryptOptions extends CommonOptions, PassphraseOptions {
   requireSignature?: boolean;
   force?: boolean;
   export?: string;
-}
-
-/**
- * Every output path is planned before anything is written: two inputs that would be restored (or exported)
- * under the same name — two cards of the same device pseudonym — are refused, since one would replace the
- * other (with --force) or fail after the first was written.
- */
-function refuseSharedOutputs(files: (CryptainerFile | null)[], opts: DecryptOptions): void {
-  const seen = new Map<string, string>();
-  for (const f of files) {
-    if (!f) continue;
-    const name = restoredName(f);
-    const targets = [join(opts.out, name), ...(opts.export ? [join(opts.export, exportFolderName(name)) + '/'] : [])];
-    for (const target of targets) {
-      const other = seen.get(target);
-      if (other)
-        throw new ShidiError(
-          ExitCode.usage,
-          `${other} and ${f.path} would both be written to ${target}; nothing was revealed — reveal them in separate runs with different --out${opts.export ? ' and --export' : ''} folders`,
-          'output-collision',
-          { output: target, cryptainers: [other, f.path] },
-        );
-      seen.set(target, f.path);
-    }
-  }
 }
 
 export function decryptCommand(io: Io, done: (code: number) => void): Command {
@@ -78,83 +46,31 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     if (opts.requireSignature && !opts.verifySignatures)
       throw new ShidiError(ExitCode.usage, `${REQUIRE_SIGNATURE_FLAG} and --no-verify-signatures contradict each other — drop one of them`, 'usage');
     const pool = new KeyPool(opts.keys, passphraseSource(io, rep, opts));
-    // The same file named twice (a folder and a file in it) is revealed once.
-    const files = [...new Map(paths.flatMap((p) => listCryptainers(p)).map((f) => [resolve(f), f])).values()];
-    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')} — give NAME.crypt files or the folders that hold them`, 'no-cryptainers');
-    const revealed: RevealReport[] = [];
-    const exported: ExportReport[] = [];
-    const notExported: { cryptainer: string; restored: string }[] = [];
-    // --export: a restored file that is not a record stream is a warning (and exit 1), not a failure.
-    const exportOne = async (cryptainer: string, restored: string) => {
-      try {
-        const x = await exportRecords(restored, join(opts.export!, exportFolderName(restored)), { force: opts.force });
-        exported.push(x);
-        rep.result(`exported ${restored} -> ${x.output}/ (${x.records} records: ${x.sensors.map((s) => `${s.name} ${s.records}`).join(', ')})`);
-        for (const w of x.warnings) rep.warn(w);
-      } catch (e) {
-        if (!(e instanceof ShidiError && e.kind === NOT_A_RECORD_STREAM)) throw e;
-        notExported.push({ cryptainer, restored });
-        rep.warn(`${basename(restored)}: not a Shidi record stream, nothing exported`);
-      }
-    };
-    const failures: { cryptainer: string; exit_code: number; kind: string; message: string; details?: unknown }[] = [];
-    // Load every header first: malformed ones are reported before any long decryption starts.
-    const loaded = files.map((f) => {
-      try {
-        return loadCryptainer(f);
-      } catch (e) {
-        if (!(e instanceof ShidiError)) throw e;
-        failures.push({ cryptainer: f, exit_code: e.exitCode, kind: e.kind, message: withFix(e) });
-        return null;
-      }
-    });
-    refuseSharedOutputs(loaded, opts);
-    const outExisted = existsSync(opts.out);
-    try {
-      mkdirSync(opts.out, { recursive: true });
-    } catch (e) {
-      throw fsFailure(e, `cannot create ${opts.out}`, { fix: 'give --out a folder in a place you may write' });
-    }
-    const total = loaded.reduce((n, f) => n + (f ? payloadSize(f) : 0), 0);
-    const bar = byteProgress(rep, total, 'revealing');
-    try {
-      for (const file of loaded) {
-        if (!file) continue;
-        try {
-          const r = await revealCryptainer(file, opts.out, {
-            pool,
-            allowUnfinished: opts.allowUnfinished,
-            checkSignatures: opts.verifySignatures,
-            requireSignature: opts.requireSignature,
-            force: opts.force,
-            onProgress: (n) => bar.add(n),
-          });
-          revealed.push(r);
+    // The bar starts once the run knows how many bytes it will read.
+    const progress: { bar: ReturnType<typeof byteProgress> | null } = { bar: null };
+    const run = await revealBatch(
+      paths,
+      { pool, out: opts.out, export: opts.export, allowUnfinished: opts.allowUnfinished, checkSignatures: opts.verifySignatures, requireSignature: opts.requireSignature, force: opts.force },
+      {
+        onPlanned: (bytes) => {
+          progress.bar = byteProgress(rep, bytes, 'revealing');
+        },
+        onProgress: (n) => progress.bar?.add(n),
+        onRevealed: (file, r) => {
           const state = r.state === 'incomplete' ? `INCOMPLETE, ${r.incomplete}; ` : r.state === 'finished-payload-pending-header' ? 'complete payload, header never finalized; ' : '';
           const segs = r.segments_restored === undefined ? '' : `${r.segments_restored} segment(s) verified; `;
           rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${describeVerdict(r)})`);
           if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
           for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
-          if (opts.export) await exportOne(file.path, r.output);
-        } catch (e) {
-          if (!(e instanceof ShidiError)) throw e;
-          failures.push({ cryptainer: file.path, exit_code: e.exitCode, kind: e.kind, message: withFix(e), details: e.details });
-        }
-      }
-    } finally {
-      bar.stop();
-      // A run that revealed nothing leaves no empty --out folder behind.
-      if (revealed.length === 0 && !outExisted && readdirSync(opts.out).length === 0) rmdirSync(opts.out);
-    }
-    const ok = failures.length === 0 && notExported.length === 0;
-    const exitCode = failures[0]?.exit_code ?? (notExported.length > 0 ? ExitCode.failed : ExitCode.ok);
-    // The run's verdict: the one failure, or a summary line after each cryptainer's own.
-    const summary =
-      failures.length > 1
-        ? `${failures.length} of ${files.length} cryptainers were not revealed — see the reason given for each above`
-        : failures.length === 0 && notExported.length > 0
-          ? `${notExported.length} revealed file(s) are not Shidi record streams, so nothing was exported from them — reveal them without --export`
-          : null;
+        },
+        onExported: (x) => {
+          rep.result(`exported ${x.input} -> ${x.output}/ (${x.records} records: ${x.sensors.map((s) => `${s.name} ${s.records}`).join(', ')})`);
+          for (const w of x.warnings) rep.warn(w);
+        },
+        onNotExported: (_cryptainer, restored) => rep.warn(`${basename(restored)}: not a Shidi record stream, nothing exported`),
+      },
+    ).finally(() => progress.bar?.stop());
+    const { revealed, exported, notExported, failures, ok, exitCode, summary } = run;
     const verdict = ok
       ? {}
       : {
@@ -166,7 +82,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     rep.json({ ok, ...verdict, revealed, failed: failures, ...(opts.export ? { exported, not_exported: notExported } : {}) });
     for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
     if (summary) io.stderr.write(`shidi: ${summary}\n`);
-    if (!opts.json && files.length > 1) rep.note(`${revealed.length} of ${files.length} cryptainers revealed into ${opts.out}`);
+    if (!opts.json && run.files > 1) rep.note(`${revealed.length} of ${run.files} cryptainers revealed into ${opts.out}`);
     if (revealed.some((r) => r.origin === 'unsigned'))
       rep.note(`shidi: origin unsigned: nothing shows who wrote ${revealed.length > 1 ? 'those recordings' : 'this recording'} — anyone holding the guardians' public keys can make a cryptainer that verifies; ${REQUIRE_SIGNATURE_FLAG} refuses such files`);
     done(exitCode);

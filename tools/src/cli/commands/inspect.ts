@@ -1,8 +1,5 @@
 import { Command } from 'commander';
-import { badInput } from '../../lib/errors.js';
-import { listCryptainers, loadCryptainer } from '../../lib/wacryptolib/cryptainer-file.js';
-import { inspectCryptainer } from '../../lib/wacryptolib/inspect.js';
-import { KeyPool } from '../../lib/wacryptolib/keystore.js';
+import { badInput, inspectCryptainer, KeyPool, listCryptainers, loadCryptainer } from '../../lib/index.js';
 import { jsonText, type CommonOptions, type Io } from '../io.js';
 import { collect, commonOptions } from '../options.js';
 

@@ -1,13 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { badInput, ExitCode, ShidiError } from '../../lib/errors.js';
-import { fsReadFailure } from '../../lib/fs-errors.js';
-import { authenticatorTrustee } from '../../lib/device-conf/default-cryptoconf.js';
-import { createGuardianKeystore, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, type GuardianInfo } from '../../lib/keygen.js';
-import { dumpEJson, type EJson } from '../../lib/wacryptolib/ejson.js';
+import { Command } from 'commander';
+import { authenticatorTrustee, badInput, createGuardianKeystore, dumpEJson, type EJson, ExitCode, type GuardianInfo, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, ShidiError } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
-import { commonOptions } from '../options.js';
+import { displayPath } from '../display-path.js';
+import { choiceOption, commonOptions, numberOption } from '../options.js';
+import { readPassphraseFile } from '../passphrases.js';
 
 interface KeygenCliOptions extends CommonOptions {
   keys: string;
@@ -22,32 +18,16 @@ interface KeygenCliOptions extends CommonOptions {
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 
-function intOption(allowed: (n: number) => boolean, hint: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || !allowed(n)) throw new InvalidArgumentError(hint);
-    return n;
-  };
-}
-
-/** One passphrase: the file's first non-empty line, else SHIDI_PASSPHRASE; never printed. */
+/** The one passphrase that protects the new keys: from the file, else SHIDI_PASSPHRASE; never printed. */
 function keygenPassphrase(io: Io, file: string | undefined): string | null {
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw fsReadFailure(e, `cannot read --passphrase-file ${file}`, 'check the path', 'passphrase-file');
-    }
-    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-    if (lines.length === 0) throw badInput(`--passphrase-file ${file} holds no passphrase — write it on the first line`, 'passphrase-file');
+    const lines = readPassphraseFile(file);
     if (lines.length > 1) throw badInput(`--passphrase-file ${file} holds ${lines.length} lines; keygen takes one passphrase — keep only one line`, 'passphrase-file');
     return lines[0]!;
   }
   return io.env.SHIDI_PASSPHRASE ? io.env.SHIDI_PASSPHRASE : null;
 }
 
-const rel = (p: string) => relative(process.cwd(), p) || '.';
 
 function describe(g: GuardianInfo) {
   return { name: g.name, keystore_uid: g.keystoreUid.toString(), keychain_uids: g.keychainUids.map(String), keystore_dir: g.keystoreDir };
@@ -59,8 +39,8 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       .description("create a guardian's key store (a wacryptolib authenticator keystore with RSA_OAEP keypairs) in a keystore pool")
       .requiredOption('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
       .option('--name <name>', "the guardian's name (keystore_owner)")
-      .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, intOption((n) => n >= 1 && n <= MAX_KEYCHAINS, `a whole number from 1 to ${MAX_KEYCHAINS}`))
-      .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', intOption((n) => (KEY_BITS as readonly number[]).includes(n), KEY_BITS.join(', ')))
+      .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, numberOption({ min: 1, max: MAX_KEYCHAINS, whole: true }))
+      .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', choiceOption(KEY_BITS))
       .option('--passphrase-file <file>', 'protect the private keys with the passphrase on its first line (else SHIDI_PASSPHRASE, else unprotected)')
       .option('--passphrase-hint <text>', 'a hint stored beside the keys (keystore_passphrase_hint)')
       .option('--test-guardians', 'create the INSECURE throw-away test set (a wearer and guardians A, B, C, no passphrases) and its default cryptoconf')
@@ -89,12 +69,12 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       const t = await makeTestGuardians(opts.keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
       const all = [t.wearer, ...t.guardians];
       rep.json({ ok: true, test_keys: true, keystores: all.map(describe), cryptoconf: t.cryptoconfPath, wacryptolib_cryptoconf: t.wacryptolibCryptoconfPath, passphrase_protected: false });
-      for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${rel(g.keystoreDir)})`);
-      rep.result(`default cryptoconf (wearer AND 2 of 3 guardians, segmented payload cipher): ${rel(t.cryptoconfPath)}`);
-      rep.result(`the same with wacryptolib's AES_EAX payload cipher (opens in wacryptolib): ${rel(t.wacryptolibCryptoconfPath)}`);
-      rep.note(`Next: record with it:  shidi sim --keys ${rel(opts.keys)} --out card/`);
-      rep.note(`      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${rel(opts.keys)} -c recordings encrypt FILE --cryptoconf ${rel(t.wacryptolibCryptoconfPath)}`);
-      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${rel(opts.keys)} --out revealed/`);
+      for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${displayPath(g.keystoreDir)})`);
+      rep.result(`default cryptoconf (wearer AND 2 of 3 guardians, segmented payload cipher): ${displayPath(t.cryptoconfPath)}`);
+      rep.result(`the same with wacryptolib's AES_EAX payload cipher (opens in wacryptolib): ${displayPath(t.wacryptolibCryptoconfPath)}`);
+      rep.note(`Next: record with it:  shidi sim --keys ${displayPath(opts.keys)} --out card/`);
+      rep.note(`      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(opts.keys)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`);
+      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${displayPath(opts.keys)} --out revealed/`);
       done(0);
       return;
     }
@@ -111,7 +91,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
     if (!passphrase) rep.warn('the private keys are NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect them');
     const bits = opts.bits ?? 2048;
     rep.json({ ok: true, test_keys: false, keystores: [describe(g)], passphrase_protected: Boolean(passphrase), bits });
-    rep.result(`created ${g.name}'s keystore: ${rel(g.keystoreDir)}`);
+    rep.result(`created ${g.name}'s keystore: ${displayPath(g.keystoreDir)}`);
     rep.result(`  keystore_uid  ${g.keystoreUid}`);
     for (const k of g.keychainUids) rep.result(`  keychain_uid  ${k}  (RSA_OAEP, ${bits} bits${passphrase ? ', passphrase-protected' : ''})`);
     const layer = dumpEJson({ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: authenticatorTrustee(g), keychain_uid: g.keychainUids[0]! } as unknown as EJson);

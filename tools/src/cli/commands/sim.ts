@@ -1,48 +1,14 @@
-import { relative } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../../../host-sim/src/abi.generated.js';
-import { simulate } from '../../lib/sim.js';
-import { FULL_POLICIES, type FullPolicy } from '../../lib/device-conf/compile.js';
+import { Command } from 'commander';
+import { FULL_POLICIES, LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE, type SimInputs, simulate } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
-import { commonOptions } from '../options.js';
+import { displayPath } from '../display-path.js';
+import { choiceOption, commonOptions, numberOption } from '../options.js';
 import { frameProgress } from '../progress.js';
 
-interface SimOptions extends CommonOptions {
-  capture?: string;
-  cryptoconf?: string;
-  keys?: string;
-  out: string;
-  sliceSeconds: number;
-  pseudonym: string;
-  seed?: string;
-  powerCutAt?: number;
-  powerCutRandom?: string;
-  segmentBytes?: number;
-  retentionMinutes?: number;
-  retentionKeepMin?: number;
-  retentionMib?: number;
-  device?: string;
-  resume?: boolean;
-  cardFull?: FullPolicy;
-  cardMib?: number;
+/** The library's inputs as options, but the TRNG fault by name (the library takes a fault object). */
+interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame'> {
   trngFault?: 'stuck' | 'biased';
 }
-
-const number = (what: string, min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${what} from ${min} to ${max}`);
-  return n;
-};
-const policy = (v: string): FullPolicy => {
-  if (!(FULL_POLICIES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${FULL_POLICIES.join(', ')}`);
-  return v as FullPolicy;
-};
-
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 1 || n > 86400) throw new InvalidArgumentError('a number of seconds from 1 to 86400');
-  return n;
-};
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
 
@@ -54,23 +20,20 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--cryptoconf <file>', 'cryptoconf (wacryptolib JSON; default: KEYS/default-cryptoconf.json)')
       .option('-k, --keys <dir>', "key store pool with the guardians' public keys (default: make throw-away TEST guardians)")
       .option('-o, --out <dir>', 'the simulated SD card: a new or empty folder', 'shidi-sim')
-      .option('--slice-seconds <n>', 'length of a time slice (one cryptainer each)', positive, 60)
+      .option('--slice-seconds <n>', 'length of a time slice (one cryptainer each)', numberOption({ min: 1, max: 86400, unit: 'seconds' }), 60)
       .option('--pseudonym <name>', 'device pseudonym in file names', 'shidi')
       .option('--seed <text>', 'deterministic run: the TRNG becomes HMAC-DRBG over this text (INSECURE, for tests)')
-      .option('--segment-bytes <n>', `plaintext bytes per segment of the segmented cipher (${SEG_MIN_SIZE}..${MAX_DEVICE_SEGMENT_SIZE}, multiple of 16)`, number('a size', SEG_MIN_SIZE, MAX_DEVICE_SEGMENT_SIZE))
-      .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', number('minutes', 0, 5256000))
-      .option('--retention-keep-min <n>', `never delete the newest N slices, whatever the clock says (0..${MAX_KEEP_MIN})`, number('a count', 0, MAX_KEEP_MIN))
-      .option('--retention-mib <n>', "size quota: delete this device's oldest slices beyond N MiB (at least 1)", number('a size in MiB', 1, 2 ** 33))
+      .option('--segment-bytes <n>', `plaintext bytes per segment of the segmented cipher (${SEG_MIN_SIZE}..${MAX_DEVICE_SEGMENT_SIZE}, multiple of 16)`, numberOption({ min: SEG_MIN_SIZE, max: MAX_DEVICE_SEGMENT_SIZE, whole: true, unit: 'bytes' }))
+      .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', numberOption({ min: 0, max: 5256000, unit: 'minutes' }))
+      .option('--retention-keep-min <n>', `never delete the newest N slices, whatever the clock says (0..${MAX_KEEP_MIN})`, numberOption({ min: 0, max: MAX_KEEP_MIN, whole: true }))
+      .option('--retention-mib <n>', "size quota: delete this device's oldest slices beyond N MiB (at least 1)", numberOption({ min: 1, max: 2 ** 33, unit: 'MiB' }))
       .option('--device <dir>', 'the device folder: persistent state such as the slice sequence number (default: OUT-device beside --out)')
       .option('--resume', 'record onto a card (--out) that already holds recordings, as after a reboot: nothing on it is overwritten')
-      .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')} (default stop)`, policy)
-      .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', number('a size in MiB', 0.01, 1 << 20))
-      .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', number('seconds', 0, 1e9))
+      .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')} (default stop)`, choiceOption(FULL_POLICIES))
+      .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', numberOption({ min: 0.01, max: 1 << 20, unit: 'MiB' }))
+      .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', numberOption({ min: 0, max: 1e9, unit: 'seconds' }))
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
-      .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', (v: string) => {
-        if (v !== 'stuck' && v !== 'biased') throw new InvalidArgumentError('stuck or biased');
-        return v as 'stuck' | 'biased';
-      })
+      .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
         'beforeAll',
         `Examples:
@@ -86,10 +49,6 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     const bar = frameProgress(rep, 'recording');
     const r = await simulate({ ...opts, ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}), onFrame: (n) => bar.update(n) }).finally(() => bar.stop());
     if (r.test_keys) rep.warn(`made throw-away TEST guardians in ${r.keys}: INSECURE keys without passphrase — never use them for real recordings`);
-    const rel = (p: string) => {
-      const r = relative(process.cwd(), p);
-      return r === '' ? '.' : r.startsWith('..') ? p : r;
-    };
     rep.json({ ok: true, ...r });
     const calls = Object.values(r.hal.groups).reduce((n, g) => n + g.calls, 0);
     rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
@@ -97,7 +56,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     if (r.power_cut) rep.result(`  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`);
     for (const l of r.core_log) if (l.level <= LogLevel.WARNING) rep.warn(`core: ${l.message}`);
     rep.result(`  HAL calls: ${calls} (${Object.entries(r.hal.groups).map(([g, c]) => `${g} ${c.calls}`).join(', ')})`);
-    rep.result(`Reveal it:  npx shidi decrypt ${rel(r.out)} --keys ${rel(r.keys)} --out ${rel(r.out)}-revealed --export ${rel(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
+    rep.result(`Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
     done(0);
   });
 }

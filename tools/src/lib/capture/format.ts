@@ -141,7 +141,7 @@ export async function openCapture(path: string): Promise<OpenCapture> {
     notCapture(path, 'its first item is not CBOR');
   }
   const m = textKeyedMap(v);
-  if (!m || !m.has('shidi_capture')) notCapture(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_capture"' : ''}, not a capture header`);
+  if (!m?.has('shidi_capture')) notCapture(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_capture"' : ''}, not a capture header`);
   const header = checkHeader(path, m);
   const checker = new RecordChecker(header);
   async function* records(): AsyncGenerator<CaptureRecord> {

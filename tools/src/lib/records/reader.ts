@@ -69,7 +69,7 @@ function parseHeader(path: string, item: CborItem): SliceHeader {
     notRecords(path, 'its first item is not CBOR');
   }
   const m = textKeyedMap(v);
-  if (!m || !m.has('shidi_records')) notRecords(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_records"' : ''}, not a slice header`);
+  if (!m?.has('shidi_records')) notRecords(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_records"' : ''}, not a slice header`);
   const version = asUint(m.get('shidi_records'));
   if (version !== RECORDS_VERSION)
     throw badInput(`${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads version ${RECORDS_VERSION}) — update shidi`, 'unsupported-version');

@@ -2,23 +2,25 @@
  * Writing cryptainers on the host, as wacryptolib's CryptainerEncryptionPipeline does: all keys are drawn
  * and wrapped at the start, NAME.crypt~ (state STARTED) is written before the first payload byte, the
  * payload streams through the layers in list order into NAME.crypt.payload, and NAME.crypt replaces the
- * pending file once tags, digests and signatures are in. Used to make test and benchmark cryptainers of any
- * size; real wacryptolib decrypts its output (tests/interop). A SHIDI_AES_CTR_HMAC_SEGMENTS layer (the last
+ * pending file once tags, digests and signatures are in. Only tests and the bench use it, to make
+ * cryptainers of any size (hence tools/src/testing/, outside the library: the device's cryptainers come from
+ * the core, and the bench runs from dist/, which tests/ is not built into); real wacryptolib decrypts its
+ * output (tests/interop). A SHIDI_AES_CTR_HMAC_SEGMENTS layer (the last
  * one) writes the payload as authenticated segments (docs/segmented-cipher.md) and leaves payload_macs {}.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';
-import { failed } from '../errors.js';
-import { oaepEncryptChunks, checkRsaKey, signPayloadDigest, checkSignatureKey } from './asymmetric.js';
-import { dumpEJsonBytes, parseEJson, Uuid, type EJson, type EJsonObject } from './ejson.js';
-import { NODE_HASH } from './hashes.js';
-import type { KeyPool, KeyRef } from './keystore.js';
-import { isAsym, isShared, validateCryptainer, validateCryptoconf, type Cryptainer, type Cryptoconf, type KeyLayer } from './model.js';
-import { splitSecret } from './shamir.js';
-import { encryptBytes, generateSymkey, symkeyToEJson, type EncryptStream } from './symmetric.js';
-import { createPayloadEncryptStream, generatePayloadKey, payloadKeyToEJson } from './payload-cipher.js';
-import { CRYPTAINER_SUFFIX, PAYLOAD_SUFFIX, PENDING_SUFFIX } from './cryptainer-file.js';
+import { failed } from '../lib/errors.js';
+import { oaepEncryptChunks, checkRsaKey, signPayloadDigest, checkSignatureKey } from '../lib/wacryptolib/asymmetric.js';
+import { dumpEJsonBytes, parseEJson, Uuid, type EJson, type EJsonObject } from '../lib/wacryptolib/ejson.js';
+import { NODE_HASH } from '../lib/wacryptolib/hashes.js';
+import type { KeyPool, KeyRef } from '../lib/wacryptolib/keystore.js';
+import { isAsym, isShared, validateCryptainer, validateCryptoconf, type Cryptainer, type Cryptoconf, type KeyLayer } from '../lib/wacryptolib/model.js';
+import { splitSecret } from '../lib/wacryptolib/shamir.js';
+import { encryptBytes, generateSymkey, symkeyToEJson, type EncryptStream } from '../lib/wacryptolib/symmetric.js';
+import { createPayloadEncryptStream, generatePayloadKey, payloadKeyToEJson } from '../lib/wacryptolib/payload-cipher.js';
+import { CRYPTAINER_SUFFIX, PAYLOAD_SUFFIX, PENDING_SUFFIX } from '../lib/wacryptolib/cryptainer-file.js';
 
 export interface EncryptOptions {
   /** Public keys of the RSA leaves, and private keys of local signers. */

@@ -1,0 +1,58 @@
+/**
+ * The host library's public surface: what the `shidi` CLI uses, and what a program that reveals, inspects,
+ * simulates or prepares Shidi recordings needs. The CLI imports the library only through this module, so
+ * anything not listed here can change without breaking it.
+ */
+
+// Errors: every failure is a ShidiError carrying its CLI exit code and a "cause — fix" message.
+export { badInput, ExitCode, failed, notEnoughKeys, ShidiError, withFix } from './errors.js';
+export { fsFailure, fsReadFailure, isFsError, uncaughtFsFailure } from './fs-errors.js';
+export { removeAllTemps } from './temp-files.js';
+export { PROJECT_VERSION } from './project.js';
+
+// Keys: keystore pools, and making guardian keystores.
+export { KeyPool, type PassphraseSource } from './wacryptolib/keystore.js';
+export { holderLabel } from './wacryptolib/key-unwrap.js';
+export {
+  createGuardianKeystore,
+  KEY_BITS,
+  type GuardianInfo,
+  type KeygenOptions,
+  makeTestGuardians,
+  MAX_KEYCHAINS,
+  type TestGuardians,
+} from './keygen.js';
+export { authenticatorTrustee } from './device-conf/default-cryptoconf.js';
+export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
+
+// Revealing and inspecting cryptainers.
+export { type CryptainerFile, listCryptainers, loadCryptainer } from './wacryptolib/cryptainer-file.js';
+export { type InspectSummary, inspectCryptainer } from './wacryptolib/inspect.js';
+export {
+  REQUIRE_SIGNATURE_FLAG,
+  type RevealOptions,
+  type RevealReport,
+  revealCryptainer,
+  restoredName,
+  UNFINISHED_FLAG,
+} from './wacryptolib/reveal.js';
+export {
+  type BatchFailure,
+  cryptainersIn,
+  type RevealBatchEvents,
+  type RevealBatchOptions,
+  type RevealBatchResult,
+  revealBatch,
+} from './reveal-batch.js';
+
+// Record streams (the plaintext of Shidi slices) and their export to media files.
+export { type ExportReport, exportRecords, NOT_A_RECORD_STREAM, openRecordStream, type SensorDescriptor } from './records/index.js';
+
+// Captures for the simulator, the cryptoconf compiler and the simulator itself.
+export { type CaptureReport, captureFromFiles, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, openCapture, writeCapture } from './capture/index.js';
+export { loadCryptoconfFile } from './device-conf/load.js';
+export { compileCryptoconf, FULL_POLICIES, type FullPolicy } from './device-conf/compile.js';
+export { type SimInputs, type SimResult, simulate } from './sim.js';
+export { coreIdentity, DEFAULT_CORE_PATH } from './core.js';
+// Facts of the device's ABI the CLI states in its help (generated from assembly/hal-abi.json).
+export { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../../host-sim/src/abi.generated.js';
