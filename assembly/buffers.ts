@@ -1,13 +1,23 @@
 // Long-lived state lives in static memory (memory.data): the heap is a per-slice arena that is rewound at
-// every slice boundary, so nothing here may point into it.
+// every slice boundary, so nothing here may point into it. Every size here counts against the linear
+// memory budget (assembly/budget.json, checked by tests/core-memory-budget.test.ts).
 
-/** Where the body writes a conf, a sensor descriptor or a frame before the call that consumes it. */
-export const IO_SIZE: i32 = 65536;
+/**
+ * Where the body writes a conf, a sensor descriptor or a piece of a frame before the call that consumes
+ * it. Frames come in pieces (core_frame_chunk), so this only has to hold the largest conf.
+ */
+export const IO_SIZE: i32 = 16384;
 export const IO: usize = memory.data(IO_SIZE, 16);
 
 /** The provisioned (compiled) cryptoconf, kept verbatim; the tree is re-parsed from it for every slice. */
 export const CONF_SIZE: i32 = 16384;
 export const CONF: usize = memory.data(CONF_SIZE, 16);
+
+/**
+ * The largest frame core_frame_begin accepts: a UXGA JPEG is 100-250 KiB; the bound keeps a host reader's
+ * one-record memory small, and its CBOR head (0x5a + 4 bytes) fixed.
+ */
+export const MAX_FRAME_BYTES: i32 = 4 << 20;
 
 /** Sensor descriptors, copied verbatim into every slice header. */
 export const MAX_SENSORS: i32 = 8;
@@ -16,14 +26,16 @@ export const SENSORS: usize = memory.data(MAX_SENSORS * SENSOR_DESC_SIZE, 16);
 
 /**
  * Payload staging: plaintext records collect here and go through the cipher layers one full chunk at a
- * time. The spare room takes the padding a CBC layer adds when the slice ends (16 bytes per layer).
+ * time. A segment of the segmented cipher is staged whole, because its last-segment flag comes before its
+ * ciphertext in the MAC (docs/segmented-cipher.md): the MAC cannot start before the core knows whether the
+ * slice ends inside the segment. The spare room takes the padding a CBC layer adds when the slice ends (16
+ * bytes per layer) and a segment's 32-byte tag, appended right after the segment's bytes. Once the payload
+ * is flushed at the slice's end, the same buffer carries the final header's copy (slice.ts).
  */
 export const STAGE_CHUNK: i32 = 16384;
 export const MAX_PAYLOAD_LAYERS: i32 = 4;
-// ... and a segment's 32-byte tag, appended right after the last segment's bytes.
 export const STAGE: usize = memory.data(STAGE_CHUNK + 16 * MAX_PAYLOAD_LAYERS + 32, 16);
 
-/** Write-behind buffer of the header file sink, and the copy buffer used when a header is finalised. */
+/** Write-behind buffer of the header file sink. */
 export const FILE_BUF_SIZE: i32 = 4096;
 export const FILE_BUF: usize = memory.data(FILE_BUF_SIZE, 16);
-export const COPY_BUF: usize = memory.data(FILE_BUF_SIZE, 16);

@@ -15,9 +15,12 @@ interface CoreExports {
   abi_version(): number;
   io_buffer(): number;
   io_buffer_size(): number;
+  frame_max_size(): number;
   core_configure(length: number): number;
   core_sensor(length: number): number;
-  core_frame(sensor: number, tMs: bigint, length: number): number;
+  core_frame_begin(sensor: number, tMs: bigint, length: number): number;
+  core_frame_chunk(length: number): number;
+  core_frame_end(): number;
   core_finish(): number;
   core_heap_base(): number;
   core_heap_top(): number;
@@ -62,6 +65,8 @@ export function coreIdentity(path = DEFAULT_CORE_PATH): { path: string; abi: num
 export class EncryptorCore {
   private readonly x: CoreExports;
   readonly ioSize: number;
+  /** The largest frame the core takes (frame_max_size). */
+  readonly frameMax: number;
 
   constructor(
     bytes: Uint8Array,
@@ -74,6 +79,7 @@ export class EncryptorCore {
     const v = this.x.abi_version();
     if (v !== HAL_ABI_VERSION) throw new Error(`the core reports HAL ABI ${v}; this body implements ${HAL_ABI_VERSION}`);
     this.ioSize = this.x.io_buffer_size();
+    this.frameMax = this.x.frame_max_size();
   }
 
   private put(bytes: Uint8Array): number {
@@ -95,10 +101,12 @@ export class EncryptorCore {
     if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', -102, 0);
     return this.check('core_sensor', this.x.core_sensor(this.put(descriptor)));
   }
+  /** Records one frame, pushed as the body does: begin, pieces of at most the I/O buffer, end. */
   frame(sensor: number, tMs: number, data: Uint8Array): void {
-    if (data.length > this.ioSize) throw new CoreError('core_frame', -105, 0);
     this.hal.clock.set(tMs);
-    this.check('core_frame', this.x.core_frame(sensor, BigInt(tMs), this.put(data)));
+    this.check('core_frame_begin', this.x.core_frame_begin(sensor, BigInt(tMs), data.length));
+    for (let at = 0; at < data.length; at += this.ioSize) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + this.ioSize))));
+    this.check('core_frame_end', this.x.core_frame_end());
   }
   finish(): void {
     this.check('core_finish', this.x.core_finish());
