@@ -51,6 +51,31 @@ export function runHighWater(): usize {
   return runPeak;
 }
 
+/** The stub allocator's header below each block: the block's payload size. */
+const BLOCK_OVERHEAD: usize = 4;
+
+/** The arena's top now, for `rewindTo` once what is allocated after it is dead. */
+export function arenaMark(): usize {
+  return notePeak();
+}
+
+/**
+ * Gives back, zeroed, everything allocated since `mark` (what `arenaMark` returned), so that a loop over a
+ * conf's shards takes the arena of one shard, not of all. Every block above the mark must be dead, and no
+ * block below it may have grown since (a growing MemSink moves above the mark: callers ask their sink
+ * `allocates()`). The stub allocator gives back only its last block, so one block spanning [mark, top) is
+ * written in its header format and freed; the assert catches a runtime whose layout differs.
+ */
+export function rewindTo(mark: usize): void {
+  const top = notePeak();
+  if (top == mark) return;
+  const end = top - BLOCK_OVERHEAD; // the allocator's offset: where the next block's header goes
+  memory.fill(mark, 0, end - mark);
+  store<u32>(mark - BLOCK_OVERHEAD, <u32>(end - mark));
+  heap.free(mark);
+  assert(arenaTop() == mark);
+}
+
 /** Frees an arena block (only the last block is actually given back) without losing the peak. */
 export function release(p: usize): void {
   notePeak();

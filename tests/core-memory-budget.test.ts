@@ -1,8 +1,8 @@
 /**
  * The encryptor core fits its memory budget (assembly/budget.json, the one place it is written): the build
  * instantiates with exactly the budget's pages, and static data + the arena's high-water mark over real
- * recordings (both cryptoconf shapes, 250 KiB frames, several slices) + the shadow stack leave the budget's
- * reserve free. The high-water mark is read from the core after host-sim ran it, not computed.
+ * recordings (both cryptoconf shapes and one widened to the compiler's 16 Shamir shards, 250 KiB frames,
+ * several slices) + the shadow stack leave the budget's reserve free. The high-water mark is read from the core after host-sim ran it, not computed.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ describe('the core memory budget', () => {
 
   it('static data + heap high-water + shadow stack leave the reserve free', () => {
     const used = m.static_bytes + m.heap_high_water_bytes + m.stack_bytes;
+    expect(m.runs.map((r) => r.conf)).toContain('default widened to 16 Shamir shards');
     expect(m.runs.every((r) => r.slices >= 3)).toBe(true);
     expect(m.heap_high_water_bytes).toBeGreaterThan(0);
     expect(used, JSON.stringify(m)).toBeLessThanOrEqual(budget.bytes - budget.reserve_bytes);

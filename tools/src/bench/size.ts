@@ -98,7 +98,20 @@ function* recording(seconds: number): Generator<SimFrame> {
   }
 }
 
-/** Records a few slices with each shipped cryptoconf shape and reads the core's memory figures. */
+/** The default cryptoconf with its Shamir layer widened to `n` shards (the compiler's limit is 16), reusing its guardians. */
+function widened(path: string, n: number): ReturnType<typeof loadCryptoconfFile> {
+  const conf = loadCryptoconfFile(path);
+  const walk = (o: unknown): void => {
+    if (!o || typeof o !== 'object') return;
+    const shards = (o as { key_shared_secret_shards?: unknown[] }).key_shared_secret_shards;
+    if (Array.isArray(shards)) for (let i = 0; shards.length < n; i++) shards.push(shards[i]);
+    for (const v of Object.values(o)) walk(v);
+  };
+  walk(conf);
+  return conf;
+}
+
+/** Records a few slices with each shipped cryptoconf shape, and the widest Shamir layer, and reads the core's memory figures. */
 export async function measureCoreMemory(work: string): Promise<CoreMemory> {
   const pool = join(work, 'size-pool');
   const g = await makeTestGuardians(pool);
@@ -109,11 +122,12 @@ export async function measureCoreMemory(work: string): Promise<CoreMemory> {
   ];
   const runs: CoreMemory['runs'] = [];
   let last = { memory_bytes: 0, heap_base: 0 };
-  for (const [name, path] of [
-    ['default (segmented payload)', g.cryptoconfPath],
-    ['wacryptolib-only (AES_EAX payload)', g.wacryptolibCryptoconfPath],
+  for (const [name, cryptoconf] of [
+    ['default (segmented payload)', loadCryptoconfFile(g.cryptoconfPath)],
+    ['wacryptolib-only (AES_EAX payload)', loadCryptoconfFile(g.wacryptolibCryptoconfPath)],
+    ['default widened to 16 Shamir shards', widened(g.cryptoconfPath, 16)],
   ] as const) {
-    const conf = await compileCryptoconf(loadCryptoconfFile(path), new KeyPool([pool]), { sliceMs: 2000, pseudonym: 'size' });
+    const conf = await compileCryptoconf(cryptoconf, new KeyPool([pool]), { sliceMs: 2000, pseudonym: 'size' });
     const outDir = join(work, `size-${runs.length}`);
     mkdirSync(outDir);
     const r = await runSimulation({ conf, sensors, frames: recording(7), startMs: T0, outDir });
