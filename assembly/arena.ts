@@ -1,7 +1,8 @@
 // How the core forgets. Everything a slice computes (keys, derived keys, key text, cipher states, shares)
 // lives in the per-slice arena, the stub runtime's bump allocator above __heap_base, or in one of the few
-// static buffers registered here. `wipeArena` is the only way the arena is rewound: it zeroes every byte the
-// arena reached since the previous wipe, and every registered static, before rewinding. The core calls it
+// static buffers registered here. `wipeArena` is the only way the arena is rewound whole: it zeroes every
+// byte the arena reached since the previous wipe, and every registered static, before rewinding (within a
+// slice, `rewindTo` gives back a dead tail, zeroed too, and the peak still covers it). The core calls it
 // at every slice boundary, at core_finish, on every failure and before the conf is (re)parsed, so a RAM
 // dump taken after any of them holds no key of a slice that is over.
 //
