@@ -68,7 +68,7 @@ async function reveal(dir: string, name: string): Promise<Buffer[]> {
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout).revealed as { output: string }[]).map((x) => readFileSync(x.output)).sort((a, b) => Number(sliceIndex(a) - sliceIndex(b)));
 }
-const sliceIndex = (plain: Buffer) => BigInt((decodeMultiple(plain) as [{ slice_index: number }])[0].slice_index);
+const sliceIndex = (plain: Buffer) => BigInt((decodeMultiple(plain) as unknown as [{ slice_index: number }])[0].slice_index);
 
 /** The plaintext's records, re-encoded by cbor-x: what follows the slice header, byte for byte. */
 function recordsOf(plain: Buffer): Buffer {
