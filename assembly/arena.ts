@@ -1,7 +1,8 @@
 // How the core forgets. Everything a slice computes (keys, derived keys, key text, cipher states, shares)
 // lives in the per-slice arena, the stub runtime's bump allocator above __heap_base, or in one of the few
-// static buffers registered here. `wipeArena` is the only way the arena is rewound: it zeroes every byte the
-// arena reached since the previous wipe, and every registered static, before rewinding. The core calls it
+// static buffers registered here. `wipeArena` is the only way the arena is rewound whole: it zeroes every
+// byte the arena reached since the previous wipe, and every registered static, before rewinding (within a
+// slice, `rewindTo` gives back a dead tail, zeroed too, and the peak still covers it). The core calls it
 // at every slice boundary, at core_finish, on every failure and before the conf is (re)parsed, so a RAM
 // dump taken after any of them holds no key of a slice that is over.
 //
@@ -49,6 +50,31 @@ export function notePeak(): usize {
 export function runHighWater(): usize {
   notePeak();
   return runPeak;
+}
+
+/** The stub allocator's header below each block: the block's payload size. */
+const BLOCK_OVERHEAD: usize = 4;
+
+/** The arena's top now, for `rewindTo` once what is allocated after it is dead. */
+export function arenaMark(): usize {
+  return notePeak();
+}
+
+/**
+ * Gives back, zeroed, everything allocated since `mark` (what `arenaMark` returned), so that a loop over a
+ * conf's shards takes the arena of one shard, not of all. Every block above the mark must be dead, and no
+ * block below it may have grown since (a growing MemSink moves above the mark: callers ask their sink
+ * `allocates()`). The stub allocator gives back only its last block, so one block spanning [mark, top) is
+ * written in its header format and freed; the assert catches a runtime whose layout differs.
+ */
+export function rewindTo(mark: usize): void {
+  const top = notePeak();
+  if (top == mark) return;
+  const end = top - BLOCK_OVERHEAD; // the allocator's offset: where the next block's header goes
+  memory.fill(mark, 0, end - mark);
+  store<u32>(mark - BLOCK_OVERHEAD, <u32>(end - mark));
+  heap.free(mark);
+  assert(arenaTop() == mark);
 }
 
 /** Frees an arena block (only the last block is actually given back) without losing the peak. */

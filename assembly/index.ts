@@ -1,6 +1,7 @@
 // The encryptor core's exports (docs/hal-abi.md). The body pushes a compiled cryptoconf, its sensors'
-// descriptors and then frames; the core decides everything else: slices, keys, headers, files.
-import { CONF_SIZE, IO_SIZE, MAX_SENSORS, SENSOR_DESC_SIZE } from "./abi";
+// descriptors and then frames, each in pieces through the I/O buffer; the core decides everything else:
+// slices, keys, headers, files.
+import { CONF_SIZE, FRAME_MAX_SIZE, IO_SIZE, MAX_SENSORS, SENSOR_DESC_SIZE } from "./abi";
 import { CONF, IO, SENSORS } from "./buffers";
 import { CborReader, MT_MAP, MT_TEXT } from "./cbor";
 import { notePeak, runHighWater, wipeArena } from "./arena";
@@ -9,6 +10,8 @@ import { clearFailure, failed, failureCode } from "./errors";
 import {
   C_BAD_CONF,
   C_BAD_SENSOR,
+  C_FRAME_LENGTH,
+  C_FRAME_ORDER,
   C_FRAME_TOO_BIG,
   C_NOT_CONFIGURED,
   C_STATE,
@@ -35,6 +38,8 @@ let cardScanned = false;
 let slicesFinished: i32 = 0;
 let lastSliceBytes: i64 = 0;
 let broken = false;
+/** Bytes the open frame still expects; -1 when no frame is open. */
+let frameLeft: i32 = -1;
 let sliceMs: i64 = 0;
 // Arena objects: valid only until the next wipeArena().
 let conf: Conf | null = null;
@@ -59,6 +64,9 @@ export function io_buffer(): usize {
 }
 export function io_buffer_size(): i32 {
   return IO_SIZE;
+}
+export function frame_max_size(): i32 {
+  return FRAME_MAX_SIZE;
 }
 
 export function core_configure(length: i32): i32 {
@@ -142,10 +150,23 @@ function endSlice(): void {
   forget();
 }
 
-export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
+/** Fails the run: the slice in progress stays a pending NAME.crypt~ and every later call is refused. */
+function breakRun(): i32 {
+  broken = true;
+  frameLeft = -1;
+  forget();
+  return done(failureCode());
+}
+
+/**
+ * Opens a frame of `length` bytes taken at t_ms, and with it the record that holds it. Slices start and
+ * roll here only: a frame belongs wholly to the slice it began in, however long its pieces take.
+ */
+export function core_frame_begin(sensor: i32, t_ms: i64, length: i32): i32 {
   if (confLen == 0) return C_NOT_CONFIGURED;
   if (broken) return C_STATE;
-  if (length < 0 || length > IO_SIZE) return C_FRAME_TOO_BIG;
+  if (frameLeft >= 0) return C_FRAME_ORDER;
+  if (length < 0 || length > FRAME_MAX_SIZE) return C_FRAME_TOO_BIG;
   if (sensor < 0 || sensor >= MAX_SENSORS || load<i32>(SENSOR_LENS + <usize>(sensor * 4)) == 0) return C_UNKNOWN_SENSOR;
   if (t_ms < 0) return C_BAD_TIME;
   framesStarted = true;
@@ -164,26 +185,46 @@ export function core_frame(sensor: i32, t_ms: i64, length: i32): i32 {
   if (!failed()) {
     const fid = load<i64>(FRAME_IDS + <usize>(sensor * 8));
     store<i64>(FRAME_IDS + <usize>(sensor * 8), fid + 1);
-    (slice as Slice).record(sensor, fid, t_ms, IO, length);
+    (slice as Slice).recordHead(sensor, fid, t_ms, length);
   }
-  if (failed()) {
-    broken = true;
-    forget();
-    return done(failureCode());
-  }
+  if (failed()) return breakRun();
+  frameLeft = length;
+  return done(0);
+}
+
+/**
+ * The open frame's next `length` bytes, from the I/O buffer. A refused piece is not consumed: the frame
+ * stays open and the record stream stays whole.
+ */
+export function core_frame_chunk(length: i32): i32 {
+  if (confLen == 0) return C_NOT_CONFIGURED;
+  if (broken) return C_STATE;
+  if (frameLeft < 0) return C_FRAME_ORDER;
+  if (length <= 0 || length > IO_SIZE || length > frameLeft) return C_FRAME_LENGTH;
+  clearFailure();
+  (slice as Slice).append(IO, length);
+  if (failed()) return breakRun();
+  frameLeft -= length;
+  return done(0);
+}
+
+/** Closes the open frame once all its declared bytes have come. */
+export function core_frame_end(): i32 {
+  if (confLen == 0) return C_NOT_CONFIGURED;
+  if (broken) return C_STATE;
+  if (frameLeft < 0) return C_FRAME_ORDER;
+  if (frameLeft > 0) return C_FRAME_LENGTH;
+  frameLeft = -1;
   return done(0);
 }
 
 export function core_finish(): i32 {
   if (confLen == 0) return C_NOT_CONFIGURED;
   if (broken) return C_STATE;
+  if (frameLeft >= 0) return C_FRAME_ORDER;
   clearFailure();
   if (slice != null) endSlice();
-  if (failed()) {
-    broken = true;
-    forget();
-    return done(failureCode());
-  }
+  if (failed()) return breakRun();
   return done(0);
 }
 

@@ -5,6 +5,7 @@
 import { AES_CBC, NODE_RSA, NODE_SHARED, NODE_SYM, SEGMENTED } from "./abi";
 import { Encryptor, cipherName, hasTag, nonceLength } from "./ciphers";
 import { KeyNode } from "./conf";
+import { arenaMark, rewindTo } from "./arena";
 import { random } from "./random";
 import { beginBinary, binary, endBinary, integer, key } from "./json";
 import { oaepCapacity, oaepEncrypt } from "./oaep";
@@ -109,7 +110,11 @@ function encodeNode(out: Sink, node: KeyNode, data: usize, len: i32): void {
     const shares = heap.alloc(<usize>(n * (len + 16)));
     const L = shamirSplit(data, len, n, node.threshold, shares);
     out.ascii('{"shard_ciphertexts": [');
+    // Each shard's wrapping is dead once written: its arena is given back, so a conf's breadth (up to 16
+    // shards) does not add up in the core's fixed memory. Not when `out` itself grows in the arena.
+    const reuse = !out.allocates();
     for (let i = 0; i < n; i++) {
+      const mark = arenaMark();
       if (i > 0) out.ascii(", ");
       // A shard is the tuple (index, bytes), serialised as a JSON array.
       const sj = new MemSink(L * 2 + 96);
@@ -122,6 +127,7 @@ function encodeNode(out: Sink, node: KeyNode, data: usize, len: i32): void {
       wrapChain(b, sj.ptr, sj.length, node.shards[i]);
       endBinary(out, b);
       memory.fill(sj.ptr, 0, sj.length);
+      if (reuse) rewindTo(mark);
     }
     out.ascii("]}");
     memory.fill(shares, 0, n * L);

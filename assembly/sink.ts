@@ -10,6 +10,10 @@ export class Sink {
   write(ptr: usize, len: i32): void {
     unreachable();
   }
+  /** Whether writing may allocate in the arena (here or in a sink this one writes into). */
+  allocates(): bool {
+    return false;
+  }
   byte(b: u8): void {
     store<u8>(ONE, b);
     this.write(ONE, 1);
@@ -92,6 +96,9 @@ export class MemSink extends Sink {
   get length(): i32 {
     return <i32>this.count;
   }
+  allocates(): bool {
+    return true;
+  }
 }
 
 /**
@@ -116,6 +123,9 @@ export class Base64Sink extends Sink {
   constructor(public parent: Sink) {
     super();
     this.out = heap.alloc(256);
+  }
+  allocates(): bool {
+    return this.parent.allocates();
   }
   write(ptr: usize, len: i32): void {
     this.count += len;

@@ -3,7 +3,7 @@
 // through the payload cipher layers into NAME.crypt.payload; at its end the final header is copied from
 // the pending one with the state and the integrity tags filled in (NAME.crypt), and NAME.crypt~ goes.
 import { SD_CREATE, SD_READ, SEGMENTED } from "./abi";
-import { COPY_BUF, FILE_BUF_SIZE, STAGE, STAGE_CHUNK } from "./buffers";
+import { FILE_BUF_SIZE, STAGE, STAGE_CHUNK } from "./buffers";
 import { Encryptor, cipherName, hasTag } from "./ciphers";
 import { SegmentWriter } from "./segments";
 import { MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead, writeText } from "./cbor";
@@ -144,15 +144,17 @@ export class Slice {
     }
   }
 
-  /** One record: [sensor_id, frame_id, t_ms, data]. */
-  record(sensor: i32, frameId: i64, tMs: i64, data: usize, len: i32): void {
+  /**
+   * Opens one record, [sensor_id, frame_id, t_ms, data]: everything up to the data's byte-string head,
+   * whose length is known now; the data then follows in pieces through `append`.
+   */
+  recordHead(sensor: i32, frameId: i64, tMs: i64, len: i32): void {
     const o = this.records as StageSink;
     writeHead(o, MT_ARRAY, 4);
     writeHead(o, MT_UINT, <u64>sensor);
     writeHead(o, MT_UINT, <u64>frameId);
     writeHead(o, MT_UINT, <u64>tMs);
     writeHead(o, MT_BYTES, <u64>len);
-    o.write(data, len);
   }
 
   append(ptr: usize, len: i32): void {
@@ -224,24 +226,24 @@ export class Slice {
     sd(sd_close(dst));
     if (failed()) return;
     // Rename only a complete, synced header; then drop the pending one.
-    memory.copy(COPY_BUF, FILE, fileName(".crypt.part"));
+    memory.copy(STAGE, FILE, fileName(".crypt.part"));
     const partLen = fileName(".crypt.part");
-    sd(sd_rename(COPY_BUF, partLen, FILE, fileName(".crypt")));
+    sd(sd_rename(STAGE, partLen, FILE, fileName(".crypt")));
     if (failed()) return;
     sd(sd_remove(FILE, fileName(".crypt~")));
   }
 
-  /** Copies [from, to) of the pending header into out. */
+  /** Copies [from, to) of the pending header into out, through the stage (the payload is flushed by now). */
   private copy(src: i32, out: FileSink, from: i64, to: i64): i64 {
     while (from < to && !failed()) {
       const want = <i32>min<i64>(<i64>FILE_BUF_SIZE, to - from);
-      const got = sd(sd_read(src, from, COPY_BUF, want));
+      const got = sd(sd_read(src, from, STAGE, want));
       if (failed()) break;
       if (got <= 0) {
         sd(-2); // the pending header is shorter than written: E_IO
         break;
       }
-      out.write(COPY_BUF, got);
+      out.write(STAGE, got);
       from += got;
     }
     return from;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { decodeMultiple } from 'cbor-x';
 import { cbor } from './helpers/cbor.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeSensorDescriptor, openCapture, writeCapture, type CaptureHeader, type CaptureRecord } from '../tools/src/lib/capture/index.js';
+import { encodeSensorDescriptor, MAX_RECORD_DATA, openCapture, writeCapture, type CaptureHeader, type CaptureRecord } from '../tools/src/lib/capture/index.js';
 import { expectCleanFailure, shidi, expectBadInput } from './helpers/cli.js';
 import { blockAfter, hexDump } from './helpers/doc-vectors.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
@@ -150,7 +150,7 @@ describe('the capture format', () => {
     const header: CaptureHeader = { shidi_capture: 1, start_ms: START, sensors: [{ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' }] };
     await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START + 10, data: Buffer.alloc(4) }, { sensor: 0, t_ms: START + 5, data: Buffer.alloc(4) }]), /record 2 has t_ms \d+, which goes back/);
     await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START, data: Buffer.alloc(3) }]), /not a whole number of 2-byte sample frames/);
-    await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START, data: Buffer.alloc(65538) }]), /at most 65536/);
+    await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START, data: Buffer.alloc((4 << 20) + 2) }]), /at most 4194304 \(4 MiB\)/);
     await expectBad(writeCapture(path, { ...header, sensors: [{ id: 9, kind: 'gps', name: 'g', format: 'nmea' }] }, []), /has id 9; an id is an unsigned integer below 8/, 'bad-descriptor');
     expect(existsSync(path)).toBe(false);
     expect(readdirSync(s.dir).filter((f) => f.includes('shidi-tmp'))).toEqual([]);
@@ -361,15 +361,15 @@ describe('shidi capture', () => {
     it('a 24-bit WAV', () => run(['--audio', write('24.wav', wav(8000, 1, tone, { bits: 24 }))], 3, /is 24-bit PCM; shidi capture takes 16-bit PCM — convert it/));
     it('a float WAV', () => run(['--audio', write('f.wav', wav(8000, 1, tone, { format: 3, bits: 32 }))], 3, /holds IEEE floating-point audio/));
     it('a 6-channel WAV', () => run(['--audio', write('6.wav', wav(8000, 6, new Int16Array(600)))], 3, /has 6 channels; shidi capture takes mono or stereo/));
-    it('audio blocks over 64 KiB', () => run(['--audio', write('big.wav', wav(48000, 2, tone)), '--audio-block-ms', '1000'], 3, /makes blocks of 192000 bytes .* use --audio-block-ms 341 or less/));
-    it('a frame over 64 KiB in a folder', () => {
+    it('audio blocks over 4 MiB', () => run(['--audio', write('big.wav', wav(48000, 2, tone)), '--audio-block-ms', '30000'], 3, /makes blocks of 5760000 bytes .* use --audio-block-ms 21845 or less/));
+    it('a frame over 4 MiB in a folder', () => {
       const dir = tmp('bigframes');
       mkdirSync(dir);
       writeFileSync(join(dir, 'a.jpg'), fakeJpeg(10, 10, 1));
-      writeFileSync(join(dir, 'b.jpg'), fakeJpeg(10, 10, 2, 70000));
-      return run(['--frames', dir], 3, /frame .*b\.jpg is \d+ bytes; the encryptor core takes frames of at most 65536 bytes/);
+      writeFileSync(join(dir, 'b.jpg'), fakeJpeg(10, 10, 2, 4 << 20));
+      return run(['--frames', dir], 3, /frame .*b\.jpg is \d+ bytes; the encryptor core takes frames of at most 4194304 bytes \(4 MiB\)/);
     });
-    it('a frame over 64 KiB in an MJPEG', () => run(['--frames', write('big.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2, 70000)]))], 3, /frame 2 \(byte \d+\) is (more than )?\d+ bytes; the encryptor core takes frames of at most 65536 bytes/));
+    it('a frame over 4 MiB in an MJPEG', () => run(['--frames', write('big.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2, 4 << 20)]))], 3, /frame 2 \(byte \d+\) is (more than )?\d+ bytes; the encryptor core takes frames of at most 4194304 bytes/));
     it('an MJPEG with bytes between frames', () => run(['--frames', write('gap.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), Buffer.from('--boundary'), fakeJpeg(10, 10, 2)]))], 3, /frame 2 \(byte \d+\): expected a JPEG start marker FFD8, found 2D2D/));
     it('an MJPEG cut inside its last frame', () => run(['--frames', write('cut.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2).subarray(0, 30)]))], 3, /is cut: frame 2 \(byte \d+\) has no end marker FFD9/));
     it('a frame with no end marker', () => {
@@ -402,6 +402,64 @@ describe('shidi capture', () => {
     const r = await shidi(['capture', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Examples:\n {2}shidi capture --audio talk\.wav --frames frames\/ --gps walk\.nmea --out my\.shcap/);
+  });
+});
+
+describe('a 250 KiB camera frame, from shidi capture to decrypt --export', () => {
+  /**
+   * A real JPEG of the sample (made by ImageMagick, scripts/make-sample.sh) grown to 250 KiB with COM segments,
+   * as a camera's EXIF and maker-note segments grow its files: every decoder skips them, and the capture's
+   * marker walker has to step over each.
+   */
+  function bigJpeg(bytes: number): Buffer {
+    const base = readFileSync(join(ROOT, 'host-sim', 'sample', 'src', 'frames', 'frame_0000.jpg'));
+    const segments: Buffer[] = [];
+    let left = bytes - base.length;
+    for (let i = 0; left > 0; i++) {
+      const body = Math.min(left - 4, 60_000);
+      const seg = Buffer.alloc(4 + body, 0x20 + (i % 90));
+      seg.writeUInt16BE(0xfffe, 0);
+      seg.writeUInt16BE(body + 2, 2);
+      segments.push(seg);
+      left -= seg.length;
+    }
+    return Buffer.concat([base.subarray(0, 2), ...segments, base.subarray(2)]);
+  }
+
+  it("the capture limit is the core's frame_max_size", async () => {
+    const { EncryptorCore, loadCoreBytes } = await import('../host-sim/src/core.js');
+    const { HalBody, SimClock } = await import('../host-sim/src/hal.js');
+    const core = new EncryptorCore(loadCoreBytes(), new HalBody({ sdDir: tmp('limit-card'), clock: new SimClock(START) }));
+    expect(MAX_RECORD_DATA).toBe(core.frameMax);
+    expect(core.frameMax).toBeGreaterThan(core.ioSize);
+  });
+
+  it('is recorded through shidi sim and exported byte for byte', async () => {
+    const { testKeys } = await import('./helpers/core.js');
+    const keys = await testKeys(tmp('keys'));
+    const frames = tmp('uxga');
+    mkdirSync(frames);
+    const jpeg = bigJpeg(250 * 1024);
+    expect(jpeg.length).toBe(256_000);
+    const small = readFileSync(join(ROOT, 'host-sim', 'sample', 'src', 'frames', 'frame_0001.jpg'));
+    writeFileSync(join(frames, 'a.jpg'), jpeg);
+    writeFileSync(join(frames, 'b.jpg'), small);
+    const cap = tmp('uxga.shcap');
+    const c = await shidi(['capture', '--frames', frames, '--out', cap, '-q']);
+    expect(c.code, c.stderr).toBe(0);
+    const card = tmp('uxga-card');
+    const r = await shidi(['sim', '--capture', cap, '--keys', keys.pool, '--out', card, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).bytes_in).toBe(jpeg.length + small.length);
+    const exp = tmp('uxga-exported');
+    const d = await shidi(['decrypt', card, '--keys', keys.pool, '--out', tmp('uxga-revealed'), '--export', exp, '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    const [slice] = readdirSync(exp);
+    const cam = join(exp, slice!, 'cam');
+    const files = readdirSync(cam).sort();
+    expect(files).toHaveLength(2);
+    expect(readFileSync(join(cam, files[0]!)).equals(jpeg)).toBe(true);
+    expect(readFileSync(join(cam, files[1]!)).equals(small)).toBe(true);
   });
 });
 

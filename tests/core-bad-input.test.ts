@@ -98,13 +98,14 @@ describe('the core refuses', () => {
     for (const [what, m, e] of refused) expect(configure(m, e), what).toBe(-101);
   });
 
-  it('frames before a conf, from undeclared sensors, larger than its buffer, or before 1970', () => {
+  it('frames before a conf, from undeclared sensors, larger than the core takes, or before 1970', () => {
     const c = core();
     expect(code(() => c.frame(0, T0, new Uint8Array(10)))).toBe(-100);
     c.configure(conf);
     expect(c.sensor(mic)).toBe(0);
     expect(code(() => c.frame(3, T0, new Uint8Array(10)))).toBe(-104);
-    expect(code(() => c.frame(0, T0, new Uint8Array(c.ioSize + 1)))).toBe(-105);
+    expect(c.frameMax).toBe(4 << 20);
+    expect(code(() => c.frame(0, T0, new Uint8Array(c.frameMax + 1)))).toBe(-105);
     expect(code(() => c.frame(0, -1, new Uint8Array(10)))).toBe(-106);
     // A clock that goes back is not refused: a new slice starts (tests/clock-retention.test.ts).
     c.frame(0, T0 + 500, new Uint8Array(10));
@@ -128,9 +129,12 @@ describe('the core refuses', () => {
     const c = new EncryptorCore(wasm, hal);
     c.configure(conf);
     c.sensor(mic);
-    const x = (c as unknown as { x: { core_frame(a: number, b: bigint, c: number): number; core_configure(n: number): number } }).x;
-    expect(x.core_frame(0, BigInt(T0), 70_000)).toBe(-105);
-    expect(x.core_frame(0, BigInt(T0), -1)).toBe(-105);
+    const x = (c as unknown as { x: { core_frame_begin(a: number, b: bigint, c: number): number; core_frame_chunk(n: number): number } }).x;
+    expect(x.core_frame_begin(0, BigInt(T0), (4 << 20) + 1)).toBe(-105);
+    expect(x.core_frame_begin(0, BigInt(T0), -1)).toBe(-105);
+    expect(x.core_frame_begin(0, BigInt(T0), 1 << 20)).toBe(0);
+    expect(x.core_frame_chunk(c.ioSize + 1)).toBe(-114);
+    expect(x.core_frame_chunk(-1)).toBe(-114);
   });
 
   it('a HAL call with a pointer outside linear memory traps before any work', () => {

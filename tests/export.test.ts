@@ -110,6 +110,13 @@ describe('the docs/records.md test vector', () => {
     expect(r.map((x, i) => (i < 3 ? Number(x) : Buffer.from(x as Uint8Array).toString('latin1')))).toEqual([2, 0, 1767268800250, '$G']);
   });
 
+  it("the large frame's record head is cbor-x's", () => {
+    const frame = Buffer.alloc(256_000, 0xab);
+    const head = hexDump(blockAfter('records.md', "### A large frame's record head"));
+    expect(cbor([1, 7, 1767268801000n, frame]).subarray(0, head.length).equals(head)).toBe(true);
+    expect(head.length + frame.length).toBe(cbor([1, 7, 1767268801000n, frame]).length);
+  });
+
   it('reads with the library the same, and exports (a "$G" that is no sentence gives no track point)', async () => {
     const path = tmp('vector.cbor');
     writeFileSync(path, vector);

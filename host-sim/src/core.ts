@@ -46,6 +46,8 @@ export function coreIdentity(path = DEFAULT_CORE_PATH): { path: string; abi: num
 export class EncryptorCore {
   private readonly x: CoreExports;
   readonly ioSize: number;
+  /** The largest frame the core takes (frame_max_size). */
+  readonly frameMax: number;
 
   constructor(
     bytes: Uint8Array,
@@ -58,6 +60,7 @@ export class EncryptorCore {
     const v = this.x.abi_version();
     if (v !== HAL_ABI_VERSION) throw new Error(`the core reports HAL ABI ${v}; this body implements ${HAL_ABI_VERSION}`);
     this.ioSize = this.x.io_buffer_size();
+    this.frameMax = this.x.frame_max_size();
   }
 
   private put(bytes: Uint8Array): number {
@@ -79,10 +82,12 @@ export class EncryptorCore {
     if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', CoreErrorCode.C_BAD_SENSOR, 0);
     return this.check('core_sensor', this.x.core_sensor(this.put(descriptor)));
   }
+  /** Records one frame, pushed as the body does: begin, pieces of at most the I/O buffer, end. */
   frame(sensor: number, tMs: number, data: Uint8Array): void {
-    if (data.length > this.ioSize) throw new CoreError('core_frame', CoreErrorCode.C_FRAME_TOO_BIG, 0);
     this.hal.clock.set(tMs);
-    this.check('core_frame', this.x.core_frame(sensor, BigInt(tMs), this.put(data)));
+    this.check('core_frame_begin', this.x.core_frame_begin(sensor, BigInt(tMs), data.length));
+    for (let at = 0; at < data.length; at += this.ioSize) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + this.ioSize))));
+    this.check('core_frame_end', this.x.core_frame_end());
   }
   finish(): void {
     this.check('core_finish', this.x.core_finish());

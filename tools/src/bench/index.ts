@@ -21,6 +21,7 @@ import { unwrapPayloadKeys } from '../lib/wacryptolib/reveal.js';
 import { PROJECT_ROOT } from '../lib/project.js';
 import { FIXTURE_POOL, writeBigCryptainer } from './big-cryptainer.js';
 import { coreBench } from './core-bench.js';
+import { printSize } from './size.js';
 import { deriveSegmentSubkeys, SEGMENT_TAG_BYTES } from '../lib/wacryptolib/segmented.js';
 import { isSegmentedKey } from '../lib/wacryptolib/payload-cipher.js';
 
@@ -137,6 +138,8 @@ async function run() {
   console.log(`shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`);
   table(await coreBench(work, CORE_MINUTES, RUNS));
   console.log('ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead); high-water ratio 1.00 = flat memory.\n');
+  await printSize(work);
+  console.log('');
   console.log(`shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB), best of ${RUNS} runs (SHIDI_BENCH_RUNS) for shidi and node:crypto, one for wacryptolib`);
   console.log(hasWacryptolib ? 'reference peers: node:crypto (same process) and wacryptolib 0.11 (.venv)' : 'reference peers: node:crypto only — run `npm run setup` for the wacryptolib comparison');
   console.log('');

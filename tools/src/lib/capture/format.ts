@@ -8,13 +8,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { IO_SIZE } from '../../../../host-sim/src/abi.generated.js';
+import { FRAME_MAX_SIZE } from '../../../../host-sim/src/abi.generated.js';
 import { badInput, failed, ShidiError } from '../errors.js';
-import { fsFailure, fsReadFailure, isFsError } from '../fs-errors.js';
+import { fsFailure, isFsError } from '../fs-errors.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
-import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, encodeItem, readCborItems, textKeyedMap, type CborItem, type CborValue } from '../records/cbor-seq.js';
+import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, encodeItem, textKeyedMap, type CborValue } from '../records/cbor-seq.js';
+import { decodeAt, openSequenceFile, type SequenceKind } from '../records/sequence-file.js';
 import { checkDescriptor, checkRecordData, encodeSensorDescriptor, MAX_SENSORS, type SensorDescriptor } from '../records/descriptors.js';
 
 export type { SensorDescriptor, AudioDescriptor, CameraDescriptor, GpsDescriptor } from '../records/descriptors.js';
@@ -22,8 +23,9 @@ export { encodeSensorDescriptor };
 
 export const CAPTURE_VERSION = 1;
 export const CAPTURE_EXTENSION = '.shcap';
-/** The encryptor core's I/O buffer: no record's data may be larger. */
-export const MAX_RECORD_DATA = IO_SIZE;
+/** The largest frame the encryptor core takes (FRAME_MAX_SIZE, 4 MiB): no record's data may be larger. The
+ * simulator pushes a record in pieces of the core's I/O buffer, so the buffer's size is no limit here. */
+export const MAX_RECORD_DATA = FRAME_MAX_SIZE;
 /** The header's free text, in UTF-8 bytes. */
 export const MAX_SOURCE_BYTES = 4096;
 /** A record item is its data plus at most 1 + 9 + 5 + 1 bytes of CBOR heads; the header is far smaller. */
@@ -53,9 +55,19 @@ export interface OpenCapture {
 
 const HEADER_KEYS = ['shidi_capture', 'start_ms', 'sensors', 'source'];
 
-function notCapture(path: string, why: string): never {
-  throw badInput(`${path} is not a Shidi capture file (${why}) — make one with \`shidi capture\` (docs/capture.md)`, 'not-a-capture');
-}
+const CAPTURE_FILE: SequenceKind = {
+  magic: 'shidi_capture',
+  headerName: 'capture header',
+  expected: `a capture file (NAME${CAPTURE_EXTENSION})`,
+  damaged: 'the capture file is damaged',
+  maxItemBytes: MAX_ITEM_BYTES,
+  foreign: (path, why) => {
+    throw badInput(`${path} is not a Shidi capture file (${why}) — make one with \`shidi capture\` (docs/capture.md)`, 'not-a-capture');
+  },
+  cutHeader: (path, bytes) => {
+    throw badInput(`${path}: truncated inside its header (${bytes} bytes) — the file was cut; make the capture again`, 'truncated');
+  },
+};
 
 function headerProblem(path: string, what: string): never {
   throw badInput(`${path}: the capture header ${what} — the file is damaged or not made by shidi capture (docs/capture.md)`, 'bad-header');
@@ -100,7 +112,7 @@ class RecordChecker {
     if (!d) return `has unknown sensor id ${sensor}; the header declares ${[...this.byId.keys()].join(', ')}`;
     if (t_ms < this.header.start_ms) return `has t_ms ${t_ms}, before the header's start_ms ${this.header.start_ms}`;
     if (t_ms < this.lastT) return `has t_ms ${t_ms}, which goes back from ${this.lastT}; timestamps never decrease`;
-    if (data.length > MAX_RECORD_DATA) return `holds ${data.length} bytes of data (sensor ${sensor}, ${d.kind}); the encryptor core takes at most ${MAX_RECORD_DATA}`;
+    if (data.length > MAX_RECORD_DATA) return `holds ${data.length} bytes of data (sensor ${sensor}, ${d.kind}); the encryptor core takes at most ${MAX_RECORD_DATA} (4 MiB)`;
     const p = checkRecordData(d, data);
     if (p) return `(sensor ${sensor}, ${d.kind}) ${p}`;
     this.lastT = t_ms;
@@ -116,33 +128,9 @@ const recordAt = (path: string, n: number, offset: number) => `${path}: record $
  * the header) and its byte offset.
  */
 export async function openCapture(path: string): Promise<OpenCapture> {
-  const st = await stat(path).catch((e: unknown) => {
-    throw fsReadFailure(e, `cannot read ${path}`);
-  });
-  if (!st.isFile()) throw badInput(`${path} is not a file — give a capture file (NAME${CAPTURE_EXTENSION})`, 'missing-file');
-  if (st.size === 0) notCapture(path, 'it is empty');
-  const items = readCborItems(path, { maxItemBytes: MAX_ITEM_BYTES });
-  let first: IteratorResult<CborItem>;
-  try {
-    first = await items.next();
-  } catch (e) {
-    if (e instanceof CborTruncated) {
-      if (e.head[0]! >> 5 === 5 && e.head.includes('shidi_capture')) throw badInput(`${path}: truncated inside its header (${e.bytes} bytes) — the file was cut; make the capture again`, 'truncated');
-      notCapture(path, `it ends inside its first item, after ${e.bytes} bytes`);
-    }
-    if (e instanceof CborSyntaxError) notCapture(path, `in its first item, byte ${e.at} ${e.message}`);
-    throw e;
-  }
-  if (first.done) notCapture(path, 'it is empty');
-  let v: unknown;
-  try {
-    v = decodeItem(first.value.bytes);
-  } catch {
-    notCapture(path, 'its first item is not CBOR');
-  }
-  const m = textKeyedMap(v);
-  if (!m?.has('shidi_capture')) notCapture(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_capture"' : ''}, not a capture header`);
-  const header = checkHeader(path, m);
+  const file = await openSequenceFile(path, CAPTURE_FILE);
+  const header = checkHeader(path, file.header);
+  const items = file.items;
   const checker = new RecordChecker(header);
   async function* records(): AsyncGenerator<CaptureRecord> {
     let n = 0;
@@ -150,12 +138,7 @@ export async function openCapture(path: string): Promise<OpenCapture> {
       for await (const item of items) {
         n++;
         const at = recordAt(path, n, item.offset);
-        let rv: unknown;
-        try {
-          rv = decodeItem(item.bytes);
-        } catch (e) {
-          throw badInput(`${at} is not valid CBOR (${(e as Error).message}) — the capture file is damaged`, 'bad-record');
-        }
+        const rv = decodeAt(item, at, CAPTURE_FILE);
         if (!Array.isArray(rv) || rv.length !== 3) {
           const hint = Array.isArray(rv) && rv.length === 4 ? ' (a 4-element array is a record-stream record, docs/records.md)' : '';
           throw badInput(`${at} is ${cborTypeName(rv)}, not a 3-element array [sensor_id, t_ms, data]${hint} — the capture file is damaged`, 'bad-record');

@@ -211,7 +211,7 @@ function hex2(b: Uint8Array, p: number): string {
 }
 
 const tooBig = (what: string, bytes: number | string) =>
-  badInput(`${what} is ${bytes} bytes; the encryptor core takes frames of at most ${MAX_RECORD_DATA} bytes (its I/O buffer is 64 KiB) — make the frames smaller (lower resolution or JPEG quality)`, 'frame-too-large');
+  badInput(`${what} is ${bytes} bytes; the encryptor core takes frames of at most ${MAX_RECORD_DATA} bytes (4 MiB) — make the frames smaller (lower resolution or JPEG quality)`, 'frame-too-large');
 
 /** The frames of an MJPEG file (JPEG images back to back), streamed. */
 export async function* mjpegFrames(path: string): AsyncGenerator<Buffer> {

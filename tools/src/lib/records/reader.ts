@@ -4,14 +4,13 @@
  * badInput error that says which item and at which byte. A stream cut in the middle of an item (an
  * unfinished recording) is not an error: the complete records are read and `truncated` says where it ends.
  */
-import { stat } from 'node:fs/promises';
 import { badInput, ShidiError } from '../errors.js';
-import { fsReadFailure } from '../fs-errors.js';
-import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, readCborItems, scanItem, textKeyedMap, type CborItem } from './cbor-seq.js';
+import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, scanItem, textKeyedMap, type CborItem } from './cbor-seq.js';
+import { decodeAt, openSequenceFile, type SequenceKind } from './sequence-file.js';
 import { checkDescriptor, type CheckedDescriptor } from './descriptors.js';
 
 export const RECORDS_VERSION = 1;
-/** Largest item read (the core's records fit its 64 KiB I/O buffer; this leaves a wide margin). */
+/** Largest item read (the core's largest record is a 4 MiB frame plus its heads; this leaves a wide margin). */
 export const MAX_RECORD_ITEM_BYTES = 16 << 20;
 /** ShidiError kind when the file is not a record stream at all (as opposed to a damaged one). */
 export const NOT_A_RECORD_STREAM = 'not-a-record-stream';
@@ -61,15 +60,21 @@ function notRecords(path: string, why: string): never {
   throw badInput(`${path} is not a Shidi record stream (${why}) — give the plaintext restored from a Shidi cryptainer (NAME.cbor)`, NOT_A_RECORD_STREAM);
 }
 
-function parseHeader(path: string, item: CborItem): SliceHeader {
-  let v: unknown;
-  try {
-    v = decodeItem(item.bytes);
-  } catch {
-    notRecords(path, 'its first item is not CBOR');
-  }
-  const m = textKeyedMap(v);
-  if (!m?.has('shidi_records')) notRecords(path, `its first item is ${cborTypeName(v)}${m ? ' without "shidi_records"' : ''}, not a slice header`);
+const RECORD_STREAM: SequenceKind = {
+  magic: 'shidi_records',
+  headerName: 'slice header',
+  expected: 'a record stream (NAME.cbor)',
+  damaged: 'the record stream is damaged',
+  maxItemBytes: MAX_RECORD_ITEM_BYTES,
+  foreign: notRecords,
+  // Cut inside the slice header itself: nothing is usable, but say so rather than "not a stream".
+  cutHeader: (path, bytes) => {
+    throw badInput(`${path}: truncated inside its slice header (${bytes} bytes): it holds no complete record — nothing to read`, 'truncated');
+  },
+};
+
+/** Checks a slice header map (its "shidi_records" key is present). */
+function checkHeader(path: string, m: Map<string, unknown>): SliceHeader {
   const version = asUint(m.get('shidi_records'));
   if (version !== RECORDS_VERSION)
     throw badInput(`${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads version ${RECORDS_VERSION}) — update shidi`, 'unsupported-version');
@@ -100,7 +105,14 @@ export function sliceHeaderOf(prefix: Uint8Array, path: string): SliceHeader | n
   try {
     const end = scanItem(prefix, 0, prefix.length, MAX_RECORD_ITEM_BYTES);
     if (end < 0) return null; // the header is longer than the prefix, or the bytes stop inside it
-    return parseHeader(path, { index: 0, offset: 0, bytes: Buffer.from(prefix.subarray(0, end)) });
+    let v: unknown;
+    try {
+      v = decodeItem(prefix.subarray(0, end));
+    } catch {
+      return null;
+    }
+    const m = textKeyedMap(v);
+    return m?.has('shidi_records') ? checkHeader(path, m) : null;
   } catch (e) {
     if (e instanceof CborSyntaxError || e instanceof ShidiError) return null;
     throw e;
@@ -109,27 +121,9 @@ export function sliceHeaderOf(prefix: Uint8Array, path: string): SliceHeader | n
 
 /** Opens `path` and reads its slice header; the records are then read as they are iterated. */
 export async function openRecordStream(path: string): Promise<RecordStream> {
-  const st = await stat(path).catch((e: unknown) => {
-    throw fsReadFailure(e, `cannot read ${path}`);
-  });
-  if (!st.isFile()) throw badInput(`${path} is not a file — give a record stream (NAME.cbor)`, 'missing-file');
-  if (st.size === 0) notRecords(path, 'it is empty');
-  const items = readCborItems(path, { maxItemBytes: MAX_RECORD_ITEM_BYTES });
-  let first: IteratorResult<CborItem>;
-  try {
-    first = await items.next();
-  } catch (e) {
-    if (e instanceof CborTruncated) {
-      // Cut inside the slice header itself: nothing is usable, but say so rather than "not a stream".
-      if (e.head[0]! >> 5 === 5 && e.head.includes('shidi_records'))
-        throw badInput(`${path}: truncated inside its slice header (${e.bytes} bytes): it holds no complete record — nothing to read`, 'truncated');
-      notRecords(path, `it ends inside its first item, after ${e.bytes} bytes`);
-    }
-    if (e instanceof CborSyntaxError) notRecords(path, `in its first item, byte ${e.at} ${e.message}`);
-    throw e;
-  }
-  if (first.done) notRecords(path, 'it is empty');
-  const header = parseHeader(path, first.value);
+  const file = await openSequenceFile(path, RECORD_STREAM);
+  const header = checkHeader(path, file.header);
+  const items = file.items;
   const byId = new Map(header.sensors.map((s) => [s.id, s]));
   const lastFrame = new Map<number, number>();
   const state = { truncated: null as Truncation | null, count: 0 };
@@ -138,12 +132,7 @@ export async function openRecordStream(path: string): Promise<RecordStream> {
     try {
       for await (const item of items) {
         const n = state.count + 1;
-        let v: unknown;
-        try {
-          v = decodeItem(item.bytes);
-        } catch (e) {
-          throw badInput(`${where(path, n, item)} is not valid CBOR (${(e as Error).message}) — the record stream is damaged`, 'bad-record');
-        }
+        const v = decodeAt(item, where(path, n, item), RECORD_STREAM);
         if (!Array.isArray(v) || v.length !== 4)
           throw badInput(`${where(path, n, item)} is ${cborTypeName(v)}, not a record [sensor_id, frame_id, t_ms, data] — the record stream is damaged`, 'bad-record');
         const [s, f, t, data] = v as unknown[];
