@@ -19,6 +19,7 @@ import {
   MAX_DEVICE_SEGMENT_SIZE,
   MAX_KEEP_MIN,
   MAX_KEY_DEPTH,
+  MAX_LAYER_SIGNATURES,
   MAX_PAYLOAD_LAYERS,
   MAX_PSEUDONYM_BYTES,
   MAX_QUOTA_BYTES,
@@ -34,6 +35,8 @@ import {
   NODE_SYM,
   SEG_MIN_SIZE,
   SEGMENTED,
+  SHA256,
+  SHA512,
 } from "./abi";
 import { CborReader, MT_ARRAY, MT_BYTES, MT_MAP, MT_TEXT } from "./cbor";
 
@@ -60,6 +63,8 @@ export class KeyNode {
 export class PayloadLayer {
   cipher: i32 = 0;
   keys: KeyNode[] = [];
+  /** The digest algo (SHA256, SHA512) of each device signature over this layer's output (RSA_PSS). */
+  signatures: i32[] = [];
 }
 
 export class Conf {
@@ -78,6 +83,11 @@ export class Conf {
   keepMin: i32 = 0;
   /** The most bytes this device's slices may take on the card; 0 = no quota. */
   quotaBytes: i64 = 0;
+  /** Whether any layer asks for a device signature (the secure element is then needed). */
+  get signed(): bool {
+    for (let i = 0; i < this.layers.length; i++) if (this.layers[i].signatures.length > 0) return true;
+    return false;
+  }
   get segmented(): bool {
     return this.layers.length > 0 && this.layers[this.layers.length - 1].cipher == SEGMENTED;
   }
@@ -177,12 +187,22 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
       if (n == 0 || n > <u64>MAX_PAYLOAD_LAYERS) r.setBad();
       for (let j: u64 = 0; j < n && !r.bad; j++) {
         const layer = new PayloadLayer();
-        if (r.expect(MT_ARRAY) != 2) r.setBad();
+        const fields = r.expect(MT_ARRAY);
+        if (fields != 2 && fields != 3) r.setBad();
         const c = r.uint();
         // The segmented cipher authenticates the stored bytes: only as the outermost (last) layer.
         if (!payloadCipherOk(c) || (c == <u64>SEGMENTED && j != n - 1)) r.setBad();
         layer.cipher = <i32>c;
         layer.keys = parseNodes(r, 1);
+        if (fields == 3 && !r.bad) {
+          const ns = r.expect(MT_ARRAY);
+          if (ns == 0 || ns > <u64>MAX_LAYER_SIGNATURES) r.setBad();
+          for (let m: u64 = 0; m < ns && !r.bad; m++) {
+            const algo = r.uint();
+            if (algo != <u64>SHA256 && algo != <u64>SHA512) r.setBad();
+            layer.signatures.push(<i32>algo);
+          }
+        }
         conf.layers.push(layer);
       }
     } else if (k == CONF_SLICE_MS) {

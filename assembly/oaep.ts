@@ -11,7 +11,7 @@ const LHASH: usize = memory.data(64);
 let lhashReady = false;
 
 /** MGF1-SHA-512(seed) XORed into dst[0..len). */
-function mgf1Xor(seed: usize, seedLen: i32, dst: usize, len: i32): void {
+export function mgf1Xor(seed: usize, seedLen: i32, dst: usize, len: i32): void {
   const input = heap.alloc(<usize>seedLen + 4);
   memory.copy(input, seed, seedLen);
   const block = heap.alloc(64);

@@ -61,6 +61,8 @@ export class SegmentWriter {
   counter: usize;
   head: usize;
   mac: Hmac | null = null;
+  /** Digest contexts (sha_begin) of the layer's signatures: they follow every stored byte, tags included. */
+  hashers: i32[] = [];
   constructor(secret: usize, public uid: usize, public size: i32) {
     // HKDF-SHA-256 (RFC 5869): PRK = HMAC(salt = uid, IKM = secret); OKM = T(1) || T(2).
     const prk = heap.alloc(32);
@@ -113,6 +115,7 @@ export class SegmentWriter {
     mac.update(this.head, 35);
     mac.update(ptr, len);
     mac.finish(ptr + <usize>len);
+    for (let j = 0; j < this.hashers.length; j++) hal(sha_update(this.hashers[j], ptr, len + SEG_TAG_BYTES));
     if (failed()) return;
     sd(sd_write(file, ptr, len + SEG_TAG_BYTES));
     if (!failed()) sd(sd_sync(file));

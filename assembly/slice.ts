@@ -2,14 +2,18 @@
 // (NAME.crypt~, state STARTED) is written and synced before the first payload byte; records then stream
 // through the payload cipher layers into NAME.crypt.payload; at its end the final header is copied from
 // the pending one with the state and the integrity tags filled in (NAME.crypt), and NAME.crypt~ goes.
-import { SD_CREATE, SD_READ, SEGMENTED } from "./abi";
+import { SD_CREATE, SD_READ, SEGMENTED, SHA256, SHA512 } from "./abi";
+import { release } from "./arena";
 import { FILE_BUF_SIZE, STAGE, STAGE_CHUNK } from "./buffers";
 import { Encryptor, cipherName, hasTag } from "./ciphers";
 import { SegmentWriter } from "./segments";
 import { MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead, writeText } from "./cbor";
 import { Conf } from "./conf";
 import { failed, sd } from "./errors";
-import { sd_close, sd_open, sd_read, sd_remove, sd_rename, sd_sync, sd_write } from "./hal";
+import { sd_close, sd_open, sd_read, sd_remove, sd_rename, sd_sync, sd_write, sha_begin, sha_digest, sha_finish, sha_update } from "./hal";
+import { deviceInit, deviceUid, pssSign, signatureLength } from "./signer";
+import { hal } from "./errors";
+import { integer } from "./json";
 import { random } from "./random";
 import { binary, key } from "./json";
 import { drawSubkeys, drawSymkey, symkeyJson, wrapChain, writeKeyLayers } from "./keywrap";
@@ -47,6 +51,12 @@ export class Slice {
   seg: SegmentWriter | null = null;
   /** Plaintext bytes staged before the layers run: one segment, or a fixed chunk. */
   chunk: i32;
+  /** Per device signature, in header order: its layer, digest algo, digest context, and where the final header inserts its digest and its signature. */
+  sigLayer: i32[] = [];
+  sigAlgo: i32[] = [];
+  sigHash: i32[] = [];
+  sigDigestAt: i64[] = [];
+  sigStructAt: i64[] = [];
 
   constructor(public conf: Conf, public seq: u64, public startMs: i64) {
     this.tags = heap.alloc(<usize>(16 * conf.layers.length));
@@ -67,6 +77,8 @@ export class Slice {
     setSliceName(this.startMs, this.seq, conf.pseudonym, conf.pseudonymLen);
     setMetadataSequence(this.seq);
     const layers = conf.layers;
+    if (conf.signed) deviceInit();
+    if (failed()) return;
     const keys = new Array<usize>();
     for (let i = 0; i < layers.length; i++) {
       keys.push(drawSymkey(layers[i].cipher));
@@ -80,6 +92,13 @@ export class Slice {
       if (layers[i].cipher == SEGMENTED) this.seg = new SegmentWriter(keys[i], this.uid, conf.segmentSize);
       else this.encs.push(new Encryptor(layers[i].cipher, keys[i], keys[i] + 32));
       memory.fill(keys[i], 0, 48);
+    }
+    // Each signature's digest follows its layer's output as it streams (the segmented layer's: in SegmentWriter).
+    for (let j = 0; j < this.sigLayer.length; j++) {
+      const h = hal(sha_begin(this.sigAlgo[j]));
+      this.sigHash.push(h);
+      const seg = this.seg;
+      if (seg != null && layers[this.sigLayer[j]].cipher == SEGMENTED) seg.hashers.push(h);
     }
     this.writeSliceHeader(sensors, sensorLens, sensorCount);
   }
@@ -117,13 +136,41 @@ export class Slice {
       out.ascii(cipherName(layers[i].cipher));
       out.ascii('", "payload_macs": ');
       this.macsOffsets.push(out.count);
-      out.ascii('null, "payload_signatures": []}');
+      out.ascii('null, "payload_signatures": [');
+      this.writeSignatureConfs(out, i);
+      out.ascii("]}");
     }
     out.ascii('], "payload_ciphertext_struct": {"ciphertext_location": "offloaded"}}');
     out.flush();
     this.headerLength = out.count;
     if (!failed()) sd(sd_sync(h));
     sd_close(h);
+  }
+
+  /**
+   * A layer's device signature confs as wacryptolib writes them pending: without payload_digest_value and
+   * payload_signature_struct, whose places (in sorted key order) are noted for the final header.
+   */
+  private writeSignatureConfs(out: FileSink, layer: i32): void {
+    const algos = this.conf.layers[layer].signatures;
+    for (let m = 0; m < algos.length; m++) {
+      if (m > 0) out.ascii(", ");
+      out.ascii('{"keychain_uid": ');
+      binary(out, deviceUid(), 16, "04");
+      out.ascii(algos[m] == SHA256 ? ', "payload_digest_algo": "SHA256", ' : ', "payload_digest_algo": "SHA512", ');
+      this.sigDigestAt.push(out.count);
+      out.ascii('"payload_signature_algo": "RSA_PSS", ');
+      this.sigStructAt.push(out.count);
+      out.ascii('"payload_signature_trustee": {"trustee_type": "local_keyfactory"}}');
+      this.sigLayer.push(layer);
+      this.sigAlgo.push(algos[m]);
+    }
+  }
+
+  /** Feeds a layer's output to the digests of its signatures. */
+  private hashLayer(layer: i32, ptr: usize, len: i32): void {
+    if (len <= 0) return;
+    for (let j = 0; j < this.sigLayer.length; j++) if (this.sigLayer[j] == layer) hal(sha_update(this.sigHash[j], ptr, len));
   }
 
   /** The record stream's first item (docs/records.md). */
@@ -172,6 +219,7 @@ export class Slice {
     for (let i = 0; i < this.encs.length; i++) {
       if (last) this.stageLen = this.encs[i].finish(STAGE, this.stageLen, this.tags + <usize>(16 * i));
       else this.encs[i].update(STAGE, this.stageLen);
+      this.hashLayer(i, STAGE, this.stageLen);
     }
     const seg = this.seg;
     if (seg != null) {
@@ -205,6 +253,10 @@ export class Slice {
       return;
     }
     const out = new FileSink(dst);
+    const nsig = this.sigLayer.length;
+    const digests = heap.alloc(<usize>(64 * nsig));
+    for (let j = 0; j < nsig; j++) hal(sha_finish(this.sigHash[j], digests + <usize>(64 * j), 64));
+    const sig = heap.alloc(<usize>signatureLength());
     let pos: i64 = 0;
     pos = this.copy(src, out, pos, this.stateOffset);
     out.ascii('"FINISHED"');
@@ -218,6 +270,23 @@ export class Slice {
         out.ascii("}");
       } else out.ascii("{}");
       pos += 4; // null
+      for (let j = 0; j < nsig; j++) {
+        if (this.sigLayer[j] != i) continue;
+        const d = digests + <usize>(64 * j);
+        const dLen = this.sigAlgo[j] == SHA256 ? 32 : 64;
+        pos = this.copy(src, out, pos, this.sigDigestAt[j]);
+        key(out, "payload_digest_value");
+        binary(out, d, dLen);
+        out.ascii(", ");
+        pos = this.copy(src, out, pos, this.sigStructAt[j]);
+        const ts = this.signedSeconds();
+        this.signDigest(d, dLen, ts, sig);
+        out.ascii('"payload_signature_struct": {"signature_timestamp_utc": ');
+        integer(out, ts);
+        out.ascii(', "signature_value": ');
+        binary(out, sig, signatureLength());
+        out.ascii("}, ");
+      }
     }
     this.copy(src, out, pos, this.headerLength);
     out.flush();
@@ -231,6 +300,23 @@ export class Slice {
     sd(sd_rename(STAGE, partLen, FILE, fileName(".crypt")));
     if (failed()) return;
     sd(sd_remove(FILE, fileName(".crypt~")));
+  }
+
+  /** The signature's clear timestamp: the slice's coarse start, in epoch seconds (the finer times stay encrypted). */
+  private signedSeconds(): i64 {
+    return this.startMs / 1000;
+  }
+
+  /** wacryptolib's pre-hash M = SHA-512(payload digest || ascii(decimal(ts))), signed with RSA-PSS into sig. */
+  private signDigest(digest: usize, dLen: i32, ts: i64, sig: usize): void {
+    const msg = new MemSink(96);
+    msg.write(digest, dLen);
+    msg.decimal(ts);
+    const m = heap.alloc(64);
+    hal(sha_digest(SHA512, msg.ptr, msg.length, m, 64));
+    pssSign(m, sig);
+    release(m);
+    release(msg.ptr);
   }
 
   /** Copies [from, to) of the pending header into out, through the stage (the payload is flushed by now). */

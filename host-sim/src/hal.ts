@@ -8,6 +8,7 @@ import { SeededTrng } from './drbg.js';
 import { Meter } from './meter.js';
 import { SdCard, type SdFaults } from './sd-card.js';
 import { DeviceState, StateCommitCut, type StateFaults } from './device-state.js';
+import { SecureElement } from './secure-element.js';
 
 export { SimClock } from './clock.js';
 export { Meter, type MeterReport, type MeterCounts } from './meter.js';
@@ -54,6 +55,8 @@ export interface HalBodyOptions {
   clock: SimClock;
   log?: (level: number, message: string) => void;
   faults?: HalFaults;
+  /** The simulated eFuse key sealing the device key (docs/secure-element.md); default: the device folder's. */
+  fuseKey?: Uint8Array;
 }
 
 /** Handle limits. The ABI promises at least 4 AES contexts, 4 hash contexts and 2 AEAD contexts. */
@@ -175,6 +178,8 @@ export class HalBody {
   readonly clock: SimClock;
   readonly sd: SdCard;
   readonly state: DeviceState;
+  /** The device key's sealed store (the `se` imports). */
+  readonly se: SecureElement;
   readonly meter = new Meter();
   /** The source position the core reported through log_panic, if it did. */
   lastPanic: { line: number; column: number } | undefined;
@@ -205,6 +210,11 @@ export class HalBody {
     this.trng = options.seed === undefined ? undefined : new SeededTrng(options.seed);
     this.sd = new SdCard(options.sdDir, { faults: this.faults });
     this.state = new DeviceState(options.deviceDir ?? null, this.faults);
+    this.se = new SecureElement({
+      dir: options.deviceDir ?? null,
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      ...(options.fuseKey === undefined ? {} : { fuseKey: options.fuseKey }),
+    });
     this.implementations = {
       aes_setkey: (key: Uint8Array) => this.aesSetkey(key),
       aes_free: (handle: number) => this.aesFree(handle),
@@ -219,6 +229,9 @@ export class HalBody {
       sha_finish: (handle: number, output: Uint8Array) => this.shaFinish(handle, output),
       rsa_public: (modulus: Uint8Array, exponent: Uint8Array, input: Uint8Array, output: Uint8Array) =>
         this.rsaPublic(modulus, exponent, input, output),
+      se_generate: (bits: number) => this.se.generate(bits),
+      se_public: (modulus: Uint8Array, exponent: Uint8Array) => this.se.publicKey(modulus, exponent),
+      se_sign: (input: Uint8Array, output: Uint8Array) => this.se.sign(input, output),
       trng_fill: (output: Uint8Array) => this.trngFill(output),
       chacha20poly1305_begin: (key: Uint8Array, nonce: Uint8Array) => this.chachaBegin(key, nonce),
       chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) =>

@@ -5,7 +5,8 @@
  * card, and a guardian's name (keystore_owner) there would tell whoever finds it who the wearer trusts.
  *
  * Everything the device cannot do is refused here, with the reason and the fix, rather than by the core's
- * terse C_BAD_CONF: signatures, remote or local-key-factory trustees, keys outside 2048..4096 bits, trees
+ * terse C_BAD_CONF: signatures other than the device's own (RSA_PSS by local_keyfactory, no keychain_uid:
+ * the device writes its identity; SHA256 or SHA512 digests), remote or local-key-factory key trustees, keys outside 2048..4096 bits, trees
  * deeper than 8, more than 16 shards, more than 4 payload layers, a conf over 16 KiB.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,6 +22,7 @@ import {
   MAX_DEVICE_SEGMENT_SIZE,
   MAX_KEEP_MIN,
   MAX_KEY_DEPTH,
+  MAX_LAYER_SIGNATURES,
   MAX_PAYLOAD_LAYERS,
   MAX_PSEUDONYM_BYTES,
   MAX_QUOTA_BYTES,
@@ -32,12 +34,13 @@ import {
   MIN_RSA_MODULUS_BYTES,
   MIN_SLICE_MS,
   SEG_MIN_SIZE,
+  ShaAlgo,
 } from '../../../../host-sim/src/abi.generated.js';
 import { badInput, notEnoughKeys } from '../errors.js';
 import { CborMap, encodeCbor, type CborValue } from './cbor-canonical.js';
 import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from '../wacryptolib/ejson.js';
 import type { KeyPool, KeyRef } from '../wacryptolib/keystore.js';
-import { isAsym, isShared, isSym, validateCryptoconf, type Cryptoconf, type KeyLayer, type Trustee } from '../wacryptolib/model.js';
+import { isAsym, isShared, isSym, validateCryptoconf, type Cryptoconf, type KeyLayer, type SignatureConf, type Trustee } from '../wacryptolib/model.js';
 import type { SymAlgo } from '../wacryptolib/symmetric.js';
 import { SEGMENTED_ALGO } from '../wacryptolib/segmented.js';
 
@@ -81,8 +84,13 @@ export interface DeviceOptions {
 
 export interface DeviceConf extends DeviceOptions {
   keychainUid: Uuid;
-  payloadLayers: { cipher: string; keyNodes: DeviceKeyNode[] }[];
+  /** signatures: the digest algo of each device signature over the layer's output (RSA_PSS, the device key). */
+  payloadLayers: { cipher: string; keyNodes: DeviceKeyNode[]; signatures?: DeviceDigestAlgo[] }[];
 }
+
+/** The digests the device signs with (the HAL's SHA block). */
+export type DeviceDigestAlgo = 'SHA256' | 'SHA512';
+const DIGEST_CODE: Readonly<Record<DeviceDigestAlgo, number>> = { SHA256: ShaAlgo.SHA256, SHA512: ShaAlgo.SHA512 };
 
 export function checkDeviceOptions(opts: DeviceOptions): void {
   const seg = opts.segmentBytes;
@@ -139,7 +147,14 @@ export function encodeDeviceConf(c: DeviceConf): Uint8Array {
     new CborMap([
       [ConfKey.VERSION, CONF_FORMAT_VERSION],
       [ConfKey.KEYCHAIN, c.keychainUid.bytes],
-      [ConfKey.PAYLOAD_LAYERS, c.payloadLayers.map((l, i) => [payloadCode(l.cipher, i === c.payloadLayers.length - 1), l.keyNodes.map(nodeValue)])],
+      [
+        ConfKey.PAYLOAD_LAYERS,
+        c.payloadLayers.map((l, i) => [
+          payloadCode(l.cipher, i === c.payloadLayers.length - 1),
+          l.keyNodes.map(nodeValue),
+          ...(l.signatures?.length ? [l.signatures.map((a) => DIGEST_CODE[a])] : []),
+        ]),
+      ],
       [ConfKey.SLICE_MS, c.sliceMs],
       [ConfKey.PSEUDONYM, c.pseudonym],
       ...(segmented ? [[ConfKey.SEGMENT_SIZE, c.segmentBytes ?? DEFAULT_SEGMENT_BYTES] as const] : []),
@@ -236,14 +251,32 @@ function checkShape(conf: Cryptoconf, hasRootKeychain: boolean): Leaf[] {
     });
   };
   conf.payload_cipher_layers.forEach((pl, i) => {
-    if (pl.payload_signatures.length > 0)
+    pl.payload_signatures.forEach((sig, j) => deviceDigestAlgo(sig, `payload_cipher_layers[${i}].payload_signatures[${j}]`));
+    if (pl.payload_signatures.length > MAX_LAYER_SIGNATURES)
       throw badInput(
-        `cryptoconf: payload_cipher_layers[${i}].payload_signatures: device signing is not available yet — remove payload_signatures (leave it [])`,
+        `cryptoconf: payload_cipher_layers[${i}].payload_signatures: ${pl.payload_signatures.length} signatures; the device signs a layer at most ${MAX_LAYER_SIGNATURES} times`,
         'unsupported-cryptoconf',
       );
     walk(pl.key_cipher_layers, `payload_cipher_layers[${i}].key_cipher_layers`, 1);
   });
   return leaves;
+}
+
+/**
+ * The one signature the device makes: RSA_PSS with its own key, named as wacryptolib finds it — the
+ * local_keyfactory trustee and no keychain_uid (the device writes its identity, docs/secure-element.md).
+ */
+function deviceDigestAlgo(sig: SignatureConf, path: string): DeviceDigestAlgo {
+  const fix = 'the device signs only with its own key: {"payload_digest_algo": "SHA512", "payload_signature_algo": "RSA_PSS", "payload_signature_trustee": {"trustee_type": "local_keyfactory"}}';
+  if (sig.payload_signature_algo !== 'RSA_PSS')
+    throw badInput(`cryptoconf: ${path}: ${sig.payload_signature_algo} — the device's key is RSA and signs RSA_PSS only; ${fix}`, 'unsupported-cryptoconf');
+  if (sig.payload_signature_trustee.trustee_type !== 'local_keyfactory')
+    throw badInput(`cryptoconf: ${path}: signed by ${trusteeWord(sig.payload_signature_trustee)} — the device cannot sign for another trustee; ${fix}`, 'unsupported-cryptoconf');
+  if (sig.keychain_uid !== undefined)
+    throw badInput(`cryptoconf: ${path}: keychain_uid ${sig.keychain_uid} — the device writes its own keychain uid (its identity); remove keychain_uid`, 'unsupported-cryptoconf');
+  if (sig.payload_digest_algo !== 'SHA256' && sig.payload_digest_algo !== 'SHA512')
+    throw badInput(`cryptoconf: ${path}: ${sig.payload_digest_algo} — the device digests with SHA256 or SHA512 (its SHA block); ${fix}`, 'unsupported-cryptoconf');
+  return sig.payload_digest_algo;
 }
 
 const b64url = (s: string | undefined, what: string): Uint8Array => {
@@ -369,7 +402,11 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     });
   const bytes = encodeDeviceConf({
     keychainUid: defaultKeychain,
-    payloadLayers: conf.payload_cipher_layers.map((pl) => ({ cipher: pl.payload_cipher_algo, keyNodes: toNodes(pl.key_cipher_layers) })),
+    payloadLayers: conf.payload_cipher_layers.map((pl) => ({
+      cipher: pl.payload_cipher_algo,
+      keyNodes: toNodes(pl.key_cipher_layers),
+      signatures: pl.payload_signatures.map((sig) => sig.payload_digest_algo as DeviceDigestAlgo),
+    })),
     sliceMs: opts.sliceMs,
     pseudonym: opts.pseudonym,
     ...(opts.segmentBytes === undefined ? {} : { segmentBytes: opts.segmentBytes }),
