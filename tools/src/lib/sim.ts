@@ -10,6 +10,7 @@ import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
 import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
 import { AbiMismatch } from '../../../host-sim/src/wasm-module.js';
 import { checkDeviceFolder, DeviceFolderError } from '../../../host-sim/src/device-state.js';
+import { SealedStoreError } from '../../../host-sim/src/secure-element.js';
 import { openCapture } from './capture/index.js';
 import { compileCryptoconfDetailed, type FullPolicy } from './device-conf/compile.js';
 import { createHash } from 'node:crypto';
@@ -189,6 +190,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     if (e instanceof ShidiError) throw stoppedRecording(e, out);
     if (e instanceof AbiMismatch) throw badInput(`build/encryptor.wasm: ${e.message} — rebuild it with npm run build`, 'abi');
     if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+    if (e instanceof SealedStoreError) throw badInput(`--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`, 'sealed-store');
     if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
     throw e;
   }
