@@ -404,14 +404,18 @@ describe('refusals', () => {
     }
   });
 
-  it('payload_signatures: exit 3 "device signing is not available yet" (also on wacryptolib\'s c2 fixture)', async () => {
+  it('payload_signatures: the device\'s own (RSA_PSS by local_keyfactory) compiles to its digest code; others exit 3 (also wacryptolib\'s c2 fixture)', async () => {
     const sig = [{ payload_digest_algo: 'SHA256', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } }];
+    const m = cbor.decode(await compileCryptoconf(confWith([rsa(tg.wearer)], { payload_signatures: sig as never }), testPool, OPTS)) as Map<number, unknown[][]>;
+    // docs/device-conf.md: a PayloadLayer's optional third element, the digest algo of each device signature (1 = SHA-256).
+    expect(m.get(2)![0]!).toHaveLength(3);
+    expect(m.get(2)![0]![2]).toEqual([1]);
     await expectRefusal(
-      () => compileCryptoconf(confWith([rsa(tg.wearer)], { payload_signatures: sig as never }), testPool, OPTS),
+      () => compileCryptoconf(confWith([rsa(tg.wearer)], { payload_signatures: [{ ...sig[0], payload_signature_algo: 'DSA_DSS' }] as never }), testPool, OPTS),
       ExitCode.badInput,
-      /payload_cipher_layers\[0\]\.payload_signatures: device signing is not available yet — remove payload_signatures/,
+      /payload_cipher_layers\[0\]\.payload_signatures\[0\]: DSA_DSS — the device's key is RSA and signs RSA_PSS only; the device signs only with its own key: \{/,
     );
-    await expectRefusal(() => compileCryptoconf(loadCryptoconfFile(join(FIX, 'cryptoconfs', 'c2.json')), new KeyPool([POOL]), OPTS), ExitCode.badInput, /device signing is not available yet/);
+    await expectRefusal(() => compileCryptoconf(loadCryptoconfFile(join(FIX, 'cryptoconfs', 'c2.json')), new KeyPool([POOL]), OPTS), ExitCode.badInput, /ECC_DSS — the device's key is RSA/);
   });
 
   it('jsonrpc_api and local_keyfactory trustees: exit 3, saying why', async () => {
@@ -500,7 +504,9 @@ describe('refusals through a CLI path (shidi sim compiles the cryptoconf before 
     const r = await shidi(['sim', '--keys', TEST_POOL, '--cryptoconf', path, '--out', out]);
     expectCleanFailure(r);
     expect(r.code).toBe(3);
-    expect(r.stderr).toBe('shidi: cryptoconf: payload_cipher_layers[0].payload_signatures: device signing is not available yet — remove payload_signatures (leave it [])\n');
+    expect(r.stderr).toBe(
+      'shidi: cryptoconf: payload_cipher_layers[0].payload_signatures[0]: ECC_DSS — the device\'s key is RSA and signs RSA_PSS only; the device signs only with its own key: {"payload_digest_algo": "SHA512", "payload_signature_algo": "RSA_PSS", "payload_signature_trustee": {"trustee_type": "local_keyfactory"}}\n',
+    );
     expect(existsSync(out)).toBe(false);
   });
 
