@@ -15,6 +15,7 @@ import { loadCryptoconfFile } from '../lib/device-conf/load.js';
 import { makeTestGuardians } from '../lib/keygen.js';
 import { encodeSensorDescriptor } from '../lib/records/descriptors.js';
 import { KeyPool } from '../lib/wacryptolib/keystore.js';
+import type { Cryptoconf } from '../lib/wacryptolib/model.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const SENSORS = [
@@ -127,13 +128,45 @@ function wipeMicroseconds(bytes: number): number {
   return best;
 }
 
-async function record(work: string, name: string, conf: Uint8Array, minutes: number, media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array }): Promise<SimReport> {
+async function record(work: string, name: string, conf: Uint8Array, minutes: number, media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array }, deviceDir?: string): Promise<SimReport> {
   const outDir = join(work, name);
   mkdirSync(outDir);
-  const r = await runSimulation({ conf, sensors: SENSORS, frames: recording(minutes, media.block, media.frame, media.fix), startMs: T0, outDir });
+  const r = await runSimulation({ conf, sensors: SENSORS, frames: recording(minutes, media.block, media.frame, media.fix), startMs: T0, outDir, ...(deviceDir ? { deviceDir } : {}) });
   rmSync(outDir, { recursive: true });
   return r;
 }
+
+/**
+ * What the device signature adds per slice: an AES_EAX recording with and without one RSA_PSS/SHA-512
+ * signature per layer (docs/secure-element.md), 1 minute of 10 s slices; the key is made before timing.
+ */
+export async function signingRow(
+  work: string,
+  withPayload: (algo: PayloadCipher) => Cryptoconf,
+  pool: string,
+  opts: { sliceMs: number; pseudonym: string },
+  media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array },
+): Promise<string[]> {
+  const o = { ...opts, sliceMs: 10_000 };
+  const plain = withPayload('AES_EAX');
+  const signed = { ...plain, payload_cipher_layers: plain.payload_cipher_layers.map((l) => ({ ...l, payload_signatures: [DEVICE_SIGNATURE] })) };
+  const device = join(work, 'sign-device');
+  const signedConf = await compileCryptoconf(signed as Cryptoconf, new KeyPool([pool]), o);
+  await record(work, 'sign-warm', signedConf, 0.1, media, device);
+  const a = await record(work, 'unsigned-1', await compileCryptoconf(plain, new KeyPool([pool]), o), 1, media);
+  const b = await record(work, 'signed-1', signedConf, 1, media, device);
+  rmSync(device, { recursive: true });
+  const sign = b.hal.imports.se_sign!;
+  const hashed = (r: SimReport) => r.hal.imports.sha_update!.bytes + r.hal.imports.sha_digest!.bytes;
+  const perSlice = (n: number) => n / b.slices_finished;
+  return [
+    `device signature (RSA-PSS 3072, SHA-512 digest), AES_EAX, 10 s slices: per slice`,
+    `${perSlice(sign.calls).toFixed(0)} se_sign (${(sign.ns / sign.calls / 1e6).toFixed(2)} ms host), +${(perSlice(hashed(b) - hashed(a)) / 1048576).toFixed(2)} MiB hashed`,
+    `unsigned: ${(perSlice(hashed(a)) / 1048576).toFixed(2)} MiB hashed/slice`,
+    (b.wall_seconds / a.wall_seconds).toFixed(2),
+  ];
+}
+const DEVICE_SIGNATURE = { payload_digest_algo: 'SHA512', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } } as const;
 
 export async function coreBench(work: string, minutesLong: number, runs = 1): Promise<string[][]> {
   const pool = join(work, 'core-pool');
@@ -172,6 +205,7 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
     const refRate = mib / (refMs / 1000);
     rows.push([`core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice, ${r.card_syncs} syncs)`, `${rate.toFixed(1)} MiB/s`, `node:crypto same work ${refRate.toFixed(1)} MiB/s`, (rate / refRate).toFixed(2)]);
   }
+  rows.push(await signingRow(work, withPayload, pool, opts, media));
   const calls = Object.values(long.hal.groups).reduce((n, c) => n + c.calls, 0);
   // Each boundary zeroes the finished slice's arena up to its peak, at most the run's high-water mark (equal
   // once memory is flat), and the registered statics; core_finish does the same once.
