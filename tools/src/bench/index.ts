@@ -150,7 +150,7 @@ async function run() {
   if (ONLY !== 'reveal') {
     console.log(`shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`);
     table(await coreBench(work, CORE_MINUTES, RUNS));
-    console.log('ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead); high-water ratio 1.00 = flat memory.\n');
+    console.log('ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time (steadier on a loaded machine); high-water ratio 1.00 = flat memory.\n');
   }
   if (ONLY === 'core') return;
   console.log(`shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB), best of ${RUNS} runs (SHIDI_BENCH_RUNS) for shidi and node:crypto, one for wacryptolib`);
