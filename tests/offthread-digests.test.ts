@@ -1,8 +1,9 @@
 /**
  * Digests off the main thread (tools/src/lib/wacryptolib/offthread-digests.ts) and the revelation that uses
  * them: every digest equals an independent one-shot hash of the same bytes (@noble/hashes), whatever mix of
- * slots, copies and chunk sizes fed it; a failing thread rejects instead of hanging; and a large revelation
- * (on the thread) still refuses damage with nothing written and reports the plaintext's true SHA-256.
+ * slots, copies and chunk sizes fed it; a failing thread rejects instead of hanging; the thread is taken
+ * only for a large payload with a slow digest; and large revelations (on the thread with a SHA3-512
+ * signature, on this one otherwise) refuse damage with nothing written and report the plaintext's SHA-256.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readSync, writeSync, closeSync } from 'node:fs';
@@ -83,13 +84,16 @@ describe('digests fed from slots', () => {
     }
   });
 
-  it('the thread is used only when there is enough to hash', async () => {
-    const small = createDigests(['sha256'], 1024, OFF_THREAD_MIN_BYTES - 1);
-    const big = createDigests(['sha256'], 1024, OFF_THREAD_MIN_BYTES);
-    expect(small).toBeInstanceOf(InThreadDigests);
-    expect(big).toBeInstanceOf(OffThreadDigests);
-    await small.close();
-    await big.close();
+  it('the thread is taken only for a large payload with a slow digest', async () => {
+    const made = [
+      createDigests(['sha3-512', 'sha256'], 1024, OFF_THREAD_MIN_BYTES - 1),
+      createDigests(['sha256', 'sha256'], 1024, OFF_THREAD_MIN_BYTES),
+      createDigests(['sha3-512', 'sha256'], 1024, OFF_THREAD_MIN_BYTES),
+      createDigests(['sha512', 'sha256'], 1024, 9 << 20, 8 << 20),
+    ];
+    expect(made.map((d) => d instanceof OffThreadDigests)).toEqual([false, false, true, true]);
+    expect(made.map((d) => d instanceof InThreadDigests)).toEqual([true, true, false, false]);
+    for (const d of made) await d.close();
   });
 });
 
@@ -104,41 +108,55 @@ function flip(path: string, offset: number): void {
 }
 
 describe('a revelation large enough for the digest thread', () => {
-  const MIB = Math.ceil(OFF_THREAD_MIN_BYTES / (1 << 20)) + 1;
+  // The threshold lowered for the test (the default is 512 MiB): the same code paths, 9 MiB of payload.
+  const digestThreadFrom = 8 << 20;
+  const MIB = 9;
 
-  it('reports the SHA-256 of the plaintext written (signed AES_CBC, the signature digest on the thread)', async () => {
+  it('on the thread (AES_EAX, a SHA3-512 signature): reports the SHA-256 of the plaintext written', async () => {
     const path = join(s.dir, 'good.bin.crypt');
-    const sha = await writeBigCryptainer(path, MIB, 'c1');
+    const sha = await writeBigCryptainer(path, MIB, 'c2');
     const out = join(s.dir, 'good-out');
     mkdirSync(out);
-    const r = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]) });
+    const r = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]), digestThreadFrom });
     expect(r.sha256).toBe(sha);
     expect(r.bytes).toBe(MIB << 20);
     expect(r.origin).toBe('signed');
     expect(readdirSync(out)).toEqual(['good.bin']);
   });
 
-  it('an altered signed payload is refused by its digest, nothing written', async () => {
+  it('on the thread: an altered payload is refused, nothing written', async () => {
+    const path = join(s.dir, 'eax.bin.crypt');
+    await writeBigCryptainer(path, MIB, 'c2');
+    flip(`${path}.payload`, (MIB << 20) / 2);
+    const out = join(s.dir, 'eax-out');
+    mkdirSync(out);
+    const e = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]), digestThreadFrom }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ShidiError);
+    expect((e as ShidiError).message).toMatch(/AES_EAX tag mismatch/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('on this thread (a SHA-256 signature): an altered signed payload is refused by its digest, nothing written', async () => {
     const path = join(s.dir, 'signed.bin.crypt');
     await writeBigCryptainer(path, MIB, 'c1');
     // In the middle: CBC garbles two blocks there and unpads fine, so only the signed digest can tell.
     flip(`${path}.payload`, (MIB << 20) / 2);
     const out = join(s.dir, 'signed-out');
     mkdirSync(out);
-    const e = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]) }).catch((x: unknown) => x);
+    const e = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]), digestThreadFrom }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ShidiError);
     expect((e as ShidiError).message).toMatch(/signature failed/);
     expect(readdirSync(out)).toEqual([]);
   });
 
-  it('a damaged segment deep in a segmented payload is named, nothing written', async () => {
+  it('on this thread: a damaged segment deep in a segmented payload is named, nothing written', async () => {
     const path = join(s.dir, 'seg.bin.crypt');
     await writeBigCryptainer(path, MIB, 'seg');
     const unit = 16384 + 32;
     flip(`${path}.payload`, 300 * unit + 5);
     const out = join(s.dir, 'seg-out');
     mkdirSync(out);
-    const e = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]) }).catch((x: unknown) => x);
+    const e = await revealCryptainer(loadCryptainer(path), out, { pool: new KeyPool([FIXTURE_POOL]), digestThreadFrom }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ShidiError);
     expect((e as ShidiError).kind).toBe('integrity');
     expect((e as ShidiError).details).toMatchObject({ segment: 300, reason: 'tag-mismatch' });

@@ -1,6 +1,7 @@
 /**
  * Digests computed on a worker thread, so that hashing (a layer's signature digest, the restored file's
- * SHA-256) runs on the machine's second core while the main thread reads, decrypts and writes.
+ * SHA-256) runs on the machine's second core while the main thread reads, decrypts and writes — when a
+ * slow digest makes that worth a thread (createDigests).
  *
  * Bytes reach the worker through a few slots of one SharedArrayBuffer, not by postMessage copies: the main
  * thread reads ciphertext straight into a slot (both threads then read it, neither writes it) or copies a
@@ -47,11 +48,26 @@ export interface Digests {
   close(): Promise<void>;
 }
 
-/** Below this many bytes to hash, starting a thread (~20 ms, ~11 MiB) costs more than hashing here. */
-export const OFF_THREAD_MIN_BYTES = 8 << 20;
+/**
+ * The smallest payload revealed with a digest thread. A thread pays in time from a few MiB, but it costs
+ * ~12 MiB of peak memory (its own heap and runtime), and revelation keeps its peak within a tenth of what a
+ * reader holding the payload needs (wacryptolib: ~3x the payload; Shidi without the thread: ~72 MiB
+ * whatever the size). From 512 MiB the thread fits in that budget; below, its memory is not worth ~15%.
+ */
+export const OFF_THREAD_MIN_BYTES = 512 << 20;
 
-export function createDigests(algos: readonly string[], slotBytes: number, bytesToHash: number): Digests {
-  return bytesToHash >= OFF_THREAD_MIN_BYTES ? new OffThreadDigests(algos, slotBytes) : new InThreadDigests(algos, slotBytes);
+/**
+ * Digests slower than the ciphers they run beside. SHA-256 is not one: with the CPU's SHA extensions it
+ * runs at about twice AES-CBC decryption's speed, and measured on two cores a thread for it saved nothing
+ * (its copies, messages and the cores' other work ate the gain) while adding ~10 MiB of peak memory.
+ * SHA-512 and SHA3 run at a half to a quarter of the decryption's speed: there the thread pays.
+ */
+const SLOW_DIGESTS = new Set(['sha512', 'sha3-256', 'sha3-512']);
+
+/** A worker thread for a payload of at least `minBytes` with a slow digest to compute; this thread otherwise. */
+export function createDigests(algos: readonly string[], slotBytes: number, payloadBytes: number, minBytes = OFF_THREAD_MIN_BYTES): Digests {
+  const offThread = payloadBytes >= minBytes && algos.some((a) => SLOW_DIGESTS.has(a));
+  return offThread ? new OffThreadDigests(algos, slotBytes) : new InThreadDigests(algos, slotBytes);
 }
 
 /** The same interface on this thread: two slots (one being read while the other is worked on). */

@@ -60,6 +60,8 @@ export interface RevealOptions {
   requireSignature?: boolean;
   onProgress?: (bytes: number) => void;
   chunkSize?: number;
+  /** The smallest payload whose slow digests go to a worker thread (default OFF_THREAD_MIN_BYTES). */
+  digestThreadFrom?: number;
 }
 
 export interface SignatureReport {
@@ -435,8 +437,8 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     else if (hasSignatures && !complete) warnings.push('the signatures cover the whole payload, which is incomplete: not checked');
   }
 
-  // Decryption order: the stored (last) layer first. Digests run on a worker thread (offthread-digests.ts):
-  // hash `i` is signatures[i]'s, the last one the restored file's SHA-256.
+  // Decryption order: the stored (last) layer first. Digests are fed through offthread-digests.ts (on a
+  // worker thread when it pays): hash `i` is signatures[i]'s, the last one the restored file's SHA-256.
   const uid = cryptainer.cryptainer_uid;
   let segDec: SegmentDecryptor | null = null;
   const levels: { ids: number[]; dec: DecryptStream; churn: number }[] = [];
@@ -455,11 +457,9 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const outPath = join(outDir, outName);
   const tmpPath = join(outDir, `.${outName}.${randomBytes(6).toString('hex')}.shidi-tmp`);
   if (existsSync(outPath) && !opts.force) throw failed(`${outPath} already exists — remove it or pass --force`, 'exists');
-  // Hashing goes to a second core when there is enough of it: the stored bytes for the outermost layer's
-  // signatures, the rest (inner layers' signatures, the restored file) about once more.
+  // Hashing goes to a second core when a slow digest of a large payload makes that pay (createDigests).
   const stored = payloadSize(file);
-  const hashed = stored * (levels.filter((l) => l.ids.length > 0).length + 1);
-  const digests = createDigests(algos, Math.max(1, Math.min(chunkSize, stored)), hashed);
+  const digests = createDigests(algos, Math.max(1, Math.min(chunkSize, stored)), stored, opts.digestThreadFrom);
   const out = await open(tmpPath, 'wx', 0o600).catch(async (e: unknown) => {
     await digests.close();
     throw fsFailure(e, `cannot write in ${outDir}`);
