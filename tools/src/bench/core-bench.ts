@@ -7,7 +7,7 @@
  * .wasm size, and HAL calls per second of recording.
  */
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSimulation, type SimFrame, type SimReport } from '../../../host-sim/src/simulator.js';
 import { compileCryptoconf } from '../lib/device-conf/compile.js';
@@ -39,7 +39,9 @@ type PayloadCipher = 'SHIDI_AES_CTR_HMAC_SEGMENTS' | 'AES_EAX' | 'AES_CBC' | 'CH
  * then over the record stream the payload cipher — the segmented cipher (AES-256-CTR, HMAC-SHA-256, one
  * write and one fsync per segment, as the core syncs each), EAX's two AES passes (CTR and CBC-MAC), CBC, or
  * ChaCha20-Poly1305 — in writes of 16 KiB, the core's staging chunk; and as many fsyncs as the run made:
- * the payload's at each slice's end, the rest on a header-sized file (the core syncs its headers).
+ * the payload's at each slice's end, the rest on a header-sized file (the core syncs its headers). Like the
+ * core, it makes two new files per slice (a payload and a pending header, renamed once done): a fresh
+ * file's first fsync also commits its creation, which costs more than appending to one open file.
  */
 function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, work: string): Timing {
   const slices = r.slices_finished;
@@ -49,8 +51,8 @@ function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, w
   const chunk = Buffer.alloc(16384, 7);
   const header = Buffer.alloc(4096, 7);
   const key = randomBytes(32);
-  const fd = openSync(join(work, 'core-ref.out'), 'w');
-  const hd = openSync(join(work, 'core-ref.head'), 'w');
+  const dir = join(work, 'core-ref');
+  mkdirSync(dir);
   const chunksPerSlice = Math.ceil(recordBytes / chunk.length / slices);
   const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
   const payloadSyncs = segmented ? Math.ceil(recordBytes / (chunk.length + 32)) : slices;
@@ -82,6 +84,8 @@ function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, w
   }
   let i = 0;
   for (let s = 0; s < slices; s++) {
+    const fd = openSync(join(dir, `${s}.payload`), 'wx');
+    const hd = openSync(join(dir, `${s}.head~`), 'wx');
     for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, chunk.subarray(0, 60));
     for (let k = 0; k < chunksPerSlice && i * chunk.length < recordBytes; k++, i++) {
       writeSync(fd, step(chunk, i));
@@ -92,12 +96,12 @@ function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, w
       writeSync(hd, header);
       fsyncSync(hd);
     }
+    closeSync(fd);
+    closeSync(hd);
+    renameSync(join(dir, `${s}.head~`), join(dir, `${s}.head`));
   }
-  closeSync(fd);
-  closeSync(hd);
   const timing = { ms: performance.now() - t0, cpuMs: cpuMs(c0) };
-  rmSync(join(work, 'core-ref.out'));
-  rmSync(join(work, 'core-ref.head'));
+  rmSync(dir, { recursive: true });
   return timing;
 }
 
