@@ -74,7 +74,7 @@ export class SdCard {
     return this.written;
   }
 
-  /** fsyncs made on the host disk (sd_sync, and sd_close of a written file): a benchmark's durability cost. */
+  /** fsyncs made on the host disk (sd_sync, and sd_close of a file with unsynced bytes): a benchmark's durability cost. */
   fsyncs = 0;
 
   /** How many handles are open. */
@@ -176,7 +176,8 @@ export class SdCard {
     const h = this.handle(handle);
     if (h === undefined) return HalError.E_INVAL;
     let result = 0;
-    if (h.mode !== SdMode.READ) result = this.sync(handle);
+    // A file with nothing written since its last sync is already durable: FAT's close has nothing to flush.
+    if (h.mode !== SdMode.READ && h.size !== h.synced) result = this.sync(handle);
     // The handle is gone whatever the sync said: the core cannot retry a close.
     this.handles[handle] = undefined;
     try {

@@ -44,6 +44,8 @@ export interface SimReport {
   files: { name: string; bytes: number }[];
   bytes_out: number;
   wall_seconds: number;
+  /** CPU time (user + system, every thread of this process) over the same window as wall_seconds. */
+  cpu_seconds: number;
   mib_per_second: number;
   core: { wasm_bytes: number; wasm_sha256: string; memory_bytes: number; heap_base: number; heap_high_water: number; arena_high_water: number };
   hal: MeterReport;
@@ -52,7 +54,7 @@ export interface SimReport {
   power_cut: { card_op: number; t_ms: number } | null;
   /** Card-changing operations the run made (the range a power-cut campaign draws from). */
   card_ops: number;
-  /** fsyncs of the host disk the run made (each sd_sync, each close of a written file). */
+  /** fsyncs of the host disk the run made (each sd_sync, each close of a file with unsynced bytes). */
   card_syncs: number;
   /** What the core wrote to its console (log_write), in order: warnings such as clock events. */
   core_log: { level: number; message: string }[];
@@ -73,6 +75,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
   let first = -1;
   let last = -1;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const cutAt = o.faults?.powerCutAtMs;
   try {
     core.configure(o.conf);
@@ -99,6 +102,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     hal.shutdown();
   }
   const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const files = readdirSync(o.outDir)
     .sort()
     .map((name) => ({ name, bytes: statSync(join(o.outDir, name)).size }));
@@ -111,6 +115,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     files,
     bytes_out: files.reduce((n, f) => n + f.bytes, 0),
     wall_seconds: wall,
+    cpu_seconds: (cpu.user + cpu.system) / 1e6,
     mib_per_second: bytesIn / 1048576 / wall,
     core: {
       wasm_bytes: wasm.length,
