@@ -106,6 +106,6 @@ export function wipeArena(): i32 {
  * __heap_base is zeroed.
  */
 export function wipeAllForAbort(): void {
-  memory.fill(__heap_base, 0, (<usize>memory.size() << 16) - __heap_base);
+  memory.fill(__heap_base, 0, ((<usize>memory.size()) << 16) - __heap_base);
   wipeStatics();
 }

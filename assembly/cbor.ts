@@ -15,7 +15,10 @@ export class CborReader {
   bad: bool = false;
   major: i32 = 0;
   value: u64 = 0;
-  constructor(public ptr: usize, public end: usize) {}
+  constructor(
+    public ptr: usize,
+    public end: usize,
+  ) {}
 
   /** Reads one head; for byte and text strings `ptr` is left at the content (use `skipContent`). */
   head(): bool {

@@ -15,7 +15,6 @@ import {
   chacha20poly1305_update,
 } from "./hal";
 
-
 export function cipherName(c: i32): string {
   return c == AES_CBC ? "AES_CBC" : c == AES_EAX ? "AES_EAX" : c == CHACHA20_POLY1305 ? "CHACHA20_POLY1305" : SEG_ALGO;
 }
@@ -50,7 +49,10 @@ export class Omac {
   pendLen: i32 = 0;
   k1: usize;
   /** `aes` is an aes_setkey handle, owned by the caller. */
-  constructor(public aes: i32, t: u8) {
+  constructor(
+    public aes: i32,
+    t: u8,
+  ) {
     this.state = heap.alloc(16);
     this.pending = heap.alloc(16);
     this.k1 = heap.alloc(16);
@@ -112,7 +114,11 @@ export class Encryptor {
    * The key goes into the body's context (aes_setkey, chacha20poly1305_begin) and is not copied here:
    * callers wipe theirs as soon as the layer is set up.
    */
-  constructor(public cipher: i32, key: usize, nonce: usize) {
+  constructor(
+    public cipher: i32,
+    key: usize,
+    nonce: usize,
+  ) {
     if (cipher != CHACHA20_POLY1305) this.handle = hal(aes_setkey(key, 32));
     if (cipher == AES_EAX) {
       const n = new Omac(this.handle, 0);

@@ -241,8 +241,8 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
       r.setBad();
       break;
     }
-    if (seen & (1 << <i32>k)) r.setBad(); // a key twice
-    seen |= 1 << <i32>k;
+    if (seen & (1 << (<i32>k))) r.setBad(); // a key twice
+    seen |= 1 << (<i32>k);
   }
   // The segment size is there exactly when the outermost layer is segmented.
   if (r.bad || (seen & CONF_REQUIRED_MASK) != CONF_REQUIRED_MASK || r.ptr != r.end) return null;

@@ -92,7 +92,7 @@ export function loadState(): bool {
   let seen = 0;
   for (let i: u64 = 0; i < entries && !r.bad; i++) {
     const k = <i32>r.uint();
-    if (k > 4 || (seen & (1 << k))) r.setBad();
+    if (k > 4 || seen & (1 << k)) r.setBad();
     seen |= 1 << k;
     if (k == 0) {
       if (r.uint() != FORMAT) r.setBad();

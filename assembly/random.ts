@@ -87,7 +87,7 @@ function testSamples(ptr: usize, len: i32): i32 {
     const x = <i32>load<u8>(ptr + <usize>i);
     // Repetition Count Test (§4.4.1): the length of the run of equal samples ending here.
     // @ts-expect-error: AssemblyScript casts a bool to 0 or 1 without a branch; TypeScript has no such cast
-    rctRun = (rctRun & -<i32>(x == rctLast)) + 1;
+    rctRun = (rctRun & -(<i32>(x == rctLast))) + 1;
     rctLast = x;
     if (rctRun >= RCT_CUTOFF) {
       sourceFailed = true;

@@ -6,7 +6,6 @@ import { secretStatic } from "./arena";
 import { failed, hal, sd } from "./errors";
 import { aes_ctr_xor, aes_free, aes_setkey, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
 
-
 // Key XOR pads and the inner hash: derived from a key, so wiped with the arena too.
 const IPAD: usize = secretStatic(memory.data(64), 64);
 const OPAD: usize = secretStatic(memory.data(64), 64);
@@ -63,7 +62,11 @@ export class SegmentWriter {
   mac: Hmac | null = null;
   /** Digest contexts (sha_begin) of the layer's signatures: they follow every stored byte, tags included. */
   hashers: i32[] = [];
-  constructor(secret: usize, public uid: usize, public size: i32) {
+  constructor(
+    secret: usize,
+    public uid: usize,
+    public size: i32,
+  ) {
     // HKDF-SHA-256 (RFC 5869): PRK = HMAC(salt = uid, IKM = secret); OKM = T(1) || T(2).
     const prk = heap.alloc(32);
     const salt = new Hmac(uid, 16);

@@ -58,7 +58,11 @@ export class Slice {
   sigDigestAt: i64[] = [];
   sigStructAt: i64[] = [];
 
-  constructor(public conf: Conf, public seq: u64, public startMs: i64) {
+  constructor(
+    public conf: Conf,
+    public seq: u64,
+    public startMs: i64,
+  ) {
     this.tags = heap.alloc(<usize>(16 * conf.layers.length));
     this.uid = heap.alloc(16);
     this.chunk = conf.segmented ? conf.segmentSize : STAGE_CHUNK;

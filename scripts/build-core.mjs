@@ -12,7 +12,22 @@ const abi = JSON.parse(readFileSync(join(root, 'assembly', 'hal-abi.json'), 'utf
 const out = join(root, 'build', 'encryptor.wasm');
 const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 try {
-  execFileSync(process.execPath, [asc, 'assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--outFile', 'build/encryptor.tmp.wasm', '--textFile', 'build/encryptor.wat'], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [
+      asc,
+      'assembly/index.ts',
+      '--config',
+      'asconfig.json',
+      '--target',
+      'release',
+      '--outFile',
+      'build/encryptor.tmp.wasm',
+      '--textFile',
+      'build/encryptor.wat',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
 } catch {
   console.error('build-core: the AssemblyScript compiler failed (its messages are above); build/encryptor.wasm is unchanged');
   process.exit(1);

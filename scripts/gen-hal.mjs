@@ -43,7 +43,8 @@ const flatFacts = () => [
 ];
 const isWide = (v) => typeof v === 'number' && (v > 0x7fffffff || v < -0x80000000);
 for (const f of imports) {
-  for (const [n, , en] of f.params) if (en !== undefined && !abi.enums.some((e) => e.name === en)) throw new Error(`hal-abi.json: ${f.name}'s ${n} names no enum ${en}`);
+  for (const [n, , en] of f.params)
+    if (en !== undefined && !abi.enums.some((e) => e.name === en)) throw new Error(`hal-abi.json: ${f.name}'s ${n} names no enum ${en}`);
 }
 for (const f of flatFacts()) {
   if (typeof f.value === 'number' && !Number.isSafeInteger(f.value)) throw new Error(`hal-abi.json: ${f.name} is not an exact integer`);
@@ -69,8 +70,12 @@ function abiHost() {
   }
   s += `/** The device conf's CBOR map keys (docs/device-conf.md). */\nexport const ConfKey = {\n${abi.conf_keys.map((k) => `  /** ${k.doc} */\n  ${k.name}: ${k.key},`).join('\n')}\n} as const;\n`;
   s += `export type ConfKey = (typeof ConfKey)[keyof typeof ConfKey];\n`;
-  s += `/** The keys a conf must hold. */\nexport const CONF_REQUIRED_KEYS: readonly ConfKey[] = [${abi.conf_keys.filter((k) => k.required).map((k) => `ConfKey.${k.name}`).join(', ')}];\n\n`;
-  for (const f of [...abi.limits, ...abi.segmented]) s += `/** ${f.doc} */\nexport const ${f.name} = ${typeof f.value === 'string' ? `'${f.value}' as const` : f.value};\n`;
+  s += `/** The keys a conf must hold. */\nexport const CONF_REQUIRED_KEYS: readonly ConfKey[] = [${abi.conf_keys
+    .filter((k) => k.required)
+    .map((k) => `ConfKey.${k.name}`)
+    .join(', ')}];\n\n`;
+  for (const f of [...abi.limits, ...abi.segmented])
+    s += `/** ${f.doc} */\nexport const ${f.name} = ${typeof f.value === 'string' ? `'${f.value}' as const` : f.value};\n`;
   s += `\n/** Negative results of the core's exports. */\nexport const CoreErrorCode = {\n${abi.core_errors.map((e) => `  /** ${e.doc} */\n  ${e.name}: ${e.code},`).join('\n')}\n} as const;\n`;
   s += `export type CoreErrorCode = (typeof CoreErrorCode)[keyof typeof CoreErrorCode];\n\n`;
   s += `/** bad_input: what the core was given is wrong (the CLI exits 3); failure: the recording could not go on (exit 1). */\nexport type CoreErrorClass = 'bad_input' | 'failure';\n`;
@@ -194,7 +199,11 @@ let drift = 0;
 for (const [rel, make] of outputs) {
   const path = join(root, rel);
   let cur = null;
-  try { cur = readFileSync(path, 'utf8'); } catch { /* new file */ }
+  try {
+    cur = readFileSync(path, 'utf8');
+  } catch {
+    /* new file */
+  }
   const next = make(cur ?? '');
   if (cur === next) continue;
   if (check) {

@@ -17,5 +17,9 @@ const arg = (name, dflt) => {
   return v;
 };
 const env = { ...process.env, SHIDI_POWER_CUTS: String(arg('--cuts', 1000)), SHIDI_POWER_CUT_MINUTES: String(arg('--minutes', 10)) };
-const r = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'tests/power-cut.test.ts', '--testTimeout', '0'], { cwd: root, env, stdio: 'inherit' });
+const r = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'tests/power-cut.test.ts', '--testTimeout', '0'], {
+  cwd: root,
+  env,
+  stdio: 'inherit',
+});
 process.exitCode = r.status ?? 1;

@@ -80,7 +80,10 @@ function literalEnumArgs(text: string): string[] {
 
 const coreCodes = new Set(abi.core_errors.map((e) => e.code));
 function coreCodeLiterals(text: string): string[] {
-  return [...code(text).matchAll(/(?<![\w.$])-\s*(1\d\d)\b/g)].map((m) => -Number(m[1])).filter((c) => coreCodes.has(c)).map((c) => `${c} (${abi.core_errors.find((e) => e.code === c)!.name})`);
+  return [...code(text).matchAll(/(?<![\w.$])-\s*(1\d\d)\b/g)]
+    .map((m) => -Number(m[1]))
+    .filter((c) => coreCodes.has(c))
+    .map((c) => `${c} (${abi.core_errors.find((e) => e.code === c)!.name})`);
 }
 
 // Host-side comparisons of an enum-valued HAL argument with a number.
@@ -124,8 +127,12 @@ describe('no hand-written copy of a generated ABI fact', () => {
     expect(coreCodeLiterals('const bad = [-101, -102, -103];\nif (e.code === -111) x();')).toHaveLength(4);
     expect(coreCodeLiterals('throw new CoreError("core_frame", -105, 0); // -110 in a comment')).toHaveLength(1);
     expect(coreCodeLiterals('const x = a-100; y = -1; z = -1000;')).toEqual([]);
-    expect(enumComparisons("sd_open: (name, mode) => (mode === 3 ? a : b); if (l.level <= 1) warn();")).toHaveLength(2);
-    expect(restated('const SHA256: i32 = 1;\nexport const IO_SIZE: i32 = 65536;\nexport const MAX_KEEP_MIN = 64;', flatNames).sort()).toEqual(['IO_SIZE', 'MAX_KEEP_MIN', 'SHA256']);
+    expect(enumComparisons('sd_open: (name, mode) => (mode === 3 ? a : b); if (l.level <= 1) warn();')).toHaveLength(2);
+    expect(restated('const SHA256: i32 = 1;\nexport const IO_SIZE: i32 = 65536;\nexport const MAX_KEEP_MIN = 64;', flatNames).sort()).toEqual([
+      'IO_SIZE',
+      'MAX_KEEP_MIN',
+      'SHA256',
+    ]);
     expect(restated('export const SdMode = { CREATE: 1, APPEND: 2, READ: 3 } as const;', hostObjects)).toEqual(['SdMode']);
     expect(restated('export const DEFAULT_SEGMENT_BYTES = MAX_DEVICE_SEGMENT_SIZE;', flatNames)).toEqual([]);
     expect(segmentedStrings('const SEG_LABEL = "SHIDI-SEG1";\nconst HKDF_INFO = "shidi segments v1";')).toHaveLength(2);
@@ -134,7 +141,9 @@ describe('no hand-written copy of a generated ABI fact', () => {
   it('the sources it reads are the real ones', () => {
     expect(core.map((f) => f.path)).toContain('assembly/segments.ts');
     expect(core.map((f) => f.path)).not.toContain('assembly/abi.ts');
-    expect(host.map((f) => f.path)).toEqual(expect.arrayContaining(['host-sim/src/hal.ts', 'host-sim/src/core.ts', 'tools/src/lib/sim.ts', 'tools/src/lib/device-conf/compile.ts']));
+    expect(host.map((f) => f.path)).toEqual(
+      expect.arrayContaining(['host-sim/src/hal.ts', 'host-sim/src/core.ts', 'tools/src/lib/sim.ts', 'tools/src/lib/device-conf/compile.ts']),
+    );
     expect(host.some((f) => f.path.includes('.generated.'))).toBe(false);
   });
 

@@ -52,11 +52,13 @@ function editBinary(file: string, key: string, edit: (b: Buffer) => Buffer, nth 
     text.replace(re, (m, b64: string) => (i++ === nth ? m.replace(b64, edit(Buffer.from(b64, 'base64')).toString('base64')) : m)),
   );
 }
-const flipBit = (at: number, bit = 0) => (b: Buffer) => {
-  const c = Buffer.from(b);
-  c[at < 0 ? c.length + at : at]! ^= 1 << bit;
-  return c;
-};
+const flipBit =
+  (at: number, bit = 0) =>
+  (b: Buffer) => {
+    const c = Buffer.from(b);
+    c[at < 0 ? c.length + at : at]! ^= 1 << bit;
+    return c;
+  };
 
 describe('shidi decrypt refuses bad input cleanly', () => {
   it('truncated header: exit 3', async () => {
@@ -107,7 +109,9 @@ describe('shidi decrypt refuses bad input cleanly', () => {
     const r = await reveal(c, BUNDLED);
     expectCleanFailure(r);
     expect(r.code).toBe(4);
-    expect(r.stderr).toContain('needs Guardian G (keychain 0000…00a1): no foreign_keystores/keystore_0000f1b0-0000-4000-8000-0000000000a0/0000f1b0-0000-4000-8000-0000000000a1_RSA_OAEP_private_key.pem');
+    expect(r.stderr).toContain(
+      'needs Guardian G (keychain 0000…00a1): no foreign_keystores/keystore_0000f1b0-0000-4000-8000-0000000000a0/0000f1b0-0000-4000-8000-0000000000a1_RSA_OAEP_private_key.pem',
+    );
     expectNothingWritten(c.out);
   });
 

@@ -86,7 +86,9 @@ describe('the capture format', () => {
     const vector = hexDump(blockAfter('capture.md', '## Test vector'));
     const mic = { id: 0, kind: 'audio', name: 'mic', rate: 16000, channels: 1, format: 's16le' } as const;
     const path = tmp('vector.shcap');
-    await writeCapture(path, { shidi_capture: 1, start_ms: 1767268800000, sensors: [mic] }, [{ sensor: 0, t_ms: 1767268800100, data: Buffer.from('01000200', 'hex') }]);
+    await writeCapture(path, { shidi_capture: 1, start_ms: 1767268800000, sensors: [mic] }, [
+      { sensor: 0, t_ms: 1767268800100, data: Buffer.from('01000200', 'hex') },
+    ]);
     expect(readFileSync(path).toString('hex')).toBe(vector.toString('hex'));
     const items = decodeMultiple(vector) as unknown[];
     expect(items.length).toBe(2);
@@ -105,7 +107,11 @@ describe('the capture format', () => {
   it('encodes sensor descriptors as the core takes them: definite-length map, text keys, shortest integers', () => {
     // The GPS descriptor of docs/records.md's vector, byte for byte.
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
-    expect(Buffer.from(gps).toString('hex')).toBe(hexDump(blockAfter('records.md', '## Test vector')).toString('hex').match(/a4626964.*6e6d6561/)![0]);
+    expect(Buffer.from(gps).toString('hex')).toBe(
+      hexDump(blockAfter('records.md', '## Test vector'))
+        .toString('hex')
+        .match(/a4626964.*6e6d6561/)![0],
+    );
     const cam = encodeSensorDescriptor({ id: 7, kind: 'camera', name: 'front camera', format: 'jpeg', width: 320, height: 240 });
     expect(cam[0]).toBe(0xa6); // map(6), definite
     expect(Buffer.from(cam).includes(Buffer.from('190140', 'hex'))).toBe(true); // 320 as uint16, shortest
@@ -124,7 +130,12 @@ describe('the capture format', () => {
       ],
     };
     const records: CaptureRecord[] = [];
-    for (let i = 0; i < 500; i++) records.push(i % 5 === 0 ? { sensor: 3, t_ms: START + i * 10, data: Buffer.from(`${nmea('GPTXT,' + i)}\r\n`) } : { sensor: 5, t_ms: START + i * 10, data: Buffer.alloc(400 + 4 * (i % 7), i) });
+    for (let i = 0; i < 500; i++)
+      records.push(
+        i % 5 === 0
+          ? { sensor: 3, t_ms: START + i * 10, data: Buffer.from(`${nmea('GPTXT,' + i)}\r\n`) }
+          : { sensor: 5, t_ms: START + i * 10, data: Buffer.alloc(400 + 4 * (i % 7), i) },
+      );
     const path = tmp('many.shcap');
     async function* gen() {
       yield* records;
@@ -147,11 +158,25 @@ describe('the capture format', () => {
 
   it('writes nothing when a record breaks the rules', async () => {
     const path = tmp('refused.shcap');
-    const header: CaptureHeader = { shidi_capture: 1, start_ms: START, sensors: [{ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' }] };
-    await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START + 10, data: Buffer.alloc(4) }, { sensor: 0, t_ms: START + 5, data: Buffer.alloc(4) }]), /record 2 has t_ms \d+, which goes back/);
+    const header: CaptureHeader = {
+      shidi_capture: 1,
+      start_ms: START,
+      sensors: [{ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' }],
+    };
+    await expectBad(
+      writeCapture(path, header, [
+        { sensor: 0, t_ms: START + 10, data: Buffer.alloc(4) },
+        { sensor: 0, t_ms: START + 5, data: Buffer.alloc(4) },
+      ]),
+      /record 2 has t_ms \d+, which goes back/,
+    );
     await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START, data: Buffer.alloc(3) }]), /not a whole number of 2-byte sample frames/);
     await expectBad(writeCapture(path, header, [{ sensor: 0, t_ms: START, data: Buffer.alloc((4 << 20) + 2) }]), /at most 4194304 \(4 MiB\)/);
-    await expectBad(writeCapture(path, { ...header, sensors: [{ id: 9, kind: 'gps', name: 'g', format: 'nmea' }] }, []), /has id 9; an id is an unsigned integer below 8/, 'bad-descriptor');
+    await expectBad(
+      writeCapture(path, { ...header, sensors: [{ id: 9, kind: 'gps', name: 'g', format: 'nmea' }] }, []),
+      /has id 9; an id is an unsigned integer below 8/,
+      'bad-descriptor',
+    );
     expect(existsSync(path)).toBe(false);
     expect(readdirSync(s.dir).filter((f) => f.includes('shidi-tmp'))).toEqual([]);
   });
@@ -173,38 +198,113 @@ describe('the capture reader refuses malformed files, saying where', () => {
     ['an empty file', () => file(), /is not a Shidi capture file \(it is empty\)/, 'not-a-capture'],
     ['a text file', () => file(Buffer.from('hello, this is not CBOR at all\n')), /is not a Shidi capture file/, 'not-a-capture'],
     ['a JSON file', () => file(Buffer.from('{"shidi_capture": 1}')), /is not a Shidi capture file/, 'not-a-capture'],
-    ['a map that is not a header', () => file(cbor({ shidi_records: 1 })), /not a Shidi capture file \(its first item is a map without "shidi_capture"/, 'not-a-capture'],
-    ['another version', () => file(head({ shidi_capture: 2 })), /capture format version 2 is not supported \(this shidi reads version 1\)/, 'unsupported-version'],
+    [
+      'a map that is not a header',
+      () => file(cbor({ shidi_records: 1 })),
+      /not a Shidi capture file \(its first item is a map without "shidi_capture"/,
+      'not-a-capture',
+    ],
+    [
+      'another version',
+      () => file(head({ shidi_capture: 2 })),
+      /capture format version 2 is not supported \(this shidi reads version 1\)/,
+      'unsupported-version',
+    ],
     ['a start_ms that is text', () => file(head({ start_ms: 'noon' })), /"start_ms" that is a text string, not an unsigned integer/, 'bad-header'],
     ['an unknown header key', () => file(head({ extra: 1 })), /unknown key "extra"/, 'bad-header'],
     ['no sensors', () => file(head({ sensors: [] })), /declares 0 sensors; a capture has 1 to 8/, 'bad-header'],
-    ['an unknown kind', () => file(head({ sensors: [{ id: 1, kind: 'imu', name: 'imu' }] })), /sensor descriptor 1 .*\(id 1\) has kind "imu"/, 'bad-descriptor'],
+    [
+      'an unknown kind',
+      () => file(head({ sensors: [{ id: 1, kind: 'imu', name: 'imu' }] })),
+      /sensor descriptor 1 .*\(id 1\) has kind "imu"/,
+      'bad-descriptor',
+    ],
     ['an id of 8', () => file(head({ sensors: [{ ...mic, id: 8 }] })), /has id 8; an id is an unsigned integer below 8/, 'bad-descriptor'],
-    ['audio without a rate', () => file(head({ sensors: [{ id: 0, kind: 'audio', name: 'mic', channels: 1, format: 's16le' }] })), /\(id 0, audio\) has no "rate"/, 'bad-descriptor'],
-    ['a camera in PNG', () => file(head({ sensors: [{ id: 1, kind: 'camera', name: 'cam', format: 'png' }] })), /has format "png"; a camera sensor's format is "jpeg"/, 'bad-descriptor'],
+    [
+      'audio without a rate',
+      () => file(head({ sensors: [{ id: 0, kind: 'audio', name: 'mic', channels: 1, format: 's16le' }] })),
+      /\(id 0, audio\) has no "rate"/,
+      'bad-descriptor',
+    ],
+    [
+      'a camera in PNG',
+      () => file(head({ sensors: [{ id: 1, kind: 'camera', name: 'cam', format: 'png' }] })),
+      /has format "png"; a camera sensor's format is "jpeg"/,
+      'bad-descriptor',
+    ],
     ['two sensors with one id', () => file(head({ sensors: [mic, mic] })), /declares sensor id 0 twice/, 'bad-descriptor'],
-    ['a descriptor over 256 bytes', () => file(head({ sensors: [{ ...mic, name: 'm'.repeat(250) }] })), /takes \d+ bytes of CBOR; the core takes descriptors of at most 256/, 'bad-descriptor'],
+    [
+      'a descriptor over 256 bytes',
+      () => file(head({ sensors: [{ ...mic, name: 'm'.repeat(250) }] })),
+      /takes \d+ bytes of CBOR; the core takes descriptors of at most 256/,
+      'bad-descriptor',
+    ],
     ['a header cut short', () => file(head().subarray(0, 30)), /truncated inside its header/, 'truncated'],
   ])('%s', async (_what, make, pattern, kind) => {
     await expectBad(read(make()), pattern, kind);
   });
 
   it.each([
-    ['a record cut in the middle', () => file(head(), ok, ok, rec(0, START + 1, Buffer.alloc(100)).subarray(0, 50)), /truncated: record 3 at byte offset \d+ is incomplete \(the file ends 50 bytes into it\)/, 'truncated'],
-    ['a 4-element record', () => file(head(), ok, cbor([0, 0, big(START), Buffer.alloc(2)])), /record 2 \(byte \d+\) is an array of 4, not a 3-element array \[sensor_id, t_ms, data\] \(a 4-element array is a record-stream record/, 'bad-record'],
+    [
+      'a record cut in the middle',
+      () => file(head(), ok, ok, rec(0, START + 1, Buffer.alloc(100)).subarray(0, 50)),
+      /truncated: record 3 at byte offset \d+ is incomplete \(the file ends 50 bytes into it\)/,
+      'truncated',
+    ],
+    [
+      'a 4-element record',
+      () => file(head(), ok, cbor([0, 0, big(START), Buffer.alloc(2)])),
+      /record 2 \(byte \d+\) is an array of 4, not a 3-element array \[sensor_id, t_ms, data\] \(a 4-element array is a record-stream record/,
+      'bad-record',
+    ],
     ['a record that is a map', () => file(head(), cbor({ a: 1 })), /record 1 \(byte \d+\) is a map, not a 3-element array/, 'bad-record'],
-    ['an unknown sensor id', () => file(head(), ok, rec(6, START, Buffer.alloc(2))), /record 2 \(byte \d+\) has unknown sensor id 6; the header declares 0/, 'unknown-sensor'],
-    ['a timestamp going backwards', () => file(head(), rec(0, START + 500, Buffer.alloc(2)), rec(0, START + 400, Buffer.alloc(2))), /record 2 \(byte \d+\) has t_ms \d+, which goes back from \d+; timestamps never decrease/, 'time-backwards'],
-    ['a record before start_ms', () => file(head(), rec(0, START - 1, Buffer.alloc(2))), /record 1 \(byte \d+\) has t_ms \d+, before the header's start_ms/, 'bad-record'],
+    [
+      'an unknown sensor id',
+      () => file(head(), ok, rec(6, START, Buffer.alloc(2))),
+      /record 2 \(byte \d+\) has unknown sensor id 6; the header declares 0/,
+      'unknown-sensor',
+    ],
+    [
+      'a timestamp going backwards',
+      () => file(head(), rec(0, START + 500, Buffer.alloc(2)), rec(0, START + 400, Buffer.alloc(2))),
+      /record 2 \(byte \d+\) has t_ms \d+, which goes back from \d+; timestamps never decrease/,
+      'time-backwards',
+    ],
+    [
+      'a record before start_ms',
+      () => file(head(), rec(0, START - 1, Buffer.alloc(2))),
+      /record 1 \(byte \d+\) has t_ms \d+, before the header's start_ms/,
+      'bad-record',
+    ],
     ['a negative sensor id', () => file(head(), cbor([-1, big(START), Buffer.alloc(2)])), /its sensor_id is a negative integer/, 'bad-record'],
     ['text data', () => file(head(), cbor([0, big(START), 'abcd'])), /its data is a text string, not a byte string/, 'bad-record'],
-    ['a float timestamp', () => file(head(), Buffer.from('8300fb41d9b796dd60000042' + '0000', 'hex')), /record 1 \(byte \d+\): byte \d+ starts a floating-point or simple value/, 'bad-record'],
+    [
+      'a float timestamp',
+      () => file(head(), Buffer.from('8300fb41d9b796dd60000042' + '0000', 'hex')),
+      /record 1 \(byte \d+\): byte \d+ starts a floating-point or simple value/,
+      'bad-record',
+    ],
     ['a tagged data item', () => file(head(), Buffer.from('83001b0000019b796dd600d84042' + '0000', 'hex')), /byte \d+ starts a CBOR tag/, 'bad-record'],
     ['an indefinite-length array', () => file(head(), Buffer.from('9f00ff', 'hex')), /indefinite-length/, 'bad-record'],
-    ['a huge declared byte string', () => file(head(), Buffer.from('83001b0000019b796dd6005b0000000100000000', 'hex')), /starts a byte string of 4294967296 bytes, more than/, 'record-too-large'],
+    [
+      'a huge declared byte string',
+      () => file(head(), Buffer.from('83001b0000019b796dd6005b0000000100000000', 'hex')),
+      /starts a byte string of 4294967296 bytes, more than/,
+      'record-too-large',
+    ],
     ['audio data of odd length', () => file(head(), rec(0, START, Buffer.alloc(3))), /not a whole number of 2-byte sample frames/, 'bad-record'],
-    ['a camera record that is not a JPEG', () => file(head({ sensors: [{ id: 1, kind: 'camera', name: 'cam', format: 'jpeg' }] }), rec(1, START, Buffer.from('not a jpeg'))), /not a JPEG image/, 'bad-record'],
-    ['GPS data that is not ASCII NMEA', () => file(head({ sensors: [{ id: 2, kind: 'gps', name: 'gps', format: 'nmea' }] }), rec(2, START, Buffer.from([0x24, 0x00, 0x0d, 0x0a]))), /NMEA data is printable ASCII/, 'bad-record'],
+    [
+      'a camera record that is not a JPEG',
+      () => file(head({ sensors: [{ id: 1, kind: 'camera', name: 'cam', format: 'jpeg' }] }), rec(1, START, Buffer.from('not a jpeg'))),
+      /not a JPEG image/,
+      'bad-record',
+    ],
+    [
+      'GPS data that is not ASCII NMEA',
+      () => file(head({ sensors: [{ id: 2, kind: 'gps', name: 'gps', format: 'nmea' }] }), rec(2, START, Buffer.from([0x24, 0x00, 0x0d, 0x0a]))),
+      /NMEA data is printable ASCII/,
+      'bad-record',
+    ],
   ])('%s', async (_what, make, pattern, kind) => {
     await expectBad(read(make()), pattern, kind);
   });
@@ -239,7 +339,7 @@ describe('shidi capture', () => {
     expect(doc.sensors[0]).toMatchObject({ id: 0, records: recs.length, bytes: back.length });
   });
 
-  it('splits an MJPEG file on its JPEG markers (not on a thumbnail\'s FFD9), timed at --fps', async () => {
+  it("splits an MJPEG file on its JPEG markers (not on a thumbnail's FFD9), timed at --fps", async () => {
     const frames = [fakeJpeg(320, 240, 1), fakeJpeg(320, 240, 2, 3000), fakeJpeg(320, 240, 3)];
     const src = tmp('cam.mjpeg');
     writeFileSync(src, Buffer.concat(frames));
@@ -295,7 +395,14 @@ describe('shidi capture', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.start_ms).toBe(t(0));
     expect(doc.start_from).toBe('nmea');
-    expect(doc.nmea).toEqual({ sentences: 5, fixes: 3, dropped_bad_checksum: 2, dropped_before_first_fix: 1, dropped_rmc_without_time: 0, dropped_not_nmea: 0 });
+    expect(doc.nmea).toEqual({
+      sentences: 5,
+      fixes: 3,
+      dropped_bad_checksum: 2,
+      dropped_before_first_fix: 1,
+      dropped_rmc_without_time: 0,
+      dropped_not_nmea: 0,
+    });
     const recs = await all((await openCapture(out)).records);
     expect(recs.map((x) => x.t_ms)).toEqual([t(0), t(1), t(2)]);
     expect(recs.map((x) => Buffer.from(x.data).toString())).toEqual([`${lines[1]}\r\n${lines[2]}\r\n`, `${lines[3]}\r\n`, `${lines[7]}\r\n${lines[8]}\r\n`]);
@@ -329,7 +436,23 @@ describe('shidi capture', () => {
     ]);
     const recs = await all(cap.records);
     const key = (x: CaptureRecord) => `${x.t_ms - START}:${x.sensor}`;
-    expect(recs.map(key)).toEqual(['0:0', '0:1', '0:2', '250:0', '500:0', '500:1', '750:0', '1000:0', '1000:1', '1000:2', '1250:0', '1500:0', '1500:1', '1750:0', '2000:2']);
+    expect(recs.map(key)).toEqual([
+      '0:0',
+      '0:1',
+      '0:2',
+      '250:0',
+      '500:0',
+      '500:1',
+      '750:0',
+      '1000:0',
+      '1000:1',
+      '1000:2',
+      '1250:0',
+      '1500:0',
+      '1500:1',
+      '1750:0',
+      '2000:2',
+    ]);
     expect(recs.filter((x) => x.sensor === 1).map((x) => Buffer.from(x.data))).toEqual(frames);
     expect(Buffer.concat(recs.filter((x) => x.sensor === 0).map((x) => x.data)).equals(Buffer.from(samples.buffer))).toBe(true);
     expect(JSON.parse(r.stdout).duration_ms).toBe(2000);
@@ -357,11 +480,18 @@ describe('shidi capture', () => {
     it('a bad --fps (usage)', () => run(['--frames', 'x', '--fps', '0'], 2, /--fps/));
     it('a --start without zone (usage)', () => run(['--frames', 'x', '--start', '2026-01-01 12:00'], 2, /ISO 8601 time with its zone/));
     it('a missing WAV', () => run(['--audio', join(s.dir, 'none.wav')], 3, /cannot read WAV file .*none\.wav: no such file or folder — check the path/));
-    it('a file that is not a WAV', () => run(['--audio', write('x.wav', 'ID3 mp3 data here')], 3, /is not a WAV file \(it does not start with a RIFF\/WAVE header\)/));
-    it('a 24-bit WAV', () => run(['--audio', write('24.wav', wav(8000, 1, tone, { bits: 24 }))], 3, /is 24-bit PCM; shidi capture takes 16-bit PCM — convert it/));
+    it('a file that is not a WAV', () =>
+      run(['--audio', write('x.wav', 'ID3 mp3 data here')], 3, /is not a WAV file \(it does not start with a RIFF\/WAVE header\)/));
+    it('a 24-bit WAV', () =>
+      run(['--audio', write('24.wav', wav(8000, 1, tone, { bits: 24 }))], 3, /is 24-bit PCM; shidi capture takes 16-bit PCM — convert it/));
     it('a float WAV', () => run(['--audio', write('f.wav', wav(8000, 1, tone, { format: 3, bits: 32 }))], 3, /holds IEEE floating-point audio/));
     it('a 6-channel WAV', () => run(['--audio', write('6.wav', wav(8000, 6, new Int16Array(600)))], 3, /has 6 channels; shidi capture takes mono or stereo/));
-    it('audio blocks over 4 MiB', () => run(['--audio', write('big.wav', wav(48000, 2, tone)), '--audio-block-ms', '30000'], 3, /makes blocks of 5760000 bytes .* use --audio-block-ms 21845 or less/));
+    it('audio blocks over 4 MiB', () =>
+      run(
+        ['--audio', write('big.wav', wav(48000, 2, tone)), '--audio-block-ms', '30000'],
+        3,
+        /makes blocks of 5760000 bytes .* use --audio-block-ms 21845 or less/,
+      ));
     it('a frame over 4 MiB in a folder', () => {
       const dir = tmp('bigframes');
       mkdirSync(dir);
@@ -369,9 +499,24 @@ describe('shidi capture', () => {
       writeFileSync(join(dir, 'b.jpg'), fakeJpeg(10, 10, 2, 4 << 20));
       return run(['--frames', dir], 3, /frame .*b\.jpg is \d+ bytes; the encryptor core takes frames of at most 4194304 bytes \(4 MiB\)/);
     });
-    it('a frame over 4 MiB in an MJPEG', () => run(['--frames', write('big.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2, 4 << 20)]))], 3, /frame 2 \(byte \d+\) is (more than )?\d+ bytes; the encryptor core takes frames of at most 4194304 bytes/));
-    it('an MJPEG with bytes between frames', () => run(['--frames', write('gap.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), Buffer.from('--boundary'), fakeJpeg(10, 10, 2)]))], 3, /frame 2 \(byte \d+\): expected a JPEG start marker FFD8, found 2D2D/));
-    it('an MJPEG cut inside its last frame', () => run(['--frames', write('cut.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2).subarray(0, 30)]))], 3, /is cut: frame 2 \(byte \d+\) has no end marker FFD9/));
+    it('a frame over 4 MiB in an MJPEG', () =>
+      run(
+        ['--frames', write('big.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2, 4 << 20)]))],
+        3,
+        /frame 2 \(byte \d+\) is (more than )?\d+ bytes; the encryptor core takes frames of at most 4194304 bytes/,
+      ));
+    it('an MJPEG with bytes between frames', () =>
+      run(
+        ['--frames', write('gap.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), Buffer.from('--boundary'), fakeJpeg(10, 10, 2)]))],
+        3,
+        /frame 2 \(byte \d+\): expected a JPEG start marker FFD8, found 2D2D/,
+      ));
+    it('an MJPEG cut inside its last frame', () =>
+      run(
+        ['--frames', write('cut.mjpeg', Buffer.concat([fakeJpeg(10, 10, 1), fakeJpeg(10, 10, 2).subarray(0, 30)]))],
+        3,
+        /is cut: frame 2 \(byte \d+\) has no end marker FFD9/,
+      ));
     it('a frame with no end marker', () => {
       const dir = tmp('badframes');
       mkdirSync(dir);
@@ -383,8 +528,18 @@ describe('shidi capture', () => {
       mkdirSync(dir);
       return run(['--frames', dir], 3, /holds no \.jpg or \.jpeg file/);
     });
-    it('an NMEA log without a valid RMC', () => run(['--gps', write('no.nmea', `${gga(START, '4851.3940', '00221.1330', '1')}\r\n${rmc(START, '4851.3940', '00221.1330').replace(/\*..$/, '*FF')}\r\n`)], 3, /holds no RMC sentence with a valid time and date/));
-    it('an NMEA log whose time goes back', () => run(['--gps', write('back.nmea', [rmc(START + 5000, '4851.3940', '00221.1330'), rmc(START, '4851.3940', '00221.1330')].join('\n'))], 3, /line 2: the RMC time .* goes back from/));
+    it('an NMEA log without a valid RMC', () =>
+      run(
+        ['--gps', write('no.nmea', `${gga(START, '4851.3940', '00221.1330', '1')}\r\n${rmc(START, '4851.3940', '00221.1330').replace(/\*..$/, '*FF')}\r\n`)],
+        3,
+        /holds no RMC sentence with a valid time and date/,
+      ));
+    it('an NMEA log whose time goes back', () =>
+      run(
+        ['--gps', write('back.nmea', [rmc(START + 5000, '4851.3940', '00221.1330'), rmc(START, '4851.3940', '00221.1330')].join('\n'))],
+        3,
+        /line 2: the RMC time .* goes back from/,
+      ));
     it('an output that exists (without --force)', async () => {
       const out = write('exists.shcap', 'keep me');
       const gps = write('ok.nmea', rmc(START, '4851.3940', '00221.1330') + '\r\n');

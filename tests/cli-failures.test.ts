@@ -124,13 +124,49 @@ interface Case {
 
 const cases: Case[] = [
   // decrypt
-  { what: 'decrypt: a folder with no cryptainers', args: () => ['decrypt', at('empty'), '--keys', keys.pool, '--out', at('o1')], code: 3, kind: 'no-cryptainers', out: () => at('o1') },
-  { what: 'decrypt: a path that does not exist', args: () => ['decrypt', at('nope'), '--keys', keys.pool, '--out', at('o2')], code: 3, kind: 'missing-file', out: () => at('o2') },
-  { what: 'decrypt: --keys is not a folder', args: () => ['decrypt', CARD, '--keys', at('a-file'), '--out', at('o3')], code: 3, kind: 'bad-keystore', out: () => at('o3') },
+  {
+    what: 'decrypt: a folder with no cryptainers',
+    args: () => ['decrypt', at('empty'), '--keys', keys.pool, '--out', at('o1')],
+    code: 3,
+    kind: 'no-cryptainers',
+    out: () => at('o1'),
+  },
+  {
+    what: 'decrypt: a path that does not exist',
+    args: () => ['decrypt', at('nope'), '--keys', keys.pool, '--out', at('o2')],
+    code: 3,
+    kind: 'missing-file',
+    out: () => at('o2'),
+  },
+  {
+    what: 'decrypt: --keys is not a folder',
+    args: () => ['decrypt', CARD, '--keys', at('a-file'), '--out', at('o3')],
+    code: 3,
+    kind: 'bad-keystore',
+    out: () => at('o3'),
+  },
   { what: 'decrypt: --keys missing', args: () => ['decrypt', CARD, '--out', at('o4')], code: 2, kind: 'usage', out: () => at('o4') },
-  { what: 'decrypt: an unknown option', args: () => ['decrypt', CARD, '--keys', keys.pool, '--out', at('o5'), '--bogus'], code: 2, kind: 'usage', out: () => at('o5') },
-  { what: 'decrypt: a malformed header', args: () => ['decrypt', at('bad.crypt'), '--keys', keys.pool, '--out', at('o6')], code: 3, kind: 'not-json', out: () => at('o6') },
-  { what: 'decrypt: --passphrase-file missing', args: () => ['decrypt', CARD, '--keys', keys.pool, '--out', at('o7'), '--passphrase-file', at('nope.pass')], code: 3, kind: 'passphrase-file', out: () => at('o7') },
+  {
+    what: 'decrypt: an unknown option',
+    args: () => ['decrypt', CARD, '--keys', keys.pool, '--out', at('o5'), '--bogus'],
+    code: 2,
+    kind: 'usage',
+    out: () => at('o5'),
+  },
+  {
+    what: 'decrypt: a malformed header',
+    args: () => ['decrypt', at('bad.crypt'), '--keys', keys.pool, '--out', at('o6')],
+    code: 3,
+    kind: 'not-json',
+    out: () => at('o6'),
+  },
+  {
+    what: 'decrypt: --passphrase-file missing',
+    args: () => ['decrypt', CARD, '--keys', keys.pool, '--out', at('o7'), '--passphrase-file', at('nope.pass')],
+    code: 3,
+    kind: 'passphrase-file',
+    out: () => at('o7'),
+  },
   { what: 'decrypt: --out is a file', args: () => ['decrypt', CARD, '--keys', keys.pool, '--out', at('a-file')], code: 1, kind: 'output' },
   {
     what: 'decrypt: only one guardian of "wearer AND 2 of 3"',
@@ -152,9 +188,21 @@ const cases: Case[] = [
   { what: 'inspect: --keys that does not exist', args: () => ['inspect', CARD, '--keys', at('nope')], code: 3, kind: 'bad-keystore' },
   // keygen
   { what: 'keygen: no --name', args: () => ['keygen', '--keys', at('k1')], code: 2, kind: 'usage', out: () => at('k1') },
-  { what: 'keygen: --bits out of range', args: () => ['keygen', '--keys', at('k2'), '--name', 'X', '--bits', '1000'], code: 2, kind: 'usage', out: () => at('k2') },
+  {
+    what: 'keygen: --bits out of range',
+    args: () => ['keygen', '--keys', at('k2'), '--name', 'X', '--bits', '1000'],
+    code: 2,
+    kind: 'usage',
+    out: () => at('k2'),
+  },
   { what: 'keygen: --keys is a file', args: () => ['keygen', '--keys', at('a-file'), '--name', 'X'], code: 3, kind: 'bad-keystore' },
-  { what: 'keygen: --passphrase-file missing', args: () => ['keygen', '--keys', at('k3'), '--name', 'X', '--passphrase-file', at('nope.pass')], code: 3, kind: 'passphrase-file', out: () => at('k3') },
+  {
+    what: 'keygen: --passphrase-file missing',
+    args: () => ['keygen', '--keys', at('k3'), '--name', 'X', '--passphrase-file', at('nope.pass')],
+    code: 3,
+    kind: 'passphrase-file',
+    out: () => at('k3'),
+  },
   {
     what: 'keygen: --cryptoconf-out in a folder that does not exist',
     args: () => ['keygen', '--keys', at('k4'), '--test-guardians', '--cryptoconf-out', at('nope', 'conf.json')],
@@ -165,8 +213,20 @@ const cases: Case[] = [
   // capture
   { what: 'capture: nothing to capture', args: () => ['capture', '--out', at('c1.shcap')], code: 2, kind: 'usage', out: () => at('c1.shcap') },
   { what: 'capture: --out missing', args: () => ['capture', '--audio', at('short.wav')], code: 2, kind: 'usage' },
-  { what: 'capture: a bad --start', args: () => ['capture', '--audio', at('short.wav'), '--start', 'noon', '--out', at('c2.shcap')], code: 2, kind: 'usage', out: () => at('c2.shcap') },
-  { what: 'capture: a file that is not a WAV', args: () => ['capture', '--audio', at('text.wav'), '--out', at('c3.shcap')], code: 3, kind: 'bad-wav', out: () => at('c3.shcap') },
+  {
+    what: 'capture: a bad --start',
+    args: () => ['capture', '--audio', at('short.wav'), '--start', 'noon', '--out', at('c2.shcap')],
+    code: 2,
+    kind: 'usage',
+    out: () => at('c2.shcap'),
+  },
+  {
+    what: 'capture: a file that is not a WAV',
+    args: () => ['capture', '--audio', at('text.wav'), '--out', at('c3.shcap')],
+    code: 3,
+    kind: 'bad-wav',
+    out: () => at('c3.shcap'),
+  },
   {
     what: 'capture: a WAV shorter than its data chunk declares',
     args: () => ['capture', '--audio', at('short.wav'), '--out', at('c4.shcap')],
@@ -178,7 +238,13 @@ const cases: Case[] = [
       expect(doc.details).toEqual({ declared_bytes: 16000, present_bytes: 1000 });
     },
   },
-  { what: 'capture: a missing WAV', args: () => ['capture', '--audio', at('none.wav'), '--out', at('c5.shcap')], code: 3, kind: 'missing-file', out: () => at('c5.shcap') },
+  {
+    what: 'capture: a missing WAV',
+    args: () => ['capture', '--audio', at('none.wav'), '--out', at('c5.shcap')],
+    code: 3,
+    kind: 'missing-file',
+    out: () => at('c5.shcap'),
+  },
   { what: 'capture: --out exists', args: () => ['capture', '--audio', at('short.wav'), '--out', at('a-file')], code: 1, kind: 'exists' },
   // sim
   {
@@ -191,9 +257,27 @@ const cases: Case[] = [
   },
   { what: 'sim: --out is a file', args: () => ['sim', '--keys', keys.pool, '--out', at('a-file')], code: 1, kind: 'output' },
   { what: 'sim: --out is not empty', args: () => ['sim', '--keys', keys.pool, '--out', at('busy')], code: 1, kind: 'output-exists' },
-  { what: 'sim: --capture is not a capture', args: () => ['sim', '--keys', keys.pool, '--out', at('s2'), '--capture', at('text.wav')], code: 3, kind: 'not-a-capture', out: () => at('s2') },
-  { what: 'sim: --capture does not exist', args: () => ['sim', '--keys', keys.pool, '--out', at('s3'), '--capture', at('nope.shcap')], code: 3, kind: 'missing-file', out: () => at('s3') },
-  { what: 'sim: --keys without a cryptoconf', args: () => ['sim', '--keys', at('empty'), '--out', at('s4')], code: 3, kind: 'no-cryptoconf', out: () => at('s4') },
+  {
+    what: 'sim: --capture is not a capture',
+    args: () => ['sim', '--keys', keys.pool, '--out', at('s2'), '--capture', at('text.wav')],
+    code: 3,
+    kind: 'not-a-capture',
+    out: () => at('s2'),
+  },
+  {
+    what: 'sim: --capture does not exist',
+    args: () => ['sim', '--keys', keys.pool, '--out', at('s3'), '--capture', at('nope.shcap')],
+    code: 3,
+    kind: 'missing-file',
+    out: () => at('s3'),
+  },
+  {
+    what: 'sim: --keys without a cryptoconf',
+    args: () => ['sim', '--keys', at('empty'), '--out', at('s4')],
+    code: 3,
+    kind: 'no-cryptoconf',
+    out: () => at('s4'),
+  },
   { what: 'sim: --slice-seconds 0', args: () => ['sim', '--out', at('s5'), '--slice-seconds', '0'], code: 2, kind: 'usage', out: () => at('s5') },
   {
     what: 'sim: a capture damaged late',
@@ -204,7 +288,11 @@ const cases: Case[] = [
       const finished = doc.details.finished_slices as string[];
       expect(finished.length).toBeGreaterThan(0);
       // What the message and details say is what is on the card.
-      expect(finished).toEqual(readdirSync(at('s6')).filter((n) => n.endsWith('.crypt')).sort());
+      expect(finished).toEqual(
+        readdirSync(at('s6'))
+          .filter((n) => n.endsWith('.crypt'))
+          .sort(),
+      );
       expect(doc.message).toContain(`recording stopped: ${finished.length} slice(s) finished (${finished.join(', ')})`);
     },
   },
@@ -321,7 +409,12 @@ describe('decrypt plans every output before writing one', () => {
 
 describe("capture's notes", () => {
   /** An NMEA sentence with its checksum (XOR of the characters between $ and *), computed here. */
-  const nmea = (body: string) => `$${body}*${[...body].reduce((x, c) => x ^ c.charCodeAt(0), 0).toString(16).toUpperCase().padStart(2, '0')}`;
+  const nmea = (body: string) =>
+    `$${body}*${[...body]
+      .reduce((x, c) => x ^ c.charCodeAt(0), 0)
+      .toString(16)
+      .toUpperCase()
+      .padStart(2, '0')}`;
 
   it('carry the shidi: prefix like every other command', async () => {
     const log = at('walk.nmea');

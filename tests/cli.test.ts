@@ -27,7 +27,11 @@ describe('shidi decrypt', () => {
       expect(rep.state).toBe('finished');
       expect(rep.signatures.every((x: { verified: boolean }) => x.verified)).toBe(true);
     }
-    expect(readdirSync(out).sort()).toEqual(Object.values(manifest).map((m) => m.plaintext_file.split('/').pop()).sort());
+    expect(readdirSync(out).sort()).toEqual(
+      Object.values(manifest)
+        .map((m) => m.plaintext_file.split('/').pop())
+        .sort(),
+    );
   });
 
   it('refuses to overwrite unless --force', async () => {
@@ -83,7 +87,16 @@ describe('shidi decrypt', () => {
       const store = copyOf(join(FIX, 'pending_example'), dir, 'store');
       const payload = join(store, '20260101_120400_mic_cryptainer.raw.crypt.payload');
       writeFileSync(payload, readFileSync(payload).subarray(0, 12345));
-      const r = await shidi(['decrypt', join(store, '20260101_120400_mic_cryptainer.raw.crypt~'), '--keys', POOL, '--out', join(dir, 'out'), '--allow-unfinished', '--json']);
+      const r = await shidi([
+        'decrypt',
+        join(store, '20260101_120400_mic_cryptainer.raw.crypt~'),
+        '--keys',
+        POOL,
+        '--out',
+        join(dir, 'out'),
+        '--allow-unfinished',
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const got = readFileSync(JSON.parse(r.stdout).revealed[0].output);
       expect(got.length).toBe(12336);
@@ -107,10 +120,20 @@ describe('shidi inspect', () => {
       needs: '2 of 3 of {Guardian G (keychain 0000…00a1), Guardian G (keychain 0000…00a2), Guardian G (keychain 0000…00a3)}',
     });
     expect(doc.guardians.map((g: { keychain_uid: string }) => g.keychain_uid)).toEqual([1, 2, 3].map((n) => `0000f1b0-0000-4000-8000-0000000000a${n}`));
-    expect(doc.guardians[0]).toMatchObject({ owner: 'Guardian G', trustee_type: 'authenticator', key_algo: 'RSA_OAEP', keystore_uid: '0000f1b0-0000-4000-8000-0000000000a0' });
+    expect(doc.guardians[0]).toMatchObject({
+      owner: 'Guardian G',
+      trustee_type: 'authenticator',
+      key_algo: 'RSA_OAEP',
+      keystore_uid: '0000f1b0-0000-4000-8000-0000000000a0',
+    });
     expect(doc.payload_layers[0]).toMatchObject({ cipher: 'AES_EAX', integrity_tag: 'present' });
     expect(doc.payload_layers[0].key[0].shards[1][0]).toMatchObject({ type: 'SYMMETRIC', algo: 'CHACHA20_POLY1305' });
-    expect(doc.payload_layers[0].signatures[0]).toMatchObject({ algo: 'ECC_DSS', digest_algo: 'SHA3_512', present: true, keychain_uid: '0000f1b0-0000-4000-8000-000000000001' });
+    expect(doc.payload_layers[0].signatures[0]).toMatchObject({
+      algo: 'ECC_DSS',
+      digest_algo: 'SHA3_512',
+      present: true,
+      keychain_uid: '0000f1b0-0000-4000-8000-000000000001',
+    });
     // Nothing secret or bulky: no wrapped keys, no tags.
     expect(r.stdout).not.toMatch(/key_ciphertext|"tag"|\$binary/);
   });
@@ -124,7 +147,11 @@ describe('shidi inspect', () => {
   });
 
   it('an inline payload and a multi-layer cryptainer', async () => {
-    const r = await shidi(['inspect', join(CRYPTAINERS, '20260101_120300_bundled_cryptainer.txt.crypt'), join(CRYPTAINERS, '20260101_120200_multilayer_cryptainer.txt.crypt')]);
+    const r = await shidi([
+      'inspect',
+      join(CRYPTAINERS, '20260101_120300_bundled_cryptainer.txt.crypt'),
+      join(CRYPTAINERS, '20260101_120200_multilayer_cryptainer.txt.crypt'),
+    ]);
     const [bundled, multi] = JSON.parse(r.stdout);
     expect(bundled.payload).toEqual({ location: 'inline', size: 24 });
     expect(multi.payload_layers.map((l: { cipher: string }) => l.cipher)).toEqual(['AES_CBC', 'CHACHA20_POLY1305', 'AES_EAX']);
@@ -155,10 +182,22 @@ describe('the real binary, as a user runs it', () => {
     expect(bad.status).toBe(3);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toMatch(/^shidi: --keys .*expected: neither a keystore pool/);
-    const locked = spawnSync(process.execPath, [bin, 'decrypt', join(CRYPTAINERS, '20260101_120300_bundled_cryptainer.txt.crypt'), '--keys', join(FIX, 'authenticator_guardian'), '--out', join(s.dir, 'y')], {
-      encoding: 'utf8',
-      env: { ...process.env, SHIDI_PASSPHRASE: 'guardian passphrase' },
-    });
+    const locked = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'decrypt',
+        join(CRYPTAINERS, '20260101_120300_bundled_cryptainer.txt.crypt'),
+        '--keys',
+        join(FIX, 'authenticator_guardian'),
+        '--out',
+        join(s.dir, 'y'),
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, SHIDI_PASSPHRASE: 'guardian passphrase' },
+      },
+    );
     expect(locked.status, locked.stderr).toBe(0);
   });
 });
@@ -169,7 +208,16 @@ describe('a guardian keystore folder as --keys', () => {
     const dir = join(s.dir, 'auth');
     const keystore = copyOf(join(POOL, 'foreign_keystores', 'keystore_0000f1b0-0000-4000-8000-0000000000a0'), dir, 'authenticator.keystore');
     cpSync(join(POOL, 'local_keyfactory'), join(dir, 'device', 'local_keyfactory'), { recursive: true });
-    const r = await shidi(['decrypt', join(CRYPTAINERS, '20260101_120100_shamir_cryptainer.bin.crypt'), '--keys', keystore, '--keys', join(dir, 'device'), '--out', join(dir, 'out')]);
+    const r = await shidi([
+      'decrypt',
+      join(CRYPTAINERS, '20260101_120100_shamir_cryptainer.bin.crypt'),
+      '--keys',
+      keystore,
+      '--keys',
+      join(dir, 'device'),
+      '--out',
+      join(dir, 'out'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
   });
 });

@@ -46,7 +46,13 @@ function frames(offset: (tTrue: number) => number, minutes = 2): SimFrame[] {
 }
 
 let runs = 0;
-async function record(conf: Uint8Array, f: SimFrame[], dir = join(s.dir, `run-${runs++}`), deviceDir?: string, faults = {}): Promise<{ dir: string; report: SimReport }> {
+async function record(
+  conf: Uint8Array,
+  f: SimFrame[],
+  dir = join(s.dir, `run-${runs++}`),
+  deviceDir?: string,
+  faults = {},
+): Promise<{ dir: string; report: SimReport }> {
   const report = await runSimulation({ conf, sensors: [MIC], frames: f, startMs: T0, outDir: dir, ...(deviceDir ? { deviceDir } : {}), faults });
   return { dir, report };
 }
@@ -74,7 +80,10 @@ describe('clock jumps delete nothing that a correct clock would have kept', () =
     ['+10 years at 60 s, for good', (t) => (t >= 60_000 ? 10 * YEAR : 0)],
     ['+10 years from 40 s to 70 s, then right', (t) => (t >= 40_000 && t < 70_000 ? 10 * YEAR : 0)],
     ['-1 day at 60 s, for good', (t) => (t >= 60_000 ? -DAY : 0)],
-    ['back and forth: +10 y, -1 d, right, +1 h, right', (t) => (t < 25_000 ? 0 : t < 45_000 ? 10 * YEAR : t < 65_000 ? -DAY : t < 85_000 ? 0 : t < 100_000 ? 3_600_000 : 0)],
+    [
+      'back and forth: +10 y, -1 d, right, +1 h, right',
+      (t) => (t < 25_000 ? 0 : t < 45_000 ? 10 * YEAR : t < 65_000 ? -DAY : t < 85_000 ? 0 : t < 100_000 ? 3_600_000 : 0),
+    ],
   ];
   // keep-min counts slices: a clock event that starts a slice early makes one more slice, so the frames the
   // newest N slices hold depend on the clock; what it promises is that the newest N slices are all there.
@@ -96,7 +105,9 @@ describe('clock jumps delete nothing that a correct clock would have kept', () =
         const kept = await survivors(dir);
         const started = report.next_sequence;
         const events = report.core_log.filter((l) => /^clock:/.test(l.message)).length;
-        table.push(`  ${policy.padEnd(22)} ${name.padEnd(50)} kept ${String(kept.frames.size).padStart(4)} frames; deleted ${started - left.length} of ${started} slices (${events} clock events logged)`);
+        table.push(
+          `  ${policy.padEnd(22)} ${name.padEnd(50)} kept ${String(kept.frames.size).padStart(4)} frames; deleted ${started - left.length} of ${started} slices (${events} clock events logged)`,
+        );
         if (ageReference === null) {
           ageReference = kept.frames;
           // The correct clock keeps the last 30 s and a bit (whole slices), and deletes the rest.
@@ -122,7 +133,10 @@ describe('clock jumps delete nothing that a correct clock would have kept', () =
   it('size quota: deletes oldest by sequence number, whatever the names say, never the newest keep-min', async () => {
     const conf = await compile({ retentionQuotaBytes: 1 << 20, retentionKeepMin: 2 });
     // The clock jumps back a day, so the newest slices have the oldest-looking names.
-    const { dir } = await record(conf, frames((t) => (t >= 60_000 ? -DAY : 0)));
+    const { dir } = await record(
+      conf,
+      frames((t) => (t >= 60_000 ? -DAY : 0)),
+    );
     const left = readdirSync(dir).filter((f) => f.endsWith('.crypt'));
     const seqs = left.map(sequenceOf).sort((a, b) => a - b);
     const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
@@ -141,16 +155,30 @@ describe('a reboot', () => {
     const dir = join(s.dir, 'reboot');
     const device = join(s.dir, 'reboot-device');
     // The first boot: the power goes in the third slice.
-    const first = await record(conf, frames(() => 0, 1), dir, device, { powerCutAtMs: T0 + 25_000 });
+    const first = await record(
+      conf,
+      frames(() => 0, 1),
+      dir,
+      device,
+      { powerCutAtMs: T0 + 25_000 },
+    );
     expect(first.report.power_cut).not.toBeNull();
     const before = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
     expect([...before.keys()].some((f) => f.endsWith('.crypt~'))).toBe(true);
     // The second boot replays the same minute: the same slice times, so only the sequence number keeps
     // the names apart.
-    const second = await record(conf, frames(() => 0, 1), dir, device);
+    const second = await record(
+      conf,
+      frames(() => 0, 1),
+      dir,
+      device,
+    );
     expect(second.report.slices_finished).toBe(6);
     for (const [f, bytes] of before) expect(readFileSync(join(dir, f)), f).toEqual(bytes);
-    const seqs = readdirSync(dir).filter((f) => /\.crypt~?$/.test(f)).map(sequenceOf).sort((a, b) => a - b);
+    const seqs = readdirSync(dir)
+      .filter((f) => /\.crypt~?$/.test(f))
+      .map(sequenceOf)
+      .sort((a, b) => a - b);
     expect(seqs).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
     // Everything reveals: the cut slice up to its last synced segment, every other one whole.
     const kept = await survivors(dir, true);
@@ -161,10 +189,25 @@ describe('a reboot', () => {
   it('with its state lost (a new device folder), still never reuses a number on the card', async () => {
     const conf = await compile({});
     const dir = join(s.dir, 'lost-state');
-    await record(conf, frames(() => 0, 0.5), dir, join(s.dir, 'lost-state-device-1'));
-    const second = await record(conf, frames(() => 0, 0.5), dir, join(s.dir, 'lost-state-device-2'));
+    await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      join(s.dir, 'lost-state-device-1'),
+    );
+    const second = await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      join(s.dir, 'lost-state-device-2'),
+    );
     expect(second.report.next_sequence).toBe(6);
-    expect(readdirSync(dir).filter((f) => f.endsWith('.crypt')).map(sequenceOf).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.crypt'))
+        .map(sequenceOf)
+        .sort((a, b) => a - b),
+    ).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('shidi sim --resume records on after a cut, with the device folder beside the card', async () => {
@@ -186,7 +229,12 @@ describe('a reboot', () => {
 describe('the device state store', () => {
   it('holds the documented CBOR in slot 0 (read independently with cbor-x)', async () => {
     const device = join(s.dir, 'state-format');
-    const { report } = await record(await compile({ retentionMs: 30_000 }), frames(() => 0, 1), undefined, device);
+    const { report } = await record(
+      await compile({ retentionMs: 30_000 }),
+      frames(() => 0, 1),
+      undefined,
+      device,
+    );
     const v = decode(readFileSync(join(device, 'state', 'slot-00.bin'))) as Map<number, unknown> | Record<number, unknown>;
     const get = (k: number) => (v instanceof Map ? v.get(k) : (v as Record<number, unknown>)[k]);
     expect(get(0)).toBe(1); // format
@@ -202,15 +250,36 @@ describe('the device state store', () => {
     const conf = await compile({});
     const device = join(s.dir, 'cut-commit');
     const dir = join(s.dir, 'cut-commit-card');
-    await record(conf, frames(() => 0, 0.5), dir, device);
+    await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      device,
+    );
     const old = readFileSync(join(device, 'state', 'slot-00.bin'));
-    const cut = await record(conf, frames(() => 0, 0.5), dir, device, { stateCutInCommit: true });
+    const cut = await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      device,
+      { stateCutInCommit: true },
+    );
     expect(cut.report.power_cut).not.toBeNull();
     expect(readFileSync(join(device, 'state', 'slot-00.bin'))).toEqual(old);
-    const after = await record(conf, frames(() => 0, 0.5), dir, device);
+    const after = await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      device,
+    );
     // The cut commit's slice never got a file; the next boot took its number again and went on.
     expect(readdirSync(join(device, 'state'))).toEqual(['slot-00.bin']); // the half-done commit is gone
-    expect(readdirSync(dir).filter((f) => f.endsWith('.crypt')).map(sequenceOf).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.crypt'))
+        .map(sequenceOf)
+        .sort((a, b) => a - b),
+    ).toEqual([0, 1, 2, 3, 4, 5]);
     expect(after.report.next_sequence).toBe(6);
   });
 
@@ -218,22 +287,38 @@ describe('the device state store', () => {
     const conf = await compile({});
     const device = join(s.dir, 'bad-state');
     const dir = join(s.dir, 'bad-state-card');
-    await record(conf, frames(() => 0, 0.5), dir, device);
+    await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      device,
+    );
     writeFileSync(join(device, 'state', 'slot-00.bin'), Buffer.from([0xa1, 0x00, 0x63]));
-    const { report } = await record(conf, frames(() => 0, 0.5), dir, device);
+    const { report } = await record(
+      conf,
+      frames(() => 0, 0.5),
+      dir,
+      device,
+    );
     expect(report.core_log.map((l) => l.message).join('\n')).toMatch(/device state: slot 0 is malformed/);
     expect(report.next_sequence).toBe(6);
   });
 
   it('a store that cannot commit stops the recording before any file of the slice (C_STATE_STORE)', async () => {
     const dir = join(s.dir, 'state-fail');
-    const err = await record(await compile({}), frames(() => 0, 0.2), dir, undefined, { stateFail: true }).catch((e) => e);
+    const err = await record(
+      await compile({}),
+      frames(() => 0, 0.2),
+      dir,
+      undefined,
+      { stateFail: true },
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(CoreError);
     expect(err.code).toBe(-112);
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('slots are checked: range, size, and a value longer than the reader\'s buffer', () => {
+  it("slots are checked: range, size, and a value longer than the reader's buffer", () => {
     const st = new DeviceState(null);
     expect(st.commit(16, new Uint8Array(1))).toBe(-1);
     expect(st.commit(0, new Uint8Array(0))).toBe(-1);

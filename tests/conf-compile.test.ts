@@ -10,12 +10,7 @@ import { join } from 'node:path';
 import { Decoder } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CborMap, encodeCbor, type CborValue } from '../tools/src/lib/device-conf/cbor-canonical.js';
-import {
-  compileCryptoconf,
-  compileCryptoconfDetailed,
-  encodeDeviceConf,
-  type CompileOptions,
-} from '../tools/src/lib/device-conf/compile.js';
+import { compileCryptoconf, compileCryptoconfDetailed, encodeDeviceConf, type CompileOptions } from '../tools/src/lib/device-conf/compile.js';
 import { CONF_SIZE } from '../host-sim/src/abi.generated.js';
 import { cryptoconfText } from '../tools/src/lib/device-conf/default-cryptoconf.js';
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
@@ -125,7 +120,13 @@ describe('canonical CBOR writer', () => {
     [[1, [2, 3], [4, 5]], '8301820203820405'],
     [Array.from({ length: 25 }, (_, i) => i + 1), '98190102030405060708090a0b0c0d0e0f101112131415161718181819'],
     [new CborMap([]), 'a0'],
-    [new CborMap([[3, 4], [1, 2]]), 'a201020304'],
+    [
+      new CborMap([
+        [3, 4],
+        [1, 2],
+      ]),
+      'a201020304',
+    ],
   ])('%s -> %s (RFC 8949 Appendix A), and cbor-x reads it back', (v, expected) => {
     const b = encodeCbor(v);
     expect(hex(b)).toBe(expected);
@@ -133,12 +134,18 @@ describe('canonical CBOR writer', () => {
     const back = cbor.decode(b);
     if (v instanceof CborMap) expect(back).toEqual(new Map(v.entries));
     else if (v instanceof Uint8Array) expect(Buffer.from(back as Uint8Array).equals(Buffer.from(v))).toBe(true);
-    else if (typeof v === 'bigint' || typeof back === 'bigint') expect(BigInt(back as number)).toBe(BigInt(v as number)); // cbor-x reads 8-byte heads as bigint
+    else if (typeof v === 'bigint' || typeof back === 'bigint')
+      expect(BigInt(back as number)).toBe(BigInt(v as number)); // cbor-x reads 8-byte heads as bigint
     else expect(back).toEqual(v);
   });
 
   it('long strings get 1-, 2- and 4-byte length heads', () => {
-    for (const [n, head] of [[24, '5818'], [255, '58ff'], [256, '590100'], [70000, '5a00011170']] as const) {
+    for (const [n, head] of [
+      [24, '5818'],
+      [255, '58ff'],
+      [256, '590100'],
+      [70000, '5a00011170'],
+    ] as const) {
       const b = encodeCbor(new Uint8Array(n));
       expect(hex(b.subarray(0, head.length / 2))).toBe(head);
       expect(b.length).toBe(head.length / 2 + n);
@@ -150,7 +157,13 @@ describe('canonical CBOR writer', () => {
     expect(() => encodeCbor(1.5)).toThrow(TypeError);
     expect(() => encodeCbor(2 ** 53)).toThrow(TypeError);
     expect(() => encodeCbor(2n ** 64n)).toThrow(TypeError);
-    expect(() => new CborMap([[1, 1], [1, 2]])).toThrow(TypeError);
+    expect(
+      () =>
+        new CborMap([
+          [1, 1],
+          [1, 2],
+        ]),
+    ).toThrow(TypeError);
   });
 });
 
@@ -203,10 +216,13 @@ describe('the default cryptoconf, compiled', () => {
     expect(shared.slice(0, 2)).toEqual([2, 2]); // SharedNode threshold 2
     const shards = shared[2] as unknown[][][];
     expect(shards).toHaveLength(3);
-    const leaves: [unknown[], GuardianInfo][] = [[wearerNodes[0]!, tg.wearer], ...shards.map((sh, i): [unknown[], GuardianInfo] => {
-      expect(sh).toHaveLength(1);
-      return [sh[0]!, tg.guardians[i]!];
-    })];
+    const leaves: [unknown[], GuardianInfo][] = [
+      [wearerNodes[0]!, tg.wearer],
+      ...shards.map((sh, i): [unknown[], GuardianInfo] => {
+        expect(sh).toHaveLength(1);
+        return [sh[0]!, tg.guardians[i]!];
+      }),
+    ];
     for (const [node, g] of leaves) {
       const [kind, keychain, trusteeJson, modulus, exponent] = node as [number, Uint8Array, string, Uint8Array, Uint8Array];
       expect(node).toHaveLength(5);
@@ -228,11 +244,17 @@ describe('the default cryptoconf, compiled', () => {
     expect(hex(await compileCryptoconf(conf, testPool, OPTS))).toBe(hex(r.bytes));
   });
 
-  it('a layer\'s own keychain_uid is written; one using the default is null', async () => {
+  it("a layer's own keychain_uid is written; one using the default is null", async () => {
     const g = tg.guardians[0]!;
     const conf: Cryptoconf = {
       keychain_uid: g.keychainUids[0]!,
-      payload_cipher_layers: [{ payload_cipher_algo: 'CHACHA20_POLY1305', key_cipher_layers: [{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trusteeOf(g) }], payload_signatures: [] }],
+      payload_cipher_layers: [
+        {
+          payload_cipher_algo: 'CHACHA20_POLY1305',
+          key_cipher_layers: [{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trusteeOf(g) }],
+          payload_signatures: [],
+        },
+      ],
     };
     const m = cbor.decode(await compileCryptoconf(conf, testPool, OPTS)) as Map<number, unknown[][]>;
     const node = (m.get(2)![0]![1] as unknown[][])[0]!;
@@ -265,7 +287,7 @@ describe('the default cryptoconf, compiled', () => {
 const docBlock = (marker: string): string => markedBlock('device-conf.md', `device-conf-vector:${marker}`);
 
 describe('the test vector in docs/device-conf.md', () => {
-  it('the documented cryptoconf compiles, with the fixture guardian\'s keys, to the documented bytes', async () => {
+  it("the documented cryptoconf compiles, with the fixture guardian's keys, to the documented bytes", async () => {
     const conf = validateCryptoconf(parseEJson(docBlock('cryptoconf'), 'doc vector'));
     const bytes = await compileCryptoconf(conf, new KeyPool([POOL]), { sliceMs: 60_000, pseudonym: 'fixture-1' });
     expect(hex(bytes)).toBe(hexDump(docBlock('cbor-hex')).toString('hex'));
@@ -277,7 +299,9 @@ describe('the test vector in docs/device-conf.md', () => {
     const m = cbor.decode(bytes) as Map<number, unknown>;
     const uid = (last: string) => Uuid.parse(`0000f1b0-0000-4000-8000-0000000000${last}`);
     const key = (last: string) => {
-      const k = createPublicKey(readFileSync(join(POOL, 'foreign_keystores', 'keystore_0000f1b0-0000-4000-8000-0000000000a0', `${uid(last)}_RSA_OAEP_public_key.pem`)));
+      const k = createPublicKey(
+        readFileSync(join(POOL, 'foreign_keystores', 'keystore_0000f1b0-0000-4000-8000-0000000000a0', `${uid(last)}_RSA_OAEP_public_key.pem`)),
+      );
       const jwk = k.export({ format: 'jwk' });
       return { modulus: new Uint8Array(Buffer.from(jwk.n!, 'base64url')), exponent: new Uint8Array(Buffer.from(jwk.e!, 'base64url')) };
     };
@@ -288,10 +312,28 @@ describe('the test vector in docs/device-conf.md', () => {
       new Map<number, unknown>([
         [0, 1],
         [1, b(uid('a3').bytes)],
-        [2, [
-          [1, [[0, b(uid('a1').bytes), T, b(key('a1').modulus), b(key('a1').exponent)]]],
-          [2, [[1, 3, [[2, 1, [[[0, null, T, b(key('a3').modulus), b(key('a3').exponent)]], [[0, b(uid('a2').bytes), T, b(key('a2').modulus), b(key('a2').exponent)]]]]]]]],
-        ]],
+        [
+          2,
+          [
+            [1, [[0, b(uid('a1').bytes), T, b(key('a1').modulus), b(key('a1').exponent)]]],
+            [
+              2,
+              [
+                [
+                  1,
+                  3,
+                  [
+                    [
+                      2,
+                      1,
+                      [[[0, null, T, b(key('a3').modulus), b(key('a3').exponent)]], [[0, b(uid('a2').bytes), T, b(key('a2').modulus), b(key('a2').exponent)]]],
+                    ],
+                  ],
+                ],
+              ],
+            ],
+          ],
+        ],
         [3, 60000],
         [4, 'fixture-1'],
       ]),
@@ -302,10 +344,22 @@ describe('the test vector in docs/device-conf.md', () => {
         { cipher: 'AES_CBC', keyNodes: [{ kind: 'rsa', keychainUid: uid('a1'), trusteeJson: T, ...key('a1') }] },
         {
           cipher: 'AES_EAX',
-          keyNodes: [{ kind: 'sym', cipher: 'CHACHA20_POLY1305', keyNodes: [{ kind: 'shared', threshold: 1, shards: [
-            [{ kind: 'rsa', keychainUid: null, trusteeJson: T, ...key('a3') }],
-            [{ kind: 'rsa', keychainUid: uid('a2'), trusteeJson: T, ...key('a2') }],
-          ] }] }],
+          keyNodes: [
+            {
+              kind: 'sym',
+              cipher: 'CHACHA20_POLY1305',
+              keyNodes: [
+                {
+                  kind: 'shared',
+                  threshold: 1,
+                  shards: [
+                    [{ kind: 'rsa', keychainUid: null, trusteeJson: T, ...key('a3') }],
+                    [{ kind: 'rsa', keychainUid: uid('a2'), trusteeJson: T, ...key('a2') }],
+                  ],
+                },
+              ],
+            },
+          ],
         },
       ],
       sliceMs: 60000,
@@ -351,7 +405,9 @@ describe('refusals', () => {
     await expectRefusal(
       () => compileCryptoconf(conf, new KeyPool([tg.wearer.keystoreDir, a.keystoreDir, bDir, c.keystoreDir]), OPTS),
       ExitCode.notEnoughKeys,
-      new RegExp(`Guardian B \\(TEST\\) \\(keychain ${b.keychainUids[0]}, at [^)]*\\): expected ${join(bDir, `${b.keychainUids[0]}_RSA_OAEP_public_key.pem`)} — add`),
+      new RegExp(
+        `Guardian B \\(TEST\\) \\(keychain ${b.keychainUids[0]}, at [^)]*\\): expected ${join(bDir, `${b.keychainUids[0]}_RSA_OAEP_public_key.pem`)} — add`,
+      ),
     );
   });
 
@@ -362,7 +418,10 @@ describe('refusals', () => {
     mkdirSync(dir, { recursive: true });
     const small = Uuid.parse('00000000-0000-4000-8000-000000001024');
     const big = Uuid.parse('00000000-0000-4000-8000-000000004104');
-    writeFileSync(join(dir, `${small}_RSA_OAEP_public_key.pem`), generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(
+      join(dir, `${small}_RSA_OAEP_public_key.pem`),
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }),
+    );
     // A 4104-bit public key: any odd modulus serves, the compiler only reads its size.
     const n = randomBytes(513);
     n[0] = 0x80;
@@ -370,7 +429,10 @@ describe('refusals', () => {
     const bigKey = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' }, format: 'jwk' });
     writeFileSync(join(dir, `${big}_RSA_OAEP_public_key.pem`), bigKey.export({ type: 'spki', format: 'pem' }));
     const trustee: Trustee = { trustee_type: 'authenticator', keystore_uid: ks, keystore_owner: 'Odd' };
-    for (const [uid, bits] of [[small, 1024], [big, 4104]] as const)
+    for (const [uid, bits] of [
+      [small, 1024],
+      [big, 4104],
+    ] as const)
       await expectRefusal(
         () => compileCryptoconf(confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trustee, keychain_uid: uid }]), new KeyPool([pool]), OPTS),
         ExitCode.badInput,
@@ -388,25 +450,39 @@ describe('refusals', () => {
     even[255]! &= 0xfe;
     const cases: [string, Buffer, Buffer, RegExp][] = [
       ['00000000-0000-4000-8000-00000000e0e0', even, Buffer.from([1, 0, 1]), /has an even modulus, which no RSA key has — make the guardian a new key/],
-      ['00000000-0000-4000-8000-00000000e001', n, Buffer.from([1]), /has public exponent 1; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus/],
+      [
+        '00000000-0000-4000-8000-00000000e001',
+        n,
+        Buffer.from([1]),
+        /has public exponent 1; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus/,
+      ],
       ['00000000-0000-4000-8000-00000000e002', n, Buffer.from([1, 0, 0]), /has public exponent 65536; RSA_OAEP on the device needs an odd exponent/],
-      ['00000000-0000-4000-8000-00000000e0ee', n, n, /has a public exponent of 2048 bits; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus/],
+      [
+        '00000000-0000-4000-8000-00000000e0ee',
+        n,
+        n,
+        /has a public exponent of 2048 bits; RSA_OAEP on the device needs an odd exponent of at least 3, below the modulus/,
+      ],
     ];
     const trustee: Trustee = { trustee_type: 'authenticator', keystore_uid: ks, keystore_owner: 'Odd' };
     for (const [uid, modulus, e, message] of cases) {
       const key = createPublicKey({ key: { kty: 'RSA', n: modulus.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
       writeFileSync(join(dir, `${uid}_RSA_OAEP_public_key.pem`), key.export({ type: 'spki', format: 'pem' }));
       await expectRefusal(
-        () => compileCryptoconf(confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trustee, keychain_uid: Uuid.parse(uid) }]), new KeyPool([pool]), OPTS),
+        () =>
+          compileCryptoconf(confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trustee, keychain_uid: Uuid.parse(uid) }]), new KeyPool([pool]), OPTS),
         ExitCode.badInput,
         new RegExp(`Odd's public key .*${uid}_RSA_OAEP_public_key\\.pem .* ${message.source}`),
       );
     }
   });
 
-  it('payload_signatures: the device\'s own (RSA_PSS by local_keyfactory) compiles to its digest code; others exit 3 (also wacryptolib\'s c2 fixture)', async () => {
+  it("payload_signatures: the device's own (RSA_PSS by local_keyfactory) compiles to its digest code; others exit 3 (also wacryptolib's c2 fixture)", async () => {
     const sig = [{ payload_digest_algo: 'SHA256', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } }];
-    const m = cbor.decode(await compileCryptoconf(confWith([rsa(tg.wearer)], { payload_signatures: sig as never }), testPool, OPTS)) as Map<number, unknown[][]>;
+    const m = cbor.decode(await compileCryptoconf(confWith([rsa(tg.wearer)], { payload_signatures: sig as never }), testPool, OPTS)) as Map<
+      number,
+      unknown[][]
+    >;
     // docs/device-conf.md: a PayloadLayer's optional third element, the digest algo of each device signature (1 = SHA-256).
     expect(m.get(2)![0]!).toHaveLength(3);
     expect(m.get(2)![0]![2]).toEqual([1]);
@@ -415,12 +491,21 @@ describe('refusals', () => {
       ExitCode.badInput,
       /payload_cipher_layers\[0\]\.payload_signatures\[0\]: DSA_DSS — the device's key is RSA and signs RSA_PSS only; the device signs only with its own key: \{/,
     );
-    await expectRefusal(() => compileCryptoconf(loadCryptoconfFile(join(FIX, 'cryptoconfs', 'c2.json')), new KeyPool([POOL]), OPTS), ExitCode.badInput, /ECC_DSS — the device's key is RSA/);
+    await expectRefusal(
+      () => compileCryptoconf(loadCryptoconfFile(join(FIX, 'cryptoconfs', 'c2.json')), new KeyPool([POOL]), OPTS),
+      ExitCode.badInput,
+      /ECC_DSS — the device's key is RSA/,
+    );
   });
 
   it('jsonrpc_api and local_keyfactory trustees: exit 3, saying why', async () => {
     await expectRefusal(
-      () => compileCryptoconf(confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'jsonrpc_api', jsonrpc_url: 'https://gw.example/json' } }]), testPool, OPTS),
+      () =>
+        compileCryptoconf(
+          confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'jsonrpc_api', jsonrpc_url: 'https://gw.example/json' } }]),
+          testPool,
+          OPTS,
+        ),
       ExitCode.badInput,
       /key_cipher_layers\[0\]\.key_cipher_trustee: the remote trustee https:\/\/gw\.example\/json \(jsonrpc_api\) is a server; the device encrypts offline/,
     );
@@ -434,7 +519,11 @@ describe('refusals', () => {
   it('nesting deeper than 8: exit 3; 8 is fine', async () => {
     const nest = (depth: number): KeyLayer => (depth === 1 ? rsa(tg.wearer) : { key_cipher_algo: 'AES_CBC', key_cipher_layers: [nest(depth - 1)] });
     expectCanonical(await compileCryptoconf(confWith([nest(8)]), testPool, OPTS));
-    await expectRefusal(() => compileCryptoconf(confWith([nest(9)]), testPool, OPTS), ExitCode.badInput, /key layers nested 9 deep; the device takes at most 8 levels/);
+    await expectRefusal(
+      () => compileCryptoconf(confWith([nest(9)]), testPool, OPTS),
+      ExitCode.badInput,
+      /key layers nested 9 deep; the device takes at most 8 levels/,
+    );
   });
 
   it('more than 16 shards: exit 3; 16 is fine', async () => {
@@ -444,16 +533,26 @@ describe('refusals', () => {
       key_shared_secret_shards: Array.from({ length: n }, (_, i) => ({ key_cipher_layers: [rsa(tg.guardians[i % 3]!)] })),
     });
     expectCanonical(await compileCryptoconf(confWith([shared(16)]), testPool, OPTS));
-    await expectRefusal(() => compileCryptoconf(confWith([shared(17)]), testPool, OPTS), ExitCode.badInput, /key_shared_secret_shards: 17 shards; the device splits a key into at most 16/);
+    await expectRefusal(
+      () => compileCryptoconf(confWith([shared(17)]), testPool, OPTS),
+      ExitCode.badInput,
+      /key_shared_secret_shards: 17 shards; the device splits a key into at most 16/,
+    );
   });
 
   it('a compiled conf over 16 KiB: exit 3', async () => {
     const big: KeyLayer = {
       key_cipher_algo: SHARED_SECRET,
       key_shared_secret_threshold: 2,
-      key_shared_secret_shards: Array.from({ length: 16 }, (_, i) => ({ key_cipher_layers: [rsa(tg.guardians[i % 3]!), rsa(tg.wearer), rsa(tg.guardians[(i + 1) % 3]!)] })),
+      key_shared_secret_shards: Array.from({ length: 16 }, (_, i) => ({
+        key_cipher_layers: [rsa(tg.guardians[i % 3]!), rsa(tg.wearer), rsa(tg.guardians[(i + 1) % 3]!)],
+      })),
     };
-    await expectRefusal(() => compileCryptoconf(confWith([big]), testPool, OPTS), ExitCode.badInput, new RegExp(`the compiled conf is \\d+ bytes; the device takes at most ${CONF_SIZE} \\(16 KiB\\)`));
+    await expectRefusal(
+      () => compileCryptoconf(confWith([big]), testPool, OPTS),
+      ExitCode.badInput,
+      new RegExp(`the compiled conf is \\d+ bytes; the device takes at most ${CONF_SIZE} \\(16 KiB\\)`),
+    );
   });
 
   it('more than 4 payload layers: exit 3', async () => {
@@ -463,20 +562,32 @@ describe('refusals', () => {
   });
 
   it.each([999, 0, 1500.5, 86_400_001])('slice period %d ms: exit 3', async (sliceMs) => {
-    await expectRefusal(() => compileCryptoconf(confWith([rsa(tg.wearer)]), testPool, { ...OPTS, sliceMs }), ExitCode.badInput, /slice period .* ms: the device cuts slices of 1000 ms to 86400000 ms/);
+    await expectRefusal(
+      () => compileCryptoconf(confWith([rsa(tg.wearer)]), testPool, { ...OPTS, sliceMs }),
+      ExitCode.badInput,
+      /slice period .* ms: the device cuts slices of 1000 ms to 86400000 ms/,
+    );
   });
 
   it.each(['', 'Pocket-1', 'pocket 1', 'pocket_1', 'a'.repeat(25), 'caf\u00e9'])('pseudonym %j: exit 3', async (pseudonym) => {
-    await expectRefusal(() => compileCryptoconf(confWith([rsa(tg.wearer)]), testPool, { ...OPTS, pseudonym }), ExitCode.badInput, /device pseudonym .*: it appears in file names, so it must be 1 to 24 characters of a-z, 0-9 and -/);
+    await expectRefusal(
+      () => compileCryptoconf(confWith([rsa(tg.wearer)]), testPool, { ...OPTS, pseudonym }),
+      ExitCode.badInput,
+      /device pseudonym .*: it appears in file names, so it must be 1 to 24 characters of a-z, 0-9 and -/,
+    );
   });
 
   it('no keychain_uid on a layer nor at the root: exit 3', async () => {
     const conf = confWith([{ key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: trusteeOf(tg.wearer) }]);
     delete conf.keychain_uid;
-    await expectRefusal(() => compileCryptoconf(conf, testPool, OPTS), ExitCode.badInput, /key_cipher_layers\[0\]: no keychain_uid here nor at the cryptoconf's root.*one of Wearer \(TEST\)'s keychains/);
+    await expectRefusal(
+      () => compileCryptoconf(conf, testPool, OPTS),
+      ExitCode.badInput,
+      /key_cipher_layers\[0\]: no keychain_uid here nor at the cryptoconf's root.*one of Wearer \(TEST\)'s keychains/,
+    );
   });
 
-  it('validateCryptoconf\'s refusals surface cleanly: threshold over the shard count, unknown algorithm (exit 3)', async () => {
+  it("validateCryptoconf's refusals surface cleanly: threshold over the shard count, unknown algorithm (exit 3)", async () => {
     const conf = JSON.parse(readFileSync(tg.cryptoconfPath, 'utf8'));
     conf.payload_cipher_layers[0].key_cipher_layers[1].key_shared_secret_threshold = { $numberInt: '4' };
     const bad = join(s.dir, 'threshold.json');
@@ -484,11 +595,17 @@ describe('refusals', () => {
     await expectRefusal(
       () => loadCryptoconfFile(bad),
       ExitCode.badInput,
-      new RegExp(`^cryptoconf ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: payload_cipher_layers\\[0\\]\\.key_cipher_layers\\[1\\]\\.key_shared_secret_threshold: threshold 4 must be between 1 and the 3 shards$`),
+      new RegExp(
+        `^cryptoconf ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: payload_cipher_layers\\[0\\]\\.key_cipher_layers\\[1\\]\\.key_shared_secret_threshold: threshold 4 must be between 1 and the 3 shards$`,
+      ),
     );
     const hand = confWith([rsa(tg.wearer)]);
     (hand.payload_cipher_layers[0] as { payload_cipher_algo: string }).payload_cipher_algo = 'AES_GCM';
-    await expectRefusal(() => compileCryptoconf(hand, testPool, OPTS), ExitCode.badInput, /^cryptoconf: payload_cipher_layers\[0\]\.payload_cipher_algo: unknown payload cipher "AES_GCM" \(expected one of AES_CBC, AES_EAX, CHACHA20_POLY1305, SHIDI_AES_CTR_HMAC_SEGMENTS\)$/);
+    await expectRefusal(
+      () => compileCryptoconf(hand, testPool, OPTS),
+      ExitCode.badInput,
+      /^cryptoconf: payload_cipher_layers\[0\]\.payload_cipher_algo: unknown payload cipher "AES_GCM" \(expected one of AES_CBC, AES_EAX, CHACHA20_POLY1305, SHIDI_AES_CTR_HMAC_SEGMENTS\)$/,
+    );
   });
 });
 
@@ -520,7 +637,9 @@ describe('refusals through a CLI path (shidi sim compiles the cryptoconf before 
     expect(r.code).toBe(4);
     // B's keystore is gone from the pool and the conf carries no names: B is its keystore uid, shortened.
     const shortB = `${b.keystoreUid.toString().slice(0, 4)}…${b.keystoreUid.toString().slice(-4)}`;
-    expect(r.stderr).toMatch(new RegExp(`^shidi: cannot compile the cryptoconf: a guardian public key is missing: authenticator ${shortB} \\(keychain ${b.keychainUids[0]}, `));
+    expect(r.stderr).toMatch(
+      new RegExp(`^shidi: cannot compile the cryptoconf: a guardian public key is missing: authenticator ${shortB} \\(keychain ${b.keychainUids[0]}, `),
+    );
   });
 
   it('a pseudonym the device cannot put in file names: exit 3', async () => {
@@ -532,8 +651,9 @@ describe('refusals through a CLI path (shidi sim compiles the cryptoconf before 
 });
 
 describe('loadCryptoconfFile', () => {
-  it('reads wacryptolib\'s pretty-printed fixtures and Shidi\'s compact files alike', () => {
-    for (const c of ['c1', 'c2', 'c3', 'c4', 'c5']) expect(loadCryptoconfFile(join(FIX, 'cryptoconfs', `${c}.json`)).payload_cipher_layers.length).toBeGreaterThan(0);
+  it("reads wacryptolib's pretty-printed fixtures and Shidi's compact files alike", () => {
+    for (const c of ['c1', 'c2', 'c3', 'c4', 'c5'])
+      expect(loadCryptoconfFile(join(FIX, 'cryptoconfs', `${c}.json`)).payload_cipher_layers.length).toBeGreaterThan(0);
     expect(cryptoconfText(loadCryptoconfFile(tg.cryptoconfPath))).toBe(readFileSync(tg.cryptoconfPath, 'utf8'));
   });
 
@@ -543,7 +663,11 @@ describe('loadCryptoconfFile', () => {
       writeFileSync(p, text);
       return p;
     };
-    await expectRefusal(() => loadCryptoconfFile(join(s.dir, 'nope.json')), 3, /^cannot read cryptoconf .*nope\.json: no such file or folder — check the path$/);
+    await expectRefusal(
+      () => loadCryptoconfFile(join(s.dir, 'nope.json')),
+      3,
+      /^cannot read cryptoconf .*nope\.json: no such file or folder — check the path$/,
+    );
     await expectRefusal(() => loadCryptoconfFile(s.dir), 3, /is a folder — give the cryptoconf's JSON file/);
     await expectRefusal(() => loadCryptoconfFile(f('empty.json', '')), 3, /empty\.json is empty/);
     await expectRefusal(() => loadCryptoconfFile(f('trunc.json', '{"payload_cipher_layers": [')), 3, /trunc\.json is not valid JSON/);
@@ -561,21 +685,38 @@ describe('loadCryptoconfFile', () => {
 describe('device options of the segmented cipher, retention and a full card', () => {
   it('writes keys 5-7 only when they apply, and refuses out-of-range values with the reason', async () => {
     const conf = loadCryptoconfFile(tg.cryptoconfPath);
-    const m = cbor.decode(await compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 1024, retentionMs: 3_600_000, fullPolicy: 'delete-oldest' })) as Map<number, unknown>;
+    const m = cbor.decode(await compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 1024, retentionMs: 3_600_000, fullPolicy: 'delete-oldest' })) as Map<
+      number,
+      unknown
+    >;
     expect([...m.keys()]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect([m.get(5), m.get(6), m.get(7)]).toEqual([1024, 3_600_000, 1]);
     const stop = cbor.decode(await compileCryptoconf(conf, testPool, { ...OPTS, fullPolicy: 'stop' })) as Map<number, unknown>;
     expect([...stop.keys()]).toEqual([0, 1, 2, 3, 4, 5]);
-    const wa = cbor.decode(await compileCryptoconf(loadCryptoconfFile(tg.wacryptolibCryptoconfPath), testPool, { ...OPTS, segmentBytes: 1024 })) as Map<number, unknown>;
+    const wa = cbor.decode(await compileCryptoconf(loadCryptoconfFile(tg.wacryptolibCryptoconfPath), testPool, { ...OPTS, segmentBytes: 1024 })) as Map<
+      number,
+      unknown
+    >;
     expect([...wa.keys()]).toEqual([0, 1, 2, 3, 4]); // no segmented layer, no segment size
-    await expectRefusal(() => compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 1000 }), ExitCode.badInput, /segment size 1000 bytes: .*multiple of 16/);
+    await expectRefusal(
+      () => compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 1000 }),
+      ExitCode.badInput,
+      /segment size 1000 bytes: .*multiple of 16/,
+    );
     await expectRefusal(() => compileCryptoconf(conf, testPool, { ...OPTS, segmentBytes: 32768 }), ExitCode.badInput, /segment size 32768 bytes/);
-    await expectRefusal(() => compileCryptoconf(conf, testPool, { ...OPTS, retentionMs: 1000 }), ExitCode.badInput, /retention 1000 ms: keep slices at least one slice period/);
+    await expectRefusal(
+      () => compileCryptoconf(conf, testPool, { ...OPTS, retentionMs: 1000 }),
+      ExitCode.badInput,
+      /retention 1000 ms: keep slices at least one slice period/,
+    );
   });
 
   it('refuses the segmented cipher anywhere but the outermost payload layer', async () => {
     const conf = loadCryptoconfFile(tg.cryptoconfPath);
-    const inner = { ...conf, payload_cipher_layers: [conf.payload_cipher_layers[0]!, { ...conf.payload_cipher_layers[0]!, payload_cipher_algo: 'AES_EAX' as const }] };
+    const inner = {
+      ...conf,
+      payload_cipher_layers: [conf.payload_cipher_layers[0]!, { ...conf.payload_cipher_layers[0]!, payload_cipher_algo: 'AES_EAX' as const }],
+    };
     await expectRefusal(() => compileCryptoconf(inner, testPool, OPTS), ExitCode.badInput, /SHIDI_AES_CTR_HMAC_SEGMENTS must be the outermost/);
   });
 });

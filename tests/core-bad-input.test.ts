@@ -63,7 +63,23 @@ describe('the core refuses', () => {
         new Map<number, unknown>([
           [0, 1],
           [1, Buffer.alloc(16, 0xa1)],
-          [2, [[2, [[0, null, '{"keystore_uid": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAA==", "subType": "04"}}, "trustee_type": "authenticator"}', modulus, exponent]]]]],
+          [
+            2,
+            [
+              [
+                2,
+                [
+                  [
+                    0,
+                    null,
+                    '{"keystore_uid": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAA==", "subType": "04"}}, "trustee_type": "authenticator"}',
+                    modulus,
+                    exponent,
+                  ],
+                ],
+              ],
+            ],
+          ],
           [3, 2000],
           [4, 'hand'],
         ]),
@@ -117,7 +133,9 @@ describe('the core refuses', () => {
     c.configure(conf);
     expect(code(() => c.sensor(new Uint8Array([0x82, 0x01, 0x02])))).toBe(-102);
     expect(code(() => c.sensor(new Uint8Array([0xa1, 0x62, 0x69, 0x64, 0x01])))).toBe(-102); // {"id": 1}
-    expect(code(() => c.sensor(encodeSensorDescriptor({ id: 0, kind: 'gps', name: 'g', format: 'nmea' }).map((b, i, a) => (i === a.indexOf(0x00) ? 0x09 : b))))).toBe(-103);
+    expect(
+      code(() => c.sensor(encodeSensorDescriptor({ id: 0, kind: 'gps', name: 'g', format: 'nmea' }).map((b, i, a) => (i === a.indexOf(0x00) ? 0x09 : b)))),
+    ).toBe(-103);
     c.sensor(mic);
     expect(code(() => c.sensor(mic))).toBe(-102);
     c.frame(0, T0, new Uint8Array(4));
@@ -152,7 +170,10 @@ describe('an SD card that fails mid-recording', () => {
   const frames: SimFrame[] = [];
   for (let t = 0; t < 9000; t += 100) frames.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(1600).fill(t & 255) });
 
-  for (const [fault, halCode] of [['sdFailAfterBytes', -2], ['sdFull', -3]] as const) {
+  for (const [fault, halCode] of [
+    ['sdFailAfterBytes', -2],
+    ['sdFull', -3],
+  ] as const) {
     it(`${fault}: a precise error, the slice in progress left pending, every earlier slice intact`, async () => {
       const dir = join(s.dir, fault);
       // Each 2 s slice writes ~37 KiB of header and ~32 KiB of payload: fail inside the third slice.

@@ -51,7 +51,12 @@ class Card {
   }
   /** Slices with a final header (NAME.crypt). */
   finished(): Promise<SliceSecrets[]> {
-    return Promise.all(readdirSync(this.dir).filter((n) => n.endsWith('.crypt')).sort().map((n) => this.of(n)));
+    return Promise.all(
+      readdirSync(this.dir)
+        .filter((n) => n.endsWith('.crypt'))
+        .sort()
+        .map((n) => this.of(n)),
+    );
   }
   /** The slice being recorded (its pending header NAME.crypt~), if any. */
   async current(): Promise<SliceSecrets | undefined> {
@@ -88,7 +93,10 @@ async function recordAndScan(which: keyof typeof confs): Promise<Figures> {
   const noHits = async (slices: SliceSecrets[], when: string) => {
     const hits = scanMemory(memoryOf(core), slices);
     fig.scans++;
-    fig.needles = Math.max(fig.needles, slices.reduce((n, x) => n + x.needles.length, 0));
+    fig.needles = Math.max(
+      fig.needles,
+      slices.reduce((n, x) => n + x.needles.length, 0),
+    );
     fig.hits += hits.length;
     expect(show(hits), when).toEqual([]);
   };
@@ -122,7 +130,9 @@ describe('no key of a finished slice stays in linear memory', () => {
     it(`${which} cryptoconf: after every slice boundary and after core_finish, zero hits; the live slice is found`, async () => {
       const fig = await recordAndScan(which);
       expect(fig).toMatchObject({ slices: 5, hits: 0, scans: 5, controls: 8 });
-      console.log(`memory scan, ${which} cryptoconf: ${fig.slices} slices, ${fig.scans} scans of the whole memory, up to ${fig.needles} secrets searched at once, ${fig.hits} hits; live slice found ${fig.controls}/${fig.controls} times`);
+      console.log(
+        `memory scan, ${which} cryptoconf: ${fig.slices} slices, ${fig.scans} scans of the whole memory, up to ${fig.needles} secrets searched at once, ${fig.hits} hits; live slice found ${fig.controls}/${fig.controls} times`,
+      );
     });
 });
 
@@ -165,6 +175,8 @@ describe('a failing call leaves no key of any slice', () => {
         const slices = [...finished, current!];
         const hits = scanMemory(memoryOf(core), slices);
         expect(show(hits)).toEqual([]);
-        console.log(`memory scan after ${fault}, ${which} cryptoconf: ${slices.length} slices, ${slices.reduce((n, x) => n + x.needles.length, 0)} secrets searched, ${hits.length} hits`);
+        console.log(
+          `memory scan after ${fault}, ${which} cryptoconf: ${slices.length} slices, ${slices.reduce((n, x) => n + x.needles.length, 0)} secrets searched, ${hits.length} hits`,
+        );
       });
 });

@@ -44,7 +44,9 @@ async function record(name: string, seed: string, pool: string, conf: Uint8Array
   const dir = join(s.dir, name);
   await runSimulation({ conf, sensors: [mic], frames, startMs: T0, outDir: dir, seed });
   const out: Slice[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.crypt')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.crypt'))
+    .sort()) {
     const file = loadCryptainer(join(dir, f));
     const [key] = await unwrapPayloadKeys(file, new KeyPool([pool]));
     if (!key || !isSegmentedKey(key)) throw new Error('expected a segmented key');
@@ -60,7 +62,7 @@ beforeAll(async () => {
   const g = await makeTestGuardians(pool);
   const conf = await compileCryptoconf(loadCryptoconfFile(g.cryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'mut', segmentBytes: S });
   slices = await record('a', 'mutations', pool, conf);
-  foreign = (await record("b", "another recording", pool, conf))[0]!;
+  foreign = (await record('b', 'another recording', pool, conf))[0]!;
   expect(slices).toHaveLength(3);
   for (const sl of slices) expect(sl.stored.length).toBeGreaterThan(10 * UNIT);
 });
@@ -85,7 +87,7 @@ function judge(sl: Slice, stored: Buffer): Outcome {
 
 const segs = (b: Buffer) => Array.from({ length: Math.ceil(b.length / UNIT) }, (_, i) => b.subarray(i * UNIT, (i + 1) * UNIT));
 
-describe('mutations of the core\'s own cryptainers', () => {
+describe("mutations of the core's own cryptainers", () => {
   it('truncation at every segment boundary is incomplete with the exact prefix; anywhere else it is damaged', () => {
     for (const sl of slices) {
       const n = Math.ceil(sl.stored.length / UNIT);
@@ -105,7 +107,7 @@ describe('mutations of the core\'s own cryptainers', () => {
       ['final segment appended twice', Buffer.concat([...sa, sa.at(-1)!])],
       ['segment 3 from the next slice', Buffer.concat([...sa.slice(0, 3), segs(b.stored)[3]!, ...sa.slice(4)])],
       ['segment 1 from another recording', Buffer.concat([sa[0]!, segs(foreign.stored)[1]!, ...sa.slice(2)])],
-      ['the next slice\'s final segment as our end', Buffer.concat([...sa.slice(0, -1), segs(b.stored).at(-1)!])],
+      ["the next slice's final segment as our end", Buffer.concat([...sa.slice(0, -1), segs(b.stored).at(-1)!])],
       ['the whole next slice', b.stored],
     ];
     for (const [what, bytes] of cases) expect(judge(a, bytes), what).toBe('damaged');
@@ -155,7 +157,9 @@ describe('mutations of the core\'s own cryptainers', () => {
       count[o]++;
       if (o === 'complete') expect(m.equals(sl.stored), `mutation ${i} accepted`).toBe(true);
     }
-    console.log(`core mutations: ${count.damaged} damaged, ${count.incomplete} incomplete (exact authenticated prefix), ${count.complete} unchanged-and-complete, of ${RANDOM}`);
+    console.log(
+      `core mutations: ${count.damaged} damaged, ${count.incomplete} incomplete (exact authenticated prefix), ${count.complete} unchanged-and-complete, of ${RANDOM}`,
+    );
     expect(count.damaged + count.incomplete + count.complete).toBe(RANDOM);
   });
 });

@@ -73,7 +73,11 @@ beforeAll(async () => {
   pool = join(s.dir, 'pool');
   guardians = await makeTestGuardians(pool);
   waConf = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'shidi' });
-  conf = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'shidi', segmentBytes: 4096 });
+  conf = await compileCryptoconf(loadCryptoconfFile(guardians.cryptoconfPath), new KeyPool([pool]), {
+    sliceMs: 10_000,
+    pseudonym: 'shidi',
+    segmentBytes: 4096,
+  });
 });
 
 const run = (name: string, frames: SimFrame[], seed?: string, withConf: Uint8Array = conf) =>
@@ -93,7 +97,12 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
   it('leaves one finished cryptainer and payload per 10 s slice, nothing pending, no cleartext sensor list', () => {
     const names = readdirSync(dir).sort();
     // docs/device-state.md: start time, pseudonym, then the sequence number (8 digits), from 0 on a new device
-    expect(names).toEqual(['0000', '0010', '0020', '0030'].flatMap((t, i) => [`20260101_12${t}_shidi_0000000${i}_cryptainer.cbor.crypt`, `20260101_12${t}_shidi_0000000${i}_cryptainer.cbor.crypt.payload`]));
+    expect(names).toEqual(
+      ['0000', '0010', '0020', '0030'].flatMap((t, i) => [
+        `20260101_12${t}_shidi_0000000${i}_cryptainer.cbor.crypt`,
+        `20260101_12${t}_shidi_0000000${i}_cryptainer.cbor.crypt.payload`,
+      ]),
+    );
     const header = readFileSync(join(dir, names[0]!), 'utf8');
     expect(header).not.toMatch(/mic|cam|gps|audio|camera/);
     expect(header.length).toBeGreaterThan(30_000); // the default shape: ~35 KiB, wacryptolib measured
@@ -124,13 +133,29 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
   });
 
   it('is validated and decrypted by real wacryptolib with a report free of errors, and by flightbox', () => {
-    const paths = readdirSync(dir).filter((n) => n.endsWith('.crypt')).map((n) => join(dir, n));
+    const paths = readdirSync(dir)
+      .filter((n) => n.endsWith('.crypt'))
+      .map((n) => join(dir, n));
     for (const v of waPeer<{ ok: boolean; error?: string }[]>('validate', ...paths)) expect(v).toEqual({ ok: true });
     const results = waPeer<{ ok: boolean; sha256: string; errors: unknown[] }[]>('decrypt', pool, ...paths);
     for (const [i, r] of results.entries()) {
       expect(r.errors, paths[i]).toEqual([]);
       expect(r.ok).toBe(true);
-      expect(r.sha256).toBe(createHash('sha256').update(readFileSync(join(s.dir, 'rec-revealed', paths[i]!.split('/').pop()!.replace(/\.crypt$/, '')))).digest('hex'));
+      expect(r.sha256).toBe(
+        createHash('sha256')
+          .update(
+            readFileSync(
+              join(
+                s.dir,
+                'rec-revealed',
+                paths[i]!.split('/')
+                  .pop()!
+                  .replace(/\.crypt$/, ''),
+              ),
+            ),
+          )
+          .digest('hex'),
+      );
     }
     const name = paths[0]!.split('/').pop()!;
     const fb = flightbox(['-k', pool, '-c', dir, 'cryptainer', 'decrypt', name, '-o', join(s.dir, 'fb.out')], s.dir);
@@ -159,10 +184,14 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
     // Lagrange (host library) and by Gaussian elimination (test oracle).
     const shardCts = (parseEJson(layer.key_ciphertext as Uint8Array, 'shared') as { shard_ciphertexts: Uint8Array[] }).shard_ciphertexts;
     expect(shardCts).toHaveLength(3);
-    expect((shared!.key_shared_secret_threshold as number)).toBe(2);
+    expect(shared!.key_shared_secret_threshold as number).toBe(2);
     const shards = shardCts.map((ct, i) => parseEJson(oaepOpen(keyOf(guardians.guardians[i]!), ct), 'shard') as [number, Uint8Array]);
     shards.forEach(([idx], i) => expect(idx).toBe(i + 1));
-    const secrets = [[0, 1], [0, 2], [1, 2]].map(([a, b]) => combineShards([shards[a!]!, shards[b!]!].map(([i, v]) => [i, Buffer.from(v)])));
+    const secrets = [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ].map(([a, b]) => combineShards([shards[a!]!, shards[b!]!].map(([i, v]) => [i, Buffer.from(v)])));
     const padded = recombineByElimination([shards[0]!, shards[2]!]);
     expect(secrets[1]).toEqual(secrets[0]);
     expect(secrets[2]).toEqual(secrets[0]);
@@ -203,7 +232,8 @@ describe('a simulated recording with the default cryptoconf (segmented payload)'
     const got: SimFrame[] = [];
     for (const rep of JSON.parse(r.stdout).revealed) {
       const items = decodeMultiple(readFileSync(rep.output)) as unknown[];
-      for (const rec of items.slice(1) as [number, number, number, Uint8Array][]) got.push({ sensor: rec[0], t_ms: Number(rec[2]), data: new Uint8Array(rec[3]) });
+      for (const rec of items.slice(1) as [number, number, number, Uint8Array][])
+        got.push({ sensor: rec[0], t_ms: Number(rec[2]), data: new Uint8Array(rec[3]) });
     }
     expect(got).toEqual(frames);
   });
@@ -222,7 +252,9 @@ describe('a simulated recording with the default cryptoconf (segmented payload)'
   });
 
   it('is refused by wacryptolib by name: the honest outcome for an algorithm it does not know', () => {
-    const paths = readdirSync(dir).filter((n) => n.endsWith('.crypt')).map((n) => join(dir, n));
+    const paths = readdirSync(dir)
+      .filter((n) => n.endsWith('.crypt'))
+      .map((n) => join(dir, n));
     const v = waPeer<{ ok: boolean; error?: string }[]>('validate', paths[0]!);
     expect(v[0]!.ok).toBe(false);
     expect(v[0]!.error).toMatch(/SHIDI_AES_CTR_HMAC_SEGMENTS/);
@@ -235,7 +267,15 @@ describe('a seeded run', () => {
     await run('seed-a', frames, 'reproducible');
     await run('seed-b', frames, 'reproducible');
     await run('seed-c', frames, 'another');
-    const files = (d: string) => readdirSync(join(s.dir, d)).sort().map((n) => [n, createHash('sha256').update(readFileSync(join(s.dir, d, n))).digest('hex')]);
+    const files = (d: string) =>
+      readdirSync(join(s.dir, d))
+        .sort()
+        .map((n) => [
+          n,
+          createHash('sha256')
+            .update(readFileSync(join(s.dir, d, n)))
+            .digest('hex'),
+        ]);
     expect(files('seed-a').length).toBe(4);
     expect(files('seed-b')).toEqual(files('seed-a'));
     expect(files('seed-c').map((f) => f[0])).toEqual(files('seed-a').map((f) => f[0]));
@@ -285,7 +325,10 @@ describe('AES contexts', () => {
       return r;
     };
     try {
-      for (const [name, c] of [['ctx-seg', conf], ['ctx-eax', waConf]] as const) {
+      for (const [name, c] of [
+        ['ctx-seg', conf],
+        ['ctx-eax', waConf],
+      ] as const) {
         live = 0;
         loaded = 0;
         const r = await run(name, syntheticFrames(25, 9), undefined, c);
@@ -331,9 +374,18 @@ describe('the docs/records.md test vector, written by the core', () => {
     const expected = hexDump(blockAfter('records.md', '## Test vector'));
     expect(expected.length).toBeGreaterThan(80);
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
-    const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), { sliceMs: 60_000, pseudonym: 'shidi' });
+    const oneMinute = await compileCryptoconf(loadCryptoconfFile(guardians.wacryptolibCryptoconfPath), new KeyPool([pool]), {
+      sliceMs: 60_000,
+      pseudonym: 'shidi',
+    });
     const dir = join(s.dir, 'vector');
-    await runSimulation({ conf: oneMinute, sensors: [gps], frames: [{ sensor: 2, t_ms: T0 + 250, data: new Uint8Array([0x24, 0x47]) }], startMs: T0, outDir: dir });
+    await runSimulation({
+      conf: oneMinute,
+      sensors: [gps],
+      frames: [{ sensor: 2, t_ms: T0 + 250, data: new Uint8Array([0x24, 0x47]) }],
+      startMs: T0,
+      outDir: dir,
+    });
     const r = await shidi(['decrypt', dir, '--keys', pool, '--out', join(s.dir, 'vector-out'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(JSON.parse(r.stdout).revealed[0].output).toString('hex')).toBe(expected.toString('hex'));

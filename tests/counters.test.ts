@@ -59,7 +59,14 @@ describe('AES-CTR counters', () => {
         const data = new Uint8Array(10); // + 6 bytes of record framing = 16 bytes per record
         for (let sl = 0; sl < SLICES; sl++) for (let f = 0; f < per; f++) yield { sensor: 0, t_ms: T0 + sl * 1000 + Math.floor((f * 1000) / per), data };
       }
-      const r = await runSimulation({ conf, sensors: [encodeSensorDescriptor({ id: 0, kind: 'gps', name: 'g', format: 'nmea' })], frames: frames(), startMs: T0, outDir: join(s.dir, 'card'), seed: 'ctr' });
+      const r = await runSimulation({
+        conf,
+        sensors: [encodeSensorDescriptor({ id: 0, kind: 'gps', name: 'g', format: 'nmea' })],
+        frames: frames(),
+        startMs: T0,
+        outDir: join(s.dir, 'card'),
+        seed: 'ctr',
+      });
       expect(r.slices_finished).toBe(SLICES);
     } finally {
       impl.aesSetkey = aesSetkey;

@@ -25,7 +25,11 @@ import { waPeer } from './helpers/wacryptolib.js';
 const s = scratch('shidi-ident-');
 afterAll(s.cleanup);
 let keys: TestKeys;
-const DEVICE_SIG = { payload_digest_algo: 'SHA512', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } } as const;
+const DEVICE_SIG = {
+  payload_digest_algo: 'SHA512',
+  payload_signature_algo: 'RSA_PSS',
+  payload_signature_trustee: { trustee_type: 'local_keyfactory' },
+} as const;
 
 /** The test guardians' AES_EAX (wacryptolib) cryptoconf with one device signature per layer. */
 function signedConf(extra: Partial<typeof DEVICE_SIG> & Record<string, unknown> = {}): Cryptoconf {
@@ -44,7 +48,10 @@ const publicPem = (device: string) => {
   const [name] = readdirSync(d);
   return { name: name!, key: createPublicKey(readFileSync(join(d, name!))) };
 };
-const headers = (card: string) => readdirSync(card).filter((n) => n.endsWith('.crypt')).sort();
+const headers = (card: string) =>
+  readdirSync(card)
+    .filter((n) => n.endsWith('.crypt'))
+    .sort();
 
 /** The private key's parts, from the sealed store opened with the device folder's fuse file. */
 function privateNeedles(device: string): Needle[] {
@@ -62,7 +69,15 @@ describe('header signatures as wacryptolib makes them, with the device key', () 
   const card = () => join(s.dir, 'eax');
   const device = () => join(s.dir, 'eax-device');
   beforeAll(async () => {
-    await runSimulation({ conf: await compileSigned(2000), sensors: [MIC], frames: frames(5000), startMs: T0, outDir: card(), deviceDir: device(), seed: 'ident' });
+    await runSimulation({
+      conf: await compileSigned(2000),
+      sensors: [MIC],
+      frames: frames(5000),
+      startMs: T0,
+      outDir: card(),
+      deviceDir: device(),
+      seed: 'ident',
+    });
   });
 
   it('every header signature verifies with node:crypto over the stored payload, its coarse start and the exported key', () => {
@@ -75,13 +90,16 @@ describe('header signatures as wacryptolib makes them, with the device key', () 
       const [sig] = h.payload_cipher_layers[0].payload_signatures;
       const uid = Buffer.from(sig.keychain_uid.$binary.base64, 'base64').toString('hex');
       expect(name.startsWith(`${uid.slice(0, 8)}-${uid.slice(8, 12)}-`)).toBe(true);
-      const digest = createHash('sha512').update(readFileSync(join(card(), `${n}.payload`))).digest();
+      const digest = createHash('sha512')
+        .update(readFileSync(join(card(), `${n}.payload`)))
+        .digest();
       expect(Buffer.from(sig.payload_digest_value.$binary.base64, 'base64')).toEqual(digest);
       const ts = sig.payload_signature_struct.signature_timestamp_utc.$numberInt;
       expect(Number(ts)).toBe((T0 + i * 2000) / 1000);
       const value = Buffer.from(sig.payload_signature_struct.signature_value.$binary.base64, 'base64');
       expect(value).toHaveLength(384);
-      const ok = (k: KeyObject, d: Buffer) => verify('sha512', Buffer.concat([d, Buffer.from(ts, 'ascii')]), { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, value);
+      const ok = (k: KeyObject, d: Buffer) =>
+        verify('sha512', Buffer.concat([d, Buffer.from(ts, 'ascii')]), { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, value);
       expect(ok(key, digest)).toBe(true);
       // Negative control: another payload digest does not verify.
       expect(ok(key, createHash('sha512').update('other').digest())).toBe(false);
@@ -114,7 +132,18 @@ describe('header signatures as wacryptolib makes them, with the device key', () 
   });
 
   it('shidi decrypt reports origin signed, by the device keychain, given DEVICE/public as a key pool', async () => {
-    const r = await shidi(['decrypt', card(), '--keys', keys.pool, '--keys', join(device(), 'public'), '--out', join(s.dir, 'eax-rev'), '--json', '--require-signature']);
+    const r = await shidi([
+      'decrypt',
+      card(),
+      '--keys',
+      keys.pool,
+      '--keys',
+      join(device(), 'public'),
+      '--out',
+      join(s.dir, 'eax-rev'),
+      '--json',
+      '--require-signature',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     const uid = publicPem(device()).name.split('_')[0];
@@ -127,7 +156,7 @@ describe('header signatures as wacryptolib makes them, with the device key', () 
     expect(blind.code).toBe(4);
   });
 
-  it('the private key is nowhere on the card, in the device folder in clear, or in the tools\' output', async () => {
+  it("the private key is nowhere on the card, in the device folder in clear, or in the tools' output", async () => {
     const needles = privateNeedles(device());
     for (const n of readdirSync(card())) expect(hitsIn(readFileSync(join(card(), n)), needles), n).toEqual([]);
     for (const n of ['public/local_keyfactory/' + publicPem(device()).name, SEALED_KEY_FILE, 'state/slot-00.bin'])
@@ -136,7 +165,10 @@ describe('header signatures as wacryptolib makes them, with the device key', () 
     expect(out.code, out.stderr).toBe(0);
     expect(hitsIn(Buffer.from(out.stdout + out.stderr), needles)).toEqual([]);
     // Positive control: the scanner finds the key where it is.
-    const der = unsealKey(readFileSync(join(device(), SEALED_KEY_FILE)), readFileSync(join(device(), FUSE_KEY_FILE)), 't').export({ type: 'pkcs1', format: 'der' });
+    const der = unsealKey(readFileSync(join(device(), SEALED_KEY_FILE)), readFileSync(join(device(), FUSE_KEY_FILE)), 't').export({
+      type: 'pkcs1',
+      format: 'der',
+    });
     expect(hitsIn(der, needles).sort()).toEqual(['d', 'dp', 'dq', 'p', 'q', 'qi']);
   });
 });
@@ -205,11 +237,19 @@ describe('the sealed store', () => {
     writeFileSync(f, b);
     expect(() => new HalBody({ sdDir: join(s.dir, 'x2'), deviceDir: tampered, clock: new SimClock(T0) })).toThrow(/does not open: it was altered/);
     const conf = join(s.dir, 'signed-conf.json');
-    writeFileSync(conf, JSON.stringify(JSON.parse(readFileSync(keys.guardians.wacryptolibCryptoconfPath, 'utf8'), (k, v) => (k === 'payload_signatures' ? [DEVICE_SIG] : v))));
+    writeFileSync(
+      conf,
+      JSON.stringify(JSON.parse(readFileSync(keys.guardians.wacryptolibCryptoconfPath, 'utf8'), (k, v) => (k === 'payload_signatures' ? [DEVICE_SIG] : v))),
+    );
     const r = await shidi(['sim', '--out', join(s.dir, 'x3'), '--device', tampered, '--keys', keys.pool, '--cryptoconf', conf]);
     expectCleanFailure(r);
     expect(r.code).toBe(3);
-    expect(r.stderr.trim().split('\n').filter((l) => !l.includes('warning'))).toHaveLength(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes('warning')),
+    ).toHaveLength(1);
     expect(r.stderr).toMatch(/--device: the device key: .* does not open: it was altered, or it was sealed under another device's fuse key — /);
   });
 });
@@ -220,7 +260,11 @@ describe('the conf compiler takes the device signature and only it', () => {
   });
   for (const [what, extra, pattern] of [
     ['DSA_DSS', { payload_signature_algo: 'DSA_DSS' }, /DSA_DSS — the device's key is RSA and signs RSA_PSS only/],
-    ['another trustee', { payload_signature_trustee: { trustee_type: 'jsonrpc_api', jsonrpc_url: 'http://x' } }, /signed by the remote trustee http:\/\/x — the device cannot sign for another trustee/],
+    [
+      'another trustee',
+      { payload_signature_trustee: { trustee_type: 'jsonrpc_api', jsonrpc_url: 'http://x' } },
+      /signed by the remote trustee http:\/\/x — the device cannot sign for another trustee/,
+    ],
     ['SHA3_256', { payload_digest_algo: 'SHA3_256' }, /SHA3_256 — the device digests with SHA256 or SHA512/],
   ] as const) {
     it(`refuses ${what} with the fix`, async () => {

@@ -21,7 +21,9 @@ describe('wacryptolib extended JSON', () => {
 
   it('re-serialises every wacryptolib-written file byte for byte', () => {
     const files = [
-      ...readdirSync(CRYPTAINERS).filter((n) => n.endsWith('.crypt')).map((n) => join(CRYPTAINERS, n)),
+      ...readdirSync(CRYPTAINERS)
+        .filter((n) => n.endsWith('.crypt'))
+        .map((n) => join(CRYPTAINERS, n)),
       join(FIX, 'pending_example', '20260101_120400_mic_cryptainer.raw.crypt~'),
       join(FIX, 'keystore_pool', 'foreign_keystores', 'keystore_0000f1b0-0000-4000-8000-0000000000a0', 'keystore_metadata.json'),
     ];
@@ -61,20 +63,43 @@ describe('wacryptolib extended JSON', () => {
   it('writes floats as Python repr does', () => {
     // Python: repr() of each float.
     const cases: [number, string][] = [
-      [1.5, '1.5'], [1, '1.0'], [-0, '-0.0'], [1e16, '1e+16'], [1.5e-7, '1.5e-07'], [0.0001, '0.0001'],
-      [123456789012345.6, '123456789012345.6'], [1e22, '1e+22'], [0.1, '0.1'], [2.5e-5, '2.5e-05'], [NaN, 'NaN'],
+      [1.5, '1.5'],
+      [1, '1.0'],
+      [-0, '-0.0'],
+      [1e16, '1e+16'],
+      [1.5e-7, '1.5e-07'],
+      [0.0001, '0.0001'],
+      [123456789012345.6, '123456789012345.6'],
+      [1e22, '1e+22'],
+      [0.1, '0.1'],
+      [2.5e-5, '2.5e-05'],
+      [NaN, 'NaN'],
     ];
     for (const [v, py] of cases) expect(pythonFloatRepr(v), String(v)).toBe(py);
   });
 
   it('round-trips arbitrary trees (property)', () => {
     const leaf = fc.oneof(
-      fc.constant(null), fc.boolean(), fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.string(),
-      fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => new Uuid(b)),
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      fc.string(),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => new Uuid(b)),
       fc.double({ noNaN: true }).map((d) => new Double(d)),
     );
     const tree = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(fc.string().filter((k) => !['$binary', '$uuid', '$numberInt', '$numberLong', '$numberDouble', '$date'].includes(k)), tie('node'), { maxKeys: 4 })),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(
+          fc.string().filter((k) => !['$binary', '$uuid', '$numberInt', '$numberLong', '$numberDouble', '$date'].includes(k)),
+          tie('node'),
+          { maxKeys: 4 },
+        ),
+      ),
     })).node;
     fc.assert(
       fc.property(tree, (t) => {

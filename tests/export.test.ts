@@ -32,7 +32,8 @@ function nmea(body: string): string {
   return `$${body}*${x.toString(16).toUpperCase().padStart(2, '0')}`;
 }
 const hms = (ms: number) => new Date(ms).toISOString().slice(11, 23).replace(/:/g, '').slice(0, 9); // hhmmss.ss
-const fakeJpeg = (seed: number, size = 40) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 4, seed, 0]), Buffer.alloc(size, seed), Buffer.from([0xff, 0xd9])]);
+const fakeJpeg = (seed: number, size = 40) =>
+  Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 4, seed, 0]), Buffer.alloc(size, seed), Buffer.from([0xff, 0xd9])]);
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -187,12 +188,46 @@ describe('exportRecords', () => {
 
     // index.json
     const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
-    expect(index).toMatchObject({ input: '20260101_120000_walk.cbor', shidi_records: 1, slice_index: 3, slice_start_ms: START, slice_start: '2026-01-01T12:00:00.000Z', records: st.records.length, truncated: null });
+    expect(index).toMatchObject({
+      input: '20260101_120000_walk.cbor',
+      shidi_records: 1,
+      slice_index: 3,
+      slice_start_ms: START,
+      slice_start: '2026-01-01T12:00:00.000Z',
+      records: st.records.length,
+      truncated: null,
+    });
     expect(index.output).toBeUndefined();
     const byName = Object.fromEntries(index.sensors.map((x: { name: string }) => [x.name, x]));
-    expect(byName.mic).toMatchObject({ kind: 'audio', file: 'mic.wav', records: 12, bytes: st.pcm.length, first_t_ms: START, last_t_ms: START + 11 * 250, samples: st.pcm.length / 4, duration_ms: 3000, frame_id_gaps: [], missing_frames: 0 });
-    expect(byName.cam).toMatchObject({ kind: 'camera', file: 'cam', records: 4, first_frame_id: 0, last_frame_id: 4, frame_id_gaps: [{ after: 1, next: 3, missing: 1 }], missing_frames: 1 });
-    expect(byName.gps).toMatchObject({ kind: 'gps', file: 'gps.gpx', nmea_file: 'gps.nmea', records: 3, points: 3, skipped: { bad_checksum: 3, no_fix: 0, not_a_sentence: 0 } });
+    expect(byName.mic).toMatchObject({
+      kind: 'audio',
+      file: 'mic.wav',
+      records: 12,
+      bytes: st.pcm.length,
+      first_t_ms: START,
+      last_t_ms: START + 11 * 250,
+      samples: st.pcm.length / 4,
+      duration_ms: 3000,
+      frame_id_gaps: [],
+      missing_frames: 0,
+    });
+    expect(byName.cam).toMatchObject({
+      kind: 'camera',
+      file: 'cam',
+      records: 4,
+      first_frame_id: 0,
+      last_frame_id: 4,
+      frame_id_gaps: [{ after: 1, next: 3, missing: 1 }],
+      missing_frames: 1,
+    });
+    expect(byName.gps).toMatchObject({
+      kind: 'gps',
+      file: 'gps.gpx',
+      nmea_file: 'gps.nmea',
+      records: 3,
+      points: 3,
+      skipped: { bad_checksum: 3, no_fix: 0, not_a_sentence: 0 },
+    });
     expect(byName.imu).toMatchObject({ kind: 'imu', descriptor: null, file: 'imu', records: 1 });
     expect(rep.warnings).toEqual(['cam: 1 frame(s) missing (frame-id gaps: 2–2)']);
     expect(readdirSync(s.dir).filter((f) => f.includes('shidi-tmp'))).toEqual([]);
@@ -241,21 +276,71 @@ describe('exportRecords', () => {
     const rec = (sensor: number, frame: number, t: number, data = Buffer.alloc(4)) => cbor([sensor, frame, BigInt(t), data]);
     const cases: [string, () => Buffer, RegExp, string][] = [
       ['an empty file', () => Buffer.alloc(0), /is not a Shidi record stream \(it is empty\)/, 'not-a-record-stream'],
-      ['plain text', () => Buffer.from('hello, world'), /is not a Shidi record stream \(its first item is a text string, not a slice header\)/, 'not-a-record-stream'],
-      ['a capture file', () => cbor({ shidi_capture: 1, start_ms: 0, sensors: [] }), /is not a Shidi record stream \(its first item is a map without "shidi_records"/, 'not-a-record-stream'],
+      [
+        'plain text',
+        () => Buffer.from('hello, world'),
+        /is not a Shidi record stream \(its first item is a text string, not a slice header\)/,
+        'not-a-record-stream',
+      ],
+      [
+        'a capture file',
+        () => cbor({ shidi_capture: 1, start_ms: 0, sensors: [] }),
+        /is not a Shidi record stream \(its first item is a map without "shidi_records"/,
+        'not-a-record-stream',
+      ],
       ['another version', () => head({ shidi_records: 7 }), /record stream version 7 is not supported/, 'unsupported-version'],
-      ['a header without slice_index', () => cbor({ shidi_records: 1, slice_start_ms: 5, sensors }), /"slice_index" is missing; it is an unsigned integer/, 'bad-header'],
+      [
+        'a header without slice_index',
+        () => cbor({ shidi_records: 1, slice_start_ms: 5, sensors }),
+        /"slice_index" is missing; it is an unsigned integer/,
+        'bad-header',
+      ],
       ['sensors that are not an array', () => head({ sensors: 'mic' }), /"sensors" is a text string; it is an array of sensor descriptors/, 'bad-header'],
       ['a descriptor without kind', () => head({ sensors: [{ id: 1 }] }), /sensor descriptor 1 of the slice header \(id 1\) has no "kind"/, 'bad-descriptor'],
-      ['an audio descriptor without channels', () => head({ sensors: [{ id: 0, kind: 'audio', rate: 8000, format: 's16le' }] }), /\(id 0, audio\) has no "channels"/, 'bad-descriptor'],
+      [
+        'an audio descriptor without channels',
+        () => head({ sensors: [{ id: 0, kind: 'audio', rate: 8000, format: 's16le' }] }),
+        /\(id 0, audio\) has no "channels"/,
+        'bad-descriptor',
+      ],
       ['a header cut short', () => head().subarray(0, 25), /truncated inside its slice header \(25 bytes\)/, 'truncated'],
-      ['a 3-element record', () => Buffer.concat([head(), rec(0, 0, START), cbor([0, BigInt(START), Buffer.alloc(2)])]), /record 2 \(byte \d+\) is an array of 3, not a record \[sensor_id, frame_id, t_ms, data\]/, 'bad-record'],
-      ['an unknown sensor', () => Buffer.concat([head(), rec(4, 0, START)]), /record 1 \(byte \d+\): unknown sensor id 4; the slice header declares 0/, 'unknown-sensor'],
-      ['time going back', () => Buffer.concat([head(), rec(0, 0, START + 9), rec(0, 1, START + 8)]), /record 2 \(byte \d+\): t_ms \d+ goes back from \d+/, 'time-backwards'],
-      ['a frame id repeated', () => Buffer.concat([head(), rec(0, 4, START), rec(0, 4, START + 1)]), /record 2 \(byte \d+\): frame_id 4 of sensor 0 \(audio\) follows 4; frame ids only increase/, 'bad-frame-id'],
+      [
+        'a 3-element record',
+        () => Buffer.concat([head(), rec(0, 0, START), cbor([0, BigInt(START), Buffer.alloc(2)])]),
+        /record 2 \(byte \d+\) is an array of 3, not a record \[sensor_id, frame_id, t_ms, data\]/,
+        'bad-record',
+      ],
+      [
+        'an unknown sensor',
+        () => Buffer.concat([head(), rec(4, 0, START)]),
+        /record 1 \(byte \d+\): unknown sensor id 4; the slice header declares 0/,
+        'unknown-sensor',
+      ],
+      [
+        'time going back',
+        () => Buffer.concat([head(), rec(0, 0, START + 9), rec(0, 1, START + 8)]),
+        /record 2 \(byte \d+\): t_ms \d+ goes back from \d+/,
+        'time-backwards',
+      ],
+      [
+        'a frame id repeated',
+        () => Buffer.concat([head(), rec(0, 4, START), rec(0, 4, START + 1)]),
+        /record 2 \(byte \d+\): frame_id 4 of sensor 0 \(audio\) follows 4; frame ids only increase/,
+        'bad-frame-id',
+      ],
       ['data as text', () => Buffer.concat([head(), cbor([0, 0, BigInt(START), 'pcm'])]), /its data is a text string, not a byte string/, 'bad-record'],
-      ['a tag', () => Buffer.concat([head(), Buffer.from('8400001b0000019b796dd600c24100', 'hex')]), /record 1 \(byte \d+\): byte \d+ starts a CBOR tag/, 'bad-record'],
-      ['a reserved byte', () => Buffer.concat([head(), rec(0, 0, START), Buffer.from('1c', 'hex')]), /record 2 \(byte \d+\): byte \d+ is 0x1c, which is not valid CBOR/, 'bad-record'],
+      [
+        'a tag',
+        () => Buffer.concat([head(), Buffer.from('8400001b0000019b796dd600c24100', 'hex')]),
+        /record 1 \(byte \d+\): byte \d+ starts a CBOR tag/,
+        'bad-record',
+      ],
+      [
+        'a reserved byte',
+        () => Buffer.concat([head(), rec(0, 0, START), Buffer.from('1c', 'hex')]),
+        /record 2 \(byte \d+\): byte \d+ is 0x1c, which is not valid CBOR/,
+        'bad-record',
+      ],
     ];
     it.each(cases)('%s', async (_what, bytes, pattern, kind) => {
       const p = tmp('bad.cbor');

@@ -32,7 +32,9 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
   });
 
   it('exports exactly the ABI exports and its memory', () => {
-    const names = WebAssembly.Module.exports(mod).map((e) => e.name).sort();
+    const names = WebAssembly.Module.exports(mod)
+      .map((e) => e.name)
+      .sort();
     expect(names).toEqual([...abi.exports.map((e) => e.name), 'memory'].sort());
   });
 
@@ -75,7 +77,15 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
 
   it('every generated file agrees with assembly/hal-abi.json (npm run gen:hal)', () => {
     const gen = readFileSync(join(ROOT, 'scripts', 'gen-hal.mjs'), 'utf8');
-    for (const out of ['assembly/hal.ts', 'assembly/abi.ts', 'host-sim/src/hal-table.generated.ts', 'host-sim/src/abi.generated.ts', 'firmware/main/hal_natives.generated.h', 'firmware/main/shidi_abi.generated.h', 'docs/hal-abi.md'])
+    for (const out of [
+      'assembly/hal.ts',
+      'assembly/abi.ts',
+      'host-sim/src/hal-table.generated.ts',
+      'host-sim/src/abi.generated.ts',
+      'firmware/main/hal_natives.generated.h',
+      'firmware/main/shidi_abi.generated.h',
+      'docs/hal-abi.md',
+    ])
       expect(gen, `${out} is not among the checked outputs`).toContain(`['${out}', `);
     // exits non-zero and names the file when one drifts
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-hal.mjs'), '--check'], { stdio: 'pipe' });
@@ -87,7 +97,11 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
     expect(rows.map((r) => r[0]).sort()).toEqual([...declared.keys()].sort());
     for (const [name, sig] of rows) {
       const f = declared.get(name)!;
-      const want = '(' + f.params.map(([, k]) => (k === 'buf' ? '*~' : k === 'i64' ? 'I' : 'i')).join('') + ')' + (f.result === 'void' ? '' : f.result === 'i64' ? 'I' : 'i');
+      const want =
+        '(' +
+        f.params.map(([, k]) => (k === 'buf' ? '*~' : k === 'i64' ? 'I' : 'i')).join('') +
+        ')' +
+        (f.result === 'void' ? '' : f.result === 'i64' ? 'I' : 'i');
       expect(sig, name).toBe(want);
       expect(sig.replace(/\*~/g, ''), `${name}: a bare * is checked for one byte only`).not.toContain('*');
     }

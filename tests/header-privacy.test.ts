@@ -84,10 +84,11 @@ function findIn(headerBytes: Buffer, needle: string): string[] {
     } else if (typeof v === 'string') {
       if (v.includes(needle)) hits.push(`string at ${path}`);
     } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`, depth));
-    else if (isEJsonObject(v)) for (const [k, x] of Object.entries(v)) {
-      if (k.includes(needle)) hits.push(`key at ${path}`);
-      walk(x as EJson, `${path}.${k}`, depth);
-    }
+    else if (isEJsonObject(v))
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes(needle)) hits.push(`key at ${path}`);
+        walk(x as EJson, `${path}.${k}`, depth);
+      }
   };
   walk(parseEJson(headerBytes, 'header'), '', 0);
   return hits;
@@ -102,7 +103,9 @@ describe('headers written by the encryptor core', () => {
       const compiled = await keys.compile({ sliceMs: 10_000, ...(conf === 'default' ? { segmentBytes: 4096 } : {}) }, conf);
       const r = await runSimulation({ conf: compiled, sensors: [MIC], frames: micFrames(25), startMs: T0, outDir: dir });
       expect(r.slices_finished).toBe(3);
-      const headers = readdirSync(dir).filter((f) => /\.crypt~?$/.test(f)).map((f) => join(dir, f));
+      const headers = readdirSync(dir)
+        .filter((f) => /\.crypt~?$/.test(f))
+        .map((f) => join(dir, f));
       expect(headers).toHaveLength(3);
       recorded.push({ conf, dir, headers });
     }
@@ -122,7 +125,9 @@ describe('headers written by the encryptor core', () => {
         expect(bytes.toString('latin1')).not.toContain('keystore_owner');
         expect(bytes.toString('latin1')).not.toMatch(/\(TEST\)|Wearer|Guardian/);
       }
-    console.log(`header privacy: ${recorded.reduce((n, r) => n + r.headers.length, 0)} headers × ${secrets.length} metadata texts = ${searched} searches, hits: ${found.length}`);
+    console.log(
+      `header privacy: ${recorded.reduce((n, r) => n + r.headers.length, 0)} headers × ${secrets.length} metadata texts = ${searched} searches, hits: ${found.length}`,
+    );
     expect(found).toEqual([]);
   });
 
@@ -146,7 +151,7 @@ describe('headers written by the encryptor core', () => {
     const trustees: EJson[] = [];
     const walk = (v: EJson): void => {
       if (Array.isArray(v)) v.forEach(walk);
-      else if (isEJsonObject(v)) for (const [k, x] of Object.entries(v)) (k === 'key_cipher_trustee' ? trustees.push(x as EJson) : walk(x as EJson));
+      else if (isEJsonObject(v)) for (const [k, x] of Object.entries(v)) k === 'key_cipher_trustee' ? trustees.push(x as EJson) : walk(x as EJson);
     };
     for (const { headers } of recorded) for (const h of headers) walk(parseEJson(readFileSync(h), h));
     expect(trustees).toHaveLength(recorded.reduce((n, r) => n + r.headers.length, 0) * 4); // wearer + 3 guardians

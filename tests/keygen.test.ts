@@ -36,11 +36,21 @@ function waKeys<T>(...args: string[]): T {
 interface WaKeystore {
   metadata: Record<string, unknown> | null;
   metadata_error: string | null;
-  keys: { keychain_uid: string; key_algo: string; public_modulus: string; private_modulus: string | null; private_error: string | null; private_pem_header: string }[];
+  keys: {
+    keychain_uid: string;
+    key_algo: string;
+    public_modulus: string;
+    private_modulus: string | null;
+    private_error: string | null;
+    private_pem_header: string;
+  }[];
   check_authenticator?: { missing_private_keys: number; undecodable_private_keys: number };
 }
 
-const modulusHex = (k: KeyObject) => Buffer.from((k.type === 'public' ? k : createPublicKey(k)).export({ format: 'jwk' }).n!, 'base64url').toString('hex').replace(/^0+/, '');
+const modulusHex = (k: KeyObject) =>
+  Buffer.from((k.type === 'public' ? k : createPublicKey(k)).export({ format: 'jwk' }).n!, 'base64url')
+    .toString('hex')
+    .replace(/^0+/, '');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const ref = (g: GuardianInfo, i = 0): KeyRef => ({
   trustee: { trustee_type: 'authenticator', keystore_uid: g.keystoreUid, keystore_owner: g.name },
@@ -64,7 +74,20 @@ beforeAll(async () => {
   requireWacryptolib();
   const passFile = join(s.dir, 'ada.pass');
   writeFileSync(passFile, PASSPHRASE + '\n');
-  adaRun = await shidi(['keygen', '--keys', POOL, '--name', 'Ada', '--keychains', '2', '--passphrase-file', passFile, '--passphrase-hint', 'the horse', '--json']);
+  adaRun = await shidi([
+    'keygen',
+    '--keys',
+    POOL,
+    '--name',
+    'Ada',
+    '--keychains',
+    '2',
+    '--passphrase-file',
+    passFile,
+    '--passphrase-hint',
+    'the horse',
+    '--json',
+  ]);
   expect(adaRun.code, adaRun.stderr).toBe(0);
   const doc = JSON.parse(adaRun.stdout) as { keystores: { name: string; keystore_uid: string; keychain_uids: string[]; keystore_dir: string }[] };
   const k = doc.keystores[0]!;
@@ -72,8 +95,17 @@ beforeAll(async () => {
   bob = await createGuardianKeystore(POOL, { name: 'Bob' });
   testRun = await shidi(['keygen', '--keys', TEST_POOL, '--test-guardians', '--json']);
   expect(testRun.code, testRun.stderr).toBe(0);
-  const t = JSON.parse(testRun.stdout) as { keystores: { name: string; keystore_uid: string; keychain_uids: string[]; keystore_dir: string }[]; cryptoconf: string; wacryptolib_cryptoconf: string };
-  const [w, ...gs] = t.keystores.map((x) => ({ name: x.name, keystoreUid: Uuid.parse(x.keystore_uid), keychainUids: x.keychain_uids.map((u) => Uuid.parse(u)), keystoreDir: x.keystore_dir }));
+  const t = JSON.parse(testRun.stdout) as {
+    keystores: { name: string; keystore_uid: string; keychain_uids: string[]; keystore_dir: string }[];
+    cryptoconf: string;
+    wacryptolib_cryptoconf: string;
+  };
+  const [w, ...gs] = t.keystores.map((x) => ({
+    name: x.name,
+    keystoreUid: Uuid.parse(x.keystore_uid),
+    keychainUids: x.keychain_uids.map((u) => Uuid.parse(u)),
+    keystoreDir: x.keystore_dir,
+  }));
   test = { wearer: w!, guardians: gs, cryptoconfPath: t.cryptoconf, wacryptolibCryptoconfPath: t.wacryptolib_cryptoconf };
 });
 
@@ -85,12 +117,13 @@ describe('the keystore layout and files', () => {
     expect(files).toEqual(expected);
     expect(ada.keychainUids).toHaveLength(2);
     // uuid v4, lowercase hyphenated as Python's str(uuid) (what keystore file names use)
-    for (const u of [ada.keystoreUid, ...ada.keychainUids]) expect(u.toString()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const u of [ada.keystoreUid, ...ada.keychainUids])
+      expect(u.toString()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     // no temporary folders left behind
     expect(readdirSync(join(POOL, 'foreign_keystores')).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
-  it('keystore_metadata.json has the fields and JSON dialect of wacryptolib\'s authenticator (as the fixture)', () => {
+  it("keystore_metadata.json has the fields and JSON dialect of wacryptolib's authenticator (as the fixture)", () => {
     const text = readFileSync(join(ada.keystoreDir, 'keystore_metadata.json'), 'utf8');
     const meta = parseEJson(text, 'metadata');
     const fixture = parseEJson(readFileSync(join(FIX, 'authenticator_guardian', 'keystore_metadata.json')), 'fixture');
@@ -108,7 +141,14 @@ describe('the keystore layout and files', () => {
     expect(text).toContain(`"keystore_uid": {"$binary": {"base64": "${Buffer.from(ada.keystoreUid.bytes).toString('base64')}", "subType": "04"}}`);
     // without a passphrase there is no hint (wacryptolib's schema wants a non-empty one when present)
     const bobMeta = parseEJson(readFileSync(join(bob.keystoreDir, 'keystore_metadata.json')), 'bob') as Record<string, EJson>;
-    expect(Object.keys(bobMeta).sort()).toEqual(['keystore_creation_datetime', 'keystore_format', 'keystore_owner', 'keystore_secret', 'keystore_type', 'keystore_uid']);
+    expect(Object.keys(bobMeta).sort()).toEqual([
+      'keystore_creation_datetime',
+      'keystore_format',
+      'keystore_owner',
+      'keystore_secret',
+      'keystore_type',
+      'keystore_uid',
+    ]);
   });
 
   it('PEM formats: SPKI public, PKCS#1 private without passphrase, PKCS#8 PBES2 (PBKDF2-HMAC-SHA1 x1000, AES-256-CBC) with one', () => {
@@ -137,7 +177,7 @@ describe('the keystore layout and files', () => {
   });
 });
 
-describe('read back by Shidi\'s KeyPool', () => {
+describe("read back by Shidi's KeyPool", () => {
   it('with the passphrase (normalised as wacryptolib does) every private key matches its public key', async () => {
     for (const given of [PASSPHRASE, SAME_PASSPHRASE]) {
       const pool = new KeyPool([POOL], { given: [given], ask: null });
@@ -185,7 +225,12 @@ describe('read by the real wacryptolib', () => {
       expect(k.key_algo).toBe('RSA_OAEP');
       expect(k.private_error).toBeNull();
       expect(k.private_modulus).toBe(k.public_modulus);
-      const ours = pool.publicKey(ref(ada, ada.keychainUids.findIndex((u) => u.toString() === k.keychain_uid)));
+      const ours = pool.publicKey(
+        ref(
+          ada,
+          ada.keychainUids.findIndex((u) => u.toString() === k.keychain_uid),
+        ),
+      );
       if (!ours.ok) throw new Error(ours.message);
       expect(k.public_modulus).toBe(modulusHex(ours.key));
       expect(k.private_pem_header).toBe('-----BEGIN ENCRYPTED PRIVATE KEY-----');
@@ -230,7 +275,12 @@ describe('shidi keygen output and refusals', () => {
     const r = await shidi(['keygen', '--keys', pool, '--name', 'Dee', '--json'], { SHIDI_PASSPHRASE: 'env secret' });
     expect(r.code, r.stderr).toBe(0);
     const k = JSON.parse(r.stdout).keystores[0];
-    const g: GuardianInfo = { name: 'Dee', keystoreUid: Uuid.parse(k.keystore_uid), keychainUids: [Uuid.parse(k.keychain_uids[0])], keystoreDir: k.keystore_dir };
+    const g: GuardianInfo = {
+      name: 'Dee',
+      keystoreUid: Uuid.parse(k.keystore_uid),
+      keychainUids: [Uuid.parse(k.keychain_uids[0])],
+      keystoreDir: k.keystore_dir,
+    };
     expect(readFileSync(join(g.keystoreDir, `${g.keychainUids[0]}_RSA_OAEP_private_key.pem`), 'utf8')).toContain('ENCRYPTED PRIVATE KEY');
     expect((await new KeyPool([pool], { given: ['env secret'], ask: null }).privateKey(ref(g))).ok).toBe(true);
   });
@@ -253,7 +303,11 @@ describe('shidi keygen output and refusals', () => {
     [['--name', 'X', '--passphrase-hint', 'h'], 2, /--passphrase-hint needs a passphrase/],
     [['--test-guardians', '--name', 'X'], 2, /--name does not apply to --test-guardians/],
     [['--name', 'X', '--cryptoconf-out', 'c.json'], 2, /--cryptoconf-out goes with --test-guardians/],
-    [['--name', 'X', '--passphrase-file', '/nonexistent/pass'], 3, /cannot read --passphrase-file \/nonexistent\/pass: no such file or folder — check the path/],
+    [
+      ['--name', 'X', '--passphrase-file', '/nonexistent/pass'],
+      3,
+      /cannot read --passphrase-file \/nonexistent\/pass: no such file or folder — check the path/,
+    ],
   ])('usage and input errors: %j -> exit %i', async (args, code, message) => {
     const pool = join(s.dir, 'refusals');
     const r = await shidi(['keygen', '--keys', pool, ...args]);
@@ -290,7 +344,7 @@ describe('--test-guardians', () => {
     expect(JSON.parse(testRun.stdout)).toMatchObject({ ok: true, test_keys: true, passphrase_protected: false });
   });
 
-  it('the cryptoconfs are the §0 shape for these keys, in wacryptolib\'s dialect; wacryptolib checks the AES_EAX one and refuses the segmented one by name', () => {
+  it("the cryptoconfs are the §0 shape for these keys, in wacryptolib's dialect; wacryptolib checks the AES_EAX one and refuses the segmented one by name", () => {
     const [a, b, c] = test.guardians as [GuardianInfo, GuardianInfo, GuardianInfo];
     const text = readFileSync(test.cryptoconfPath, 'utf8');
     const conf = loadCryptoconfFile(test.cryptoconfPath);
@@ -299,7 +353,9 @@ describe('--test-guardians', () => {
     expect(dumpEJson(defaultCryptoconf(test.wearer, [a, b, c], { keychainUid: conf.keychain_uid! }) as unknown as EJson)).toBe(text);
     expect(conf.keychain_uid).toBeInstanceOf(Uuid);
     const waText = readFileSync(test.wacryptolibCryptoconfPath, 'utf8');
-    expect(dumpEJson(defaultCryptoconf(test.wearer, [a, b, c], { keychainUid: conf.keychain_uid!, payloadCipher: 'AES_EAX' }) as unknown as EJson)).toBe(waText);
+    expect(dumpEJson(defaultCryptoconf(test.wearer, [a, b, c], { keychainUid: conf.keychain_uid!, payloadCipher: 'AES_EAX' }) as unknown as EJson)).toBe(
+      waText,
+    );
     expect(waKeys<{ ok: boolean; error?: string }>('check-conf', test.wacryptolibCryptoconfPath)).toEqual({ ok: true });
     const refused = waKeys<{ ok: boolean; error?: string }>('check-conf', test.cryptoconfPath);
     expect(refused.ok).toBe(false);
@@ -329,7 +385,11 @@ describe('--test-guardians', () => {
     writeFileSync(input, Buffer.from('recorded '.repeat(500)));
     mkdirSync(join(work, 'recordings'));
     const sub = (args: string) =>
-      args.split(' ').map((a) => (a === 'FILE' ? input : a === 'recordings' || a === 'recordings/' ? join(work, 'recordings') : a === 'revealed/' ? join(work, 'revealed') : a));
+      args
+        .split(' ')
+        .map((a) =>
+          a === 'FILE' ? input : a === 'recordings' || a === 'recordings/' ? join(work, 'recordings') : a === 'revealed/' ? join(work, 'revealed') : a,
+        );
     const f = flightbox(sub(enc[1]!), process.cwd());
     expect(f.status, f.stderr).toBe(0);
     const d = await shidi(sub(dec[1]!));
@@ -337,7 +397,7 @@ describe('--test-guardians', () => {
     expect(sha(readFileSync(join(work, 'revealed', 'clip.bin')))).toBe(sha(readFileSync(input)));
   });
 
-  it('Shidi\'s host encryptor with it: wacryptolib decrypts with the test pool', async () => {
+  it("Shidi's host encryptor with it: wacryptolib decrypts with the test pool", async () => {
     const conf = validateCryptoconf(parseEJson(readFileSync(test.wacryptolibCryptoconfPath), 'conf'));
     const plaintext = Buffer.from('witness '.repeat(1000));
     const path = join(s.dir, '20260101_120100_shidi.bin.crypt');

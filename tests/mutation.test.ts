@@ -30,7 +30,9 @@ describe(`mutation campaign (${COUNT} mutations, seed 1124)`, () => {
       const store = copyOf(CRYPTAINERS, dir, 'store');
       const header = join(store, name);
       const payload = header + '.payload';
-      const kind = pick(manifest[name]!.offloaded ? ['flip-header', 'flip-header', 'cut-header', 'flip-payload', 'cut-payload'] : ['flip-header', 'flip-header', 'cut-header']);
+      const kind = pick(
+        manifest[name]!.offloaded ? ['flip-header', 'flip-header', 'cut-header', 'flip-payload', 'cut-payload'] : ['flip-header', 'flip-header', 'cut-header'],
+      );
       const target = kind.endsWith('payload') ? payload : header;
       const bytes = readFileSync(target);
       const at = Math.floor(rand() * bytes.length);

@@ -15,13 +15,7 @@ import { FIXTURE_POOL, writeBigCryptainer } from '../tools/src/bench/big-cryptai
 import { ShidiError } from '../tools/src/lib/errors.js';
 import { loadCryptainer } from '../tools/src/lib/wacryptolib/cryptainer-file.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
-import {
-  createDigests,
-  InThreadDigests,
-  OFF_THREAD_MIN_BYTES,
-  OffThreadDigests,
-  type Digests,
-} from '../tools/src/lib/wacryptolib/offthread-digests.js';
+import { createDigests, InThreadDigests, OFF_THREAD_MIN_BYTES, OffThreadDigests, type Digests } from '../tools/src/lib/wacryptolib/offthread-digests.js';
 import { revealCryptainer } from '../tools/src/lib/wacryptolib/reveal.js';
 import { scratch } from './helpers/fixtures.js';
 

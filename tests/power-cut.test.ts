@@ -71,7 +71,14 @@ beforeAll(async () => {
   const out = join(s.dir, 'ref-out');
   const d = await shidi(['decrypt', refDir, '--keys', pool, '--out', out, '--json']);
   expect(d.code, d.stderr).toBe(0);
-  for (const rep of JSON.parse(d.stdout).revealed) refPlain.set(rep.cryptainer.split('/').pop().replace(/\.crypt$/, ''), readFileSync(rep.output));
+  for (const rep of JSON.parse(d.stdout).revealed)
+    refPlain.set(
+      rep.cryptainer
+        .split('/')
+        .pop()
+        .replace(/\.crypt$/, ''),
+      readFileSync(rep.output),
+    );
 }, 120_000);
 
 describe(`${CUTS} power cuts during a ${MINUTES}-minute recording`, () => {
@@ -122,6 +129,8 @@ describe(`${CUTS} power cuts during a ${MINUTES}-minute recording`, () => {
       }
       recoveredSegments += segments;
     }
-    console.log(`power-cut campaign: ${CUTS} cuts over ${refCardOps} card operations; ${pendingSlices} left a slice in progress (${recoveredSegments} synced segments, all recovered and verified), ${cutsInHousekeeping} fell before the slice's payload existed; every earlier cryptainer byte-identical`);
+    console.log(
+      `power-cut campaign: ${CUTS} cuts over ${refCardOps} card operations; ${pendingSlices} left a slice in progress (${recoveredSegments} synced segments, all recovered and verified), ${cutsInHousekeeping} fell before the slice's payload existed; every earlier cryptainer byte-identical`,
+    );
   }, 900_000);
 });

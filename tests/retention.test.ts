@@ -22,12 +22,16 @@ afterAll(s.cleanup);
 const mic = encodeSensorDescriptor({ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' });
 let pool: string;
 let confPath: string;
-const compile = (o: Partial<CompileOptions>) => compileCryptoconf(loadCryptoconfFile(confPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'keep', ...o });
+const compile = (o: Partial<CompileOptions>) =>
+  compileCryptoconf(loadCryptoconfFile(confPath), new KeyPool([pool]), { sliceMs: 10_000, pseudonym: 'keep', ...o });
 function* minutes(n: number): Generator<SimFrame> {
   const block = new Uint8Array(1600).fill(3);
   for (let t = 0; t < n * 60_000; t += 100) yield { sensor: 0, t_ms: T0 + t, data: block };
 }
-const slices = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.crypt')).sort();
+const slices = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.crypt'))
+    .sort();
 const stamp = (i: number) => new Date(T0 + i * 10_000).toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
 /** Slice i of a run on a new device: its start, the pseudonym, its sequence number (docs/device-state.md). */
 const sliceName = (i: number) => `${stamp(i)}_keep_${String(i).padStart(8, '0')}_cryptainer.cbor.crypt`;
@@ -49,7 +53,7 @@ describe('retention', () => {
     expect(d.code, d.stderr).toBe(0);
   });
 
-  it('leaves files that are not this device\'s slices alone', async () => {
+  it("leaves files that are not this device's slices alone", async () => {
     const dir = join(s.dir, 'ret-other');
     const { writeFileSync, mkdirSync } = await import('node:fs');
     mkdirSync(dir);
@@ -67,7 +71,14 @@ describe('a full card', () => {
 
   it('policy stop: the recording stops at a slice start with C_CARD_FULL; every finished slice reveals', async () => {
     const dir = join(s.dir, 'full-stop');
-    const err = await runSimulation({ conf: await compile({ fullPolicy: 'stop' }), sensors: [mic], frames: minutes(2), startMs: T0, outDir: dir, faults: { cardBytes: CARD } }).catch((e) => e);
+    const err = await runSimulation({
+      conf: await compile({ fullPolicy: 'stop' }),
+      sensors: [mic],
+      frames: minutes(2),
+      startMs: T0,
+      outDir: dir,
+      faults: { cardBytes: CARD },
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(CoreError);
     expect(err.code).toBe(-111);
     expect(err.message).toMatch(/C_CARD_FULL/);
@@ -80,7 +91,14 @@ describe('a full card', () => {
 
   it('policy delete-oldest: the recording goes on, the oldest finished slices make room, the newest are all there', async () => {
     const dir = join(s.dir, 'full-roll');
-    const r = await runSimulation({ conf: await compile({ fullPolicy: 'delete-oldest' }), sensors: [mic], frames: minutes(2), startMs: T0, outDir: dir, faults: { cardBytes: CARD } });
+    const r = await runSimulation({
+      conf: await compile({ fullPolicy: 'delete-oldest' }),
+      sensors: [mic],
+      frames: minutes(2),
+      startMs: T0,
+      outDir: dir,
+      faults: { cardBytes: CARD },
+    });
     expect(r.slices_finished).toBe(12);
     const kept = slices(dir);
     expect(kept.length).toBeLessThan(12);

@@ -19,13 +19,17 @@ describe('revealBatch', () => {
     const planned: number[] = [];
     let progressed = 0;
     const seen: string[] = [];
-    const run = await revealBatch([CRYPTAINERS, join(CRYPTAINERS, '20260101_120000_simple_cryptainer.txt.crypt')], { pool: new KeyPool([POOL]), out }, {
-      onPlanned: (n) => planned.push(n),
-      onProgress: (n) => {
-        progressed += n;
+    const run = await revealBatch(
+      [CRYPTAINERS, join(CRYPTAINERS, '20260101_120000_simple_cryptainer.txt.crypt')],
+      { pool: new KeyPool([POOL]), out },
+      {
+        onPlanned: (n) => planned.push(n),
+        onProgress: (n) => {
+          progressed += n;
+        },
+        onRevealed: (file) => seen.push(file.plainName),
       },
-      onRevealed: (file) => seen.push(file.plainName),
-    });
+    );
     expect(run.files).toBe(5); // the file named twice counts once
     expect(run).toMatchObject({ ok: true, exitCode: ExitCode.ok, summary: null, failures: [] });
     expect(seen).toHaveLength(5);

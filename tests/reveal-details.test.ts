@@ -40,7 +40,10 @@ beforeAll(async () => {
   expect(r.slices_finished).toBe(3);
 });
 
-const sliceFiles = () => readdirSync(slices).filter((n) => n.endsWith('.crypt')).sort();
+const sliceFiles = () =>
+  readdirSync(slices)
+    .filter((n) => n.endsWith('.crypt'))
+    .sort();
 
 describe('outputs are private whatever the umask', () => {
   it('under umask 022, a restored file is 0600, and an export has files 0600 in folders 0700', async () => {
@@ -48,7 +51,20 @@ describe('outputs are private whatever the umask', () => {
     try {
       const out = join(s.dir, 'private');
       const exp = join(s.dir, 'private-export');
-      const r = await shidi(['decrypt', join(slices, sliceFiles()[0]!), join(CRYPTAINERS, MIC_NAME), '--keys', keys.pool, '--keys', POOL, '--out', out, '--export', exp, '--json']);
+      const r = await shidi([
+        'decrypt',
+        join(slices, sliceFiles()[0]!),
+        join(CRYPTAINERS, MIC_NAME),
+        '--keys',
+        keys.pool,
+        '--keys',
+        POOL,
+        '--out',
+        out,
+        '--export',
+        exp,
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(1); // the mic fixture is not a record stream: revealed, not exported
       const doc = JSON.parse(r.stdout);
       expect(doc.revealed).toHaveLength(2);
@@ -128,9 +144,12 @@ describe('an unwrapped key that is not a key', () => {
     const layer = (header.payload_cipher_layers as EJsonObject[])[0]!;
     // wacryptolib's key struct, wrapped by node:crypto's OAEP (SHA-512, 60-byte chunks) to keychain …a1.
     const pub = createPublicKey(readFileSync(join(GUARDIAN_KEYSTORE, '0000f1b0-0000-4000-8000-0000000000a1_RSA_OAEP_public_key.pem')));
-    const struct = Buffer.from(`{"cryptainer_metadata": null, "key_bytes": {"$binary": {"base64": "${Buffer.from(keyText).toString('base64')}", "subType": "00"}}}`);
+    const struct = Buffer.from(
+      `{"cryptainer_metadata": null, "key_bytes": {"$binary": {"base64": "${Buffer.from(keyText).toString('base64')}", "subType": "00"}}}`,
+    );
     const chunks: Buffer[] = [];
-    for (let i = 0; i < struct.length; i += 60) chunks.push(publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, struct.subarray(i, i + 60)));
+    for (let i = 0; i < struct.length; i += 60)
+      chunks.push(publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, struct.subarray(i, i + 60)));
     layer.key_ciphertext = dumpEJsonBytes({ ciphertext_chunks: chunks });
     writeFileSync(path, dumpEJsonBytes(header as EJson));
     return path;
@@ -149,7 +168,9 @@ describe('an unwrapped key that is not a key', () => {
       for (const r of [json, human]) {
         expect(r.code).toBe(1);
         const all = r.stdout + r.stderr;
-        expect(all).toMatch(/layer 1 of 1 \(CHACHA20_POLY1305\) key: the unwrapped bytes are not a key in wacryptolib's JSON — damaged, or wrapped by another program \(their content is not shown: it may be secret\)/);
+        expect(all).toMatch(
+          /layer 1 of 1 \(CHACHA20_POLY1305\) key: the unwrapped bytes are not a key in wacryptolib's JSON — damaged, or wrapped by another program \(their content is not shown: it may be secret\)/,
+        );
         // Not a single 5-character window of the unwrapped text.
         const secretPart = 'TOPSECRET-k3y-material-0123456789abcdef';
         for (let k = 0; k + 5 <= secretPart.length; k++) expect(all).not.toContain(secretPart.slice(k, k + 5));
@@ -169,7 +190,14 @@ describe('the file name against the authenticated slice start', () => {
     for (const [i, rep] of revealed.entries()) {
       const start = new Date(T0 + i * 10_000).toISOString().replace('.000Z', 'Z');
       // The core names and seals each slice with its sequence number (0, 1, 2 on a new device).
-      expect(rep.name_check).toEqual({ status: 'match', name_start: start, slice_start_ms: T0 + i * 10_000, name_sequence: String(i), sealed_sequence: String(i), problems: [] });
+      expect(rep.name_check).toEqual({
+        status: 'match',
+        name_start: start,
+        slice_start_ms: T0 + i * 10_000,
+        name_sequence: String(i),
+        sealed_sequence: String(i),
+        problems: [],
+      });
       expect(rep.warnings).toEqual([]);
     }
   });
@@ -191,11 +219,13 @@ describe('the file name against the authenticated slice start', () => {
       problems: ['the name says the slice starts at 2026-01-01T12:30:00Z, the recording inside starts at 2026-01-01T12:00:10Z'],
     });
     expect(rep.warnings).toEqual([
-      'the file name does not match the recording it holds: the name says the slice starts at 2026-01-01T12:30:00Z, the recording inside starts at 2026-01-01T12:00:10Z — the file was renamed or its name altered; trust the recording\'s own start time',
+      "the file name does not match the recording it holds: the name says the slice starts at 2026-01-01T12:30:00Z, the recording inside starts at 2026-01-01T12:00:10Z — the file was renamed or its name altered; trust the recording's own start time",
     ]);
     const human = await shidi(['decrypt', join(dir, moved), '--keys', keys.pool, '--out', join(dir, 'out2')]);
     expect(human.code).toBe(0);
-    expect(human.stderr).toContain('shidi: warning: 20260101_123000_shidi_00000001_cryptainer.cbor: the file name does not match the recording it holds: the name says the slice starts at 2026-01-01T12:30:00Z');
+    expect(human.stderr).toContain(
+      'shidi: warning: 20260101_123000_shidi_00000001_cryptainer.cbor: the file name does not match the recording it holds: the name says the slice starts at 2026-01-01T12:30:00Z',
+    );
   });
 
   it('a slice renamed to a name that is not a slice name: no check, no warning; wacryptolib fixtures likewise', async () => {
@@ -204,7 +234,18 @@ describe('the file name against the authenticated slice start', () => {
     const name = sliceFiles()[0]!;
     writeFileSync(join(dir, 'evidence.crypt'), readFileSync(join(slices, name)));
     writeFileSync(join(dir, 'evidence.crypt.payload'), readFileSync(join(slices, `${name}.payload`)));
-    const r = await shidi(['decrypt', join(dir, 'evidence.crypt'), join(CRYPTAINERS, MIC_NAME), '--keys', keys.pool, '--keys', POOL, '--out', join(dir, 'out'), '--json']);
+    const r = await shidi([
+      'decrypt',
+      join(dir, 'evidence.crypt'),
+      join(CRYPTAINERS, MIC_NAME),
+      '--keys',
+      keys.pool,
+      '--keys',
+      POOL,
+      '--out',
+      join(dir, 'out'),
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [evidence, mic] = JSON.parse(r.stdout).revealed;
     expect(evidence.name_check).toMatchObject({ status: 'not-a-slice-name', name_start: null, slice_start_ms: T0 });
@@ -215,7 +256,12 @@ describe('the file name against the authenticated slice start', () => {
 
   describe('with a sequence number in the name and slice_sequence sealed in the metadata', () => {
     const plaintext = Buffer.concat([
-      cbor({ shidi_records: 1, slice_index: 0, slice_start_ms: BigInt(T0), sensors: [{ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' }] }),
+      cbor({
+        shidi_records: 1,
+        slice_index: 0,
+        slice_start_ms: BigInt(T0),
+        sensors: [{ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' }],
+      }),
       cbor([0, 0, BigInt(T0 + 5), new Uint8Array(16)]),
     ]);
     const make = async (dir: string, name: string, metadata: EJsonObject | null) => {
@@ -231,7 +277,14 @@ describe('the file name against the authenticated slice start', () => {
 
     it('the same number: match', async () => {
       const rep = await check(await make(join(s.dir, 'seq-ok'), '20260101_120000_shidi_00000042_cryptainer.cbor.crypt', { slice_sequence: 42 }));
-      expect(rep.name_check).toEqual({ status: 'match', name_start: '2026-01-01T12:00:00Z', slice_start_ms: T0, name_sequence: '42', sealed_sequence: '42', problems: [] });
+      expect(rep.name_check).toEqual({
+        status: 'match',
+        name_start: '2026-01-01T12:00:00Z',
+        slice_start_ms: T0,
+        name_sequence: '42',
+        sealed_sequence: '42',
+        problems: [],
+      });
       expect(rep.warnings).toEqual([]);
     });
 
@@ -242,13 +295,23 @@ describe('the file name against the authenticated slice start', () => {
       renameSync(orig, to43);
       renameSync(`${orig}.payload`, `${to43}.payload`);
       let rep = await check(to43);
-      expect(rep.name_check).toMatchObject({ status: 'mismatch', name_sequence: '43', sealed_sequence: '42', problems: ["the name's sequence number is 43, the sealed one 42"] });
+      expect(rep.name_check).toMatchObject({
+        status: 'mismatch',
+        name_sequence: '43',
+        sealed_sequence: '42',
+        problems: ["the name's sequence number is 43, the sealed one 42"],
+      });
       expect(rep.warnings[0]).toMatch(/^the file name does not match the recording it holds: the name's sequence number is 43, the sealed one 42 — /);
       const bare = join(dir, '20260101_120000_shidi_cryptainer.cbor.crypt');
       renameSync(to43, bare);
       renameSync(`${to43}.payload`, `${bare}.payload`);
       rep = await check(bare);
-      expect(rep.name_check).toMatchObject({ status: 'mismatch', name_sequence: null, sealed_sequence: '42', problems: ['the name has no sequence number, the sealed one is 42'] });
+      expect(rep.name_check).toMatchObject({
+        status: 'mismatch',
+        name_sequence: null,
+        sealed_sequence: '42',
+        problems: ['the name has no sequence number, the sealed one is 42'],
+      });
     });
 
     it('a number in the name that nothing seals: mismatch', async () => {
@@ -263,7 +326,9 @@ describe('the file name against the authenticated slice start', () => {
       await encryptCryptainer([Buffer.from('plain notes, not records')], loadCryptoconfFile(C4), path, { keys: fixturePool() });
       const rep = await check(path);
       expect(rep.name_check).toMatchObject({ status: 'not-checked', slice_start_ms: null });
-      expect(rep.warnings).toEqual(['the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked']);
+      expect(rep.warnings).toEqual([
+        'the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked',
+      ]);
     });
   });
 
@@ -272,7 +337,14 @@ describe('the file name against the authenticated slice start', () => {
     expect(parseSliceName('20260101_120000_12345678_cryptainer.cbor')).toEqual({ startSeconds: T0 / 1000, pseudonym: '12345678', sequence: null });
     expect(parseSliceName('20260101_120000_p_00000000_cryptainer.cbor')).toMatchObject({ sequence: '0' });
     expect(parseSliceName('20260101_120000_p_123456789012_cryptainer.cbor')).toMatchObject({ pseudonym: 'p', sequence: '123456789012' });
-    for (const n of ['20260231_120000_p_cryptainer.cbor', '20260101_246000_p_cryptainer.cbor', '20260101_120000_p_1234567_cryptainer.cbor', '20260101_120000_P_cryptainer.cbor', '20260101_120000_mic_cryptainer.raw', 'evidence'])
+    for (const n of [
+      '20260231_120000_p_cryptainer.cbor',
+      '20260101_246000_p_cryptainer.cbor',
+      '20260101_120000_p_1234567_cryptainer.cbor',
+      '20260101_120000_P_cryptainer.cbor',
+      '20260101_120000_mic_cryptainer.raw',
+      'evidence',
+    ])
       expect(parseSliceName(n), n).toBeNull();
     // Sub-second slice starts (a 1500 ms period) are named by the whole second they fall in.
     const header = { shidi_records: 1, slice_index: 3, slice_start_ms: T0 + 4500, sensors: [] };

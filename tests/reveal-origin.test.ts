@@ -69,7 +69,16 @@ describe('signed: the wacryptolib fixtures whose signatures verify', () => {
     expect(code).toBe(0);
     // The AES_EAX tag still vouches for the bytes; nothing vouches for the writer.
     expect(doc.revealed[0]).toMatchObject({ integrity: 'verified', origin: 'not-checked', signed_by: [] });
-    const both = await shidi(['decrypt', join(CRYPTAINERS, SIGNED[1][0]), '--keys', POOL, '--out', join(s.dir, 'both'), '--no-verify-signatures', '--require-signature']);
+    const both = await shidi([
+      'decrypt',
+      join(CRYPTAINERS, SIGNED[1][0]),
+      '--keys',
+      POOL,
+      '--out',
+      join(s.dir, 'both'),
+      '--no-verify-signatures',
+      '--require-signature',
+    ]);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--require-signature and --no-verify-signatures contradict each other — drop one/);
   });
@@ -92,7 +101,9 @@ describe('signature failed', () => {
     expect(code).toBe(1);
     expect(doc.revealed).toEqual([]);
     expect(doc.failed).toMatchObject([{ kind: 'signature', details: { origin: 'signature-failed' } }]);
-    expect(doc.failed[0].message).toMatch(/signature 1 \(ECC_DSS\): signature failed: the signature does not verify with .* — signed by another key, or altered/);
+    expect(doc.failed[0].message).toMatch(
+      /signature 1 \(ECC_DSS\): signature failed: the signature does not verify with .* — signed by another key, or altered/,
+    );
     expect(existsSync(out)).toBe(false); // nothing written, not even an empty --out folder
   });
 });
@@ -109,7 +120,9 @@ describe('unsigned', () => {
     const human = await shidi(['decrypt', slices, '--keys', keys.pool, '--out', join(s.dir, 'dev-human')]);
     expect(human.code).toBe(0);
     expect(human.stdout.match(/integrity verified; origin unsigned\)/g)).toHaveLength(2);
-    expect(human.stderr).toMatch(/origin unsigned: nothing shows who wrote those recordings — anyone holding the guardians' public keys can make a cryptainer that verifies; --require-signature refuses such files/);
+    expect(human.stderr).toMatch(
+      /origin unsigned: nothing shows who wrote those recordings — anyone holding the guardians' public keys can make a cryptainer that verifies; --require-signature refuses such files/,
+    );
   });
 
   it('the unsigned wacryptolib fixture too', async () => {
@@ -122,7 +135,8 @@ describe('unsigned', () => {
     // A pool with every guardian's public key and no private key: what anyone may hold.
     const publicPool = join(s.dir, 'public-pool');
     cpSync(keys.pool, publicPool, { recursive: true });
-    for (const g of [keys.guardians.wearer, ...keys.guardians.guardians]) rmSync(join(g.keystoreDir.replace(keys.pool, publicPool), `${g.keychainUids[0]}_RSA_OAEP_private_key.pem`));
+    for (const g of [keys.guardians.wearer, ...keys.guardians.guardians])
+      rmSync(join(g.keystoreDir.replace(keys.pool, publicPool), `${g.keychainUids[0]}_RSA_OAEP_private_key.pem`));
     const forged = join(s.dir, 'forged');
     const name = readdirSync(slices).find((n) => n.endsWith('.crypt'))!;
     cpSync(slices, forged, { recursive: true });
@@ -138,7 +152,17 @@ describe('unsigned', () => {
 
   it('--require-signature refuses every unsigned cryptainer with exit 4, saying why, before writing anything', async () => {
     const out = join(s.dir, 'required');
-    const { code, doc, stderr } = await revealJson([slices, join(CRYPTAINERS, UNSIGNED_FIXTURE), '--keys', keys.pool, '--keys', POOL, '--out', out, '--require-signature']);
+    const { code, doc, stderr } = await revealJson([
+      slices,
+      join(CRYPTAINERS, UNSIGNED_FIXTURE),
+      '--keys',
+      keys.pool,
+      '--keys',
+      POOL,
+      '--out',
+      out,
+      '--require-signature',
+    ]);
     expect(code).toBe(4);
     expect(doc.revealed).toEqual([]);
     expect(doc.failed).toHaveLength(3);
@@ -153,7 +177,15 @@ describe('unsigned', () => {
   });
 
   it('--require-signature on an unfinished signed cryptainer: its signatures were never written', async () => {
-    const r = await revealJson([join(FIX, 'pending_example', '20260101_120400_mic_cryptainer.raw.crypt~'), '--keys', POOL, '--out', join(s.dir, 'pending'), '--allow-unfinished', '--require-signature']);
+    const r = await revealJson([
+      join(FIX, 'pending_example', '20260101_120400_mic_cryptainer.raw.crypt~'),
+      '--keys',
+      POOL,
+      '--out',
+      join(s.dir, 'pending'),
+      '--allow-unfinished',
+      '--require-signature',
+    ]);
     expect(r.code).toBe(4);
     expect(r.doc.failed[0].message).toMatch(/refused by --require-signature: it is unfinished, so its signatures were never written/);
   });

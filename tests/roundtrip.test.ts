@@ -58,14 +58,20 @@ const node: fc.Memo<Node> = fc.memo((depth) =>
 const payloadLayer = fc.record({
   algo: symAlgo,
   keys: fc.array(node(2), { minLength: 1, maxLength: 2 }),
-  sigs: fc.array(fc.record({ digest: fc.constantFrom('SHA256', 'SHA512', 'SHA3_256', 'SHA3_512'), algo: fc.constantFrom('RSA_PSS', 'DSA_DSS', 'ECC_DSS') }), { maxLength: 1 }),
+  sigs: fc.array(fc.record({ digest: fc.constantFrom('SHA256', 'SHA512', 'SHA3_256', 'SHA3_512'), algo: fc.constantFrom('RSA_PSS', 'DSA_DSS', 'ECC_DSS') }), {
+    maxLength: 1,
+  }),
 });
 
 function toKeyLayer(n: Node): EJson {
   if ('rsa' in n)
     return n.rsa === 3
       ? { key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'local_keyfactory' } }
-      : { key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'authenticator', keystore_uid: Uuid.parse(KEYSTORE) }, keychain_uid: Uuid.parse(GUARDIANS[n.rsa]!) };
+      : {
+          key_cipher_algo: 'RSA_OAEP',
+          key_cipher_trustee: { trustee_type: 'authenticator', keystore_uid: Uuid.parse(KEYSTORE) },
+          keychain_uid: Uuid.parse(GUARDIANS[n.rsa]!),
+        };
   if ('sym' in n) return { key_cipher_algo: n.sym, key_cipher_layers: n.layers.map(toKeyLayer) };
   return {
     key_cipher_algo: '[SHARED_SECRET]',
@@ -77,7 +83,11 @@ function toKeyLayer(n: Node): EJson {
 /** Independent of the unwrapper: can these guardians (bit mask) open the chain? */
 function satisfied(nodes: Node[], mask: number): boolean {
   return nodes.every((n) =>
-    'rsa' in n ? n.rsa === 3 || Boolean(mask & (1 << n.rsa)) : 'sym' in n ? satisfied(n.layers, mask) : n.shared.filter((sh) => satisfied(sh, mask)).length >= n.threshold,
+    'rsa' in n
+      ? n.rsa === 3 || Boolean(mask & (1 << n.rsa))
+      : 'sym' in n
+        ? satisfied(n.layers, mask)
+        : n.shared.filter((sh) => satisfied(sh, mask)).length >= n.threshold,
   );
 }
 
@@ -100,7 +110,11 @@ describe('random cryptoconfs round-trip, and the threshold logic', () => {
             payload_cipher_layers: layers.map((l) => ({
               payload_cipher_algo: l.algo,
               key_cipher_layers: l.keys.map(toKeyLayer),
-              payload_signatures: l.sigs.map((sg) => ({ payload_digest_algo: sg.digest, payload_signature_algo: sg.algo, payload_signature_trustee: { trustee_type: 'local_keyfactory' } })),
+              payload_signatures: l.sigs.map((sg) => ({
+                payload_digest_algo: sg.digest,
+                payload_signature_algo: sg.algo,
+                payload_signature_trustee: { trustee_type: 'local_keyfactory' },
+              })),
             })),
           });
           const dir = join(s.dir, `rt${counter++}`);

@@ -157,7 +157,22 @@ function mutate(rand: () => number, t: Target): { kind: string; bytes: Buffer; u
     const x = xs[int(xs.length)]!;
     return x.segments[int(x.segments.length)]!;
   };
-  const kinds = ['flip', 'flip', 'flip', 'truncate', 'truncate', 'swap', 'move', 'delete', 'duplicate', 'splice-pool', 'splice-other', 'last-flag', 'last-flag', 'uid'];
+  const kinds = [
+    'flip',
+    'flip',
+    'flip',
+    'truncate',
+    'truncate',
+    'swap',
+    'move',
+    'delete',
+    'duplicate',
+    'splice-pool',
+    'splice-other',
+    'last-flag',
+    'last-flag',
+    'uid',
+  ];
   const kind = kinds[int(kinds.length)]!;
   switch (kind) {
     case 'flip': {
@@ -287,7 +302,11 @@ async function throughReveal(t: Target, m: Buffer, exp: Expected, rand: () => nu
     expect(exp.kind, `${where}: restored although ${JSON.stringify(exp)}`).not.toBe('damaged');
     if (exp.kind === 'incomplete') {
       expect(allow, where).toBe(true);
-      expect(r, where).toMatchObject({ state: 'incomplete', segments_restored: exp.segments, incomplete: `ends after segment ${exp.segments} of ${pending ? 'an unfinished slice' : 'a slice marked finished'}` });
+      expect(r, where).toMatchObject({
+        state: 'incomplete',
+        segments_restored: exp.segments,
+        incomplete: `ends after segment ${exp.segments} of ${pending ? 'an unfinished slice' : 'a slice marked finished'}`,
+      });
       expect(r.integrity, where).toBe(inner ? 'partial' : 'verified');
       expect(restored.equals(t.plaintext.subarray(0, exp.segments * S)), `${where}: not exactly the authenticated prefix`).toBe(true);
     } else {
@@ -343,7 +362,8 @@ describe(`segmented mutation campaign (${COUNT} random mutations, seed ${SEED})`
         const r = readInProcess(rand, t, m, t.uid);
         expect(r.ok && r.verdict, `${t.name} cut after ${k}`).toEqual({ state: 'incomplete', segments: k, bytes: k * S });
         if (r.ok) expect(r.plaintext.equals(inner.subarray(0, k * S))).toBe(true);
-        for (const pending of [true, false]) for (const allow of [true, false]) await throughReveal(t, m, exp, rand, `${t.name} cut after segment ${k}`, { pending, allow });
+        for (const pending of [true, false])
+          for (const allow of [true, false]) await throughReveal(t, m, exp, rand, `${t.name} cut after segment ${k}`, { pending, allow });
         cases++;
       }
     }

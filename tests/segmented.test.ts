@@ -108,14 +108,17 @@ const byName = new Map(vectors.map((v) => [v.name, v]));
 
 /** `A0 A1^70 A2[0:40]` → bytes. */
 function build(expr: string): Buffer {
-  const parts = expr.split(/\s+/).filter(Boolean).map((tok) => {
-    const m = /^([A-Z])(\d+)(?:\[(\d+):(\d+)\])?(?:\^(\d+))?$/.exec(tok);
-    if (!m) throw new Error(`bad token ${tok}`);
-    let b = Buffer.from(byName.get(m[1]!)!.segments[Number(m[2])]!);
-    if (m[3] !== undefined) b = b.subarray(Number(m[3]), Number(m[4]));
-    if (m[5] !== undefined) b[Number(m[5])]! ^= 1;
-    return b;
-  });
+  const parts = expr
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((tok) => {
+      const m = /^([A-Z])(\d+)(?:\[(\d+):(\d+)\])?(?:\^(\d+))?$/.exec(tok);
+      if (!m) throw new Error(`bad token ${tok}`);
+      let b = Buffer.from(byName.get(m[1]!)!.segments[Number(m[2])]!);
+      if (m[3] !== undefined) b = b.subarray(Number(m[3]), Number(m[4]));
+      if (m[5] !== undefined) b[Number(m[5])]! ^= 1;
+      return b;
+    });
   return Buffer.concat(parts);
 }
 
@@ -200,7 +203,12 @@ describe('the vectors of docs/segmented-cipher.md', () => {
       const range = finalSegmentRange(stored.length, 64);
       const tailOnly = (() => {
         try {
-          return probeFinalSegment({ algo: SEGMENTED_ALGO, key: A().key, segmentSize: 64 }, A().uid, stored.length, range ? stored.subarray(range.offset) : null);
+          return probeFinalSegment(
+            { algo: SEGMENTED_ALGO, key: A().key, segmentSize: 64 },
+            A().uid,
+            stored.length,
+            range ? stored.subarray(range.offset) : null,
+          );
         } catch {
           return 'damaged' as const;
         }
@@ -260,7 +268,9 @@ describe('the layer key', () => {
   it('serialises as the spec says (sorted keys, wacryptolib JSON) and reads back', () => {
     const k = { algo: SEGMENTED_ALGO, key: Buffer.alloc(32, 1), segmentSize: 16384 };
     const text = dumpEJson(segmentedKeyToEJson(k));
-    expect(text).toBe(`{"key": {"$binary": {"base64": "${Buffer.alloc(32, 1).toString('base64')}", "subType": "00"}}, "segment_size": {"$numberInt": "16384"}}`);
+    expect(text).toBe(
+      `{"key": {"$binary": {"base64": "${Buffer.alloc(32, 1).toString('base64')}", "subType": "00"}}, "segment_size": {"$numberInt": "16384"}}`,
+    );
     expect(segmentedKeyFromEJson(parseEJson(text, 'k'), 'k')).toEqual(k);
   });
 
@@ -292,7 +302,12 @@ describe('the layer key', () => {
 // The model
 
 const LOCAL_RSA: EJsonObject = { key_cipher_algo: 'RSA_OAEP', key_cipher_trustee: { trustee_type: 'local_keyfactory' } };
-const layer = (algo: string, extra: EJsonObject = {}): EJsonObject => ({ payload_cipher_algo: algo, key_cipher_layers: [LOCAL_RSA], payload_signatures: [], ...extra });
+const layer = (algo: string, extra: EJsonObject = {}): EJsonObject => ({
+  payload_cipher_algo: algo,
+  key_cipher_layers: [LOCAL_RSA],
+  payload_signatures: [],
+  ...extra,
+});
 const confOf = (...layers: EJsonObject[]): Cryptoconf => validateCryptoconf({ keychain_uid: Uuid.parse(DEVICE_KEYCHAIN), payload_cipher_layers: layers });
 
 describe('the model', () => {
@@ -314,7 +329,9 @@ describe('the model', () => {
   });
 
   it('lists it among the payload ciphers in the unknown-cipher message', () => {
-    expect(() => confOf(layer('AES_GCM'))).toThrow(/unknown payload cipher "AES_GCM" \(expected one of AES_CBC, AES_EAX, CHACHA20_POLY1305, SHIDI_AES_CTR_HMAC_SEGMENTS\)/);
+    expect(() => confOf(layer('AES_GCM'))).toThrow(
+      /unknown payload cipher "AES_GCM" \(expected one of AES_CBC, AES_EAX, CHACHA20_POLY1305, SHIDI_AES_CTR_HMAC_SEGMENTS\)/,
+    );
   });
 });
 
@@ -392,7 +409,7 @@ describe('revealing segmented cryptainers', () => {
     }
   });
 
-  it('the eager writer\'s form (an empty last segment) and an inline payload restore too', async () => {
+  it("the eager writer's form (an empty last segment) and an inline payload restore too", async () => {
     const eager = await make([layer(SEGMENTED_ALGO)], { eager: true, plaintext: PLAIN.subarray(0, 4 * S) });
     expect(readFileSync(eager.payload).length).toBe(4 * UNIT + SEGMENT_TAG_BYTES);
     expect(await reveal(eager.path, join(eager.dir, 'out'))).toMatchObject({ state: 'finished', segments_restored: 5, bytes: 4 * S });
@@ -417,7 +434,13 @@ describe('revealing segmented cryptainers', () => {
     expect(e.message).toMatch(/incomplete: ends after segment 7 of an unfinished slice .*pass --allow-unfinished/);
     expect(outFiles(m)).toEqual([]);
     const r = await reveal(pending, join(m.dir, 'out'), { allowUnfinished: true });
-    expect(r).toMatchObject({ state: 'incomplete', integrity: 'verified', segments_restored: 7, incomplete: 'ends after segment 7 of an unfinished slice', bytes: 7 * S });
+    expect(r).toMatchObject({
+      state: 'incomplete',
+      integrity: 'verified',
+      segments_restored: 7,
+      incomplete: 'ends after segment 7 of an unfinished slice',
+      bytes: 7 * S,
+    });
     expect(r.output).toBe(join(m.dir, 'out', 'rec.bin')); // not .unfinished: it is authenticated
     expect(readFileSync(r.output).equals(PLAIN.subarray(0, 7 * S))).toBe(true);
     expect(r.warnings.join()).toMatch(/INCOMPLETE: ends after segment 7 of an unfinished slice/);
@@ -456,7 +479,11 @@ describe('revealing segmented cryptainers', () => {
       ['a flipped ciphertext bit', Buffer.from(good).fill(good[5 * UNIT + 3]! ^ 4, 5 * UNIT + 3, 5 * UNIT + 4), 5],
       ['a flipped tag bit', Buffer.from(good).fill(good[2 * UNIT + S + 1]! ^ 1, 2 * UNIT + S + 1, 2 * UNIT + S + 2), 2],
       ['a cut inside a segment', good.subarray(0, 9 * UNIT + 100), 9],
-      ['a segment swap', Buffer.concat([good.subarray(0, UNIT * 3), good.subarray(UNIT * 4, UNIT * 5), good.subarray(UNIT * 3, UNIT * 4), good.subarray(UNIT * 5)]), 3],
+      [
+        'a segment swap',
+        Buffer.concat([good.subarray(0, UNIT * 3), good.subarray(UNIT * 4, UNIT * 5), good.subarray(UNIT * 3, UNIT * 4), good.subarray(UNIT * 5)]),
+        3,
+      ],
       // Cut at a boundary AND damaged earlier: damage wins over "incomplete".
       ['a flip before a boundary cut', Buffer.from(good.subarray(0, 6 * UNIT)).fill(good[UNIT + 10]! ^ 1, UNIT + 10, UNIT + 11), 1],
     ];
@@ -493,7 +520,9 @@ describe('revealing segmented cryptainers', () => {
     writeFileSync(m.payload, readFileSync(m.payload).subarray(0, 10 * UNIT));
     const cut = await reveal(m.path, join(m.dir, 'out'), { allowUnfinished: true });
     expect(cut).toMatchObject({ state: 'incomplete', integrity: 'partial', segments_restored: 10 });
-    expect(cut.warnings.join('\n')).toMatch(/layer 2 of 3 \(AES_EAX\): decrypted without its own integrity tag \(it covers the whole payload, which is incomplete\)/);
+    expect(cut.warnings.join('\n')).toMatch(
+      /layer 2 of 3 \(AES_EAX\): decrypted without its own integrity tag \(it covers the whole payload, which is incomplete\)/,
+    );
     // CBC gives back every whole block of the 2560 bytes.
     expect(readFileSync(cut.output).equals(PLAIN.subarray(0, 10 * S))).toBe(true);
   });
@@ -503,7 +532,9 @@ describe('revealing segmented cryptainers', () => {
     const pending = powerCut(m, readFileSync(m.payload).length);
     const e = await refusal(reveal(pending, join(m.dir, 'out')));
     expect(e.kind).toBe('unfinished');
-    expect(e.message).toMatch(/segmented payload is complete and every segment verifies, but layer 1 of 2 \(CHACHA20_POLY1305\) never got its own integrity tag — pass --allow-unfinished/);
+    expect(e.message).toMatch(
+      /segmented payload is complete and every segment verifies, but layer 1 of 2 \(CHACHA20_POLY1305\) never got its own integrity tag — pass --allow-unfinished/,
+    );
     const r = await reveal(pending, join(m.dir, 'out'), { allowUnfinished: true });
     expect(r).toMatchObject({ state: 'finished-payload-pending-header', integrity: 'partial' });
     expect(r.warnings.join()).toMatch(/never written in an unfinished slice/);
@@ -512,7 +543,9 @@ describe('revealing segmented cryptainers', () => {
 
   it('signatures: verified when complete, reported unchecked when the payload is cut', async () => {
     const signed = layer(SEGMENTED_ALGO, {
-      payload_signatures: [{ payload_digest_algo: 'SHA256', payload_signature_algo: 'ECC_DSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } }],
+      payload_signatures: [
+        { payload_digest_algo: 'SHA256', payload_signature_algo: 'ECC_DSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } },
+      ],
     });
     const m = await make([signed]);
     const r = await reveal(m.path, join(m.dir, 'out'));
@@ -548,7 +581,13 @@ describe('the CLI on segmented cryptainers', () => {
     const yes = await shidi(['decrypt', pending, '--keys', POOL, '--out', out, '--json', '--allow-unfinished']);
     expect(yes.code, yes.stderr).toBe(0);
     const rep = JSON.parse(yes.stdout).revealed[0];
-    expect(rep).toMatchObject({ state: 'incomplete', integrity: 'verified', segments_restored: 12, incomplete: 'ends after segment 12 of an unfinished slice', bytes: 12 * S });
+    expect(rep).toMatchObject({
+      state: 'incomplete',
+      integrity: 'verified',
+      segments_restored: 12,
+      incomplete: 'ends after segment 12 of an unfinished slice',
+      bytes: 12 * S,
+    });
     expect(readFileSync(join(out, 'rec.bin')).equals(PLAIN.subarray(0, 12 * S))).toBe(true);
     const text = await shidi(['decrypt', pending, '--keys', POOL, '--out', out, '--allow-unfinished', '--force']);
     expect(text.code).toBe(0);

@@ -7,22 +7,31 @@ import { recombineByElimination } from './oracles/shamir-linear.js';
 /** Subsets of size k of 0..n-1, drawn by fast-check. */
 const subset = (n: number, k: number) => fc.shuffledSubarray([...Array(n).keys()], { minLength: k, maxLength: k });
 
-const setup = fc.integer({ min: 1, max: 7 }).chain((n) =>
-  fc.integer({ min: 1, max: n }).chain((k) =>
-    fc.record({ n: fc.constant(n), k: fc.constant(k), secret: fc.uint8Array({ maxLength: 80 }), pick: subset(n, k) }),
-  ),
-);
+const setup = fc
+  .integer({ min: 1, max: 7 })
+  .chain((n) =>
+    fc
+      .integer({ min: 1, max: n })
+      .chain((k) => fc.record({ n: fc.constant(n), k: fc.constant(k), secret: fc.uint8Array({ maxLength: 80 }), pick: subset(n, k) })),
+  );
 
 describe('Shamir over GF(2^128), wacryptolib layout', () => {
   it('field: x * x^-1 = 1, and multiplication commutes (property)', () => {
     const elem = fc.bigInt({ min: 1n, max: (1n << 128n) - 1n });
-    fc.assert(fc.property(elem, elem, (a, b) => gfMul(a, gfInv(a)) === 1n && gfMul(a, b) === gfMul(b, a)), { numRuns: 50 });
+    fc.assert(
+      fc.property(elem, elem, (a, b) => gfMul(a, gfInv(a)) === 1n && gfMul(a, b) === gfMul(b, a)),
+      { numRuns: 50 },
+    );
   });
 
   it('the kat.json shards recombine through the independent solver', () => {
     const v = kat.shamir;
     const shards: Shard[] = v.shards.map((s: { index: number; value_hex: string }) => [s.index, hex(s.value_hex)]);
-    for (const pair of [[0, 1], [1, 2], [0, 2]])
+    for (const pair of [
+      [0, 1],
+      [1, 2],
+      [0, 2],
+    ])
       expect(recombineByElimination(pair.map((i) => shards[i]!)).toString('hex')).toBe(v.secret_hex);
   });
 
@@ -41,19 +50,22 @@ describe('Shamir over GF(2^128), wacryptolib layout', () => {
 
   it('any k-1 shares do not give the secret back (property)', () => {
     fc.assert(
-      fc.property(setup.filter(({ k }) => k >= 2), ({ n, k, secret, pick }) => {
-        // Secrets of at least one byte so that a wrong-but-valid padding cannot hide the difference.
-        const s = Buffer.concat([Buffer.from(secret), Buffer.from([1])]);
-        const shards = splitSecret(s, n, k);
-        const fewer = pick.slice(0, k - 1).map((i) => shards[i]!);
-        let got: Buffer | null = null;
-        try {
-          got = combineShards(fewer);
-        } catch {
-          got = null; // refused: bad padding
-        }
-        expect(got === null || !got.equals(s)).toBe(true);
-      }),
+      fc.property(
+        setup.filter(({ k }) => k >= 2),
+        ({ n, k, secret, pick }) => {
+          // Secrets of at least one byte so that a wrong-but-valid padding cannot hide the difference.
+          const s = Buffer.concat([Buffer.from(secret), Buffer.from([1])]);
+          const shards = splitSecret(s, n, k);
+          const fewer = pick.slice(0, k - 1).map((i) => shards[i]!);
+          let got: Buffer | null = null;
+          try {
+            got = combineShards(fewer);
+          } catch {
+            got = null; // refused: bad padding
+          }
+          expect(got === null || !got.equals(s)).toBe(true);
+        },
+      ),
       { numRuns: 150 },
     );
   });

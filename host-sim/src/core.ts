@@ -86,7 +86,8 @@ export class EncryptorCore {
   frame(sensor: number, tMs: number, data: Uint8Array): void {
     this.hal.clock.set(tMs);
     this.check('core_frame_begin', this.x.core_frame_begin(sensor, BigInt(tMs), data.length));
-    for (let at = 0; at < data.length; at += this.ioSize) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + this.ioSize))));
+    for (let at = 0; at < data.length; at += this.ioSize)
+      this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + this.ioSize))));
     this.check('core_frame_end', this.x.core_frame_end());
   }
   finish(): void {

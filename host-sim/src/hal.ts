@@ -218,24 +218,20 @@ export class HalBody {
     this.implementations = {
       aes_setkey: (key: Uint8Array) => this.aesSetkey(key),
       aes_free: (handle: number) => this.aesFree(handle),
-      aes_cbc_encrypt: (handle: number, iv: Uint8Array, input: Uint8Array, output: Uint8Array) =>
-        this.aesCbcEncrypt(handle, iv, input, output),
+      aes_cbc_encrypt: (handle: number, iv: Uint8Array, input: Uint8Array, output: Uint8Array) => this.aesCbcEncrypt(handle, iv, input, output),
       aes_cbc_mac: (handle: number, state: Uint8Array, input: Uint8Array) => this.aesCbcMac(handle, state, input),
-      aes_ctr_xor: (handle: number, counter: Uint8Array, input: Uint8Array, output: Uint8Array) =>
-        this.aesCtrXor(handle, counter, input, output),
+      aes_ctr_xor: (handle: number, counter: Uint8Array, input: Uint8Array, output: Uint8Array) => this.aesCtrXor(handle, counter, input, output),
       sha_digest: (algo: number, input: Uint8Array, output: Uint8Array) => this.shaDigest(algo, input, output),
       sha_begin: (algo: number) => this.shaBegin(algo),
       sha_update: (handle: number, input: Uint8Array) => this.shaUpdate(handle, input),
       sha_finish: (handle: number, output: Uint8Array) => this.shaFinish(handle, output),
-      rsa_public: (modulus: Uint8Array, exponent: Uint8Array, input: Uint8Array, output: Uint8Array) =>
-        this.rsaPublic(modulus, exponent, input, output),
+      rsa_public: (modulus: Uint8Array, exponent: Uint8Array, input: Uint8Array, output: Uint8Array) => this.rsaPublic(modulus, exponent, input, output),
       se_generate: (bits: number) => this.se.generate(bits),
       se_public: (modulus: Uint8Array, exponent: Uint8Array) => this.se.publicKey(modulus, exponent),
       se_sign: (input: Uint8Array, output: Uint8Array) => this.se.sign(input, output),
       trng_fill: (output: Uint8Array) => this.trngFill(output),
       chacha20poly1305_begin: (key: Uint8Array, nonce: Uint8Array) => this.chachaBegin(key, nonce),
-      chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) =>
-        this.chachaUpdate(handle, input, output),
+      chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) => this.chachaUpdate(handle, input, output),
       chacha20poly1305_finish: (handle: number, tag: Uint8Array) => this.chachaFinish(handle, tag),
       sd_open: (name: Uint8Array, mode: number) => (mode === SdMode.READ ? this.sd.open(name, mode) : this.cardOp(() => this.sd.open(name, mode))),
       sd_write: (handle: number, data: Uint8Array) => this.cardOp(() => this.sd.write(handle, data)),

@@ -86,7 +86,17 @@ export function seededDeviceKey(seed: string, bits: number): crypto.KeyObject {
   const q = prime(p);
   const lambda = ((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n);
   const d = invMod(e, lambda);
-  const jwk = { kty: 'RSA', n: b64u(p * q), e: b64u(e), d: b64u(d), p: b64u(p), q: b64u(q), dp: b64u(d % (p - 1n)), dq: b64u(d % (q - 1n)), qi: b64u(invMod(q, p)) };
+  const jwk = {
+    kty: 'RSA',
+    n: b64u(p * q),
+    e: b64u(e),
+    d: b64u(d),
+    p: b64u(p),
+    q: b64u(q),
+    dp: b64u(d % (p - 1n)),
+    dq: b64u(d % (q - 1n)),
+    qi: b64u(invMod(q, p)),
+  };
   return crypto.createPrivateKey({ key: jwk, format: 'jwk' });
 }
 
@@ -111,7 +121,8 @@ export function unsealKey(sealed: Uint8Array, fuseKey: Uint8Array, where: string
   const s = Buffer.from(sealed);
   if (s.length < HEAD + TAG + 1 || !s.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC))
     throw new SealedStoreError(`${where} is not a sealed Shidi device key (bad magic or too short)`);
-  if (s[SEALED_MAGIC.length] !== SEALED_VERSION) throw new SealedStoreError(`${where}: sealed store version ${s[SEALED_MAGIC.length]}, this body reads ${SEALED_VERSION}`);
+  if (s[SEALED_MAGIC.length] !== SEALED_VERSION)
+    throw new SealedStoreError(`${where}: sealed store version ${s[SEALED_MAGIC.length]}, this body reads ${SEALED_VERSION}`);
   const salt = s.subarray(SEALED_MAGIC.length + 1, SEALED_MAGIC.length + 17);
   const nonce = s.subarray(SEALED_MAGIC.length + 17, HEAD);
   const d = crypto.createDecipheriv('aes-256-gcm', sealingKey(fuseKey, salt), nonce).setAAD(s.subarray(0, HEAD));
@@ -215,7 +226,10 @@ export class SecureElement {
     const n = new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).n!, 'base64url'));
     const d = path.join(this.dir!, PUBLIC_POOL_DIR, 'local_keyfactory');
     fs.mkdirSync(d, { recursive: true });
-    fs.writeFileSync(path.join(d, `${uuidText(deviceUidBytes(n))}_RSA_PSS_public_key.pem`), crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }));
+    fs.writeFileSync(
+      path.join(d, `${uuidText(deviceUidBytes(n))}_RSA_PSS_public_key.pem`),
+      crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }),
+    );
   }
 
   /** se_public */

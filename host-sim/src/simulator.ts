@@ -68,7 +68,14 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     if (coreLog.length < 1000) coreLog.push({ level, message });
     o.log?.(level, message);
   };
-  const hal = new HalBody({ sdDir: o.outDir, ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }), clock: new SimClock(o.startMs), ...(o.seed === undefined ? {} : { seed: o.seed }), log, ...(o.faults ? { faults: o.faults } : {}) });
+  const hal = new HalBody({
+    sdDir: o.outDir,
+    ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }),
+    clock: new SimClock(o.startMs),
+    ...(o.seed === undefined ? {} : { seed: o.seed }),
+    log,
+    ...(o.faults ? { faults: o.faults } : {}),
+  });
   const core = new EncryptorCore(wasm, hal);
   let frames = 0;
   let bytesIn = 0;

@@ -7,5 +7,12 @@ import { Encoder } from 'cbor-x';
 
 // useTag259ForMaps (not in cbor-x's typings): a Map is written as a plain CBOR map (integer keys, as in the
 // device conf), not wrapped in cbor-x's tag 259.
-const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false, useTag259ForMaps: false } as ConstructorParameters<typeof Encoder>[0]);
+const enc = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  tagUint8Array: false,
+  largeBigIntToFloat: false,
+  useTag259ForMaps: false,
+} as ConstructorParameters<typeof Encoder>[0]);
 export const cbor = (v: unknown): Buffer => Buffer.from(enc.encode(v));

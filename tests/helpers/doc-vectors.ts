@@ -45,7 +45,12 @@ export function markedBlock(doc: string, marker: string): string {
 export function hexDump(block: string): Buffer {
   const hex = block
     .split('\n')
-    .map((l) => l.trim().split(/\s{2,}/)[0]!.replace(/\s+/g, ''))
+    .map((l) =>
+      l
+        .trim()
+        .split(/\s{2,}/)[0]!
+        .replace(/\s+/g, ''),
+    )
     .join('');
   if (!/^([0-9a-f]{2})+$/.test(hex)) throw new Error(`not a lowercase hex dump: ${hex.slice(0, 60)}`);
   return Buffer.from(hex, 'hex');
@@ -69,7 +74,12 @@ export function tableRows(doc: string, firstCell: RegExp): string[][] {
   const rows = readDoc(doc)
     .split('\n')
     .filter((l) => l.startsWith('|'))
-    .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()))
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    )
     .filter((cells) => firstCell.test(cells[0] ?? ''));
   if (rows.length === 0) throw new Error(`no table row matching ${firstCell} in docs/${doc}`);
   return rows;

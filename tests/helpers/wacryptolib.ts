@@ -7,8 +7,7 @@ import { ROOT } from './fixtures.js';
 export const VENV_BIN = join(ROOT, '.venv', 'bin');
 
 export function requireWacryptolib(): void {
-  if (!existsSync(join(VENV_BIN, 'flightbox')))
-    throw new Error('wacryptolib is not installed in .venv — run `npm run setup` (npm test does it for you)');
+  if (!existsSync(join(VENV_BIN, 'flightbox'))) throw new Error('wacryptolib is not installed in .venv — run `npm run setup` (npm test does it for you)');
 }
 
 const env = { ...process.env, _WA_RANDOMIZE_CLI_APP_DIR: '1' };

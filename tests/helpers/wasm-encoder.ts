@@ -18,5 +18,4 @@ export const I64 = 0x7e;
 export const functype = (params: number[], results: number[]): number[] => [0x60, ...vec(params.map((p) => [p])), ...vec(results.map((r) => [r]))];
 export const funcImport = (mod: string, name: string, type: number): number[] => [...str(mod), ...str(name), 0x00, ...leb(type)];
 export const custom = (name: string, payload: number[]): number[] => section(0, [...str(name), ...payload]);
-export const wasm = (...sections: number[][]): Uint8Array =>
-  new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
+export const wasm = (...sections: number[][]): Uint8Array => new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);

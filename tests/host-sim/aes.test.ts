@@ -240,9 +240,7 @@ describe('aes', () => {
     const keys = [rand(32), rand(16)];
     const handles = keys.map((k) => setkey(r, k));
     // Per context: two CBC chains and two CTR counters, each with its state kept here and in wasm memory.
-    const chains = keys.flatMap((key, k) =>
-      [0, 1].map(() => ({ k, key, iv: rand(16), ivp: 0, ctr: rand(16), ctrp: 0, seen: [] as Uint8Array[] })),
-    );
+    const chains = keys.flatMap((key, k) => [0, 1].map(() => ({ k, key, iv: rand(16), ivp: 0, ctr: rand(16), ctrp: 0, seen: [] as Uint8Array[] })));
     for (const c of chains) {
       c.ivp = r.put(c.iv);
       c.ctrp = r.put(c.ctr);

@@ -15,9 +15,7 @@ describe('the binding table', () => {
     for (const spec of HAL_IMPORTS) {
       const wasmArity = spec.params.reduce((n, p) => n + (p.kind === 'buf' ? 2 : 1), 0);
       expect(r.hal[spec.name]!.length, spec.name).toBe(wasmArity);
-      expect((r.body.implementations as Record<string, (...a: never[]) => unknown>)[spec.name]!.length, spec.name).toBe(
-        spec.params.length,
-      );
+      expect((r.body.implementations as Record<string, (...a: never[]) => unknown>)[spec.name]!.length, spec.name).toBe(spec.params.length);
     }
   });
 

@@ -9,7 +9,7 @@ import { ascii, type HalFn, hex, rand, useRigs } from '../helpers/hal-rig.js';
 const { rig, tmpDir } = useRigs();
 
 describe('the WAMR-style bounds check of (ptr, len) pairs', () => {
-  it('traps on every buffer parameter of every import, before any work, with WAMR\'s message', () => {
+  it("traps on every buffer parameter of every import, before any work, with WAMR's message", () => {
     const r = rig({ seed: 'x' });
     const ok = r.alloc(64);
     for (const spec of HAL_IMPORTS) {
@@ -31,9 +31,7 @@ describe('the WAMR-style bounds check of (ptr, len) pairs', () => {
           thrown = e;
         }
         expect(thrown, `${spec.name}(${bad.name})`).toBeInstanceOf(HalTrap);
-        expect((thrown as Error).message).toBe(
-          `out of bounds memory access: ${spec.name}(${bad.name}) [${r.size - 8}, ${r.size + 56}) beyond ${r.size}`,
-        );
+        expect((thrown as Error).message).toBe(`out of bounds memory access: ${spec.name}(${bad.name}) [${r.size - 8}, ${r.size + 56}) beyond ${r.size}`);
         expect(r.body.meter.report().imports[spec.name]!.calls).toBe(before);
       });
     }

@@ -38,7 +38,10 @@ describe('chacha20poly1305', () => {
     expect(new Set(hs).size).toBe(4);
     expect(r.i32('chacha20poly1305_begin', r.put(rand(32)), 32, r.put(rand(12)), 12)).toBe(E_BUSY);
     const outs = ctxs.map(() => r.alloc(77));
-    for (const [from, to] of [[0, 30], [30, 77]] as const) {
+    for (const [from, to] of [
+      [0, 30],
+      [30, 77],
+    ] as const) {
       ctxs.forEach((c, i) => {
         expect(r.i32('chacha20poly1305_update', hs[i]!, r.put(c.pt.subarray(from, to)), to - from, outs[i]! + from, to - from)).toBe(0);
       });

@@ -20,9 +20,7 @@ describe('module ABI check', () => {
     expect(readHalAbiVersion(mod)).toBe(HAL_ABI_VERSION);
     expect(() => checkModuleAbi(mod)).not.toThrow();
     expect(() => checkModuleAbi(mod, bytes)).not.toThrow();
-    expect(readImports(bytes)).toEqual([
-      { module: HAL_MODULE, name: 'trng_fill', kind: 'function', signature: { params: ['i32', 'i32'], results: ['i32'] } },
-    ]);
+    expect(readImports(bytes)).toEqual([{ module: HAL_MODULE, name: 'trng_fill', kind: 'function', signature: { params: ['i32', 'i32'], results: ['i32'] } }]);
     expect(() => compileCheckedModule(bytes)).not.toThrow();
   });
 
@@ -40,11 +38,7 @@ describe('module ABI check', () => {
   });
 
   it('refuses env.abort, unknown shidi_hal imports, non-function imports and wrong signatures', () => {
-    const abortMod = wasm(
-      section(1, vec([functype([I32, I32, I32, I32], [])])),
-      section(2, vec([funcImport('env', 'abort', 0)])),
-      abiSection(),
-    );
+    const abortMod = wasm(section(1, vec([functype([I32, I32, I32, I32], [])])), section(2, vec([funcImport('env', 'abort', 0)])), abiSection());
     let err: unknown;
     try {
       checkModuleAbi(new WebAssembly.Module(abortMod));
@@ -81,8 +75,21 @@ describe('module ABI check', () => {
       section(2, vec([funcImport(HAL_MODULE, 'trng_fill', 0), funcImport(HAL_MODULE, 'clock_utc_ms', 1)])),
       section(3, vec([[0], [1]])),
       section(5, vec([[0x01, 0x01, 0x01]])),
-      section(7, vec([[...str('memory'), 0x02, 0x00], [...str('fill'), 0x00, 0x02], [...str('now'), 0x00, 0x03]])),
-      section(10, vec([[...leb(8), 0x00, 0x20, 0x00, 0x20, 0x01, 0x10, 0x00, 0x0b], [...leb(4), 0x00, 0x10, 0x01, 0x0b]])),
+      section(
+        7,
+        vec([
+          [...str('memory'), 0x02, 0x00],
+          [...str('fill'), 0x00, 0x02],
+          [...str('now'), 0x00, 0x03],
+        ]),
+      ),
+      section(
+        10,
+        vec([
+          [...leb(8), 0x00, 0x20, 0x00, 0x20, 0x01, 0x10, 0x00, 0x0b],
+          [...leb(4), 0x00, 0x10, 0x01, 0x0b],
+        ]),
+      ),
       abiSection(),
     );
     const mod = compileCheckedModule(bytes);

@@ -16,8 +16,7 @@ describe('sd card', () => {
   };
   const write = (r: Rig, h: number, data: Uint8Array): number => r.i32('sd_write', h, r.put(data), data.length);
   const file = (r: Rig, name: string): Buffer => fs.readFileSync(path.join(r.sdDir, name));
-  const nameOp = (r: Rig, op: 'sd_rename' | 'sd_remove', ...names: string[]): number =>
-    r.i32(op, ...names.flatMap((n) => [r.put(ascii(n)), n.length]));
+  const nameOp = (r: Rig, op: 'sd_rename' | 'sd_remove', ...names: string[]): number => r.i32(op, ...names.flatMap((n) => [r.put(ascii(n)), n.length]));
 
   it('creates the folder; create, append and read modes with their errors', () => {
     const r = rig({}, 'deep/er/sd');
@@ -67,7 +66,20 @@ describe('sd card', () => {
       expect(h, n).toBeGreaterThanOrEqual(0);
       expect(r.i32('sd_close', h)).toBe(0);
     }
-    const bad: (string | Uint8Array)[] = ['', '.', '..', 'x'.repeat(97), 'a/b', '../up', 'sp ace', 'a\\b', 'a:b', 'tab\t', 'nul\0', new Uint8Array([0x61, 0xc3, 0xa9])];
+    const bad: (string | Uint8Array)[] = [
+      '',
+      '.',
+      '..',
+      'x'.repeat(97),
+      'a/b',
+      '../up',
+      'sp ace',
+      'a\\b',
+      'a:b',
+      'tab\t',
+      'nul\0',
+      new Uint8Array([0x61, 0xc3, 0xa9]),
+    ];
     for (const n of bad) expect(open(r, n, 1), JSON.stringify(typeof n === 'string' ? n : hex(n))).toBe(E_INVAL);
     expect(nameOp(r, 'sd_remove', 'a/b')).toBe(E_INVAL);
     expect(nameOp(r, 'sd_rename', 'a', '..')).toBe(E_INVAL);

@@ -30,7 +30,13 @@ export class OracleHmacDrbg {
   private readonly drbg: PackageDrbg;
   constructor(entropy: Uint8Array, nonce: Uint8Array, pers: Uint8Array = new Uint8Array(0)) {
     // The package asks for 192 bits by default; simulator seeds are short texts with no security claim.
-    this.drbg = new PackageHmacDrbg({ hash: hashJs.sha256, entropy: Array.from(entropy), nonce: Array.from(nonce), pers: pers.length > 0 ? Array.from(pers) : null, minEntropy: 8 });
+    this.drbg = new PackageHmacDrbg({
+      hash: hashJs.sha256,
+      entropy: Array.from(entropy),
+      nonce: Array.from(nonce),
+      pers: pers.length > 0 ? Array.from(pers) : null,
+      minEntropy: 8,
+    });
   }
   generate(n: number, add: Uint8Array = new Uint8Array(0)): Buffer {
     return Buffer.from(this.drbg.generate(n, add.length > 0 ? Array.from(add) : undefined));

@@ -130,12 +130,57 @@ const WIPED_STATICS = 3 * 64;
 function wipeMicroseconds(bytes: number): number {
   // (module (memory (export "m") 4) (func (export "z") (param i32 i32) local.get 0 i32.const 0 local.get 1 memory.fill))
   const module = new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
-    0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00, // type: (i32, i32) -> ()
-    0x03, 0x02, 0x01, 0x00, // function 0 has type 0
-    0x05, 0x03, 0x01, 0x00, 0x04, // memory: 4 pages
-    0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x7a, 0x00, 0x00, // exports "m" (memory), "z" (function)
-    0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x41, 0x00, 0x20, 0x01, 0xfc, 0x0b, 0x00, 0x0b, // code
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // magic, version 1
+    0x01,
+    0x06,
+    0x01,
+    0x60,
+    0x02,
+    0x7f,
+    0x7f,
+    0x00, // type: (i32, i32) -> ()
+    0x03,
+    0x02,
+    0x01,
+    0x00, // function 0 has type 0
+    0x05,
+    0x03,
+    0x01,
+    0x00,
+    0x04, // memory: 4 pages
+    0x07,
+    0x09,
+    0x02,
+    0x01,
+    0x6d,
+    0x02,
+    0x00,
+    0x01,
+    0x7a,
+    0x00,
+    0x00, // exports "m" (memory), "z" (function)
+    0x0a,
+    0x0d,
+    0x01,
+    0x0b,
+    0x00,
+    0x20,
+    0x00,
+    0x41,
+    0x00,
+    0x20,
+    0x01,
+    0xfc,
+    0x0b,
+    0x00,
+    0x0b, // code
   ]);
   const zero = (new WebAssembly.Instance(new WebAssembly.Module(module)).exports as { z(at: number, n: number): void }).z;
   let best = Infinity;
@@ -147,10 +192,24 @@ function wipeMicroseconds(bytes: number): number {
   return best;
 }
 
-async function record(work: string, name: string, conf: Uint8Array, minutes: number, media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array }, deviceDir?: string): Promise<SimReport> {
+async function record(
+  work: string,
+  name: string,
+  conf: Uint8Array,
+  minutes: number,
+  media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array },
+  deviceDir?: string,
+): Promise<SimReport> {
   const outDir = join(work, name);
   mkdirSync(outDir);
-  const r = await runSimulation({ conf, sensors: SENSORS, frames: recording(minutes, media.block, media.frame, media.fix), startMs: T0, outDir, ...(deviceDir ? { deviceDir } : {}) });
+  const r = await runSimulation({
+    conf,
+    sensors: SENSORS,
+    frames: recording(minutes, media.block, media.frame, media.fix),
+    startMs: T0,
+    outDir,
+    ...(deviceDir ? { deviceDir } : {}),
+  });
   rmSync(outDir, { recursive: true });
   return r;
 }
@@ -185,7 +244,11 @@ export async function signingRow(
     (b.wall_seconds / a.wall_seconds).toFixed(2),
   ];
 }
-const DEVICE_SIGNATURE = { payload_digest_algo: 'SHA512', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } } as const;
+const DEVICE_SIGNATURE = {
+  payload_digest_algo: 'SHA512',
+  payload_signature_algo: 'RSA_PSS',
+  payload_signature_trustee: { trustee_type: 'local_keyfactory' },
+} as const;
 
 export async function coreBench(work: string, minutesLong: number, runs = 1): Promise<string[][]> {
   const pool = join(work, 'core-pool');
@@ -193,8 +256,15 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
   const opts = { sliceMs: 60_000, pseudonym: 'bench' };
   const segConf = await compileCryptoconf(loadCryptoconfFile(g.cryptoconfPath), new KeyPool([pool]), opts);
   const waBase = loadCryptoconfFile(g.wacryptolibCryptoconfPath);
-  const withPayload = (algo: PayloadCipher) => ({ ...waBase, payload_cipher_layers: waBase.payload_cipher_layers.map((l) => ({ ...l, payload_cipher_algo: algo })) });
-  const media = { block: randomBytes(3200), frame: randomBytes(12 * 1024), fix: Buffer.from('$GPRMC,120000.00,A,4851.40,N,00221.03,E,0.5,0.0,010126,,,A*6C\r\n') };
+  const withPayload = (algo: PayloadCipher) => ({
+    ...waBase,
+    payload_cipher_layers: waBase.payload_cipher_layers.map((l) => ({ ...l, payload_cipher_algo: algo })),
+  });
+  const media = {
+    block: randomBytes(3200),
+    frame: randomBytes(12 * 1024),
+    fix: Buffer.from('$GPRMC,120000.00,A,4851.40,N,00221.03,E,0.5,0.0,010126,,,A*6C\r\n'),
+  };
   const pem = readFileSync(join(g.wearer.keystoreDir, `${g.wearer.keychainUids[0]}_RSA_OAEP_public_key.pem`));
   const short = await record(work, 'seg-1', segConf, 1, media);
   const rows: string[][] = [['figure', 'value', 'reference', 'ratio']];
@@ -227,7 +297,12 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
     const mib = r.bytes_in / 1048576;
     const rate = mib / r.wall_seconds;
     const refRate = mib / (refMs / 1000);
-    rows.push([`core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice, ${r.card_syncs} syncs)`, `${rate.toFixed(1)} MiB/s`, `node:crypto same work ${refRate.toFixed(1)} MiB/s`, (rate / refRate).toFixed(2)]);
+    rows.push([
+      `core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice, ${r.card_syncs} syncs)`,
+      `${rate.toFixed(1)} MiB/s`,
+      `node:crypto same work ${refRate.toFixed(1)} MiB/s`,
+      (rate / refRate).toFixed(2),
+    ]);
     rows.push([`  the same, CPU time (user + system)`, `${cpu.toFixed(0)} ms`, `node:crypto ${refCpu.toFixed(0)} ms`, (refCpu / cpu).toFixed(2)]);
   }
   rows.push(await signingRow(work, withPayload, pool, opts, media));
@@ -237,17 +312,20 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
   const wiped = long.core.arena_high_water + WIPED_STATICS;
   const wipeUs = wipeMicroseconds(wiped);
   const wipes = long.slices_finished;
-  rows.push(
-    [
-      `secret wipe at each slice boundary (default cryptoconf, ${wipes} wipes in the ${minutesLong}-min run)`,
-      `${wiped} B zeroed, ${wipeUs.toFixed(1)} µs each`,
-      `${long.wall_seconds.toFixed(1)} s run`,
-      `${((wipes * wipeUs) / 1e6 / long.wall_seconds).toExponential(1)}`,
-    ],
-  );
+  rows.push([
+    `secret wipe at each slice boundary (default cryptoconf, ${wipes} wipes in the ${minutesLong}-min run)`,
+    `${wiped} B zeroed, ${wipeUs.toFixed(1)} µs each`,
+    `${long.wall_seconds.toFixed(1)} s run`,
+    `${((wipes * wipeUs) / 1e6 / long.wall_seconds).toExponential(1)}`,
+  ]);
   rows.push(
     ['allocator high-water, 1-min recording (default cryptoconf)', `${short.core.arena_high_water} B above ${short.core.heap_base} B static`, '', ''],
-    [`allocator high-water, ${minutesLong}-min recording`, `${long.core.arena_high_water} B above ${long.core.heap_base} B static`, '1-min run', (long.core.heap_high_water / short.core.heap_high_water).toFixed(2)],
+    [
+      `allocator high-water, ${minutesLong}-min recording`,
+      `${long.core.arena_high_water} B above ${long.core.heap_base} B static`,
+      '1-min run',
+      (long.core.heap_high_water / short.core.heap_high_water).toFixed(2),
+    ],
     ['build/encryptor.wasm', `${long.core.wasm_bytes} B`, '', ''],
     ['HAL calls per second of recording (default cryptoconf)', (calls / (minutesLong * 60)).toFixed(1), `${calls} calls in ${minutesLong * 60} s`, ''],
   );

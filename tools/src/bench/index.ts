@@ -43,9 +43,13 @@ const python = join(PROJECT_ROOT, '.venv', 'bin', 'python');
 const hasWacryptolib = existsSync(python);
 
 function shidiDecrypt(path: string, out: string) {
-  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'tools', 'src', 'bench', 'run-measured.js'), 'decrypt', path, '--keys', FIXTURE_POOL, '--out', out, '-q'], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(PROJECT_ROOT, 'dist', 'tools', 'src', 'bench', 'run-measured.js'), 'decrypt', path, '--keys', FIXTURE_POOL, '--out', out, '-q'],
+    {
+      encoding: 'utf8',
+    },
+  );
   const m = /@@measure (.*)/.exec(r.stderr);
   const res = m ? (JSON.parse(m[1]!) as { code: number; ms: number; maxRssKiB: number }) : null;
   if (res?.code !== 0) throw new Error(`shidi decrypt failed: ${r.stderr}`);
@@ -152,17 +156,39 @@ const fmt = (n: number, d = 0) => n.toFixed(d);
 
 async function run() {
   if (ONLY !== 'reveal') {
-    console.log(`shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`);
+    console.log(
+      `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`,
+    );
     table(await coreBench(work, CORE_MINUTES, RUNS));
-    console.log('ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time (steadier on a loaded machine); high-water ratio 1.00 = flat memory.\n');
+    console.log(
+      'ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time (steadier on a loaded machine); high-water ratio 1.00 = flat memory.\n',
+    );
     await printSize(work);
     console.log('');
   }
   if (ONLY === 'core') return;
-  console.log(`shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB), best of ${RUNS} runs (SHIDI_BENCH_RUNS) for shidi and node:crypto, one for wacryptolib`);
-  console.log(hasWacryptolib ? 'reference peers: node:crypto (same process) and wacryptolib 0.11 (.venv)' : 'reference peers: node:crypto only — run `npm run setup` for the wacryptolib comparison');
+  console.log(
+    `shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB), best of ${RUNS} runs (SHIDI_BENCH_RUNS) for shidi and node:crypto, one for wacryptolib`,
+  );
+  console.log(
+    hasWacryptolib
+      ? 'reference peers: node:crypto (same process) and wacryptolib 0.11 (.venv)'
+      : 'reference peers: node:crypto only — run `npm run setup` for the wacryptolib comparison',
+  );
   console.log('');
-  const rows: string[][] = [['case', 'shidi MiB/s', 'shidi peak RSS', 'node:crypto MiB/s', 'shidi/node', 'wacryptolib MiB/s', 'wacryptolib RSS', 'shidi/wacryptolib', 'RSS shidi/wacryptolib']];
+  const rows: string[][] = [
+    [
+      'case',
+      'shidi MiB/s',
+      'shidi peak RSS',
+      'node:crypto MiB/s',
+      'shidi/node',
+      'wacryptolib MiB/s',
+      'wacryptolib RSS',
+      'shidi/wacryptolib',
+      'RSS shidi/wacryptolib',
+    ],
+  ];
   for (const c of CASES) {
     const path = join(work, `${c.conf}.bin.crypt`);
     await writeBigCryptainer(path, MIB, c.conf);
@@ -197,7 +223,9 @@ async function run() {
   }
   table(rows);
   console.log('\nshidi/node: speed as a fraction of plain node:crypto doing the same ciphers, digests and write (1.00 = no overhead).');
-  console.log('shidi/wacryptolib: how many times faster than wacryptolib on the same cryptainer; RSS shidi/wacryptolib: peak memory as a fraction of wacryptolib\'s (goal: at most 0.10).');
+  console.log(
+    "shidi/wacryptolib: how many times faster than wacryptolib on the same cryptainer; RSS shidi/wacryptolib: peak memory as a fraction of wacryptolib's (goal: at most 0.10).",
+  );
 }
 
 try {

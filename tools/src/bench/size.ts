@@ -153,16 +153,34 @@ export async function sizeRows(work: string): Promise<string[][]> {
   rows.push(['build/encryptor.wasm', String(wasm.length), '']);
   for (const s of wasmSections(wasm)) rows.push([`  section ${s.name}`, String(s.bytes), '']);
   rows.push(['linear memory (instantiated)', String(m.memory_bytes), `${m.memory_bytes / 65536} pages; budget ${budget.pages} pages (assembly/budget.json)`]);
-  rows.push(['  static data (below __heap_base)', String(m.static_bytes), 'I/O 16 KiB, conf 16 KiB, stage 16 KiB, header buffer 4 KiB, descriptors 2 KiB, tables and strings']);
+  rows.push([
+    '  static data (below __heap_base)',
+    String(m.static_bytes),
+    'I/O 16 KiB, conf 16 KiB, stage 16 KiB, header buffer 4 KiB, descriptors 2 KiB, tables and strings',
+  ]);
   for (const r of m.runs) rows.push([`  heap high-water, ${r.conf}`, String(r.heap_high_water_bytes), `${r.slices} slices, 250 KiB frames`]);
-  rows.push(['  shadow stack', String(m.stack_bytes), m.stack_bytes === 0 ? 'none: the stub runtime keeps locals on the wasm stack, outside linear memory' : 'between the data and __heap_base']);
-  rows.push(['  used: static + heap high-water + stack', String(used), `of ${budget.bytes}; ${budget.bytes - used} free, ${budget.reserve_bytes} of it reserved for heavier cryptoconfs`]);
+  rows.push([
+    '  shadow stack',
+    String(m.stack_bytes),
+    m.stack_bytes === 0 ? 'none: the stub runtime keeps locals on the wasm stack, outside linear memory' : 'between the data and __heap_base',
+  ]);
+  rows.push([
+    '  used: static + heap high-water + stack',
+    String(used),
+    `of ${budget.bytes}; ${budget.bytes - used} free, ${budget.reserve_bytes} of it reserved for heavier cryptoconfs`,
+  ]);
   return rows;
 }
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) console.log(r.map((cell, i) => (i === 1 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  for (const r of rows)
+    console.log(
+      r
+        .map((cell, i) => (i === 1 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 export async function printSize(work: string): Promise<void> {

@@ -13,7 +13,12 @@ import { failureDocument, jsonText, processIo, type Io } from './io.js';
 
 function versionText(): string {
   const core = coreIdentity();
-  return `shidi ${PROJECT_VERSION}\n` + (core ? `core: ${core.path} (HAL ABI v${core.abi}, ${core.bytes} bytes, sha256 ${core.sha256})` : `core: not built (no ${DEFAULT_CORE_PATH}) — run npm run build`);
+  return (
+    `shidi ${PROJECT_VERSION}\n` +
+    (core
+      ? `core: ${core.path} (HAL ABI v${core.abi}, ${core.bytes} bytes, sha256 ${core.sha256})`
+      : `core: not built (no ${DEFAULT_CORE_PATH}) — run npm run build`)
+  );
 }
 
 /** Ctrl-C or a kill during a revelation: remove temporary outputs, then exit as the signal would (128+n). */

@@ -25,12 +25,9 @@ export class ShidiError extends Error {
   }
 }
 
-export const badInput = (message: string, kind = 'malformed', details?: unknown) =>
-  new ShidiError(ExitCode.badInput, message, kind, details);
-export const failed = (message: string, kind = 'failed', details?: unknown) =>
-  new ShidiError(ExitCode.failed, message, kind, details);
-export const notEnoughKeys = (message: string, details?: unknown) =>
-  new ShidiError(ExitCode.notEnoughKeys, message, 'not-enough-keys', details);
+export const badInput = (message: string, kind = 'malformed', details?: unknown) => new ShidiError(ExitCode.badInput, message, kind, details);
+export const failed = (message: string, kind = 'failed', details?: unknown) => new ShidiError(ExitCode.failed, message, kind, details);
+export const notEnoughKeys = (message: string, details?: unknown) => new ShidiError(ExitCode.notEnoughKeys, message, 'not-enough-keys', details);
 
 /**
  * Advice for a refusal whose message names only its cause (deep validators describe what is wrong with the

@@ -47,14 +47,15 @@ export function explainFsError(e: unknown): Explained {
  * "cannot create out/: permission denied — check its permissions, …". `fix` replaces the generic advice
  * when the caller knows better (e.g. "give a folder of .jpg files").
  */
-export function fsFailure(
-  e: unknown,
-  doing: string,
-  opts: { exitCode?: ExitCode; kind?: string; fix?: string } = {},
-): ShidiError {
+export function fsFailure(e: unknown, doing: string, opts: { exitCode?: ExitCode; kind?: string; fix?: string } = {}): ShidiError {
   const { cause, fix } = explainFsError(e);
   const code = isFsError(e) ? e.code : undefined;
-  return new ShidiError(opts.exitCode ?? ExitCode.failed, `${doing}: ${cause} — ${opts.fix ?? fix}`, opts.kind ?? 'output', code ? { fs_error: code } : undefined);
+  return new ShidiError(
+    opts.exitCode ?? ExitCode.failed,
+    `${doing}: ${cause} — ${opts.fix ?? fix}`,
+    opts.kind ?? 'output',
+    code ? { fs_error: code } : undefined,
+  );
 }
 
 /** An input the file system refused: exit 3. */

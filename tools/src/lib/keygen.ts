@@ -219,20 +219,14 @@ type CheckedOptions = ReturnType<typeof checkOptions> & { now?: Date };
 
 async function prepareKeystore(foreign: string, o: CheckedOptions): Promise<PreparedKeystore> {
   const keystoreUid = Uuid.parse(randomUUID());
-  const pairs = await Promise.all(
-    Array.from({ length: o.keychains }, () => generateKeyPairAsync('rsa', { modulusLength: o.bits, publicExponent: 0x10001 })),
-  );
+  const pairs = await Promise.all(Array.from({ length: o.keychains }, () => generateKeyPairAsync('rsa', { modulusLength: o.bits, publicExponent: 0x10001 })));
   const keychainUids: Uuid[] = [];
   const files: [string, string, number][] = [];
   for (const { publicKey, privateKey } of pairs) {
     const uid = Uuid.parse(randomUUID());
     keychainUids.push(uid);
     files.push([`${uid}_RSA_OAEP_public_key.pem`, publicKeyPem(publicKey), 0o644]);
-    files.push([
-      `${uid}_RSA_OAEP_private_key.pem`,
-      o.passphrase ? encryptPrivateKeyPem(privateKey, o.passphrase) : plainPrivateKeyPem(privateKey),
-      0o600,
-    ]);
+    files.push([`${uid}_RSA_OAEP_private_key.pem`, o.passphrase ? encryptPrivateKeyPem(privateKey, o.passphrase) : plainPrivateKeyPem(privateKey), 0o600]);
   }
   const metadata: Record<string, EJson> = {
     keystore_type: 'authenticator',
@@ -283,15 +277,23 @@ function refuseSameOwners(foreign: string, names: string[]): void {
   }
 }
 
-async function createAll(pool: string, list: KeygenOptions[], extras: { path: string; conf: (made: GuardianInfo[]) => Cryptoconf }[] = []): Promise<GuardianInfo[]> {
+async function createAll(
+  pool: string,
+  list: KeygenOptions[],
+  extras: { path: string; conf: (made: GuardianInfo[]) => Cryptoconf }[] = [],
+): Promise<GuardianInfo[]> {
   // Every check before anything is created or generated.
   const checked = list.map((o) => ({ ...checkOptions(o), now: o.now }));
   const { foreign, created } = foreignKeystoresOf(pool);
   const staged: { commit: () => void; abort: () => void }[] = [];
   let prepared: PreparedKeystore[];
   try {
-    refuseSameOwners(foreign, checked.map((o) => o.name));
-    for (const extra of extras) if (existsSync(extra.path)) throw failed(`${extra.path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
+    refuseSameOwners(
+      foreign,
+      checked.map((o) => o.name),
+    );
+    for (const extra of extras)
+      if (existsSync(extra.path)) throw failed(`${extra.path} already exists — not overwriting it; remove it or choose another path`, 'output-exists');
     prepared = await Promise.all(checked.map((o) => prepareKeystore(foreign, o)));
     for (const p of prepared) staged.push(stage(foreign, p));
     for (const s of staged) s.commit();
@@ -336,7 +338,10 @@ export async function makeTestGuardians(pool: string, opts: { cryptoconfOut?: st
     [TEST_WEARER, ...TEST_GUARDIANS].map((name) => ({ name, bits: opts.bits ?? 2048 })),
     [
       { path: cryptoconfPath, conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain }) },
-      { path: wacryptolibCryptoconfPath, conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain, payloadCipher: 'AES_EAX' }) },
+      {
+        path: wacryptolibCryptoconfPath,
+        conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain, payloadCipher: 'AES_EAX' }),
+      },
     ],
   );
   const [wearer, ...guardians] = made as [GuardianInfo, ...GuardianInfo[]];

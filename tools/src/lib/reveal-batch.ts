@@ -56,7 +56,8 @@ export interface RevealBatchResult {
 /** The NAME.crypt files the paths name (files, or folders holding them), each once however it was named. */
 export function cryptainersIn(paths: string[]): string[] {
   const files = [...new Map(paths.flatMap((p) => listCryptainers(p)).map((f) => [resolve(f), f])).values()];
-  if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')} — give NAME.crypt files or the folders that hold them`, 'no-cryptainers');
+  if (files.length === 0)
+    throw badInput(`no cryptainers (NAME.crypt) in ${paths.join(', ')} — give NAME.crypt files or the folders that hold them`, 'no-cryptainers');
   return files;
 }
 

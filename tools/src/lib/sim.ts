@@ -86,7 +86,8 @@ function cardContents(out: string): { finished_slices: string[]; pending: string
 /** A failure in the middle of a recording, told with what it left on the card. */
 function stoppedRecording(e: ShidiError, out: string): ShidiError {
   const card = cardContents(out);
-  const done = card.finished_slices.length === 0 ? 'no slice finished' : `${card.finished_slices.length} slice(s) finished (${card.finished_slices.join(', ')})`;
+  const done =
+    card.finished_slices.length === 0 ? 'no slice finished' : `${card.finished_slices.length} slice(s) finished (${card.finished_slices.join(', ')})`;
   const pending = card.pending.length === 0 ? '' : `, ${card.pending.join(', ')} left pending`;
   const details = { ...(typeof e.details === 'object' && e.details !== null ? e.details : {}), ...card };
   return new ShidiError(e.exitCode, `${e.message} [recording stopped: ${done}${pending}]`, e.kind, details);
@@ -102,15 +103,19 @@ function isEmptyFolder(path: string): boolean {
 
 export async function simulate(o: SimInputs): Promise<SimResult> {
   const out = resolve(o.out);
-  if (existsSync(out) && !statSync(out).isDirectory())
-    throw failed(`--out ${out} is a file — give --out a new or empty folder (the simulated card)`, 'output');
+  if (existsSync(out) && !statSync(out).isDirectory()) throw failed(`--out ${out} is a file — give --out a new or empty folder (the simulated card)`, 'output');
   if (!o.resume && existsSync(out) && readdirSync(out).length > 0)
-    throw new ShidiError(ExitCode.failed, `${out} is not empty — give --out a new or empty folder, or pass --resume to record on after what it holds (nothing is overwritten)`, 'output-exists');
+    throw new ShidiError(
+      ExitCode.failed,
+      `${out} is not empty — give --out a new or empty folder, or pass --resume to record on after what it holds (nothing is overwritten)`,
+      'output-exists',
+    );
   const device = resolve(o.device ?? `${out}-device`);
   try {
     checkDeviceFolder(device);
   } catch (e) {
-    if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+    if (e instanceof DeviceFolderError)
+      throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
     throw e;
   }
   const outExisted = existsSync(out);
@@ -134,7 +139,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
   let confPath = o.cryptoconf;
   let testKeys = false;
   if (keys === undefined) {
-    if (confPath !== undefined) throw badInput('--cryptoconf needs --keys (the key stores holding its guardians\' public keys)', 'usage');
+    if (confPath !== undefined) throw badInput("--cryptoconf needs --keys (the key stores holding its guardians' public keys)", 'usage');
     keys = resolve(out, '..', `${out.split('/').pop()}-test-keys`);
     const existing = existsSync(keys) && readdirSync(keys).length > 0;
     if (existing && !o.resume) throw new ShidiError(ExitCode.failed, `${keys} exists — remove it or pass --keys`, 'output-exists');
@@ -144,7 +149,8 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     testKeys = true;
   }
   confPath ??= join(keys, DEFAULT_CRYPTOCONF_NAME);
-  if (!existsSync(confPath)) throw badInput(`no cryptoconf: ${confPath} does not exist — pass --cryptoconf FILE (shidi keygen --test-guardians writes one)`, 'no-cryptoconf');
+  if (!existsSync(confPath))
+    throw badInput(`no cryptoconf: ${confPath} does not exist — pass --cryptoconf FILE (shidi keygen --test-guardians writes one)`, 'no-cryptoconf');
   const conf = loadCryptoconfFile(confPath);
   const compiled = await compileCryptoconfDetailed(conf, new KeyPool([keys]), {
     sliceMs: Math.round(o.sliceSeconds * 1000),
@@ -189,8 +195,13 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
     if (e instanceof ShidiError) throw stoppedRecording(e, out);
     if (e instanceof AbiMismatch) throw badInput(`build/encryptor.wasm: ${e.message} — rebuild it with npm run build`, 'abi');
-    if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
-    if (e instanceof SealedStoreError) throw badInput(`--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`, 'sealed-store');
+    if (e instanceof DeviceFolderError)
+      throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+    if (e instanceof SealedStoreError)
+      throw badInput(
+        `--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`,
+        'sealed-store',
+      );
     if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
     throw e;
   }

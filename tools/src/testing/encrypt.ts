@@ -75,7 +75,12 @@ class Wrapper {
  * Encrypts `chunks` into `cryptainerPath` (which must end in .crypt). Returns the finished cryptainer.
  * On failure the pending and payload files are removed.
  */
-export async function encryptCryptainer(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, conf: Cryptoconf, cryptainerPath: string, opts: EncryptOptions): Promise<Cryptainer> {
+export async function encryptCryptainer(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  conf: Cryptoconf,
+  cryptainerPath: string,
+  opts: EncryptOptions,
+): Promise<Cryptainer> {
   if (!cryptainerPath.endsWith(CRYPTAINER_SUFFIX)) throw new Error(`${cryptainerPath} must end in ${CRYPTAINER_SUFFIX}`);
   const random = opts.random ?? randomBytes;
   const offload = opts.offload ?? true;
@@ -96,7 +101,10 @@ export async function encryptCryptainer(chunks: AsyncIterable<Uint8Array> | Iter
     const key = generatePayloadKey(layer.payload_cipher_algo, { random, segmentSize: opts.segmentSize });
     layer.key_ciphertext = wrapper.wrap(dumpEJsonBytes(payloadKeyToEJson(key)), layer.key_cipher_layers);
     layer.payload_macs = null;
-    return { enc: createPayloadEncryptStream(key, c.cryptainer_uid, { eagerSegments: opts.eagerSegments }), hashes: layer.payload_signatures.map((s) => createHash(NODE_HASH[s.payload_digest_algo])) };
+    return {
+      enc: createPayloadEncryptStream(key, c.cryptainer_uid, { eagerSegments: opts.eagerSegments }),
+      hashes: layer.payload_signatures.map((s) => createHash(NODE_HASH[s.payload_digest_algo])),
+    };
   });
 
   const pendingPath = cryptainerPath + PENDING_SUFFIX;

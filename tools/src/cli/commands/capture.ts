@@ -51,7 +51,12 @@ export function captureCommand(io: Io, done: (code: number) => void): Command {
       .requiredOption('-o, --out <file.shcap>', 'the capture file to write')
       .option('--start <iso>', 'UTC start of the capture (default: the first RMC time of --gps, else 2026-01-01T12:00:00Z)', isoTime)
       .option('--fps <n>', 'camera frame rate', numberOption({ min: 0, max: 1000, aboveMin: true }), DEFAULT_FPS)
-      .option('--audio-block-ms <n>', 'audio record length in ms (whole sample frames)', numberOption({ min: 0, max: 60_000, aboveMin: true, whole: true }), DEFAULT_AUDIO_BLOCK_MS)
+      .option(
+        '--audio-block-ms <n>',
+        'audio record length in ms (whole sample frames)',
+        numberOption({ min: 0, max: 60_000, aboveMin: true, whole: true }),
+        DEFAULT_AUDIO_BLOCK_MS,
+      )
       .option('--force', 'overwrite the capture file if it exists')
       .addHelpText(
         'beforeAll',
@@ -62,7 +67,8 @@ export function captureCommand(io: Io, done: (code: number) => void): Command {
       ),
   ).action(async (opts: CaptureOptions) => {
     const rep = new Reporter(io, opts);
-    if (!opts.audio && !opts.frames && !opts.gps) throw new ShidiError(ExitCode.usage, 'nothing to capture — give at least one of --audio, --frames, --gps', 'usage');
+    if (!opts.audio && !opts.frames && !opts.gps)
+      throw new ShidiError(ExitCode.usage, 'nothing to capture — give at least one of --audio, --frames, --gps', 'usage');
     const r = await captureFromFiles({
       audio: opts.audio,
       frames: opts.frames,
@@ -90,10 +96,14 @@ export function captureCommand(io: Io, done: (code: number) => void): Command {
       next,
     });
     const from = { option: '--start', nmea: 'the first GPS fix', default: 'the default' }[r.start_from];
-    rep.result(`wrote ${r.path}: ${r.sensors.length} sensor(s), ${r.records} records over ${(r.duration_ms / 1000).toFixed(2)} s, ${r.bytes} bytes (start ${r.start}, from ${from})`);
+    rep.result(
+      `wrote ${r.path}: ${r.sensors.length} sensor(s), ${r.records} records over ${(r.duration_ms / 1000).toFixed(2)} s, ${r.bytes} bytes (start ${r.start}, from ${from})`,
+    );
     for (const d of r.descriptors) {
       const s = r.sensors.find((x) => x.id === d.id)!;
-      rep.result(`  ${d.id} ${d.name.padEnd(4)} ${describe(d).padEnd(26)} ${String(s.records).padStart(6)} ${unit[d.kind].padEnd(6)} ${String(s.bytes).padStart(9)} bytes`);
+      rep.result(
+        `  ${d.id} ${d.name.padEnd(4)} ${describe(d).padEnd(26)} ${String(s.records).padStart(6)} ${unit[d.kind].padEnd(6)} ${String(s.bytes).padStart(9)} bytes`,
+      );
     }
     if (note) rep.note(`shidi: note: ${note}`);
     rep.result(`next: ${next}`);

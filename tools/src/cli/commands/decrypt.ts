@@ -1,6 +1,16 @@
 import { basename } from 'node:path';
 import { Command } from 'commander';
-import { ExitCode, holderLabel, KeyPool, NOT_A_RECORD_STREAM, REQUIRE_SIGNATURE_FLAG, revealBatch, type RevealReport, ShidiError, UNFINISHED_FLAG } from '../../lib/index.js';
+import {
+  ExitCode,
+  holderLabel,
+  KeyPool,
+  NOT_A_RECORD_STREAM,
+  REQUIRE_SIGNATURE_FLAG,
+  revealBatch,
+  type RevealReport,
+  ShidiError,
+  UNFINISHED_FLAG,
+} from '../../lib/index.js';
 import { type CommonOptions, type Io, Reporter } from '../io.js';
 import { collect, commonOptions } from '../options.js';
 import { type PassphraseOptions, passphraseSource } from '../passphrases.js';
@@ -19,7 +29,7 @@ interface DecryptOptions extends CommonOptions, PassphraseOptions {
 export function decryptCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
     new Command('decrypt')
-      .description('reveal cryptainers: restore their plaintext when the guardians\' keys meet the cryptoconf')
+      .description("reveal cryptainers: restore their plaintext when the guardians' keys meet the cryptoconf")
       .argument('<paths...>', 'NAME.crypt files, or folders holding them')
       .requiredOption('-k, --keys <dir>', 'a keystore pool or a guardian keystore folder (repeatable)', collect)
       .requiredOption('-o, --out <dir>', 'folder for the restored files (created if missing)')
@@ -30,7 +40,10 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
         'also reveal unfinished recordings: a segmented slice that ends early up to its last authenticated segment (as NAME), a NAME.crypt~ of wacryptolib ciphers unauthenticated (as NAME.unfinished)',
       )
       .option('--no-verify-signatures', 'do not check payload signatures (reported as unverified)')
-      .option(REQUIRE_SIGNATURE_FLAG, 'refuse (exit 4, nothing written) cryptainers whose origin is not a verified signature — device recordings are unsigned for now')
+      .option(
+        REQUIRE_SIGNATURE_FLAG,
+        'refuse (exit 4, nothing written) cryptainers whose origin is not a verified signature — device recordings are unsigned for now',
+      )
       .option('--force', 'overwrite restored files (and export folders) that already exist')
       .option('--export <dir>', 'also export each revealed Shidi record stream into DIR/NAME/: WAV audio, JPEG frames, a GPX track, index.json')
       .addHelpText(
@@ -50,14 +63,27 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     const progress: { bar: ReturnType<typeof byteProgress> | null } = { bar: null };
     const run = await revealBatch(
       paths,
-      { pool, out: opts.out, export: opts.export, allowUnfinished: opts.allowUnfinished, checkSignatures: opts.verifySignatures, requireSignature: opts.requireSignature, force: opts.force },
+      {
+        pool,
+        out: opts.out,
+        export: opts.export,
+        allowUnfinished: opts.allowUnfinished,
+        checkSignatures: opts.verifySignatures,
+        requireSignature: opts.requireSignature,
+        force: opts.force,
+      },
       {
         onPlanned: (bytes) => {
           progress.bar = byteProgress(rep, bytes, 'revealing');
         },
         onProgress: (n) => progress.bar?.add(n),
         onRevealed: (file, r) => {
-          const state = r.state === 'incomplete' ? `INCOMPLETE, ${r.incomplete}; ` : r.state === 'finished-payload-pending-header' ? 'complete payload, header never finalized; ' : '';
+          const state =
+            r.state === 'incomplete'
+              ? `INCOMPLETE, ${r.incomplete}; `
+              : r.state === 'finished-payload-pending-header'
+                ? 'complete payload, header never finalized; '
+                : '';
           const segs = r.segments_restored === undefined ? '' : `${r.segments_restored} segment(s) verified; `;
           rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${describeVerdict(r)})`);
           if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
@@ -84,7 +110,9 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     if (summary) io.stderr.write(`shidi: ${summary}\n`);
     if (!opts.json && run.files > 1) rep.note(`${revealed.length} of ${run.files} cryptainers revealed into ${opts.out}`);
     if (revealed.some((r) => r.origin === 'unsigned'))
-      rep.note(`shidi: origin unsigned: nothing shows who wrote ${revealed.length > 1 ? 'those recordings' : 'this recording'} — anyone holding the guardians' public keys can make a cryptainer that verifies; ${REQUIRE_SIGNATURE_FLAG} refuses such files`);
+      rep.note(
+        `shidi: origin unsigned: nothing shows who wrote ${revealed.length > 1 ? 'those recordings' : 'this recording'} — anyone holding the guardians' public keys can make a cryptainer that verifies; ${REQUIRE_SIGNATURE_FLAG} refuses such files`,
+      );
     done(exitCode);
   });
 }

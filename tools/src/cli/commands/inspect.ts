@@ -17,7 +17,11 @@ export function inspectCommand(io: Io, done: (code: number) => void): Command {
   ).action((paths: string[], opts: InspectOptions) => {
     const pool = new KeyPool(opts.keys);
     const files = paths.flatMap((p) => listCryptainers(p));
-    if (files.length === 0) throw badInput(`no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`, 'no-cryptainers');
+    if (files.length === 0)
+      throw badInput(
+        `no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`,
+        'no-cryptainers',
+      );
     const summaries = files.map((f) => inspectCryptainer(loadCryptainer(f), pool));
     // The summary is the result, so it is JSON with or without --json; under --json it is wrapped so that,
     // like every command's document, it carries `ok`.

@@ -1,5 +1,17 @@
 import { Command } from 'commander';
-import { authenticatorTrustee, badInput, createGuardianKeystore, dumpEJson, type EJson, ExitCode, type GuardianInfo, KEY_BITS, makeTestGuardians, MAX_KEYCHAINS, ShidiError } from '../../lib/index.js';
+import {
+  authenticatorTrustee,
+  badInput,
+  createGuardianKeystore,
+  dumpEJson,
+  type EJson,
+  ExitCode,
+  type GuardianInfo,
+  KEY_BITS,
+  makeTestGuardians,
+  MAX_KEYCHAINS,
+  ShidiError,
+} from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
@@ -22,12 +34,12 @@ const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 function keygenPassphrase(io: Io, file: string | undefined): string | null {
   if (file !== undefined) {
     const lines = readPassphraseFile(file);
-    if (lines.length > 1) throw badInput(`--passphrase-file ${file} holds ${lines.length} lines; keygen takes one passphrase — keep only one line`, 'passphrase-file');
+    if (lines.length > 1)
+      throw badInput(`--passphrase-file ${file} holds ${lines.length} lines; keygen takes one passphrase — keep only one line`, 'passphrase-file');
     return lines[0]!;
   }
   return io.env.SHIDI_PASSPHRASE ? io.env.SHIDI_PASSPHRASE : null;
 }
-
 
 function describe(g: GuardianInfo) {
   return { name: g.name, keystore_uid: g.keystoreUid.toString(), keychain_uids: g.keychainUids.map(String), keystore_dir: g.keystoreDir };
@@ -61,19 +73,31 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         ['--passphrase-file', opts.passphraseFile],
         ['--passphrase-hint', opts.passphraseHint],
       ] as const)
-        if (given !== undefined) throw usage(`${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase) — drop ${flag}, or drop --test-guardians`);
+        if (given !== undefined)
+          throw usage(
+            `${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase) — drop ${flag}, or drop --test-guardians`,
+          );
       io.stderr.write(
         'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
           '       Use them only for tests and demos; never for real recordings.\n',
       );
       const t = await makeTestGuardians(opts.keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
       const all = [t.wearer, ...t.guardians];
-      rep.json({ ok: true, test_keys: true, keystores: all.map(describe), cryptoconf: t.cryptoconfPath, wacryptolib_cryptoconf: t.wacryptolibCryptoconfPath, passphrase_protected: false });
+      rep.json({
+        ok: true,
+        test_keys: true,
+        keystores: all.map(describe),
+        cryptoconf: t.cryptoconfPath,
+        wacryptolib_cryptoconf: t.wacryptolibCryptoconfPath,
+        passphrase_protected: false,
+      });
       for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${displayPath(g.keystoreDir)})`);
       rep.result(`default cryptoconf (wearer AND 2 of 3 guardians, segmented payload cipher): ${displayPath(t.cryptoconfPath)}`);
       rep.result(`the same with wacryptolib's AES_EAX payload cipher (opens in wacryptolib): ${displayPath(t.wacryptolibCryptoconfPath)}`);
       rep.note(`Next: record with it:  shidi sim --keys ${displayPath(opts.keys)} --out card/`);
-      rep.note(`      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(opts.keys)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`);
+      rep.note(
+        `      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(opts.keys)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`,
+      );
       rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${displayPath(opts.keys)} --out revealed/`);
       done(0);
       return;

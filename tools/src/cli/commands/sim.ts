@@ -23,15 +23,35 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--slice-seconds <n>', 'length of a time slice (one cryptainer each)', numberOption({ min: 1, max: 86400, unit: 'seconds' }), 60)
       .option('--pseudonym <name>', 'device pseudonym in file names', 'shidi')
       .option('--seed <text>', 'deterministic run: the TRNG becomes HMAC-DRBG over this text (INSECURE, for tests)')
-      .option('--segment-bytes <n>', `plaintext bytes per segment of the segmented cipher (${SEG_MIN_SIZE}..${MAX_DEVICE_SEGMENT_SIZE}, multiple of 16)`, numberOption({ min: SEG_MIN_SIZE, max: MAX_DEVICE_SEGMENT_SIZE, whole: true, unit: 'bytes' }))
-      .option('--retention-minutes <n>', 'delete slices older than this at each slice start (0: keep all)', numberOption({ min: 0, max: 5256000, unit: 'minutes' }))
-      .option('--retention-keep-min <n>', `never delete the newest N slices, whatever the clock says (0..${MAX_KEEP_MIN})`, numberOption({ min: 0, max: MAX_KEEP_MIN, whole: true }))
-      .option('--retention-mib <n>', "size quota: delete this device's oldest slices beyond N MiB (at least 1)", numberOption({ min: 1, max: 2 ** 33, unit: 'MiB' }))
+      .option(
+        '--segment-bytes <n>',
+        `plaintext bytes per segment of the segmented cipher (${SEG_MIN_SIZE}..${MAX_DEVICE_SEGMENT_SIZE}, multiple of 16)`,
+        numberOption({ min: SEG_MIN_SIZE, max: MAX_DEVICE_SEGMENT_SIZE, whole: true, unit: 'bytes' }),
+      )
+      .option(
+        '--retention-minutes <n>',
+        'delete slices older than this at each slice start (0: keep all)',
+        numberOption({ min: 0, max: 5256000, unit: 'minutes' }),
+      )
+      .option(
+        '--retention-keep-min <n>',
+        `never delete the newest N slices, whatever the clock says (0..${MAX_KEEP_MIN})`,
+        numberOption({ min: 0, max: MAX_KEEP_MIN, whole: true }),
+      )
+      .option(
+        '--retention-mib <n>',
+        "size quota: delete this device's oldest slices beyond N MiB (at least 1)",
+        numberOption({ min: 1, max: 2 ** 33, unit: 'MiB' }),
+      )
       .option('--device <dir>', 'the device folder: persistent state such as the slice sequence number (default: OUT-device beside --out)')
       .option('--resume', 'record onto a card (--out) that already holds recordings, as after a reboot: nothing on it is overwritten')
       .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')} (default stop)`, choiceOption(FULL_POLICIES))
       .option('--card-mib <n>', 'size of the simulated SD card in MiB (default 32 GiB)', numberOption({ min: 0.01, max: 1 << 20, unit: 'MiB' }))
-      .option('--power-cut-at <seconds>', 'cut the power this many seconds into the capture (unsynced bytes are lost)', numberOption({ min: 0, max: 1e9, unit: 'seconds' }))
+      .option(
+        '--power-cut-at <seconds>',
+        'cut the power this many seconds into the capture (unsynced bytes are lost)',
+        numberOption({ min: 0, max: 1e9, unit: 'seconds' }),
+      )
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
@@ -47,16 +67,31 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     const rep = new Reporter(io, opts);
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');
     const bar = frameProgress(rep, 'recording');
-    const r = await simulate({ ...opts, ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}), onFrame: (n) => bar.update(n) }).finally(() => bar.stop());
+    const r = await simulate({ ...opts, ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}), onFrame: (n) => bar.update(n) }).finally(() =>
+      bar.stop(),
+    );
     if (r.test_keys) rep.warn(`made throw-away TEST guardians in ${r.keys}: INSECURE keys without passphrase — never use them for real recordings`);
     rep.json({ ok: true, ...r });
     const calls = Object.values(r.hal.groups).reduce((n, g) => n + g.calls, 0);
-    rep.result(`recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`);
-    rep.result(`  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`);
-    if (r.power_cut) rep.result(`  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`);
+    rep.result(
+      `recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`,
+    );
+    rep.result(
+      `  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`,
+    );
+    if (r.power_cut)
+      rep.result(
+        `  POWER CUT at ${new Date(r.power_cut.t_ms).toISOString()} (before card operation ${r.power_cut.card_op}): the slice in progress is left as NAME.crypt~ with what was synced`,
+      );
     for (const l of r.core_log) if (l.level <= LogLevel.WARNING) rep.warn(`core: ${l.message}`);
-    rep.result(`  HAL calls: ${calls} (${Object.entries(r.hal.groups).map(([g, c]) => `${g} ${c.calls}`).join(', ')})`);
-    rep.result(`Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`);
+    rep.result(
+      `  HAL calls: ${calls} (${Object.entries(r.hal.groups)
+        .map(([g, c]) => `${g} ${c.calls}`)
+        .join(', ')})`,
+    );
+    rep.result(
+      `Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`,
+    );
     done(0);
   });
 }

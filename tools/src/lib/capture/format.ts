@@ -14,7 +14,17 @@ import { FRAME_MAX_SIZE } from '../../../../host-sim/src/abi.generated.js';
 import { badInput, failed, ShidiError } from '../errors.js';
 import { fsFailure, isFsError } from '../fs-errors.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
-import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, decodeItem, encodeItem, textKeyedMap, type CborValue } from '../records/cbor-seq.js';
+import {
+  asUint,
+  cborTypeName,
+  CborSyntaxError,
+  CborTooLarge,
+  CborTruncated,
+  decodeItem,
+  encodeItem,
+  textKeyedMap,
+  type CborValue,
+} from '../records/cbor-seq.js';
 import { decodeAt, openSequenceFile, type SequenceKind } from '../records/sequence-file.js';
 import { checkDescriptor, checkRecordData, encodeSensorDescriptor, MAX_SENSORS, type SensorDescriptor } from '../records/descriptors.js';
 
@@ -77,21 +87,29 @@ function headerProblem(path: string, what: string): never {
 function checkHeader(path: string, m: Map<string, unknown>): CaptureHeader {
   const version = m.get('shidi_capture');
   if (asUint(version) !== CAPTURE_VERSION)
-    throw badInput(`${path}: capture format version ${String(version)} is not supported (this shidi reads version ${CAPTURE_VERSION}) — update shidi, or make the capture again`, 'unsupported-version');
+    throw badInput(
+      `${path}: capture format version ${String(version)} is not supported (this shidi reads version ${CAPTURE_VERSION}) — update shidi, or make the capture again`,
+      'unsupported-version',
+    );
   for (const k of m.keys()) if (!HEADER_KEYS.includes(k)) headerProblem(path, `has an unknown key "${k}"`);
   const start_ms = asUint(m.get('start_ms'));
-  if (start_ms === null) headerProblem(path, `has a "start_ms" that is ${m.has('start_ms') ? cborTypeName(m.get('start_ms')) : 'missing'}, not an unsigned integer (UTC epoch ms)`);
+  if (start_ms === null)
+    headerProblem(path, `has a "start_ms" that is ${m.has('start_ms') ? cborTypeName(m.get('start_ms')) : 'missing'}, not an unsigned integer (UTC epoch ms)`);
   const source = m.get('source');
   if (source !== undefined && typeof source !== 'string') headerProblem(path, `has a "source" that is ${cborTypeName(source)}, not a text string`);
-  if (source !== undefined && Buffer.byteLength(source) > MAX_SOURCE_BYTES) headerProblem(path, `has a "source" of ${Buffer.byteLength(source)} bytes; it takes at most ${MAX_SOURCE_BYTES}`);
+  if (source !== undefined && Buffer.byteLength(source) > MAX_SOURCE_BYTES)
+    headerProblem(path, `has a "source" of ${Buffer.byteLength(source)} bytes; it takes at most ${MAX_SOURCE_BYTES}`);
   const list = m.get('sensors');
-  if (!Array.isArray(list)) headerProblem(path, `has a "sensors" that is ${m.has('sensors') ? cborTypeName(list) : 'missing'}, not an array of sensor descriptors`);
+  if (!Array.isArray(list))
+    headerProblem(path, `has a "sensors" that is ${m.has('sensors') ? cborTypeName(list) : 'missing'}, not an array of sensor descriptors`);
   if (list.length === 0 || list.length > MAX_SENSORS) headerProblem(path, `declares ${list.length} sensors; a capture has 1 to ${MAX_SENSORS}`);
   const sensors: SensorDescriptor[] = [];
   list.forEach((d, i) => {
     const r = checkDescriptor(d, 'strict');
-    if ('problem' in r) throw badInput(`${path}: sensor descriptor ${i + 1} of the capture header ${r.problem} — see docs/records.md, "Sensor descriptors"`, 'bad-descriptor');
-    if (sensors.some((s) => s.id === r.ok.id)) throw badInput(`${path}: the capture header declares sensor id ${r.ok.id} twice — each sensor has its own id`, 'bad-descriptor');
+    if ('problem' in r)
+      throw badInput(`${path}: sensor descriptor ${i + 1} of the capture header ${r.problem} — see docs/records.md, "Sensor descriptors"`, 'bad-descriptor');
+    if (sensors.some((s) => s.id === r.ok.id))
+      throw badInput(`${path}: the capture header declares sensor id ${r.ok.id} twice — each sensor has its own id`, 'bad-descriptor');
     sensors.push(r.ok.descriptor!);
   });
   const header: CaptureHeader = { shidi_capture: CAPTURE_VERSION, start_ms, sensors };
@@ -112,7 +130,8 @@ class RecordChecker {
     if (!d) return `has unknown sensor id ${sensor}; the header declares ${[...this.byId.keys()].join(', ')}`;
     if (t_ms < this.header.start_ms) return `has t_ms ${t_ms}, before the header's start_ms ${this.header.start_ms}`;
     if (t_ms < this.lastT) return `has t_ms ${t_ms}, which goes back from ${this.lastT}; timestamps never decrease`;
-    if (data.length > MAX_RECORD_DATA) return `holds ${data.length} bytes of data (sensor ${sensor}, ${d.kind}); the encryptor core takes at most ${MAX_RECORD_DATA} (4 MiB)`;
+    if (data.length > MAX_RECORD_DATA)
+      return `holds ${data.length} bytes of data (sensor ${sensor}, ${d.kind}); the encryptor core takes at most ${MAX_RECORD_DATA} (4 MiB)`;
     const p = checkRecordData(d, data);
     if (p) return `(sensor ${sensor}, ${d.kind}) ${p}`;
     this.lastT = t_ms;
@@ -147,17 +166,29 @@ export async function openCapture(path: string): Promise<OpenCapture> {
         const sensor = asUint(s);
         const t_ms = asUint(t);
         if (sensor === null) throw badInput(`${at}: its sensor_id is ${cborTypeName(s)}, not an unsigned integer — the capture file is damaged`, 'bad-record');
-        if (t_ms === null) throw badInput(`${at}: its t_ms is ${cborTypeName(t)}, not an unsigned integer (UTC epoch ms) — the capture file is damaged`, 'bad-record');
-        if (!(data instanceof Uint8Array)) throw badInput(`${at}: its data is ${cborTypeName(data)}, not a byte string — the capture file is damaged`, 'bad-record');
+        if (t_ms === null)
+          throw badInput(`${at}: its t_ms is ${cborTypeName(t)}, not an unsigned integer (UTC epoch ms) — the capture file is damaged`, 'bad-record');
+        if (!(data instanceof Uint8Array))
+          throw badInput(`${at}: its data is ${cborTypeName(data)}, not a byte string — the capture file is damaged`, 'bad-record');
         const problem = checker.check(sensor, t_ms, data);
-        if (problem) throw badInput(`${at} ${problem} — the capture file is damaged`, problem.startsWith('has unknown sensor') ? 'unknown-sensor' : problem.includes('goes back') ? 'time-backwards' : 'bad-record');
+        if (problem)
+          throw badInput(
+            `${at} ${problem} — the capture file is damaged`,
+            problem.startsWith('has unknown sensor') ? 'unknown-sensor' : problem.includes('goes back') ? 'time-backwards' : 'bad-record',
+          );
         yield { sensor, t_ms, data };
       }
     } catch (e) {
       if (e instanceof CborTruncated)
-        throw badInput(`${path}: truncated: record ${n + 1} at byte offset ${e.offset} is incomplete (the file ends ${e.bytes} bytes into it) — the file was cut; make the capture again`, 'truncated');
+        throw badInput(
+          `${path}: truncated: record ${n + 1} at byte offset ${e.offset} is incomplete (the file ends ${e.bytes} bytes into it) — the file was cut; make the capture again`,
+          'truncated',
+        );
       if (e instanceof CborSyntaxError)
-        throw badInput(`${recordAt(path, n + 1, e.itemOffset)}: byte ${e.at} ${e.message} — the capture file is damaged`, e instanceof CborTooLarge ? 'record-too-large' : 'bad-record');
+        throw badInput(
+          `${recordAt(path, n + 1, e.itemOffset)}: byte ${e.at} ${e.message} — the capture file is damaged`,
+          e instanceof CborTooLarge ? 'record-too-large' : 'bad-record',
+        );
       throw e;
     }
   }

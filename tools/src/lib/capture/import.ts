@@ -71,11 +71,23 @@ export async function readWavInfo(path: string): Promise<WavInfo> {
         // WAVE_FORMAT_EXTENSIBLE names the real format in the first two bytes of its sub-format GUID.
         if (tag === 0xfffe && f.length >= 26) tag = f.readUInt16LE(24);
         const names: Record<number, string> = { 3: 'IEEE floating-point', 6: 'A-law', 7: 'µ-law', 2: 'ADPCM', 0x11: 'IMA ADPCM', 0x55: 'MP3' };
-        if (tag !== 1) throw badInput(`${path} holds ${names[tag] ?? `compressed (format tag 0x${tag.toString(16)})`} audio; shidi capture takes 16-bit PCM — ${CONVERT_WAV}`, 'bad-wav');
+        if (tag !== 1)
+          throw badInput(
+            `${path} holds ${names[tag] ?? `compressed (format tag 0x${tag.toString(16)})`} audio; shidi capture takes 16-bit PCM — ${CONVERT_WAV}`,
+            'bad-wav',
+          );
         if (bits !== 16) throw badInput(`${path} is ${bits}-bit PCM; shidi capture takes 16-bit PCM — ${CONVERT_WAV}`, 'bad-wav');
-        if (channels !== 1 && channels !== 2) throw badInput(`${path} has ${channels} channels; shidi capture takes mono or stereo — mix it down, e.g. \`ffmpeg -i IN -ac 1 -c:a pcm_s16le OUT.wav\``, 'bad-wav');
+        if (channels !== 1 && channels !== 2)
+          throw badInput(
+            `${path} has ${channels} channels; shidi capture takes mono or stereo — mix it down, e.g. \`ffmpeg -i IN -ac 1 -c:a pcm_s16le OUT.wav\``,
+            'bad-wav',
+          );
         if (rate < 1 || rate > 384000) throw badInput(`${path} declares a sample rate of ${rate} Hz — the file is damaged`, 'bad-wav');
-        if (blockAlign !== channels * 2) throw badInput(`${path} declares ${blockAlign}-byte sample frames, not ${channels * 2} for ${channels} channel(s) of 16-bit PCM — the file is damaged`, 'bad-wav');
+        if (blockAlign !== channels * 2)
+          throw badInput(
+            `${path} declares ${blockAlign}-byte sample frames, not ${channels * 2} for ${channels} channel(s) of 16-bit PCM — the file is damaged`,
+            'bad-wav',
+          );
         fmt = { rate, channels };
       } else if (id === 'data') {
         if (!fmt) throw badInput(`${path}: its data chunk comes before the fmt chunk — the file is damaged or not a standard WAV`, 'bad-wav');
@@ -106,7 +118,10 @@ export function audioBlockFrames(info: WavInfo, blockMs: number): number {
   const bytes = frames * info.channels * 2;
   if (bytes > MAX_RECORD_DATA) {
     const maxMs = Math.floor((MAX_RECORD_DATA / (info.channels * 2) / info.rate) * 1000);
-    throw badInput(`--audio-block-ms ${blockMs} makes blocks of ${bytes} bytes at ${info.rate} Hz ${info.channels === 1 ? 'mono' : 'stereo'}; the encryptor core takes records of at most ${MAX_RECORD_DATA} bytes — use --audio-block-ms ${maxMs} or less`, 'bad-option');
+    throw badInput(
+      `--audio-block-ms ${blockMs} makes blocks of ${bytes} bytes at ${info.rate} Hz ${info.channels === 1 ? 'mono' : 'stereo'}; the encryptor core takes records of at most ${MAX_RECORD_DATA} bytes — use --audio-block-ms ${maxMs} or less`,
+      'bad-option',
+    );
   }
   return frames;
 }
@@ -211,7 +226,10 @@ function hex2(b: Uint8Array, p: number): string {
 }
 
 const tooBig = (what: string, bytes: number | string) =>
-  badInput(`${what} is ${bytes} bytes; the encryptor core takes frames of at most ${MAX_RECORD_DATA} bytes (4 MiB) — make the frames smaller (lower resolution or JPEG quality)`, 'frame-too-large');
+  badInput(
+    `${what} is ${bytes} bytes; the encryptor core takes frames of at most ${MAX_RECORD_DATA} bytes (4 MiB) — make the frames smaller (lower resolution or JPEG quality)`,
+    'frame-too-large',
+  );
 
 /** The frames of an MJPEG file (JPEG images back to back), streamed. */
 export async function* mjpegFrames(path: string): AsyncGenerator<Buffer> {
@@ -223,7 +241,8 @@ export async function* mjpegFrames(path: string): AsyncGenerator<Buffer> {
     let p = 0;
     for (;;) {
       const end = jpegEnd(buf, p);
-      if (typeof end === 'string') throw badInput(`${path}: frame ${n + 1} (byte ${base + p}): ${end} — an MJPEG file here is complete JPEG images back to back`, 'bad-mjpeg');
+      if (typeof end === 'string')
+        throw badInput(`${path}: frame ${n + 1} (byte ${base + p}): ${end} — an MJPEG file here is complete JPEG images back to back`, 'bad-mjpeg');
       if (end === INCOMPLETE) {
         if (buf.length - p > MAX_RECORD_DATA) throw tooBig(`${path}: frame ${n + 1} (byte ${base + p})`, `more than ${MAX_RECORD_DATA}`);
         break;
@@ -236,7 +255,11 @@ export async function* mjpegFrames(path: string): AsyncGenerator<Buffer> {
     buf = buf.subarray(p);
     base += p;
   }
-  if (buf.length > 0) throw badInput(`${path} is cut: frame ${n + 1} (byte ${base}) has no end marker FFD9 (the file ends ${buf.length} bytes into it) — cut the file after the last complete frame`, 'bad-mjpeg');
+  if (buf.length > 0)
+    throw badInput(
+      `${path} is cut: frame ${n + 1} (byte ${base}) has no end marker FFD9 (the file ends ${buf.length} bytes into it) — cut the file after the last complete frame`,
+      'bad-mjpeg',
+    );
   if (n === 0) throw badInput(`${path} holds no JPEG frame — give an MJPEG file (JPEG images back to back) or a folder of .jpg files`, 'bad-mjpeg');
 }
 
@@ -255,7 +278,10 @@ export async function* folderFrames(files: string[]): AsyncGenerator<Buffer> {
     const data = await readFile(f);
     const end = jpegEnd(data, 0);
     if (typeof end === 'string' || data.length < 4 || data[data.length - 2] !== 0xff || data[data.length - 1] !== 0xd9)
-      throw badInput(`frame ${f} is not a complete JPEG image (${typeof end === 'string' ? end : 'it does not end with the EOI marker FFD9'}) — give .jpg files as a camera writes them`, 'bad-jpeg');
+      throw badInput(
+        `frame ${f} is not a complete JPEG image (${typeof end === 'string' ? end : 'it does not end with the EOI marker FFD9'}) — give .jpg files as a camera writes them`,
+        'bad-jpeg',
+      );
     yield data;
   }
 }
@@ -317,7 +343,10 @@ export async function* nmeaFixes(path: string, stats: NmeaStats): AsyncGenerator
           continue;
         }
         if (ms < lastMs)
-          throw badInput(`${path} line ${lineNo}: the RMC time ${new Date(ms).toISOString()} goes back from ${new Date(lastMs).toISOString()}; a capture's timestamps never decrease — split the log where the time jumps back`, 'time-backwards');
+          throw badInput(
+            `${path} line ${lineNo}: the RMC time ${new Date(ms).toISOString()} goes back from ${new Date(lastMs).toISOString()}; a capture's timestamps never decrease — split the log where the time jumps back`,
+            'time-backwards',
+          );
         lastMs = ms;
         if (cur) yield flush();
         cur = { rmc_ms: ms, line: lineNo, sentences: [line], bytes: line.length + 2 };
@@ -329,7 +358,11 @@ export async function* nmeaFixes(path: string, stats: NmeaStats): AsyncGenerator
       }
       cur.sentences.push(line);
       cur.bytes += line.length + 2;
-      if (cur.bytes > MAX_RECORD_DATA) throw badInput(`${path} line ${cur.line}: the fix starting there holds more than ${MAX_RECORD_DATA} bytes of sentences before the next RMC — is this an NMEA log with RMC sentences?`, 'bad-nmea');
+      if (cur.bytes > MAX_RECORD_DATA)
+        throw badInput(
+          `${path} line ${cur.line}: the fix starting there holds more than ${MAX_RECORD_DATA} bytes of sentences before the next RMC — is this an NMEA log with RMC sentences?`,
+          'bad-nmea',
+        );
     }
     if (cur) yield flush();
   } finally {
@@ -439,7 +472,10 @@ async function capture(opts: CaptureInputs): Promise<CaptureReport> {
       gpsIter = nmeaFixes(opts.gps, nmea);
       const r = await gpsIter.next();
       if (r.done)
-        throw badInput(`${opts.gps} holds no RMC sentence with a valid time and date (and a correct checksum), so no GPS fix — give an NMEA 0183 log with RMC sentences`, 'bad-nmea');
+        throw badInput(
+          `${opts.gps} holds no RMC sentence with a valid time and date (and a correct checksum), so no GPS fix — give an NMEA 0183 log with RMC sentences`,
+          'bad-nmea',
+        );
       firstFix = r.value;
     }
     const start_from: CaptureReport['start_from'] = opts.start_ms !== undefined ? 'option' : firstFix ? 'nmea' : 'default';

@@ -46,7 +46,11 @@ import { SEGMENTED_ALGO } from '../wacryptolib/segmented.js';
 
 // The numbers below are the core's (assembly/hal-abi.json, generated): the compiler refuses with a reason
 // what the core would refuse with a bare C_BAD_CONF.
-export const CIPHER_CODE: Record<SymAlgo, number> = { AES_CBC: CipherCode.AES_CBC, AES_EAX: CipherCode.AES_EAX, CHACHA20_POLY1305: CipherCode.CHACHA20_POLY1305 };
+export const CIPHER_CODE: Record<SymAlgo, number> = {
+  AES_CBC: CipherCode.AES_CBC,
+  AES_EAX: CipherCode.AES_EAX,
+  CHACHA20_POLY1305: CipherCode.CHACHA20_POLY1305,
+};
 /** Shidi's segmented payload cipher (docs/segmented-cipher.md): payload only, outermost only. */
 export const PAYLOAD_CODE: Readonly<Record<string, number>> = { ...CIPHER_CODE, [SEGMENTED_ALGO]: CipherCode.SEGMENTED };
 /** The core stages one segment at a time: by default, the largest it takes. */
@@ -95,10 +99,16 @@ const DIGEST_CODE: Readonly<Record<DeviceDigestAlgo, number>> = { SHA256: ShaAlg
 export function checkDeviceOptions(opts: DeviceOptions): void {
   const seg = opts.segmentBytes;
   if (seg !== undefined && (!Number.isInteger(seg) || seg < SEG_MIN_SIZE || seg > MAX_DEVICE_SEGMENT_SIZE || seg % 16 !== 0))
-    throw badInput(`segment size ${seg} bytes: the device's segments hold ${SEG_MIN_SIZE} to ${MAX_DEVICE_SEGMENT_SIZE} bytes, a multiple of 16 — give e.g. ${DEFAULT_SEGMENT_BYTES}`, 'bad-device-option');
+    throw badInput(
+      `segment size ${seg} bytes: the device's segments hold ${SEG_MIN_SIZE} to ${MAX_DEVICE_SEGMENT_SIZE} bytes, a multiple of 16 — give e.g. ${DEFAULT_SEGMENT_BYTES}`,
+      'bad-device-option',
+    );
   const keep = opts.retentionMs ?? 0;
   if (!Number.isInteger(keep) || keep < 0 || (keep > 0 && keep < opts.sliceMs) || keep > MAX_RETENTION_MS)
-    throw badInput(`retention ${keep} ms: keep slices at least one slice period (${opts.sliceMs} ms) and at most 10 years, or 0 to keep everything`, 'bad-device-option');
+    throw badInput(
+      `retention ${keep} ms: keep slices at least one slice period (${opts.sliceMs} ms) and at most 10 years, or 0 to keep everything`,
+      'bad-device-option',
+    );
   const keepMin = opts.retentionKeepMin ?? 0;
   if (!Number.isInteger(keepMin) || keepMin < 0 || keepMin > MAX_KEEP_MIN)
     throw badInput(`retention keep-min ${keepMin}: the device protects 0 to ${MAX_KEEP_MIN} newest slices — give e.g. 3`, 'bad-device-option');
@@ -134,9 +144,13 @@ function nodeValue(n: DeviceKeyNode): CborValue {
 /** The CBOR of docs/device-conf.md for an already-resolved tree; checks the options and the 16 KiB limit. */
 function payloadCode(cipher: string, outermost: boolean): number {
   const code = PAYLOAD_CODE[cipher];
-  if (code === undefined) throw badInput(`cryptoconf: payload cipher ${cipher} is not one the device implements (${Object.keys(PAYLOAD_CODE).join(', ')})`, 'unsupported-cryptoconf');
+  if (code === undefined)
+    throw badInput(`cryptoconf: payload cipher ${cipher} is not one the device implements (${Object.keys(PAYLOAD_CODE).join(', ')})`, 'unsupported-cryptoconf');
   if (cipher === SEGMENTED_ALGO && !outermost)
-    throw badInput(`cryptoconf: ${SEGMENTED_ALGO} must be the outermost (last) payload layer: it authenticates the stored bytes segment by segment`, 'unsupported-cryptoconf');
+    throw badInput(
+      `cryptoconf: ${SEGMENTED_ALGO} must be the outermost (last) payload layer: it authenticates the stored bytes segment by segment`,
+      'unsupported-cryptoconf',
+    );
   return code;
 }
 
@@ -267,15 +281,25 @@ function checkShape(conf: Cryptoconf, hasRootKeychain: boolean): Leaf[] {
  * local_keyfactory trustee and no keychain_uid (the device writes its identity, docs/secure-element.md).
  */
 function deviceDigestAlgo(sig: SignatureConf, path: string): DeviceDigestAlgo {
-  const fix = 'the device signs only with its own key: {"payload_digest_algo": "SHA512", "payload_signature_algo": "RSA_PSS", "payload_signature_trustee": {"trustee_type": "local_keyfactory"}}';
+  const fix =
+    'the device signs only with its own key: {"payload_digest_algo": "SHA512", "payload_signature_algo": "RSA_PSS", "payload_signature_trustee": {"trustee_type": "local_keyfactory"}}';
   if (sig.payload_signature_algo !== 'RSA_PSS')
     throw badInput(`cryptoconf: ${path}: ${sig.payload_signature_algo} — the device's key is RSA and signs RSA_PSS only; ${fix}`, 'unsupported-cryptoconf');
   if (sig.payload_signature_trustee.trustee_type !== 'local_keyfactory')
-    throw badInput(`cryptoconf: ${path}: signed by ${trusteeWord(sig.payload_signature_trustee)} — the device cannot sign for another trustee; ${fix}`, 'unsupported-cryptoconf');
+    throw badInput(
+      `cryptoconf: ${path}: signed by ${trusteeWord(sig.payload_signature_trustee)} — the device cannot sign for another trustee; ${fix}`,
+      'unsupported-cryptoconf',
+    );
   if (sig.keychain_uid !== undefined)
-    throw badInput(`cryptoconf: ${path}: keychain_uid ${sig.keychain_uid} — the device writes its own keychain uid (its identity); remove keychain_uid`, 'unsupported-cryptoconf');
+    throw badInput(
+      `cryptoconf: ${path}: keychain_uid ${sig.keychain_uid} — the device writes its own keychain uid (its identity); remove keychain_uid`,
+      'unsupported-cryptoconf',
+    );
   if (sig.payload_digest_algo !== 'SHA256' && sig.payload_digest_algo !== 'SHA512')
-    throw badInput(`cryptoconf: ${path}: ${sig.payload_digest_algo} — the device digests with SHA256 or SHA512 (its SHA block); ${fix}`, 'unsupported-cryptoconf');
+    throw badInput(
+      `cryptoconf: ${path}: ${sig.payload_digest_algo} — the device digests with SHA256 or SHA512 (its SHA block); ${fix}`,
+      'unsupported-cryptoconf',
+    );
   return sig.payload_digest_algo;
 }
 
@@ -389,7 +413,7 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     throw notEnoughKeys(
       `cannot compile the cryptoconf: ${missing.length === 1 ? 'a guardian public key is' : `${missing.length} guardian public keys are`} missing: ` +
         missing.map((m) => `${m.guardian} (keychain ${m.keychain}, at ${m.path}): expected ${m.expected}`).join('; ') +
-        ' — add the guardian\'s keystore to --keys (its public keys are enough)',
+        " — add the guardian's keystore to --keys (its public keys are enough)",
       { missing },
     );
 
@@ -398,7 +422,11 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
       if (isAsym(l)) return resolved.get(l)!;
       if (isSym(l)) return { kind: 'sym', cipher: l.key_cipher_algo, keyNodes: toNodes(l.key_cipher_layers) };
       const s = l as Extract<KeyLayer, { key_shared_secret_shards: unknown }>;
-      return { kind: 'shared', threshold: Number(s.key_shared_secret_threshold), shards: s.key_shared_secret_shards.map((sh) => toNodes(sh.key_cipher_layers)) };
+      return {
+        kind: 'shared',
+        threshold: Number(s.key_shared_secret_threshold),
+        shards: s.key_shared_secret_shards.map((sh) => toNodes(sh.key_cipher_layers)),
+      };
     });
   const bytes = encodeDeviceConf({
     keychainUid: defaultKeychain,

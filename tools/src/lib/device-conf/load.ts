@@ -17,7 +17,10 @@ export function loadCryptoconfFile(path: string): Cryptoconf {
     const st = statSync(path);
     if (st.isDirectory()) throw badInput(`cryptoconf ${path} is a folder — give the cryptoconf's JSON file`, 'cryptoconf-unreadable');
     if (st.size > MAX_CRYPTOCONF_FILE_BYTES)
-      throw badInput(`cryptoconf ${path} is ${st.size} bytes, too large for a cryptoconf (at most ${MAX_CRYPTOCONF_FILE_BYTES}) — is it the right file?`, 'cryptoconf-unreadable');
+      throw badInput(
+        `cryptoconf ${path} is ${st.size} bytes, too large for a cryptoconf (at most ${MAX_CRYPTOCONF_FILE_BYTES}) — is it the right file?`,
+        'cryptoconf-unreadable',
+      );
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof Error && e.name === 'ShidiError') throw e;

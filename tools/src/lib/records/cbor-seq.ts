@@ -87,7 +87,8 @@ export function scanItem(buf: Uint8Array, start: number, end: number, maxBytes: 
         break;
       case 2:
       case 3:
-        if (val > limit - p) throw new CborTooLarge(`starts a ${major === 2 ? 'byte' : 'text'} string of ${val} bytes, more than the ${maxBytes} an item may take`, base + at);
+        if (val > limit - p)
+          throw new CborTooLarge(`starts a ${major === 2 ? 'byte' : 'text'} string of ${val} bytes, more than the ${maxBytes} an item may take`, base + at);
         if (p + val > end) return INCOMPLETE;
         p += val;
         break;
@@ -95,7 +96,11 @@ export function scanItem(buf: Uint8Array, start: number, end: number, maxBytes: 
       case 5: {
         const items = major === 4 ? val : 2 * val;
         // Every element takes at least one byte: a count beyond the limit cannot fit.
-        if (items > limit - p) throw new CborTooLarge(`starts ${major === 4 ? 'an array' : 'a map'} of ${val} entries, more than an item of at most ${maxBytes} bytes holds`, base + at);
+        if (items > limit - p)
+          throw new CborTooLarge(
+            `starts ${major === 4 ? 'an array' : 'a map'} of ${val} entries, more than an item of at most ${maxBytes} bytes holds`,
+            base + at,
+          );
         remaining += items;
         break;
       }

@@ -79,9 +79,11 @@ export function checkDescriptor(v: unknown, mode: DescriptorCheck): { ok: Checke
   const m = textKeyedMap(v);
   if (!m) return { problem: `is ${cborTypeName(v)}, not a map with text keys` };
   const id = asUint(m.get('id'));
-  if (id === null || id >= MAX_SENSORS) return { problem: m.has('id') ? `has id ${String(m.get('id'))}; an id is an unsigned integer below ${MAX_SENSORS}` : 'has no "id"' };
+  if (id === null || id >= MAX_SENSORS)
+    return { problem: m.has('id') ? `has id ${String(m.get('id'))}; an id is an unsigned integer below ${MAX_SENSORS}` : 'has no "id"' };
   const kind = m.get('kind');
-  if (typeof kind !== 'string') return { problem: m.has('kind') ? `(id ${id}) has a "kind" that is ${cborTypeName(kind)}, not a text string` : `(id ${id}) has no "kind"` };
+  if (typeof kind !== 'string')
+    return { problem: m.has('kind') ? `(id ${id}) has a "kind" that is ${cborTypeName(kind)}, not a text string` : `(id ${id}) has no "kind"` };
   const rawName = m.get('name');
   if (rawName !== undefined && typeof rawName !== 'string') return { problem: `(id ${id}) has a "name" that is ${cborTypeName(rawName)}, not a text string` };
   const name = rawName ?? null;
@@ -99,7 +101,8 @@ export function checkDescriptor(v: unknown, mode: DescriptorCheck): { ok: Checke
     for (const k of m.keys()) if (!spec.required.includes(k) && !spec.optional.includes(k)) return { problem: `(id ${id}, ${kind}) has an unknown key "${k}"` };
     if (name === null || name.length === 0) return { problem: `(id ${id}, ${kind}) has an empty name` };
   }
-  if (m.get('format') !== FORMAT[known]) return { problem: `(id ${id}, ${kind}) has format ${JSON.stringify(m.get('format'))}; a ${kind} sensor's format is "${FORMAT[known]}"` };
+  if (m.get('format') !== FORMAT[known])
+    return { problem: `(id ${id}, ${kind}) has format ${JSON.stringify(m.get('format'))}; a ${kind} sensor's format is "${FORMAT[known]}"` };
   const positive = (k: string, max: number): number | string => {
     const n = asUint(m.get(k));
     return n === null || n === 0 || n > max ? `(id ${id}, ${kind}) has "${k}" ${String(m.get(k))}; it is an integer from 1 to ${max}` : n;
@@ -125,7 +128,8 @@ export function checkDescriptor(v: unknown, mode: DescriptorCheck): { ok: Checke
   }
   if (mode === 'strict') {
     const size = encodeSensorDescriptor(d).length;
-    if (size > MAX_DESCRIPTOR_BYTES) return { problem: `(id ${id}, ${kind}) takes ${size} bytes of CBOR; the core takes descriptors of at most ${MAX_DESCRIPTOR_BYTES} — shorten its name` };
+    if (size > MAX_DESCRIPTOR_BYTES)
+      return { problem: `(id ${id}, ${kind}) takes ${size} bytes of CBOR; the core takes descriptors of at most ${MAX_DESCRIPTOR_BYTES} — shorten its name` };
   }
   return { ok: { id, kind, name, descriptor: d } };
 }
@@ -135,14 +139,16 @@ export function checkRecordData(d: SensorDescriptor, data: Uint8Array): string |
   if (data.length === 0) return 'has no data';
   if (d.kind === 'audio') {
     const frame = 2 * d.channels;
-    if (data.length % frame !== 0) return `holds ${data.length} bytes of audio, not a whole number of ${frame}-byte sample frames (${d.channels} channel(s) of s16le)`;
+    if (data.length % frame !== 0)
+      return `holds ${data.length} bytes of audio, not a whole number of ${frame}-byte sample frames (${d.channels} channel(s) of s16le)`;
   } else if (d.kind === 'camera') {
     if (data[0] !== 0xff || data[1] !== 0xd8) return 'is not a JPEG image (it does not start with the SOI marker FFD8)';
     if (data[data.length - 2] !== 0xff || data[data.length - 1] !== 0xd9) return 'is not a complete JPEG image (it does not end with the EOI marker FFD9)';
   } else {
     for (let i = 0; i < data.length; i++) {
       const c = data[i]!;
-      if (c > 0x7e || (c < 0x20 && c !== 0x0d && c !== 0x0a)) return `holds byte 0x${c.toString(16).padStart(2, '0')} at ${i}; NMEA data is printable ASCII sentences ending in \\r\\n`;
+      if (c > 0x7e || (c < 0x20 && c !== 0x0d && c !== 0x0a))
+        return `holds byte 0x${c.toString(16).padStart(2, '0')} at ${i}; NMEA data is printable ASCII sentences ending in \\r\\n`;
     }
     if (data[data.length - 2] !== 0x0d || data[data.length - 1] !== 0x0a) return 'does not end with \\r\\n; each NMEA sentence ends in \\r\\n';
   }

@@ -275,7 +275,11 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
       const d = s.descriptor;
       writers.set(
         s.id,
-        d?.kind === 'audio' ? audioWriter(tmp, info, d, warnings) : d?.kind === 'gps' ? gpsWriter(tmp, info, header.slice_start_ms) : framesWriter(tmp, info, d?.kind === 'camera' ? 'jpg' : 'bin', warnings),
+        d?.kind === 'audio'
+          ? audioWriter(tmp, info, d, warnings)
+          : d?.kind === 'gps'
+            ? gpsWriter(tmp, info, header.slice_start_ms)
+            : framesWriter(tmp, info, d?.kind === 'camera' ? 'jpg' : 'bin', warnings),
       );
     }
     for await (const r of stream.records) {
@@ -298,7 +302,13 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
     if (stream.truncated) warnings.push(`${basename(recordStreamPath)}: ${describeTruncation(stream.truncated)}`);
     for (const w of writers.values()) {
       const i = w.info;
-      if (i.missing_frames > 0) warnings.push(`${i.name}: ${i.missing_frames} frame(s) missing (frame-id gaps: ${i.frame_id_gaps.slice(0, 5).map((g) => `${g.after + 1}–${g.next - 1}`).join(', ')}${i.frame_id_gaps.length > 5 ? ', …' : ''})`);
+      if (i.missing_frames > 0)
+        warnings.push(
+          `${i.name}: ${i.missing_frames} frame(s) missing (frame-id gaps: ${i.frame_id_gaps
+            .slice(0, 5)
+            .map((g) => `${g.after + 1}–${g.next - 1}`)
+            .join(', ')}${i.frame_id_gaps.length > 5 ? ', …' : ''})`,
+        );
     }
     const report: ExportReport = {
       input: recordStreamPath,
@@ -312,7 +322,9 @@ export async function exportRecords(recordStreamPath: string, outDir: string, op
       sensors: [...writers.values()].map((w) => w.info),
       warnings,
     };
-    await writeFile(join(tmp, 'index.json'), JSON.stringify({ ...report, input: basename(recordStreamPath), output: undefined }, null, 2) + '\n', { mode: PRIVATE_FILE });
+    await writeFile(join(tmp, 'index.json'), JSON.stringify({ ...report, input: basename(recordStreamPath), output: undefined }, null, 2) + '\n', {
+      mode: PRIVATE_FILE,
+    });
     if (existsSync(outDir)) {
       // --force: swap the new folder in, then remove the old one.
       const old = `${tmp}.old`;

@@ -1,5 +1,15 @@
 /** Record streams (docs/records.md): the plaintext of Shidi cryptainers, read and exported. */
-export { openRecordStream, sliceHeaderOf, describeTruncation, NOT_A_RECORD_STREAM, RECORDS_VERSION, type RecordStream, type SliceHeader, type SliceRecord, type Truncation } from './reader.js';
+export {
+  openRecordStream,
+  sliceHeaderOf,
+  describeTruncation,
+  NOT_A_RECORD_STREAM,
+  RECORDS_VERSION,
+  type RecordStream,
+  type SliceHeader,
+  type SliceRecord,
+  type Truncation,
+} from './reader.js';
 export { exportRecords, exportFolderName, type ExportOptions, type ExportReport, type SensorExport, type FrameGap } from './export.js';
 export {
   checkDescriptor,

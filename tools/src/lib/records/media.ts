@@ -56,7 +56,10 @@ export function safeNames(sensors: { id: number; kind: string; name: string | nu
   const taken = new Set(['index.json']);
   const out = new Map<number, string>();
   for (const s of sensors) {
-    let n = (s.name ?? '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 64);
+    let n = (s.name ?? '')
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^[._]+/, '')
+      .slice(0, 64);
     if (n === '') n = `${s.kind.replace(/[^A-Za-z0-9]+/g, '') || 'sensor'}${s.id}`;
     if (taken.has(n.toLowerCase())) n = `${n}_${s.id}`;
     taken.add(n.toLowerCase());

@@ -52,7 +52,10 @@ const where = (path: string, n: number, item: CborItem | { offset: number }) => 
 
 function syntax(path: string, e: unknown, n: number): never {
   if (e instanceof CborSyntaxError)
-    throw badInput(`${path}: record ${n} (byte ${e.itemOffset}): byte ${e.at} ${e.message} — the record stream is damaged`, e instanceof CborTooLarge ? 'record-too-large' : 'bad-record');
+    throw badInput(
+      `${path}: record ${n} (byte ${e.itemOffset}): byte ${e.at} ${e.message} — the record stream is damaged`,
+      e instanceof CborTooLarge ? 'record-too-large' : 'bad-record',
+    );
   throw e;
 }
 
@@ -77,21 +80,33 @@ const RECORD_STREAM: SequenceKind = {
 function checkHeader(path: string, m: Map<string, unknown>): SliceHeader {
   const version = asUint(m.get('shidi_records'));
   if (version !== RECORDS_VERSION)
-    throw badInput(`${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads version ${RECORDS_VERSION}) — update shidi`, 'unsupported-version');
+    throw badInput(
+      `${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads version ${RECORDS_VERSION}) — update shidi`,
+      'unsupported-version',
+    );
   const uint = (k: string) => {
     const n = asUint(m.get(k));
-    if (n === null) throw badInput(`${path}: the slice header's "${k}" is ${m.has(k) ? cborTypeName(m.get(k)) : 'missing'}; it is an unsigned integer — the record stream is damaged`, 'bad-header');
+    if (n === null)
+      throw badInput(
+        `${path}: the slice header's "${k}" is ${m.has(k) ? cborTypeName(m.get(k)) : 'missing'}; it is an unsigned integer — the record stream is damaged`,
+        'bad-header',
+      );
     return n;
   };
   const slice_index = uint('slice_index');
   const slice_start_ms = uint('slice_start_ms');
   const list = m.get('sensors');
-  if (!Array.isArray(list)) throw badInput(`${path}: the slice header's "sensors" is ${m.has('sensors') ? cborTypeName(list) : 'missing'}; it is an array of sensor descriptors — the record stream is damaged`, 'bad-header');
+  if (!Array.isArray(list))
+    throw badInput(
+      `${path}: the slice header's "sensors" is ${m.has('sensors') ? cborTypeName(list) : 'missing'}; it is an array of sensor descriptors — the record stream is damaged`,
+      'bad-header',
+    );
   const sensors: CheckedDescriptor[] = [];
   list.forEach((d, i) => {
     const r = checkDescriptor(d, 'lenient');
     if ('problem' in r) throw badInput(`${path}: sensor descriptor ${i + 1} of the slice header ${r.problem} — the record stream is damaged`, 'bad-descriptor');
-    if (sensors.some((s) => s.id === r.ok.id)) throw badInput(`${path}: the slice header declares sensor id ${r.ok.id} twice — the record stream is damaged`, 'bad-descriptor');
+    if (sensors.some((s) => s.id === r.ok.id))
+      throw badInput(`${path}: the slice header declares sensor id ${r.ok.id} twice — the record stream is damaged`, 'bad-descriptor');
     sensors.push(r.ok);
   });
   return { shidi_records: version, slice_index, slice_start_ms, sensors };
@@ -134,21 +149,42 @@ export async function openRecordStream(path: string): Promise<RecordStream> {
         const n = state.count + 1;
         const v = decodeAt(item, where(path, n, item), RECORD_STREAM);
         if (!Array.isArray(v) || v.length !== 4)
-          throw badInput(`${where(path, n, item)} is ${cborTypeName(v)}, not a record [sensor_id, frame_id, t_ms, data] — the record stream is damaged`, 'bad-record');
+          throw badInput(
+            `${where(path, n, item)} is ${cborTypeName(v)}, not a record [sensor_id, frame_id, t_ms, data] — the record stream is damaged`,
+            'bad-record',
+          );
         const [s, f, t, data] = v as unknown[];
         const sensor = asUint(s);
         const frame_id = asUint(f);
         const t_ms = asUint(t);
-        if (sensor === null) throw badInput(`${where(path, n, item)}: its sensor_id is ${cborTypeName(s)}, not an unsigned integer — the record stream is damaged`, 'bad-record');
+        if (sensor === null)
+          throw badInput(`${where(path, n, item)}: its sensor_id is ${cborTypeName(s)}, not an unsigned integer — the record stream is damaged`, 'bad-record');
         const d = byId.get(sensor);
-        if (!d) throw badInput(`${where(path, n, item)}: unknown sensor id ${sensor}; the slice header declares ${[...byId.keys()].join(', ') || 'no sensors'} — the record stream is damaged`, 'unknown-sensor');
-        if (frame_id === null) throw badInput(`${where(path, n, item)}: its frame_id is ${cborTypeName(f)}, not an unsigned integer — the record stream is damaged`, 'bad-record');
-        if (t_ms === null) throw badInput(`${where(path, n, item)}: its t_ms is ${cborTypeName(t)}, not an unsigned integer (epoch ms) — the record stream is damaged`, 'bad-record');
-        if (!(data instanceof Uint8Array)) throw badInput(`${where(path, n, item)}: its data is ${cborTypeName(data)}, not a byte string — the record stream is damaged`, 'bad-record');
-        if (t_ms < lastT) throw badInput(`${where(path, n, item)}: t_ms ${t_ms} goes back from ${lastT}; timestamps never decrease — the record stream is damaged`, 'time-backwards');
+        if (!d)
+          throw badInput(
+            `${where(path, n, item)}: unknown sensor id ${sensor}; the slice header declares ${[...byId.keys()].join(', ') || 'no sensors'} — the record stream is damaged`,
+            'unknown-sensor',
+          );
+        if (frame_id === null)
+          throw badInput(`${where(path, n, item)}: its frame_id is ${cborTypeName(f)}, not an unsigned integer — the record stream is damaged`, 'bad-record');
+        if (t_ms === null)
+          throw badInput(
+            `${where(path, n, item)}: its t_ms is ${cborTypeName(t)}, not an unsigned integer (epoch ms) — the record stream is damaged`,
+            'bad-record',
+          );
+        if (!(data instanceof Uint8Array))
+          throw badInput(`${where(path, n, item)}: its data is ${cborTypeName(data)}, not a byte string — the record stream is damaged`, 'bad-record');
+        if (t_ms < lastT)
+          throw badInput(
+            `${where(path, n, item)}: t_ms ${t_ms} goes back from ${lastT}; timestamps never decrease — the record stream is damaged`,
+            'time-backwards',
+          );
         const prev = lastFrame.get(sensor);
         if (prev !== undefined && frame_id <= prev)
-          throw badInput(`${where(path, n, item)}: frame_id ${frame_id} of sensor ${sensor} (${d.kind}) follows ${prev}; frame ids only increase — the record stream is damaged`, 'bad-frame-id');
+          throw badInput(
+            `${where(path, n, item)}: frame_id ${frame_id} of sensor ${sensor} (${d.kind}) follows ${prev}; frame ids only increase — the record stream is damaged`,
+            'bad-frame-id',
+          );
         lastFrame.set(sensor, frame_id);
         lastT = t_ms;
         state.count = n;

@@ -21,10 +21,7 @@ export function oaepEncryptChunks(publicKey: KeyObject, plaintext: Uint8Array): 
   const chunks: Buffer[] = [];
   for (let off = 0; off < plaintext.length; off += OAEP_CHUNK_SIZE)
     chunks.push(
-      publicEncrypt(
-        { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' },
-        plaintext.subarray(off, off + OAEP_CHUNK_SIZE),
-      ),
+      publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, plaintext.subarray(off, off + OAEP_CHUNK_SIZE)),
     );
   return chunks;
 }

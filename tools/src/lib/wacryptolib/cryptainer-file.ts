@@ -46,8 +46,7 @@ export function loadCryptainer(path: string): CryptainerFile {
     const p = join(dirname(path), finishedName + PAYLOAD_SUFFIX);
     payload = { kind: 'offloaded', path: p, size: existsSync(p) && statSync(p).isFile() ? statSync(p).size : null };
   }
-  const unfinished =
-    pendingFile || cryptainer.cryptainer_state !== 'FINISHED' || cryptainer.payload_cipher_layers.some((l) => l.payload_macs === null);
+  const unfinished = pendingFile || cryptainer.cryptainer_state !== 'FINISHED' || cryptainer.payload_cipher_layers.some((l) => l.payload_macs === null);
   return { path, plainName: finishedName.slice(0, -CRYPTAINER_SUFFIX.length), cryptainer, payload, unfinished };
 }
 

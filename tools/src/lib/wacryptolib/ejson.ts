@@ -34,18 +34,7 @@ export class Double {
   constructor(readonly value: number) {}
 }
 
-export type EJson =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | Uuid
-  | Double
-  | Date
-  | EJson[]
-  | EJsonObject;
+export type EJson = null | boolean | number | bigint | string | Uint8Array | Uuid | Double | Date | EJson[] | EJsonObject;
 export interface EJsonObject {
   [key: string]: EJson;
 }
@@ -75,8 +64,7 @@ function decodeBase64(text: unknown, where: string): Buffer {
 }
 
 function decodeBinary(b64: unknown, subType: unknown, where: string): Uint8Array | Uuid {
-  if (typeof subType !== 'string' || !/^[0-9a-fA-F]{1,2}$/.test(subType))
-    throw badInput(`${where}: $binary has no valid subType`, 'bad-binary');
+  if (typeof subType !== 'string' || !/^[0-9a-fA-F]{1,2}$/.test(subType)) throw badInput(`${where}: $binary has no valid subType`, 'bad-binary');
   const bytes = decodeBase64(b64, where);
   const st = parseInt(subType, 16);
   // 3 (legacy) and 4 (standard) UUIDs share the byte order under wacryptolib's STANDARD representation.
@@ -141,8 +129,7 @@ function decodeValue(v: unknown, where: string): EJson {
         return decodeDate(inner, where);
     }
   }
-  if (keys.length === 2 && '$binary' in o && '$type' in o && typeof o.$binary === 'string')
-    return decodeBinary(o.$binary, o.$type, where); // legacy form, still read by bson
+  if (keys.length === 2 && '$binary' in o && '$type' in o && typeof o.$binary === 'string') return decodeBinary(o.$binary, o.$type, where); // legacy form, still read by bson
   const out: EJsonObject = {};
   // Like bson's object_hook: a "$key" that is not one of the forms above is an ordinary field.
   for (const k of keys) {
@@ -185,7 +172,10 @@ export function parseSecretEJson(input: Uint8Array, what: string): EJson {
   try {
     return parseEJson(input, what);
   } catch {
-    throw badInput(`${what}: the unwrapped bytes are not a key in wacryptolib's JSON — damaged, or wrapped by another program (their content is not shown: it may be secret)`, 'bad-symkey');
+    throw badInput(
+      `${what}: the unwrapped bytes are not a key in wacryptolib's JSON — damaged, or wrapped by another program (their content is not shown: it may be secret)`,
+      'bad-symkey',
+    );
   }
 }
 

@@ -32,7 +32,11 @@ function keyTree(u: KeyUnwrapper, layers: KeyLayer[]): KeyNode[] {
   return layers.map((l): KeyNode => {
     if (isAsym(l)) return { type: 'RSA_OAEP', ...u.holderOf(l) };
     if (isShared(l))
-      return { type: 'SHARED_SECRET', threshold: l.key_shared_secret_threshold, shards: l.key_shared_secret_shards.map((s) => keyTree(u, s.key_cipher_layers)) };
+      return {
+        type: 'SHARED_SECRET',
+        threshold: l.key_shared_secret_threshold,
+        shards: l.key_shared_secret_shards.map((s) => keyTree(u, s.key_cipher_layers)),
+      };
     return { type: 'SYMMETRIC', algo: l.key_cipher_algo, key_layers: keyTree(u, l.key_cipher_layers) };
   });
 }
@@ -97,9 +101,7 @@ export function inspectCryptainer(file: CryptainerFile, pool: KeyPool = new KeyP
     keychain_uid: c.keychain_uid.toString(),
     cleartext_metadata: c.cryptainer_metadata === null ? null : plain(c.cryptainer_metadata),
     payload:
-      p.kind === 'inline'
-        ? { location: 'inline', size: p.bytes.length }
-        : { location: 'offloaded', file: p.path, size: p.size, present: p.size !== null },
+      p.kind === 'inline' ? { location: 'inline', size: p.bytes.length } : { location: 'offloaded', file: p.path, size: p.size, present: p.size !== null },
     needs: payloadLayers.map((l) => (layers.length > 1 ? `layer ${l.index} (${l.cipher}): ` : '') + l.needs).join('; '),
     payload_layers: payloadLayers,
     guardians: [...guardians.values()],

@@ -198,7 +198,7 @@ export class KeyUnwrapper {
     this.used.push(holder);
     const struct = this.parse(plain, 'key struct');
     // wacryptolib reads both fields; a struct without them did not come from its encryptor.
-    if (!isEJsonObject(struct) || !(struct.key_bytes instanceof Uint8Array) || !(Object.hasOwn(struct, 'cryptainer_metadata')))
+    if (!isEJsonObject(struct) || !(struct.key_bytes instanceof Uint8Array) || !Object.hasOwn(struct, 'cryptainer_metadata'))
       return this.damaged(`the key struct unwrapped by ${holderLabel(holder)} is malformed`);
     // wacryptolib seals a copy of cryptainer_metadata in every wrapped key but never compares it with the
     // cleartext one, which anyone can edit; comparing makes such an edit visible.
@@ -235,7 +235,8 @@ export class KeyUnwrapper {
     }
     if (have.length < threshold) return { ok: false, problem: { kind: 'threshold', threshold, shares, have, problems } };
     for (const { share, problem } of problems)
-      if (isBroken(problem)) this.warnings.push(`share ${share + 1} of ${confs.length} could not be used; revealed with ${threshold} others: ${describeProblem(problem)}`);
+      if (isBroken(problem))
+        this.warnings.push(`share ${share + 1} of ${confs.length} could not be used; revealed with ${threshold} others: ${describeProblem(problem)}`);
     return { ok: true, value: combineShards(shards) };
   }
 }

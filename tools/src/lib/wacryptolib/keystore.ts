@@ -103,8 +103,7 @@ export class KeyPool {
 
   private storesFor(trustee: Trustee): KeystoreDir[] {
     if (trustee.trustee_type === 'local_keyfactory') return this.stores.filter((s) => s.kind === 'local');
-    if (trustee.trustee_type === 'authenticator')
-      return this.stores.filter((s) => s.kind === 'authenticator' && s.keystoreUid?.equals(trustee.keystore_uid));
+    if (trustee.trustee_type === 'authenticator') return this.stores.filter((s) => s.kind === 'authenticator' && s.keystoreUid?.equals(trustee.keystore_uid));
     return [];
   }
 
@@ -176,7 +175,8 @@ export class KeyPool {
    * names them too.
    */
   privateKeyAbsence(ref: KeyRef): { problem: KeyProblem; message: string } | null {
-    if (ref.trustee.trustee_type === 'jsonrpc_api') return { problem: 'remote', message: `${this.trusteeName(ref.trustee)} is a remote trustee; shidi works offline` };
+    if (ref.trustee.trustee_type === 'jsonrpc_api')
+      return { problem: 'remote', message: `${this.trusteeName(ref.trustee)} is a remote trustee; shidi works offline` };
     return this.find(ref, 'private') ? null : { problem: 'missing', message: `no ${this.expectedPlace(ref, 'private')} in ${this.roots.join(', ')}` };
   }
 
@@ -201,7 +201,9 @@ export class KeyPool {
     };
     if (!encrypted) {
       const key = attempt();
-      return key ? { ok: true, key, path } : { ok: false, problem: 'unreadable', message: `${path} is not a readable private key (damaged?) — restore it from the guardian's copy` };
+      return key
+        ? { ok: true, key, path }
+        : { ok: false, problem: 'unreadable', message: `${path} is not a readable private key (damaged?) — restore it from the guardian's copy` };
     }
     for (const p of this.passphrases.given) {
       const key = attempt(normalisePassphrase(p));

@@ -62,9 +62,7 @@ export interface Cryptoconf {
   keychain_uid?: Uuid;
 }
 
-export type PayloadStruct =
-  | { ciphertext_location: 'offloaded' }
-  | { ciphertext_location: 'inline'; ciphertext_value: Uint8Array };
+export type PayloadStruct = { ciphertext_location: 'offloaded' } | { ciphertext_location: 'inline'; ciphertext_value: Uint8Array };
 
 export interface Cryptainer extends Cryptoconf {
   cryptainer_format: string;
@@ -91,8 +89,7 @@ class Checker {
     if (!isEJsonObject(v)) this.fail(path, 'expected an object');
     for (const k of required) if (!Object.hasOwn(v, k)) this.fail(path, `missing key "${k}"`);
     for (const k of Object.keys(v))
-      if (!required.includes(k) && !optional.includes(k))
-        this.fail(path, `unknown key "${k}" (wacryptolib's schema refuses keys it does not define)`);
+      if (!required.includes(k) && !optional.includes(k)) this.fail(path, `unknown key "${k}" (wacryptolib's schema refuses keys it does not define)`);
     return v;
   }
 
@@ -111,8 +108,7 @@ class Checker {
   }
 
   oneOf<T extends string>(v: EJson | undefined, path: string, allowed: readonly T[], role: string): T {
-    if (typeof v !== 'string' || !allowed.includes(v as T))
-      this.fail(path, `unknown ${role} ${JSON.stringify(v)} (expected one of ${allowed.join(', ')})`);
+    if (typeof v !== 'string' || !allowed.includes(v as T)) this.fail(path, `unknown ${role} ${JSON.stringify(v)} (expected one of ${allowed.join(', ')})`);
     return v as T;
   }
 
@@ -161,8 +157,7 @@ class Checker {
       });
       const t = asInteger(v.key_shared_secret_threshold);
       if (t === undefined) this.fail(`${path}.key_shared_secret_threshold`, 'expected an integer');
-      if (t < 1 || t > shards.length)
-        this.fail(`${path}.key_shared_secret_threshold`, `threshold ${t} must be between 1 and the ${shards.length} shards`);
+      if (t < 1 || t > shards.length) this.fail(`${path}.key_shared_secret_threshold`, `threshold ${t} must be between 1 and the ${shards.length} shards`);
     } else if (algo === SEGMENTED_ALGO) {
       this.fail(
         `${path}.key_cipher_algo`,
@@ -206,9 +201,7 @@ class Checker {
         `${SEGMENTED_ALGO} must be the outermost payload layer: it authenticates the stored bytes segment by segment, so it must be the last of payload_cipher_layers (an outer layer of another cipher would need its own end-of-stream tag again)`,
       );
     this.keyLayers(o.key_cipher_layers, `${path}.key_cipher_layers`);
-    this.list(o.payload_signatures, `${path}.payload_signatures`, false).forEach((s, i) =>
-      this.signature(s, `${path}.payload_signatures[${i}]`),
-    );
+    this.list(o.payload_signatures, `${path}.payload_signatures`, false).forEach((s, i) => this.signature(s, `${path}.payload_signatures[${i}]`));
     if (this.forCryptainer) {
       this.bytes(o.key_ciphertext, `${path}.key_ciphertext`);
       if (o.payload_macs !== null) {

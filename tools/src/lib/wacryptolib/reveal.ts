@@ -208,7 +208,10 @@ function prepareSignatures(file: CryptainerFile, pool: KeyPool): SignatureCheck[
       };
       // The stored digest lets the signature be checked before any decryption; the stream then confirms
       // that the ciphertext really has that digest.
-      if (conf.payload_digest_value && !verifySignature(conf.payload_signature_algo, found.key, conf.payload_digest_value, struct.signature_timestamp_utc, struct.signature_value))
+      if (
+        conf.payload_digest_value &&
+        !verifySignature(conf.payload_signature_algo, found.key, conf.payload_digest_value, struct.signature_timestamp_utc, struct.signature_value)
+      )
         throw signatureFailed(`${where}: signature failed: the signature does not verify with ${found.path} — signed by another key, or altered`, 'signature');
       checks.push({ layer: i, conf, key: found.key, report });
     }),
@@ -225,9 +228,15 @@ function finishSignatures(file: CryptainerFile, checks: SignatureCheck[], digest
     const struct = c.conf.payload_signature_struct!;
     if (c.conf.payload_digest_value) {
       if (!digest.equals(c.conf.payload_digest_value))
-        throw signatureFailed(`${where}: signature failed: the ciphertext's ${c.conf.payload_digest_algo} digest differs from the signed one — the payload was altered or swapped`, 'digest');
+        throw signatureFailed(
+          `${where}: signature failed: the ciphertext's ${c.conf.payload_digest_algo} digest differs from the signed one — the payload was altered or swapped`,
+          'digest',
+        );
     } else if (!verifySignature(c.conf.payload_signature_algo, c.key, digest, struct.signature_timestamp_utc, struct.signature_value)) {
-      throw signatureFailed(`${where}: signature failed: the ${c.conf.payload_signature_algo} signature does not verify — payload or signature altered, or another signer`, 'signature');
+      throw signatureFailed(
+        `${where}: signature failed: the ${c.conf.payload_signature_algo} signature does not verify — payload or signature altered, or another signer`,
+        'signature',
+      );
     }
     c.report.verified = true;
   }
@@ -293,7 +302,6 @@ async function* storedChunks(file: CryptainerFile, digests: Digests): AsyncGener
 export function payloadSize(file: CryptainerFile): number {
   return file.payload.kind === 'inline' ? file.payload.bytes.length : (file.payload.size ?? 0);
 }
-
 
 /** `length` stored bytes at `offset` of the payload (the final segment, for the segmented probe). */
 async function readPayloadRange(file: CryptainerFile, offset: number, length: number): Promise<Buffer> {
@@ -372,7 +380,10 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const checkSignatures = !file.unfinished && opts.checkSignatures !== false;
   if (opts.requireSignature) {
     if (!hasSignatures)
-      throw unsigned(file, "it carries no signature, so nothing shows who wrote it (anyone holding the guardians' public keys can make a cryptainer that verifies)");
+      throw unsigned(
+        file,
+        "it carries no signature, so nothing shows who wrote it (anyone holding the guardians' public keys can make a cryptainer that verifies)",
+      );
     if (file.unfinished) throw unsigned(file, 'it is unfinished, so its signatures were never written');
     if (!checkSignatures) throw unsigned(file, 'signatures are not checked (--no-verify-signatures)');
   }
@@ -427,7 +438,9 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
         `INCOMPLETE: ${incomplete}: the ${probe!.segments} segment(s) restored verify; whatever followed them is missing (a power cut and a truncation look the same)`,
       );
     else if (file.unfinished)
-      warnings.push(`the payload is complete and every segment verifies, but the header was never finalized (${file.path.endsWith('~') ? 'a pending NAME.crypt~' : `state ${cryptainer.cryptainer_state}`})`);
+      warnings.push(
+        `the payload is complete and every segment verifies, but the header was never finalized (${file.path.endsWith('~') ? 'a pending NAME.crypt~' : `state ${cryptainer.cryptainer_state}`})`,
+      );
     for (const i of unchecked)
       warnings.push(
         `${layerName(layers, i)}: decrypted without its own integrity tag (${file.unfinished ? 'never written in an unfinished slice' : 'it covers the whole payload, which is incomplete'}) — its ciphertext is authenticated by the segments, but a wrong key for this layer would go unnoticed`,
@@ -564,10 +577,18 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
     : !file.unfinished && (layers.some((l) => hasIntegrity(l.payload_cipher_algo)) || signed)
       ? 'verified'
       : 'not-verified';
-  const nameCheck = checkSliceName(outName.endsWith(UNFINISHED_SUFFIX) ? file.plainName : outName, sliceHeaderOf(Buffer.concat(prefix), outPath), cryptainer.cryptainer_metadata);
-  if (nameCheck.status === 'mismatch') warnings.push(`the file name does not match the recording it holds: ${nameCheck.problems.join('; ')} — the file was renamed or its name altered; trust the recording's own start time`);
+  const nameCheck = checkSliceName(
+    outName.endsWith(UNFINISHED_SUFFIX) ? file.plainName : outName,
+    sliceHeaderOf(Buffer.concat(prefix), outPath),
+    cryptainer.cryptainer_metadata,
+  );
+  if (nameCheck.status === 'mismatch')
+    warnings.push(
+      `the file name does not match the recording it holds: ${nameCheck.problems.join('; ')} — the file was renamed or its name altered; trust the recording's own start time`,
+    );
   // An incomplete slice may stop inside its slice header: its state already says it is cut.
-  else if (nameCheck.status === 'not-checked' && complete && bytes > 0) warnings.push('the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked');
+  else if (nameCheck.status === 'not-checked' && complete && bytes > 0)
+    warnings.push('the file is named like a Shidi slice, but its plaintext does not start with a slice header: the name could not be checked');
   return {
     cryptainer: file.path,
     output: outPath,

@@ -9,7 +9,16 @@
  * marked last), or damaged (a ShidiError of kind "integrity" naming the segment and its byte offset).
  */
 import { createCipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { MAX_DEVICE_SEGMENT_SIZE, SEG_ALGO, SEG_KEY_BYTES, SEG_KEY_INFO, SEG_MAC_LABEL, SEG_MAX_SIZE, SEG_MIN_SIZE, SEG_TAG_BYTES } from '../../../../host-sim/src/abi.generated.js';
+import {
+  MAX_DEVICE_SEGMENT_SIZE,
+  SEG_ALGO,
+  SEG_KEY_BYTES,
+  SEG_KEY_INFO,
+  SEG_MAC_LABEL,
+  SEG_MAX_SIZE,
+  SEG_MIN_SIZE,
+  SEG_TAG_BYTES,
+} from '../../../../host-sim/src/abi.generated.js';
 import { badInput, failed } from '../errors.js';
 import { asInteger, isEJsonObject, Uuid, type EJson, type EJsonObject } from './ejson.js';
 import type { DecryptStream, EncryptStream } from './symmetric.js';

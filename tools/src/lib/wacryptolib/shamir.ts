@@ -58,12 +58,7 @@ function pkcs7Unpad(data: Buffer): Buffer | null {
  * split_secret_into_shards: `random` supplies the coefficients in pycryptodome's order (per block, the
  * k-1 high-degree coefficients first), so that injected values reproduce wacryptolib exactly.
  */
-export function splitSecret(
-  secret: Uint8Array,
-  shardCount: number,
-  threshold: number,
-  random: (n: number) => Uint8Array = randomBytes,
-): Shard[] {
+export function splitSecret(secret: Uint8Array, shardCount: number, threshold: number, random: (n: number) => Uint8Array = randomBytes): Shard[] {
   if (!Number.isInteger(shardCount) || shardCount < 1) throw new RangeError(`shard count ${shardCount} must be >= 1`);
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > shardCount)
     throw new RangeError(`threshold ${threshold} must be between 1 and the shard count ${shardCount}`);
@@ -89,8 +84,7 @@ export function combineShards(shards: Shard[]): Buffer {
   if (indices.size !== shards.length) throw badInput('two shares carry the same index', 'shamir');
   for (const [i] of shards) if (!Number.isInteger(i) || i < 1 || i >= 2 ** 31) throw badInput(`share index ${i} is invalid`, 'shamir');
   const len = shards[0]![1].length;
-  if (len === 0 || len % BLOCK !== 0 || shards.some(([, v]) => v.length !== len))
-    throw badInput('shares have different or non-block lengths', 'shamir');
+  if (len === 0 || len % BLOCK !== 0 || shards.some(([, v]) => v.length !== len)) throw badInput('shares have different or non-block lengths', 'shamir');
   const xs = shards.map(([i]) => BigInt(i));
   // Lagrange basis at 0: l_j = prod_{m != j} x_m / (x_j + x_m); addition is XOR.
   const basis = xs.map((xj, j) => {
