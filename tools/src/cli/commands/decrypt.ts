@@ -108,7 +108,12 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     rep.json({ ok, ...verdict, revealed, failed: failures, ...(opts.export ? { exported, not_exported: notExported } : {}) });
     for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
     if (summary) io.stderr.write(`shidi: ${summary}\n`);
-    if (!opts.json && run.files > 1) rep.note(`${revealed.length} of ${run.files} cryptainers revealed into ${opts.out}`);
+    if (!opts.json && run.files > 1)
+      rep.note(
+        revealed.length > 0
+          ? `${revealed.length} of ${run.files} cryptainers revealed into ${opts.out}`
+          : `none of the ${run.files} cryptainers was revealed; nothing was written`,
+      );
     if (revealed.some((r) => r.origin === 'unsigned'))
       rep.note(
         `shidi: origin unsigned: nothing shows who wrote ${revealed.length > 1 ? 'those recordings' : 'this recording'} — anyone holding the guardians' public keys can make a cryptainer that verifies; ${REQUIRE_SIGNATURE_FLAG} refuses such files`,
