@@ -73,6 +73,21 @@ async function survivors(dir: string, allowUnfinished = false): Promise<{ frames
 }
 
 const sequenceOf = (name: string) => Number(/_clk_(\d{8,})_cryptainer/.exec(name)?.[1]);
+/** The sequence numbers of the finished slices on a card, in order. */
+const finishedSequences = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.crypt'))
+    .map(sequenceOf)
+    .sort((a, b) => a - b);
+/** One boot of the device: half a minute of steady frames onto `dir`, with the state in `device`. */
+const halfMinute = (conf: Uint8Array, dir: string, device?: string, faults = {}) =>
+  record(
+    conf,
+    frames(() => 0, 0.5),
+    dir,
+    device,
+    faults,
+  );
 
 describe('clock jumps delete nothing that a correct clock would have kept', () => {
   const scenarios: [string, (t: number) => number][] = [
@@ -189,25 +204,10 @@ describe('a reboot', () => {
   it('with its state lost (a new device folder), still never reuses a number on the card', async () => {
     const conf = await compile({});
     const dir = join(s.dir, 'lost-state');
-    await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      join(s.dir, 'lost-state-device-1'),
-    );
-    const second = await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      join(s.dir, 'lost-state-device-2'),
-    );
+    await halfMinute(conf, dir, join(s.dir, 'lost-state-device-1'));
+    const second = await halfMinute(conf, dir, join(s.dir, 'lost-state-device-2'));
     expect(second.report.next_sequence).toBe(6);
-    expect(
-      readdirSync(dir)
-        .filter((f) => f.endsWith('.crypt'))
-        .map(sequenceOf)
-        .sort((a, b) => a - b),
-    ).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(finishedSequences(dir)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('shidi sim --resume records on after a cut, with the device folder beside the card', async () => {
@@ -250,36 +250,15 @@ describe('the device state store', () => {
     const conf = await compile({});
     const device = join(s.dir, 'cut-commit');
     const dir = join(s.dir, 'cut-commit-card');
-    await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      device,
-    );
+    await halfMinute(conf, dir, device);
     const old = readFileSync(join(device, 'state', 'slot-00.bin'));
-    const cut = await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      device,
-      { stateCutInCommit: true },
-    );
+    const cut = await halfMinute(conf, dir, device, { stateCutInCommit: true });
     expect(cut.report.power_cut).not.toBeNull();
     expect(readFileSync(join(device, 'state', 'slot-00.bin'))).toEqual(old);
-    const after = await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      device,
-    );
+    const after = await halfMinute(conf, dir, device);
     // The cut commit's slice never got a file; the next boot took its number again and went on.
     expect(readdirSync(join(device, 'state'))).toEqual(['slot-00.bin']); // the half-done commit is gone
-    expect(
-      readdirSync(dir)
-        .filter((f) => f.endsWith('.crypt'))
-        .map(sequenceOf)
-        .sort((a, b) => a - b),
-    ).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(finishedSequences(dir)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(after.report.next_sequence).toBe(6);
   });
 
@@ -287,19 +266,9 @@ describe('the device state store', () => {
     const conf = await compile({});
     const device = join(s.dir, 'bad-state');
     const dir = join(s.dir, 'bad-state-card');
-    await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      device,
-    );
+    await halfMinute(conf, dir, device);
     writeFileSync(join(device, 'state', 'slot-00.bin'), Buffer.from([0xa1, 0x00, 0x63]));
-    const { report } = await record(
-      conf,
-      frames(() => 0, 0.5),
-      dir,
-      device,
-    );
+    const { report } = await halfMinute(conf, dir, device);
     expect(report.core_log.map((l) => l.message).join('\n')).toMatch(/device state: slot 0 is malformed/);
     expect(report.next_sequence).toBe(6);
   });
