@@ -87,13 +87,15 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
   try {
     core.configure(o.conf);
     const ids = o.sensors.map((d) => core.sensor(d));
-    for await (const f of o.frames) {
+    // One step per frame; false once the power is cut. A synchronous source is read without `for await`,
+    // whose promise per frame would cost more than pushing a small frame into the core.
+    const push = (f: SimFrame): boolean => {
       if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
       if (cutAt !== undefined && f.t_ms >= cutAt) {
         // The power goes between two frames: what the card had synced is all that is left.
         hal.sd.powerCut();
         hal.powerCut = { card_op: hal.cardOps + 1, t_ms: cutAt };
-        break;
+        return false;
       }
       core.frame(f.sensor, f.t_ms, f.data);
       if (first < 0) first = f.t_ms;
@@ -101,6 +103,12 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       frames++;
       bytesIn += f.data.length;
       o.onFrame?.(frames, bytesIn);
+      return true;
+    };
+    if (Symbol.iterator in o.frames) {
+      for (const f of o.frames) if (!push(f)) break;
+    } else {
+      for await (const f of o.frames) if (!push(f)) break;
     }
     if (hal.powerCut === undefined) core.finish();
   } catch (e) {

@@ -36,27 +36,29 @@ function* recording(minutes: number, block: Uint8Array, frame: Uint8Array, fix: 
 type PayloadCipher = 'SHIDI_AES_CTR_HMAC_SEGMENTS' | 'AES_EAX' | 'AES_CBC' | 'CHACHA20_POLY1305';
 
 /**
- * node:crypto doing the core's cipher work on the same bytes: per slice the same number of OAEP blocks,
- * then over the record stream the payload cipher — the segmented cipher (AES-256-CTR, HMAC-SHA-256, one
- * write and one fsync per segment, as the core syncs each), EAX's two AES passes (CTR and CBC-MAC), CBC, or
- * ChaCha20-Poly1305 — in writes of 16 KiB, the core's staging chunk; and as many fsyncs as the run made:
- * the payload's at each slice's end, the rest on a header-sized file (the core syncs its headers). Like the
- * core, it makes two new files per slice (a payload and a pending header, renamed once done): a fresh
- * file's first fsync also commits its creation, which costs more than appending to one open file.
+ * node:crypto doing the core's work on the same frames: per slice the same number of OAEP blocks, then each
+ * frame's record (its CBOR head, then its bytes) staged into chunks of 16 KiB, the core's staging chunk, and
+ * each chunk through the payload cipher — the segmented cipher (AES-256-CTR, HMAC-SHA-256, one write and one
+ * fsync per segment, as the core syncs each), EAX's two AES passes (CTR and CBC-MAC), CBC, or
+ * ChaCha20-Poly1305 — and written; and as many fsyncs as the run made: the payload's at each slice's end,
+ * the rest on a header-sized file (the core syncs its headers). Like the core, it makes two new files per
+ * slice (a payload and a pending header, renamed once done): a fresh file's first fsync also commits its
+ * creation, which costs more than appending to one open file. It reads the frames from the same generator
+ * as the core does, so the work of producing them is on both sides.
  */
-function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, work: string): Timing {
+function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number, publicPem: Buffer, cipher: PayloadCipher, work: string): Timing {
   const slices = r.slices_finished;
   const oaepPerSlice = r.hal.imports.rsa_public!.calls / slices;
   const recordBytes = r.files.filter((f) => f.name.endsWith('.payload')).reduce((n, f) => n + f.bytes, 0);
   const pub = createPublicKey(publicPem);
-  const chunk = Buffer.alloc(16384, 7);
+  const CHUNK = 16384;
+  const stage = Buffer.alloc(CHUNK);
   const header = Buffer.alloc(4096, 7);
   const key = randomBytes(32);
   const dir = join(work, 'core-ref');
   mkdirSync(dir);
-  const chunksPerSlice = Math.ceil(recordBytes / chunk.length / slices);
   const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
-  const payloadSyncs = segmented ? Math.ceil(recordBytes / (chunk.length + 32)) : slices;
+  const payloadSyncs = segmented ? Math.ceil(recordBytes / (CHUNK + 32)) : slices;
   let headerSyncs = Math.max(0, r.card_syncs - payloadSyncs);
   const t0 = performance.now();
   const c0 = process.cpuUsage();
@@ -84,14 +86,27 @@ function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, w
     step = (b) => aead.update(b);
   }
   let i = 0;
-  for (let s = 0; s < slices; s++) {
-    const fd = openSync(join(dir, `${s}.payload`), 'wx');
-    const hd = openSync(join(dir, `${s}.head~`), 'wx');
-    for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, chunk.subarray(0, 60));
-    for (let k = 0; k < chunksPerSlice && i * chunk.length < recordBytes; k++, i++) {
-      writeSync(fd, step(chunk, i));
-      if (segmented) fsyncSync(fd);
+  let s = -1;
+  let staged = 0;
+  let sliceEnd = -Infinity;
+  let fd = -1;
+  let hd = -1;
+  const flush = (n: number) => {
+    writeSync(fd, step(n === CHUNK ? stage : stage.subarray(0, n), i++));
+    if (segmented) fsyncSync(fd);
+    staged = 0;
+  };
+  const put = (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length; ) {
+      const m = Math.min(bytes.length - at, CHUNK - staged);
+      stage.set(bytes.subarray(at, at + m), staged);
+      staged += m;
+      at += m;
+      if (staged === CHUNK) flush(CHUNK);
     }
+  };
+  const endSlice = () => {
+    if (staged > 0) flush(staged);
     if (!segmented) fsyncSync(fd);
     for (let k = Math.ceil(headerSyncs / (slices - s)); k > 0; k--, headerSyncs--) {
       writeSync(hd, header);
@@ -100,10 +115,53 @@ function nodeReference(r: SimReport, publicPem: Buffer, cipher: PayloadCipher, w
     closeSync(fd);
     closeSync(hd);
     renameSync(join(dir, `${s}.head~`), join(dir, `${s}.head`));
+  };
+  const head = Buffer.alloc(32);
+  for (const f of frames) {
+    if (f.t_ms >= sliceEnd) {
+      if (s >= 0) endSlice();
+      s++;
+      sliceEnd = f.t_ms - (f.t_ms % sliceMs) + sliceMs;
+      fd = openSync(join(dir, `${s}.payload`), 'wx');
+      hd = openSync(join(dir, `${s}.head~`), 'wx');
+      for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, stage.subarray(0, 60));
+    }
+    put(head.subarray(0, recordHead(head, f)));
+    put(f.data);
   }
+  if (s >= 0) endSlice();
   const timing = { ms: performance.now() - t0, cpuMs: cpuMs(c0) };
   rmSync(dir, { recursive: true });
   return timing;
+}
+
+/** A record's CBOR head, [sensor, frame id, t_ms, bstr(len)] (docs/records.md), into `out`; returns its length. */
+function recordHead(out: Buffer, f: SimFrame): number {
+  let at = 0;
+  const uint = (major: number, v: number) => {
+    const m = major << 5;
+    if (v < 24) {
+      out[at++] = m | v;
+    } else if (v < 256) {
+      out[at++] = m | 24;
+      out[at++] = v;
+    } else if (v < 65536) {
+      out[at++] = m | 25;
+      at = out.writeUInt16BE(v, at);
+    } else if (v < 2 ** 32) {
+      out[at++] = m | 26;
+      at = out.writeUInt32BE(v, at);
+    } else {
+      out[at++] = m | 27;
+      at = out.writeBigUInt64BE(BigInt(v), at);
+    }
+  };
+  out[at++] = 0x84;
+  uint(0, f.sensor);
+  uint(0, f.t_ms & 0xffff); // a frame id of the same magnitude as the core's
+  uint(0, f.t_ms);
+  uint(2, f.data.length);
+  return at;
 }
 
 /**
@@ -287,7 +345,7 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
       const r = await record(work, `${cipher}-long`, conf, minutesLong, media);
       if (best === undefined || r.wall_seconds < best.wall_seconds) best = r;
       cpu = Math.min(cpu, r.cpu_seconds * 1000);
-      const ref = nodeReference(r, pem, cipher, work);
+      const ref = nodeReference(r, recording(minutesLong, media.block, media.frame, media.fix), opts.sliceMs, pem, cipher, work);
       refMs = Math.min(refMs, ref.ms);
       refCpu = Math.min(refCpu, ref.cpuMs);
     }
