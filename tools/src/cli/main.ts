@@ -9,6 +9,7 @@ import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { simCommand } from './commands/sim.js';
+import { verifyCommand } from './commands/verify.js';
 import { failureDocument, jsonText, processIo, type Io } from './io.js';
 
 function versionText(): string {
@@ -86,7 +87,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, inspectCommand, keygenCommand, captureCommand, simCommand]) {
+  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     program.addCommand(cmd);

@@ -45,6 +45,10 @@ export {
   revealBatch,
 } from './reveal-batch.js';
 
+// Evidence: `shidi verify`'s checks and their findings.
+export type { Finding, Part, Verdict } from './evidence/findings.js';
+export { type SliceVerdict, type VerifyOptions, type VerifyReport, verifyRecordings } from './evidence/verify.js';
+
 // Record streams (the plaintext of Shidi slices) and their export to media files.
 export { type ExportReport, exportRecords, NOT_A_RECORD_STREAM, openRecordStream, type SensorDescriptor } from './records/index.js';
 
