@@ -4,6 +4,7 @@
 // (EMSA-PSS, SHA-512, MGF1-SHA-512, 64-byte salt), and only the raw private operation is the element's.
 import * as crypto from 'node:crypto';
 import { SE_KEY_BITS } from './abi.generated.js';
+import { DeviceState } from './device-state.js';
 import { SecureElement } from './secure-element.js';
 
 const H = 64;
@@ -50,6 +51,8 @@ export interface DeviceProof {
  * yet (as its first recording would: same size, and from the same seed on a seeded run).
  */
 export function proveDeviceKey(deviceDir: string, message: Uint8Array, opts: { seed?: string } = {}): DeviceProof {
+  // Booting the body marks (or checks) the device folder before the secure element writes into it.
+  new DeviceState(deviceDir);
   const se = new SecureElement({ dir: deviceDir, ...(opts.seed === undefined ? {} : { seed: opts.seed }) });
   const k = se.generate(SE_KEY_BITS);
   if (k < 0) throw new Error(`the secure element could not make its key (HAL error ${k})`);

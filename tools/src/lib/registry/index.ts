@@ -15,3 +15,4 @@ export {
   type VerdictStatus,
 } from './trust.js';
 export { CA_CERT, CA_KEY, CRL_FILE, DEFAULT_LEASE_DAYS, ISSUED_DIR, MAX_LEASE_DAYS, REGISTRY_META, SERIAL_FILE } from './layout.js';
+export { enrolSimulatedDevice } from './sim-device.js';

@@ -137,7 +137,8 @@ export async function createRegistry(path: string, o: CreateRegistryOptions): Pr
   // Everything goes into a hidden sibling first: a crash leaves no half registry under the real name.
   const tmp = join(dirname(dir), `.${dir.split('/').pop()}.partial-${randomBytes(4).toString('hex')}`);
   try {
-    mkdirSync(join(tmp, 'private'), { recursive: true, mode: 0o700 });
+    mkdirSync(tmp);
+    mkdirSync(join(tmp, 'private'), { mode: 0o700 });
     mkdirSync(join(tmp, ISSUED_DIR));
     writeFileSync(join(tmp, CA_KEY), keyPem, { mode: 0o600, flag: 'wx' });
     chmodSync(join(tmp, 'private'), 0o700);
