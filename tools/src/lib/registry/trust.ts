@@ -107,16 +107,16 @@ const reasonName = (r: number | undefined) =>
   (Object.entries(REVOCATION_REASONS).find(([, v]) => v === r)?.[0] as string | undefined) ?? (r === undefined ? 'unspecified' : `reason ${r}`);
 
 export interface DeviceRef {
-  /** The device's public key (an RSA key): its uid is derived, and certificates must hold this very key. */
+  /** The device's public key (an RSA key): certificates must hold this very key; its uid is derived unless given. */
   publicKey?: KeyObject;
-  /** Or the device uid alone (then the key is not compared). */
+  /** The uid the recording claims (its header's keychain_uid); alone, the key is not compared. */
   uid?: string;
 }
 
 /** The verdict on a device at `at`: which certificate, and whether it holds then. */
 export async function judgeDevice(trust: TrustBundle, device: DeviceRef, at: Date): Promise<DeviceVerdict> {
   if (!device.publicKey && !device.uid) throw new TypeError('judgeDevice needs a public key or a uid');
-  const uid = device.publicKey ? deviceUidOf(device.publicKey) : device.uid!.toLowerCase();
+  const uid = device.uid !== undefined ? device.uid.toLowerCase() : deviceUidOf(device.publicKey!);
   const base = { device_uid: uid, at: iso(at), revocation_checked: trust.crl !== null, revoked: null };
   const verdict = (status: VerdictStatus, words: string, c: x509.X509Certificate | null, revoked: DeviceVerdict['revoked'] = null): DeviceVerdict => ({
     ...base,
