@@ -46,7 +46,10 @@ function opensslVerify(ca: string, cert: string, time: string, crl?: string): { 
 /** The device uid computed here from the modulus, as docs/secure-element.md defines it (not by the code under test). */
 function uidFromPem(pem: string): string {
   const n = Buffer.from(createPublicKey(pem).export({ format: 'jwk' }).n!, 'base64url');
-  const u = createHash('sha256').update(n[0] === 0 ? n.subarray(1) : n).digest().subarray(0, 16);
+  const u = createHash('sha256')
+    .update(n[0] === 0 ? n.subarray(1) : n)
+    .digest()
+    .subarray(0, 16);
   u[6] = (u[6]! & 0x0f) | 0x80;
   u[8] = (u[8]! & 0x3f) | 0x80;
   const h = u.toString('hex');
@@ -133,7 +136,10 @@ describe('issuing and renewing', () => {
     // A proof replayed from an earlier challenge fails too: the nonce is fresh each time.
     let captured: { spki: Uint8Array; signature: Uint8Array } | null = null;
     const honest = (message: Uint8Array) => {
-      const r = { spki: new Uint8Array(other.publicKey.export({ type: 'spki', format: 'der' })), signature: sign('sha512', message, { key: other.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }) };
+      const r = {
+        spki: new Uint8Array(other.publicKey.export({ type: 'spki', format: 'der' })),
+        signature: sign('sha512', message, { key: other.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }),
+      };
       captured = r;
       return r;
     };

@@ -329,10 +329,7 @@ export interface TestGuardians {
  * passphrase, and the default cryptoconf for them (wearer AND 2 of 3 guardians) in POOL/default-cryptoconf.json
  * or `cryptoconfOut`. INSECURE: for tests and demos only.
  */
-export async function makeTestGuardians(
-  pool: string,
-  opts: { cryptoconfOut?: string; bits?: number; deviceSignature?: boolean } = {},
-): Promise<TestGuardians> {
+export async function makeTestGuardians(pool: string, opts: { cryptoconfOut?: string; bits?: number; deviceSignature?: boolean } = {}): Promise<TestGuardians> {
   const cryptoconfPath = resolve(opts.cryptoconfOut ?? join(pool, DEFAULT_CRYPTOCONF_NAME));
   const wacryptolibCryptoconfPath = join(dirname(cryptoconfPath), WACRYPTOLIB_CRYPTOCONF_NAME);
   const keychain = Uuid.parse(randomUUID());

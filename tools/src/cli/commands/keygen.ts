@@ -49,7 +49,15 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const r = await createRegistry(opts.registry!, { name: opts.name ?? 'Shidi device registry', passphrase });
   if (!passphrase) rep.warn("the registry's CA key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it");
-  rep.json({ ok: true, registry: r.dir, name: r.meta.name, ca_certificate: `${r.dir}/ca-cert.pem`, ca_subject: r.ca.subject, ca_not_after: r.ca.notAfter.toISOString(), passphrase_protected: Boolean(passphrase) });
+  rep.json({
+    ok: true,
+    registry: r.dir,
+    name: r.meta.name,
+    ca_certificate: `${r.dir}/ca-cert.pem`,
+    ca_subject: r.ca.subject,
+    ca_not_after: r.ca.notAfter.toISOString(),
+    passphrase_protected: Boolean(passphrase),
+  });
   rep.result(`created registry "${r.meta.name}": ${displayPath(r.dir)}`);
   rep.result(`  CA ${r.ca.subject} (ECDSA P-256), valid to ${r.ca.notAfter.toISOString()}`);
   rep.note(`Next: enrol a device:  shidi registry enrol --registry ${displayPath(r.dir)} --device DEVICE_DIR`);

@@ -53,7 +53,7 @@ function issueCommand(io: Io, done: (code: number) => void, renew: boolean): Com
       .description(
         renew
           ? 'issue a new certificate (new serial, new lease) to a device the registry already certified, after it proves it holds its key'
-          : "issue a device certificate, after the device signs a fresh registry nonce with its secure-element key",
+          : 'issue a device certificate, after the device signs a fresh registry nonce with its secure-element key',
       )
       .requiredOption('-d, --device <dir>', 'the device folder of a simulated device (shidi sim --device)')
       .option(
@@ -78,7 +78,16 @@ function issueCommand(io: Io, done: (code: number) => void, renew: boolean): Com
       ...(opts.leaseDays === undefined ? {} : { leaseDays: opts.leaseDays }),
       ...(from ? { notBefore: from } : {}),
     });
-    rep.json({ ok: true, registry: reg.dir, certificate: c.path, serial: c.serial, device_uid: c.device_uid, not_before: c.not_before, not_after: c.not_after, renewal: c.renewal });
+    rep.json({
+      ok: true,
+      registry: reg.dir,
+      certificate: c.path,
+      serial: c.serial,
+      device_uid: c.device_uid,
+      not_before: c.not_before,
+      not_after: c.not_after,
+      renewal: c.renewal,
+    });
     rep.result(`${c.renewal ? 'renewed' : 'enrolled'} device ${c.device_uid}: certificate ${c.serial}, lease ${c.not_before} to ${c.not_after}`);
     rep.result(`  ${displayPath(c.path)}`);
     done(0);

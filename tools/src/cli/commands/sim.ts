@@ -55,7 +55,10 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         numberOption({ min: 0, max: 1e9, unit: 'seconds' }),
       )
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
-      .option('-r, --registry <dir>', 'enrol the simulated device with this registry before recording (default with test guardians: a throw-away TEST registry)')
+      .option(
+        '-r, --registry <dir>',
+        'enrol the simulated device with this registry before recording (default with test guardians: a throw-away TEST registry)',
+      )
       .option('--registry-passphrase-file <file>', "the registry CA key's passphrase on its first line (else SHIDI_PASSPHRASE)")
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
@@ -73,12 +76,17 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');
     const bar = frameProgress(rep, 'recording');
     const registryPassphrase = opts.registry === undefined ? null : singlePassphrase(io, opts.registryPassphraseFile);
-    const r = await simulate({ ...opts, registryPassphrase, ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}), onFrame: (n) => bar.update(n) }).finally(() =>
-      bar.stop(),
-    );
+    const r = await simulate({
+      ...opts,
+      registryPassphrase,
+      ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}),
+      onFrame: (n) => bar.update(n),
+    }).finally(() => bar.stop());
     if (r.test_keys) rep.warn(`made throw-away TEST guardians in ${r.keys}: INSECURE keys without passphrase — never use them for real recordings`);
     if (r.enrolment?.test_registry)
-      rep.warn(`the device's certificate comes from a throw-away TEST registry (${r.enrolment.registry}): its CA key has no passphrase — it proves nothing about a real device`);
+      rep.warn(
+        `the device's certificate comes from a throw-away TEST registry (${r.enrolment.registry}): its CA key has no passphrase — it proves nothing about a real device`,
+      );
     rep.json({ ok: true, ...r });
     const calls = Object.values(r.hal.groups).reduce((n, g) => n + g.calls, 0);
     rep.result(

@@ -1,6 +1,16 @@
 /** The device registry: its folder, issuing with proof of possession, revocation, and verdicts (docs/registry.md). */
 export { type CreateRegistryOptions, createRegistry, openRegistry, type OpenRegistry, readRegistry, type RegistryInfo } from './store.js';
-export { certificatesOf, type DeviceProver, enrolDevice, type EnrolOptions, type IssuedCertificate, REVOCATION_REASONS, type RevocationReason, revoke, type Revocation } from './issue.js';
+export {
+  certificatesOf,
+  type DeviceProver,
+  enrolDevice,
+  type EnrolOptions,
+  type IssuedCertificate,
+  REVOCATION_REASONS,
+  type RevocationReason,
+  revoke,
+  type Revocation,
+} from './issue.js';
 export { checkPop, popChallenge, POP_CONTEXT, POP_NONCE_BYTES, type PopChallenge } from './pop.js';
 export { deviceUidOf } from './device-id.js';
 export {

@@ -118,7 +118,8 @@ export async function revoke(reg: OpenRegistry, target: RevokeTarget, reason: Re
   let chosen: x509.X509Certificate[];
   if (target.serial !== undefined) {
     const c = reg.issued.find((x) => normSerial(x.serialNumber) === normSerial(target.serial!));
-    if (!c) throw badInput(`no certificate with serial ${target.serial} in ${join(reg.dir, ISSUED_DIR)} — give a serial that registry issued`, 'unknown-certificate');
+    if (!c)
+      throw badInput(`no certificate with serial ${target.serial} in ${join(reg.dir, ISSUED_DIR)} — give a serial that registry issued`, 'unknown-certificate');
     if (already.has(normSerial(c.serialNumber))) throw failed(`certificate ${target.serial} is already revoked — nothing to do`, 'already-revoked');
     chosen = [c];
   } else if (target.deviceUid !== undefined) {
@@ -138,4 +139,3 @@ export async function revoke(reg: OpenRegistry, target: RevokeTarget, reason: Re
     revocation_date: at.toISOString(),
   };
 }
-

@@ -11,7 +11,11 @@ import { badInput } from '../errors.js';
 import { type EnrolOptions, enrolDevice, type IssuedCertificate } from './issue.js';
 import type { OpenRegistry } from './store.js';
 
-export async function enrolSimulatedDevice(reg: OpenRegistry, deviceDir: string, o: EnrolOptions & { seed?: string; create?: boolean } = {}): Promise<IssuedCertificate> {
+export async function enrolSimulatedDevice(
+  reg: OpenRegistry,
+  deviceDir: string,
+  o: EnrolOptions & { seed?: string; create?: boolean } = {},
+): Promise<IssuedCertificate> {
   const dir = resolve(deviceDir);
   if (!o.create && !existsSync(dir))
     throw badInput(`--device ${dir} does not exist — give the folder of a simulated device (shidi sim --device DIR makes one)`, 'bad-device-folder');
@@ -19,9 +23,9 @@ export async function enrolSimulatedDevice(reg: OpenRegistry, deviceDir: string,
     checkDeviceFolder(dir);
     return await enrolDevice(reg, (message) => proveDeviceKey(dir, message, o.seed === undefined ? {} : { seed: o.seed }), o);
   } catch (e) {
-    if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give the device folder of a simulated device (shidi sim --device)`, 'bad-device-folder');
-    if (e instanceof SealedStoreError)
-      throw badInput(`--device: the device key: ${e.message} — use the device folder as the device left it`, 'sealed-store');
+    if (e instanceof DeviceFolderError)
+      throw badInput(`--device: ${e.message} — give the device folder of a simulated device (shidi sim --device)`, 'bad-device-folder');
+    if (e instanceof SealedStoreError) throw badInput(`--device: the device key: ${e.message} — use the device folder as the device left it`, 'sealed-store');
     throw e;
   }
 }

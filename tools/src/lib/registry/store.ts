@@ -10,18 +10,7 @@ import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 import { badInput, ExitCode, failed, ShidiError } from '../errors.js';
 import { fsFailure, fsReadFailure } from '../fs-errors.js';
 import { normalisePassphrase } from '../wacryptolib/keystore.js';
-import {
-  CA_CERT,
-  CA_KEY,
-  CA_VALIDITY_DAYS,
-  CRL_FILE,
-  DAY_MS,
-  ISSUED_DIR,
-  REGISTRY_FORMAT,
-  REGISTRY_META,
-  type RegistryMeta,
-  SERIAL_FILE,
-} from './layout.js';
+import { CA_CERT, CA_KEY, CA_VALIDITY_DAYS, CRL_FILE, DAY_MS, ISSUED_DIR, REGISTRY_FORMAT, REGISTRY_META, type RegistryMeta, SERIAL_FILE } from './layout.js';
 import { CA_ALGORITHM, CRL_PEM_LABEL, type CryptoKey, subtle, x509 } from './x509.js';
 
 export interface CreateRegistryOptions {
@@ -101,13 +90,7 @@ export async function createRegistry(path: string, o: CreateRegistryOptions): Pr
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keys = {
     privateKey: await subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), CA_ALGORITHM, false, ['sign']),
-    publicKey: await subtle.importKey(
-      'spki',
-      createPublicKey(privateKey).export({ type: 'spki', format: 'der' }),
-      CA_ALGORITHM,
-      true,
-      ['verify'],
-    ),
+    publicKey: await subtle.importKey('spki', createPublicKey(privateKey).export({ type: 'spki', format: 'der' }), CA_ALGORITHM, true, ['verify']),
   };
   const notBefore = o.notBefore ?? new Date();
   const cn = o.test ? `${name} (TEST registry, INSECURE)` : name;
@@ -198,7 +181,10 @@ export function readRegistry(path: string): RegistryInfo & { crl: x509.X509Crl; 
     throw badInput(`${join(dir, REGISTRY_META)} is not JSON — restore it from a backup of the registry`, 'bad-registry');
   }
   if (meta.format !== REGISTRY_FORMAT)
-    throw badInput(`${join(dir, REGISTRY_META)}: format ${JSON.stringify(meta.format)}, this shidi reads ${REGISTRY_FORMAT} — use a matching shidi`, 'bad-registry');
+    throw badInput(
+      `${join(dir, REGISTRY_META)}: format ${JSON.stringify(meta.format)}, this shidi reads ${REGISTRY_FORMAT} — use a matching shidi`,
+      'bad-registry',
+    );
   const ca = parseCertificate(readText(join(dir, CA_CERT), 'the CA certificate'), join(dir, CA_CERT));
   const crl = parseCrl(readText(join(dir, CRL_FILE), 'the revocation list'), join(dir, CRL_FILE));
   const issuedDir = join(dir, ISSUED_DIR);

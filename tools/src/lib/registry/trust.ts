@@ -144,7 +144,11 @@ export async function judgeDevice(trust: TrustBundle, device: DeviceRef, at: Dat
     if (c.issuer === trust.ca.subject && (await c.verify({ publicKey: trust.ca.publicKey, signatureOnly: true }).catch(() => false))) ours.push(c);
   if (ours.length === 0) {
     const c = candidates[0]!;
-    return verdict('foreign', `device ${uid}: certificate ${c.serialNumber} was not signed by this registry's CA (${trust.ca.subject}); it names ${c.issuer} as issuer`, c);
+    return verdict(
+      'foreign',
+      `device ${uid}: certificate ${c.serialNumber} was not signed by this registry's CA (${trust.ca.subject}); it names ${c.issuer} as issuer`,
+      c,
+    );
   }
   const t = at.getTime();
   const ca = trust.ca;
