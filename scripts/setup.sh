@@ -30,4 +30,9 @@ then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "wacryptolib==$WACRYPTOLIB_VERSION"
 fi
+# 3. OpenSSL's command line: the registry tests check certificates and CRLs with `openssl verify`.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "installing Debian's openssl"
+  apt-get update -qq && apt-get install -y -qq openssl
+fi
 say "ready"

@@ -8,6 +8,7 @@ import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
+import { registryCommand } from './commands/registry.js';
 import { simCommand } from './commands/sim.js';
 import { verifyCommand } from './commands/verify.js';
 import { failureDocument, jsonText, processIo, type Io } from './io.js';
@@ -83,13 +84,14 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
   });
   const program = new Command('shidi')
-    .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys and captures, reveal and inspect recordings')
+    .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys, device registries and captures, reveal and inspect recordings')
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand]) {
+  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, registryCommand]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
+    for (const sub of cmd.commands) sub.configureOutput(output(`shidi ${cmd.name()} ${sub.name()}`)).exitOverride();
     program.addCommand(cmd);
   }
   if (argv.length === 0) {

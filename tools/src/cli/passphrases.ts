@@ -50,3 +50,14 @@ export function passphraseSource(io: Io, rep: Reporter, opts: PassphraseOptions)
       : null;
   return { given, ask };
 }
+
+/** The one passphrase a key-making or key-using command takes: from the file, else SHIDI_PASSPHRASE; never printed. */
+export function singlePassphrase(io: Io, file: string | undefined): string | null {
+  if (file !== undefined) {
+    const lines = readPassphraseFile(file);
+    if (lines.length > 1)
+      throw badInput(`--passphrase-file ${file} holds ${lines.length} lines; this takes one passphrase — keep only one line`, 'passphrase-file');
+    return lines[0]!;
+  }
+  return io.env.SHIDI_PASSPHRASE ? io.env.SHIDI_PASSPHRASE : null;
+}

@@ -60,3 +60,28 @@ export { type SimInputs, type SimResult, simulate } from './sim.js';
 export { coreIdentity, DEFAULT_CORE_PATH } from './core.js';
 // Facts of the device's ABI the CLI states in its help (generated from assembly/hal-abi.json).
 export { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../../host-sim/src/abi.generated.js';
+
+// The device registry: certificates with a lease, revocation, and verdicts for `shidi verify`.
+export {
+  type CertificateSummary,
+  createRegistry,
+  DEFAULT_LEASE_DAYS,
+  type DeviceRef,
+  type DeviceVerdict,
+  deviceUidOf,
+  enrolDevice,
+  enrolSimulatedDevice,
+  type IssuedCertificate,
+  judgeDevice,
+  MAX_LEASE_DAYS,
+  openRegistry,
+  readDevicePublicKey,
+  readRegistry,
+  REVOCATION_REASONS,
+  type RevocationReason,
+  revoke,
+  type TrustBundle,
+  trustFromFiles,
+  trustFromRegistry,
+  type VerdictStatus,
+} from './registry/index.js';

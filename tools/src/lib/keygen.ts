@@ -329,7 +329,7 @@ export interface TestGuardians {
  * passphrase, and the default cryptoconf for them (wearer AND 2 of 3 guardians) in POOL/default-cryptoconf.json
  * or `cryptoconfOut`. INSECURE: for tests and demos only.
  */
-export async function makeTestGuardians(pool: string, opts: { cryptoconfOut?: string; bits?: number } = {}): Promise<TestGuardians> {
+export async function makeTestGuardians(pool: string, opts: { cryptoconfOut?: string; bits?: number; deviceSignature?: boolean } = {}): Promise<TestGuardians> {
   const cryptoconfPath = resolve(opts.cryptoconfOut ?? join(pool, DEFAULT_CRYPTOCONF_NAME));
   const wacryptolibCryptoconfPath = join(dirname(cryptoconfPath), WACRYPTOLIB_CRYPTOCONF_NAME);
   const keychain = Uuid.parse(randomUUID());
@@ -337,7 +337,10 @@ export async function makeTestGuardians(pool: string, opts: { cryptoconfOut?: st
     pool,
     [TEST_WEARER, ...TEST_GUARDIANS].map((name) => ({ name, bits: opts.bits ?? 2048 })),
     [
-      { path: cryptoconfPath, conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain }) },
+      {
+        path: cryptoconfPath,
+        conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain, deviceSignature: Boolean(opts.deviceSignature) }),
+      },
       {
         path: wacryptolibCryptoconfPath,
         conf: ([wearer, a, b, c]) => defaultCryptoconf(wearer!, [a!, b!, c!], { keychainUid: keychain, payloadCipher: 'AES_EAX' }),

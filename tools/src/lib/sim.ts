@@ -21,6 +21,7 @@ import { DEFAULT_CRYPTOCONF_NAME, makeTestGuardians } from './keygen.js';
 import { PROJECT_ROOT } from './project.js';
 import { encodeSensorDescriptor } from './records/descriptors.js';
 import { KeyPool } from './wacryptolib/keystore.js';
+import { devicePublicKeyFile, enrolForSim, type SimEnrolment, TEST_REGISTRY_DIR } from './sim-enrol.js';
 
 export const SAMPLE_CAPTURE = join(PROJECT_ROOT, 'host-sim', 'sample', 'sample.shcap');
 
@@ -50,6 +51,10 @@ export interface SimInputs {
   cardFull?: FullPolicy;
   /** The simulated card's size in MiB (default 32 GiB). */
   cardMib?: number;
+  /** Enrol the device with this registry before recording (default: the TEST registry, with test guardians). */
+  registry?: string;
+  /** The registry CA key's passphrase. */
+  registryPassphrase?: string | null;
   onFrame?: (frames: number, bytes: number) => void;
 }
 
@@ -61,6 +66,10 @@ export interface SimResult extends SimReport {
   device: string;
   test_keys: boolean;
   cryptainers: string[];
+  /** The device certificate the recording can be checked against; null without a registry. */
+  enrolment: SimEnrolment | null;
+  /** DEVICE/public: a key pool holding the device's public key, once it has one. */
+  device_public_keys: string | null;
 }
 
 /** A core error as the CLI reports it: its class (assembly/hal-abi.json core_errors) gives the exit code. */
@@ -145,7 +154,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     if (existing && !o.resume) throw new ShidiError(ExitCode.failed, `${keys} exists — remove it or pass --keys`, 'output-exists');
     if (!existsSync(keys)) madeKeys(keys);
     // A resumed run records for the same test guardians as the run it follows.
-    confPath = existing ? join(keys, DEFAULT_CRYPTOCONF_NAME) : (await makeTestGuardians(keys)).cryptoconfPath;
+    confPath = existing ? join(keys, DEFAULT_CRYPTOCONF_NAME) : (await makeTestGuardians(keys, { deviceSignature: true })).cryptoconfPath;
     testKeys = true;
   }
   confPath ??= join(keys, DEFAULT_CRYPTOCONF_NAME);
@@ -173,6 +182,18 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     const u = createHash('sha256').update(`shidi power cut ${o.powerCutRandom}`).digest().readUInt32BE(0) / 2 ** 32;
     faults.powerCutAtMs = capture.header.start_ms + Math.floor(u * (end - capture.header.start_ms + 1));
   }
+  const registry = o.registry ?? (testKeys ? join(keys, TEST_REGISTRY_DIR) : undefined);
+  const enrolment =
+    registry === undefined
+      ? null
+      : await enrolForSim({
+          registry: resolve(registry),
+          test: o.registry === undefined,
+          passphrase: o.registryPassphrase ?? null,
+          device,
+          ...(o.seed === undefined ? {} : { seed: o.seed }),
+          captureStartMs: capture.header.start_ms,
+        });
   try {
     mkdirSync(out, { recursive: true });
   } catch (e) {
@@ -214,5 +235,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     device,
     test_keys: testKeys,
     cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
+    enrolment,
+    device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
   };
 }

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import {
   authenticatorTrustee,
-  badInput,
   createGuardianKeystore,
+  createRegistry,
   dumpEJson,
   type EJson,
   ExitCode,
@@ -15,10 +15,11 @@ import {
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
-import { readPassphraseFile } from '../passphrases.js';
+import { singlePassphrase } from '../passphrases.js';
 
 interface KeygenCliOptions extends CommonOptions {
-  keys: string;
+  keys?: string;
+  registry?: string;
   name?: string;
   keychains?: number;
   bits?: number;
@@ -30,27 +31,46 @@ interface KeygenCliOptions extends CommonOptions {
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 
-/** The one passphrase that protects the new keys: from the file, else SHIDI_PASSPHRASE; never printed. */
-function keygenPassphrase(io: Io, file: string | undefined): string | null {
-  if (file !== undefined) {
-    const lines = readPassphraseFile(file);
-    if (lines.length > 1)
-      throw badInput(`--passphrase-file ${file} holds ${lines.length} lines; keygen takes one passphrase — keep only one line`, 'passphrase-file');
-    return lines[0]!;
-  }
-  return io.env.SHIDI_PASSPHRASE ? io.env.SHIDI_PASSPHRASE : null;
-}
-
 function describe(g: GuardianInfo) {
   return { name: g.name, keystore_uid: g.keystoreUid.toString(), keychain_uids: g.keychainUids.map(String), keystore_dir: g.keystoreDir };
+}
+
+/** `keygen --registry DIR`: a registry whose CA key is protected like the guardians' keys, or warned about. */
+async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Promise<void> {
+  for (const [flag, given] of [
+    ['--keys', opts.keys],
+    ['--keychains', opts.keychains],
+    ['--bits', opts.bits],
+    ['--test-guardians', opts.testGuardians],
+    ['--cryptoconf-out', opts.cryptoconfOut],
+    ['--passphrase-hint', opts.passphraseHint],
+  ] as const)
+    if (given !== undefined) throw usage(`${flag} does not apply to --registry (the CA key is ECDSA P-256, docs/registry.md) — drop ${flag}`);
+  const passphrase = singlePassphrase(io, opts.passphraseFile);
+  const r = await createRegistry(opts.registry!, { name: opts.name ?? 'Shidi device registry', passphrase });
+  if (!passphrase) rep.warn("the registry's CA key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it");
+  rep.json({
+    ok: true,
+    registry: r.dir,
+    name: r.meta.name,
+    ca_certificate: `${r.dir}/ca-cert.pem`,
+    ca_subject: r.ca.subject,
+    ca_not_after: r.ca.notAfter.toISOString(),
+    passphrase_protected: Boolean(passphrase),
+  });
+  rep.result(`created registry "${r.meta.name}": ${displayPath(r.dir)}`);
+  rep.result(`  CA ${r.ca.subject} (ECDSA P-256), valid to ${r.ca.notAfter.toISOString()}`);
+  rep.note(`Next: enrol a device:  shidi registry enrol --registry ${displayPath(r.dir)} --device DEVICE_DIR`);
+  rep.note(`      or record with it:  shidi sim --registry ${displayPath(r.dir)} --out card/`);
 }
 
 export function keygenCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
     new Command('keygen')
       .description("create a guardian's key store (a wacryptolib authenticator keystore with RSA_OAEP keypairs) in a keystore pool")
-      .requiredOption('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
-      .option('--name <name>', "the guardian's name (keystore_owner)")
+      .option('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
+      .option('-r, --registry <dir>', 'instead: create a device registry in this new folder (its CA key, certificate, serial counter, CRL; docs/registry.md)')
+      .option('--name <name>', "the guardian's name (keystore_owner); with --registry, the registry's name")
       .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, numberOption({ min: 1, max: MAX_KEYCHAINS, whole: true }))
       .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', choiceOption(KEY_BITS))
       .option('--passphrase-file <file>', 'protect the private keys with the passphrase on its first line (else SHIDI_PASSPHRASE, else unprotected)')
@@ -62,10 +82,18 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         `Examples:
   shidi keygen --keys pool/ --name "Ada" --passphrase-file ada.pass
   shidi keygen --keys test-pool/ --test-guardians
+  shidi keygen --registry reg/ --name "Shidi fleet" --passphrase-file ca.pass
 `,
       ),
   ).action(async (opts: KeygenCliOptions) => {
     const rep = new Reporter(io, opts);
+    if (opts.registry !== undefined) {
+      await makeRegistry(io, rep, opts);
+      done(0);
+      return;
+    }
+    if (opts.keys === undefined) throw usage('nothing to make — give --keys POOL (guardian keys) or --registry DIR (a device registry)');
+    const keys = opts.keys;
     if (opts.testGuardians) {
       for (const [flag, given] of [
         ['--name', opts.name],
@@ -81,7 +109,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
           '       Use them only for tests and demos; never for real recordings.\n',
       );
-      const t = await makeTestGuardians(opts.keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
+      const t = await makeTestGuardians(keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
       const all = [t.wearer, ...t.guardians];
       rep.json({
         ok: true,
@@ -94,18 +122,18 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${displayPath(g.keystoreDir)})`);
       rep.result(`default cryptoconf (wearer AND 2 of 3 guardians, segmented payload cipher): ${displayPath(t.cryptoconfPath)}`);
       rep.result(`the same with wacryptolib's AES_EAX payload cipher (opens in wacryptolib): ${displayPath(t.wacryptolibCryptoconfPath)}`);
-      rep.note(`Next: record with it:  shidi sim --keys ${displayPath(opts.keys)} --out card/`);
+      rep.note(`Next: record with it:  shidi sim --keys ${displayPath(keys)} --out card/`);
       rep.note(
-        `      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(opts.keys)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`,
+        `      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(keys)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`,
       );
-      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${displayPath(opts.keys)} --out revealed/`);
+      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${displayPath(keys)} --out revealed/`);
       done(0);
       return;
     }
     if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians — drop it, or add --test-guardians');
     if (opts.name === undefined) throw usage('no guardian name — give --name "Guardian name" (or --test-guardians for the throw-away test set)');
-    const passphrase = keygenPassphrase(io, opts.passphraseFile);
-    const g = await createGuardianKeystore(opts.keys, {
+    const passphrase = singlePassphrase(io, opts.passphraseFile);
+    const g = await createGuardianKeystore(keys, {
       name: opts.name,
       keychains: opts.keychains,
       bits: opts.bits,

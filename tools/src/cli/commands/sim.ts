@@ -4,10 +4,12 @@ import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
 import { frameProgress } from '../progress.js';
+import { singlePassphrase } from '../passphrases.js';
 
 /** The library's inputs as options, but the TRNG fault by name (the library takes a fault object). */
-interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame'> {
+interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame' | 'registryPassphrase'> {
   trngFault?: 'stuck' | 'biased';
+  registryPassphraseFile?: string;
 }
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
@@ -53,6 +55,11 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         numberOption({ min: 0, max: 1e9, unit: 'seconds' }),
       )
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
+      .option(
+        '-r, --registry <dir>',
+        'enrol the simulated device with this registry before recording (default with test guardians: a throw-away TEST registry)',
+      )
+      .option('--registry-passphrase-file <file>', "the registry CA key's passphrase on its first line (else SHIDI_PASSPHRASE)")
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
         'beforeAll',
@@ -61,16 +68,25 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
   shidi sim --capture walk.shcap --keys pool/ --out card/ --slice-seconds 300
   shidi sim --out cut/ --power-cut-at 3.2                # then: shidi decrypt cut/ … --allow-unfinished
   shidi sim --out cut/ --resume                          # reboot onto the same card and device: records on
+  shidi sim --keys pool/ --registry reg/ --out card/      # enrol the device with reg/ first (a certificate with a lease)
 `,
       ),
   ).action(async (opts: SimOptions) => {
     const rep = new Reporter(io, opts);
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');
     const bar = frameProgress(rep, 'recording');
-    const r = await simulate({ ...opts, ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}), onFrame: (n) => bar.update(n) }).finally(() =>
-      bar.stop(),
-    );
+    const registryPassphrase = opts.registry === undefined ? null : singlePassphrase(io, opts.registryPassphraseFile);
+    const r = await simulate({
+      ...opts,
+      registryPassphrase,
+      ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}),
+      onFrame: (n) => bar.update(n),
+    }).finally(() => bar.stop());
     if (r.test_keys) rep.warn(`made throw-away TEST guardians in ${r.keys}: INSECURE keys without passphrase — never use them for real recordings`);
+    if (r.enrolment?.test_registry)
+      rep.warn(
+        `the device's certificate comes from a throw-away TEST registry (${r.enrolment.registry}): its CA key has no passphrase — it proves nothing about a real device`,
+      );
     rep.json({ ok: true, ...r });
     const calls = Object.values(r.hal.groups).reduce((n, g) => n + g.calls, 0);
     rep.result(
@@ -89,9 +105,15 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         .map(([g, c]) => `${g} ${c.calls}`)
         .join(', ')})`,
     );
+    if (r.enrolment)
+      rep.result(
+        `  device ${r.enrolment.device_uid}: certificate ${r.enrolment.serial} (${r.enrolment.enrolled_now ? 'issued now' : 'already held'}), lease ${r.enrolment.not_before} to ${r.enrolment.not_after}`,
+      );
+    const deviceKeys = r.device_public_keys ? ` --keys ${displayPath(r.device_public_keys)}` : '';
     rep.result(
-      `Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`,
+      `Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)}${deviceKeys} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`,
     );
+    // LEAD: the `npx shidi verify …` line (paths first, then --registry r.enrolment.registry) goes here.
     done(0);
   });
 }

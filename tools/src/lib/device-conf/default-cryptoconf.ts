@@ -17,7 +17,7 @@ import { dirname, basename, join } from 'node:path';
 import { failed } from '../errors.js';
 import { fsFailure } from '../fs-errors.js';
 import { dumpEJson, Uuid, type EJson } from '../wacryptolib/ejson.js';
-import { SHARED_SECRET, type AsymKeyLayer, type Cryptoconf, type Trustee } from '../wacryptolib/model.js';
+import { SHARED_SECRET, type AsymKeyLayer, type Cryptoconf, type SignatureConf, type Trustee } from '../wacryptolib/model.js';
 
 /** Who a layer is wrapped to: a keystore owner and the keychains of that keystore. */
 export interface KeyHolder {
@@ -36,7 +36,16 @@ export interface DefaultCryptoconfOptions {
    * wacryptolib's when the recordings must open in wacryptolib itself.
    */
   payloadCipher?: PayloadAlgo;
+  /** The device signs each slice with its secure-element key (docs/secure-element.md). */
+  deviceSignature?: boolean;
 }
+
+/** The one signature the device makes: RSA_PSS with its own key, which it names itself (no keychain_uid). */
+export const DEVICE_SIGNATURE: SignatureConf = {
+  payload_digest_algo: 'SHA512',
+  payload_signature_algo: 'RSA_PSS',
+  payload_signature_trustee: { trustee_type: 'local_keyfactory' },
+};
 
 /**
  * A guardian as a trustee: by keystore uid only. wacryptolib copies the trustee into every header, in clear,
@@ -67,7 +76,7 @@ export function defaultCryptoconf(wearer: KeyHolder, guardians: readonly [KeyHol
             key_shared_secret_shards: guardians.map((g) => ({ key_cipher_layers: [rsaTo(g)] })),
           },
         ],
-        payload_signatures: [],
+        payload_signatures: opts.deviceSignature ? [{ ...DEVICE_SIGNATURE }] : [],
       },
     ],
   };
