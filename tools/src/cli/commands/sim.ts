@@ -113,7 +113,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     rep.result(
       `Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)}${deviceKeys} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`,
     );
-    // LEAD: the `npx shidi verify …` line (paths first, then --registry r.enrolment.registry) goes here.
+    if (r.enrolment) rep.result(`Check it:   npx shidi verify ${displayPath(r.out)} --registry ${displayPath(r.enrolment.registry)}`);
     done(0);
   });
 }

@@ -1,10 +1,12 @@
 import { Command } from 'commander';
-import { badInput, ExitCode, verifyRecordings } from '../../lib/index.js';
+import { badInput, ExitCode, ShidiError, verifyRecordings } from '../../lib/index.js';
 import { type CommonOptions, type Io, Reporter } from '../io.js';
 import { collect, commonOptions } from '../options.js';
 
 interface VerifyCliOptions extends CommonOptions {
   keys: string[];
+  registry?: string;
+  certs: string[];
 }
 
 export function verifyCommand(io: Io, done: (code: number) => void): Command {
@@ -12,14 +14,23 @@ export function verifyCommand(io: Io, done: (code: number) => void): Command {
     new Command('verify')
       .description('check that recordings come from their device, unchanged and complete, without decrypting them: device signature, stored payload digest')
       .argument('<paths...>', 'NAME.crypt / NAME.crypt~ files, or folders holding them (a set of slices is checked as a set)')
-      .option('-k, --keys <dir>', "device public keys: a device folder's public/ or a pool with local_keyfactory/ (repeatable)", collect, [])
+      .option('--registry <dir>', 'the device registry (shidi keygen --registry): its CA, device certificates and revocation list')
+      .option('--certs <file>', "instead of --registry: PEM files with the registry's CA certificate, device certificates and CRL (repeatable)", collect, [])
+      .option(
+        '-k, --keys <dir>',
+        "device public keys taken as given (no lease check): a device folder's public/ or a pool with local_keyfactory/ (repeatable)",
+        collect,
+        [],
+      )
       .addHelpText(
         'beforeAll',
-        'Examples:\n  shidi verify OUT/ --keys OUT-device/public\n  shidi verify OUT/20260101_120000_shidi_00000003_cryptainer.cbor.crypt --keys pool/ --json\n',
+        'Examples:\n  shidi verify OUT/ --registry OUT-keys/test-registry\n  shidi verify OUT/ --keys OUT-device/public\n  shidi verify OUT/20260101_120000_shidi_00000003_cryptainer.cbor.crypt --keys pool/ --json\n',
       ),
   ).action(async (paths: string[], opts: VerifyCliOptions) => {
     const r = new Reporter(io, opts);
-    const report = await verifyRecordings(paths, { keys: opts.keys });
+    if (opts.registry && opts.certs.length > 0)
+      throw new ShidiError(ExitCode.usage, '--registry and --certs both given — give one source of certificates', 'usage');
+    const report = await verifyRecordings(paths, { keys: opts.keys, certs: opts.certs, ...(opts.registry ? { registry: opts.registry } : {}) });
     if (report.slices.length === 0)
       throw badInput(
         `no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`,

@@ -6,15 +6,22 @@
  */
 import { Uuid } from '../wacryptolib/ejson.js';
 import { type CryptainerFile, listCryptainers, loadCryptainer } from '../wacryptolib/cryptainer-file.js';
+import { createPublicKey } from 'node:crypto';
 import { KeyPool } from '../wacryptolib/keystore.js';
 import { ShidiError } from '../errors.js';
 import { parseSliceName } from '../records/slice-name.js';
-import { bad, type Finding } from './findings.js';
-import { checkHeader, type DeviceKeyLookup } from './header-check.js';
+import { commonName } from '../registry/device-id.js';
+import { judgeDevice, type TrustBundle, trustFromFiles, trustFromRegistry } from '../registry/trust.js';
+import { bad, type Finding, ok, warn } from './findings.js';
+import { checkHeader, type DeviceKeyLookup, type HeaderFacts } from './header-check.js';
 
 export interface VerifyOptions {
   /** Folders holding device public keys (a device folder's `public/`, or a pool with local_keyfactory/). */
   keys?: string[];
+  /** A registry folder (docs/registry.md): its CA, the device certificates it issued, its CRL. */
+  registry?: string;
+  /** Or the same as PEM files: the registry's CA certificate, device certificates, its CRL. */
+  certs?: string[];
 }
 
 export interface SliceVerdict {
@@ -51,6 +58,39 @@ function poolLookup(pool: KeyPool | null): DeviceKeyLookup {
   };
 }
 
+/** Device keys from the certificates of a registry: the key a certificate for that device uid holds. */
+function certificateLookup(trust: TrustBundle | null): DeviceKeyLookup {
+  return (keychainUid) => {
+    if (!trust) return undefined;
+    const uid = keychainUid.toLowerCase();
+    const c = trust.certificates.find((x) => commonName(x.subjectName) === uid);
+    if (!c) return undefined;
+    return { key: createPublicKey({ key: Buffer.from(c.publicKey.rawData), format: 'der', type: 'spki' }), source: `certificate ${c.serialNumber}` };
+  };
+}
+
+/**
+ * The certificate finding: whether the device's lease held at the time the device claims for the slice.
+ * A device clock is self-asserted, so this is evidence beside the GPS time, not a verdict on its own.
+ */
+async function checkCertificate(slice: string, trust: TrustBundle | null, header: HeaderFacts, claimed: number | undefined): Promise<Finding | null> {
+  if (!header.keychainUid) return null;
+  if (!trust)
+    return warn(slice, 'certificate', 'no --registry or --certs given: the device key was taken as given, its certificate and lease were not checked');
+  if (claimed === undefined) return bad(slice, 'certificate', 'the slice claims no time, so its lease cannot be judged');
+  const at = new Date(claimed * 1000);
+  const v = await judgeDevice(trust, { uid: header.keychainUid, ...(header.deviceKey ? { publicKey: header.deviceKey.key } : {}) }, at);
+  const details = {
+    status: v.status,
+    device_uid: v.device_uid,
+    at: v.at,
+    certificate: v.certificate,
+    revoked: v.revoked,
+    revocation_checked: v.revocation_checked,
+  };
+  return v.ok ? ok(slice, 'certificate', `${v.words} (the time the device claims)`, details) : bad(slice, 'certificate', v.words, details);
+}
+
 function sliceName(path: string): string {
   return path
     .split('/')
@@ -60,7 +100,10 @@ function sliceName(path: string): string {
 
 export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): Promise<VerifyReport> {
   const files = paths.flatMap((p) => listCryptainers(p));
-  const lookup = poolLookup(o.keys && o.keys.length > 0 ? new KeyPool(o.keys) : null);
+  const trust = o.registry ? await trustFromRegistry(o.registry) : o.certs && o.certs.length > 0 ? await trustFromFiles(o.certs) : null;
+  const fromCerts = certificateLookup(trust);
+  const fromKeys = poolLookup(o.keys && o.keys.length > 0 ? new KeyPool(o.keys) : null);
+  const lookup: DeviceKeyLookup = (uid) => fromCerts(uid) ?? fromKeys(uid);
   const slices: SliceVerdict[] = [];
   for (const path of files) {
     const name = sliceName(path);
@@ -79,6 +122,8 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
     }
     const header = await checkHeader(file, lookup);
     findings.push(...header.findings);
+    const cert = await checkCertificate(name, trust, header, header.claimedTime ?? parsed?.startSeconds);
+    if (cert) findings.push(cert);
     slices.push({ name, path, sequence, ok: findings.every((f) => f.verdict !== 'failed'), findings });
   }
   const set: Finding[] = [];
