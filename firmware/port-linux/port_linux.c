@@ -22,6 +22,23 @@ static shidi_linux_stats stats;
 /* The seeded TRNG's nonce (docs/hal-abi.md): "shidi-trng-v1" and three zero bytes. */
 static const uint8_t TRNG_NONCE[16] = {'s', 'h', 'i', 'd', 'i', '-', 't', 'r', 'n', 'g', '-', 'v', '1', 0, 0, 0};
 
+/* mkdir -p: the card folder may be new, and so may its parents (host-sim's SdCard makes them too). */
+static int mkdir_p(const char *path)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p) return -1;
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return -1;
+        p[i] = c;
+    }
+    return 0;
+}
+
 const char *shidi_linux_init(const shidi_linux_config *c, const char **kind)
 {
     cfg = *c;
@@ -31,11 +48,11 @@ const char *shidi_linux_init(const shidi_linux_config *c, const char **kind)
         *kind = "io";
         return "the seeded TRNG could not be instantiated";
     }
-    if (mkdir(c->sd_dir, 0777) != 0 && errno != EEXIST) {
+    if (mkdir_p(c->sd_dir) != 0) {
         *kind = "io";
         return "the card folder cannot be created";
     }
-    if (shidi_state_linux_init(c->device_dir) != 0) {
+    if ((c->device_dir != NULL && mkdir_p(c->device_dir) != 0) || shidi_state_linux_init(c->device_dir) != 0) {
         *kind = "device";
         return "the device folder cannot be prepared (state/ and its marker)";
     }

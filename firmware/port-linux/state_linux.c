@@ -37,7 +37,6 @@ int32_t shidi_state_linux_init(const char *device_dir)
     dir = device_dir;
     if (dir == NULL) return 0;
     char p[PATH_MAX];
-    mkdir(dir, 0777);
     snprintf(p, sizeof p, "%s/state", dir);
     if (mkdir(p, 0777) != 0 && errno != EEXIST) return -1;
     snprintf(p, sizeof p, "%s/%s", dir, DEVICE_MARKER);

@@ -84,6 +84,27 @@ static int abi_section(const uint8_t *b, size_t n)
     return found;
 }
 
+/* The initial and maximum pages of the module's one defined memory (max 0: none declared). */
+static bool memory_limits(const uint8_t *b, size_t n, uint64_t *init, uint64_t *max)
+{
+    size_t at = 8;
+    while (at < n) {
+        uint8_t id = b[at++];
+        uint64_t size, count, flags;
+        if (!wire_leb(b, n, &at, &size) || size > n - at) return false;
+        size_t end = at + (size_t)size, p = at;
+        if (id == 5) {
+            if (!wire_leb(b, end, &p, &count) || count != 1 || !wire_leb(b, end, &p, &flags) || !wire_leb(b, end, &p, init))
+                return false;
+            *max = 0;
+            if ((flags & 1) && !wire_leb(b, end, &p, max)) return false;
+            return true;
+        }
+        at = end;
+    }
+    return true;
+}
+
 static uint8_t *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -177,6 +198,14 @@ static void load_core(const runner_args *r)
             refuse("abi", "imports %s.%s, which this body does not link (HAL ABI %d has no such native, or its signature differs)",
                    imp.module_name, imp.name, SHIDI_HAL_ABI_VERSION);
     }
+    /* The module's own declaration, read before WAMR clamps it to the budget at instantiation: a core
+     * built for more memory than the device has is refused, not silently squeezed. */
+    uint64_t init_pages = 0, max_pages = 0;
+    if (!memory_limits(bytes, len, &init_pages, &max_pages)) refuse("abi", "the module's memory section is malformed");
+    if (init_pages > (uint64_t)r->pages || max_pages > (uint64_t)r->pages)
+        refuse("limits", "the core declares %llu pages of memory (maximum %llu, 0: none); the device budget is %ld (assembly/budget.json)",
+               (unsigned long long)init_pages, (unsigned long long)max_pages, r->pages);
+    if (max_pages == 0) refuse("limits", "the core's memory has no maximum; the device budget is %ld pages", r->pages);
     InstantiationArgs ia = {.default_stack_size = (uint32_t)r->stack, .host_managed_heap_size = 0,
                             .max_memory_pages = (uint32_t)r->pages};
     inst = wasm_runtime_instantiate_ex(module, &ia, err, sizeof err);
@@ -362,12 +391,13 @@ int main_c(int argc, char **argv)
         case OP_STATS: do_stats(); break;
         case OP_PEEK: do_peek(req.body, req.len); break;
         case OP_SHUTDOWN:
+            /* Files closed; the runner stays for the report until Node closes its stdin. */
             shidi_linux_close_all();
             { wire_msg m; wire_begin(&m, ST_OK); wire_send(out_fd, &m); }
-            return 0;
+            break;
         default: { wire_msg m; wire_begin(&m, ST_BAD_REQUEST); wire_send(out_fd, &m); }
         }
     }
-    /* Node went away without a shutdown: nothing more to do (unsynced bytes stay as written). */
+    /* End of input: Node is done with this body (after a shutdown, or abandoning a failed run). */
     return 0;
 }
