@@ -55,7 +55,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--power-cut-random <seed>', 'cut the power at an instant drawn from this seed over the capture')
       .option(
         '--body <body>',
-        'what runs the core: node (V8 and the simulator\'s HAL) or wamr (the firmware\'s C natives under WAMR, built by npm run setup)',
+        "what runs the core: node (V8 and the simulator's HAL) or wamr (the firmware's C natives under WAMR, built by npm run setup)",
         choiceOption(['node', 'wamr'] as const),
         'node',
       )
