@@ -35,4 +35,18 @@ if ! command -v openssl >/dev/null 2>&1; then
   say "installing Debian's openssl"
   apt-get update -qq && apt-get install -y -qq openssl
 fi
+# 4. The firmware's body on Linux (firmware/host-linux): WAMR from the crate registry (wamrx-sys) with the
+#    portable C HAL natives, for shidi sim --body wamr and tests/wamr-body.test.ts. Debian packages first:
+#    libclang-dev (wamrx-sys runs bindgen), libmbedtls-dev (the natives' crypto), cmake (WAMR's build).
+APT_NEEDED=()
+dpkg -s libclang-dev >/dev/null 2>&1 || APT_NEEDED+=(libclang-dev)
+dpkg -s libmbedtls-dev >/dev/null 2>&1 || APT_NEEDED+=(libmbedtls-dev)
+command -v cmake >/dev/null 2>&1 || APT_NEEDED+=(cmake)
+if [ ${#APT_NEEDED[@]} -gt 0 ]; then
+  say "installing Debian's ${APT_NEEDED[*]}"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${APT_NEEDED[@]}"
+fi
+# cargo decides itself whether anything changed (a no-op build takes well under a second).
+say "building the WAMR body (cargo build --release in firmware/host-linux)"
+cargo build --release --quiet --manifest-path firmware/host-linux/Cargo.toml
 say "ready"

@@ -2,10 +2,13 @@
 // the wearable would decide (slices, keys, headers, files) is the core's; this only carries bytes and
 // measures.
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EncryptorCore, loadCoreBytes } from './core.js';
-import { HalBody, PowerCut, SimClock, type HalFaults, type MeterReport } from './hal.js';
+import { type BodyKind, type BodyOptions, NodeBody, type SimBody } from './body.js';
+import { DEFAULT_CORE_PATH, loadCoreBytes } from './core.js';
+import { PowerCut, type HalFaults, type MeterReport } from './hal.js';
+import { WamrBody } from './wamr-body.js';
 
 export interface SimFrame {
   sensor: number;
@@ -29,6 +32,8 @@ export interface SimOptions {
   seed?: string;
   faults?: HalFaults;
   core?: Uint8Array;
+  /** The body the core runs on: 'node' (V8 and host-sim's HAL, the default) or 'wamr' (the firmware's C natives under WAMR). */
+  body?: BodyKind;
   log?: (level: number, message: string) => void;
   onFrame?: (frames: number, bytes: number) => void;
 }
@@ -50,6 +55,8 @@ export interface SimReport {
   core: { wasm_bytes: number; wasm_sha256: string; memory_bytes: number; heap_base: number; heap_high_water: number; arena_high_water: number };
   hal: MeterReport;
   seeded: boolean;
+  /** Which body ran the core. */
+  body: BodyKind;
   /** Where the simulated power was cut, if it was: the card operation it interrupted, the simulated time. */
   power_cut: { card_op: number; t_ms: number } | null;
   /** Card-changing operations the run made (the range a power-cut campaign draws from). */
@@ -60,6 +67,21 @@ export interface SimReport {
   core_log: { level: number; message: string }[];
 }
 
+/** Starts the body a simulation asked for; the wamr body runs a file, so bytes given in memory are written to one. */
+async function startBody(kind: BodyKind, o: BodyOptions, given: boolean): Promise<{ body: SimBody; cleanup: () => void }> {
+  if (kind === 'node') return { body: new NodeBody(o), cleanup: () => {} };
+  if (!given) return { body: await WamrBody.start({ ...o, wasmPath: DEFAULT_CORE_PATH }), cleanup: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'shidi-core-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    writeFileSync(join(dir, 'core.wasm'), o.wasm);
+    return { body: await WamrBody.start({ ...o, wasmPath: join(dir, 'core.wasm') }), cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
 export async function runSimulation(o: SimOptions): Promise<SimReport> {
   const wasm = o.core ?? loadCoreBytes();
   // The core's console lines are kept for the report (clock events, retention notes) and passed on.
@@ -68,53 +90,84 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     if (coreLog.length < 1000) coreLog.push({ level, message });
     o.log?.(level, message);
   };
-  const hal = new HalBody({
-    sdDir: o.outDir,
-    ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }),
-    clock: new SimClock(o.startMs),
-    ...(o.seed === undefined ? {} : { seed: o.seed }),
-    log,
-    ...(o.faults ? { faults: o.faults } : {}),
-  });
-  const core = new EncryptorCore(wasm, hal);
+  const kind = o.body ?? 'node';
+  const { body, cleanup } = await startBody(
+    kind,
+    {
+      wasm,
+      sdDir: o.outDir,
+      ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }),
+      startMs: o.startMs,
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      log,
+      ...(o.faults ? { faults: o.faults } : {}),
+    },
+    o.core !== undefined,
+  );
   let frames = 0;
   let bytesIn = 0;
   let first = -1;
   let last = -1;
+  let cut = false;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const cutAt = o.faults?.powerCutAtMs;
+  let report: Awaited<ReturnType<SimBody['report']>>;
   try {
-    core.configure(o.conf);
-    const ids = o.sensors.map((d) => core.sensor(d));
-    // One step per frame; false once the power is cut. A synchronous source is read without `for await`,
-    // whose promise per frame would cost more than pushing a small frame into the core.
-    const push = (f: SimFrame): boolean => {
-      if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
-      if (cutAt !== undefined && f.t_ms >= cutAt) {
-        // The power goes between two frames: what the card had synced is all that is left.
-        hal.sd.powerCut();
-        hal.powerCut = { card_op: hal.cardOps + 1, t_ms: cutAt };
-        return false;
+    try {
+      await body.configure(o.conf);
+      const ids: number[] = [];
+      for (const d of o.sensors) ids.push(await body.sensor(d));
+      const accept = (f: SimFrame): boolean => {
+        if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
+        return cutAt === undefined || f.t_ms < cutAt;
+      };
+      const counted = (f: SimFrame) => {
+        if (first < 0) first = f.t_ms;
+        last = f.t_ms;
+        frames++;
+        bytesIn += f.data.length;
+        o.onFrame?.(frames, bytesIn);
+      };
+      let powerGoes = false;
+      // A synchronous source into a synchronous body is read without `for await`, whose promises per frame
+      // would cost more than pushing a small frame into the core.
+      const frameSync = body.frameSync?.bind(body);
+      if (frameSync && Symbol.iterator in o.frames) {
+        for (const f of o.frames) {
+          if (!accept(f)) {
+            powerGoes = true;
+            break;
+          }
+          frameSync(f.sensor, f.t_ms, f.data);
+          counted(f);
+        }
+      } else {
+        for await (const f of o.frames) {
+          if (!accept(f)) {
+            powerGoes = true;
+            break;
+          }
+          await body.frame(f.sensor, f.t_ms, f.data);
+          counted(f);
+        }
       }
-      core.frame(f.sensor, f.t_ms, f.data);
-      if (first < 0) first = f.t_ms;
-      last = f.t_ms;
-      frames++;
-      bytesIn += f.data.length;
-      o.onFrame?.(frames, bytesIn);
-      return true;
-    };
-    if (Symbol.iterator in o.frames) {
-      for (const f of o.frames) if (!push(f)) break;
-    } else {
-      for await (const f of o.frames) if (!push(f)) break;
+      if (powerGoes) {
+        // The power goes between two frames: what the card had synced is all that is left.
+        await body.cutPower(cutAt!);
+        cut = true;
+      }
+      if (!cut) await body.finish();
+    } catch (e) {
+      if (!(e instanceof PowerCut)) throw e;
+    } finally {
+      // A body that failed mid-call still closes its files, as host-sim always has.
+      await body.shutdown().catch(() => {});
     }
-    if (hal.powerCut === undefined) core.finish();
-  } catch (e) {
-    if (!(e instanceof PowerCut)) throw e;
+    report = await body.report();
   } finally {
-    hal.shutdown();
+    await body.dispose();
+    cleanup();
   }
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
@@ -125,8 +178,8 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     frames,
     bytes_in: bytesIn,
     recorded_seconds: first < 0 ? 0 : (last - first) / 1000,
-    slices_finished: core.slicesFinished,
-    next_sequence: core.nextSequence,
+    slices_finished: report.slices_finished,
+    next_sequence: report.next_sequence,
     files,
     bytes_out: files.reduce((n, f) => n + f.bytes, 0),
     wall_seconds: wall,
@@ -135,16 +188,17 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     core: {
       wasm_bytes: wasm.length,
       wasm_sha256: createHash('sha256').update(wasm).digest('hex'),
-      memory_bytes: core.memoryBytes,
-      heap_base: core.heapBase,
-      heap_high_water: core.heapHighWater,
-      arena_high_water: core.heapHighWater - core.heapBase,
+      memory_bytes: report.memory_bytes,
+      heap_base: report.heap_base,
+      heap_high_water: report.heap_high_water,
+      arena_high_water: report.heap_high_water - report.heap_base,
     },
-    hal: hal.meter.report(),
+    hal: report.hal,
     seeded: o.seed !== undefined,
-    power_cut: hal.powerCut ?? null,
-    card_ops: hal.cardOps,
-    card_syncs: hal.sd.fsyncs,
+    body: kind,
+    power_cut: report.power_cut,
+    card_ops: report.card_ops,
+    card_syncs: report.card_syncs,
     core_log: coreLog,
   };
 }

@@ -9,6 +9,8 @@ import { CoreError } from '../../../host-sim/src/core.js';
 import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
 import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
 import { AbiMismatch } from '../../../host-sim/src/wasm-module.js';
+import type { BodyKind } from '../../../host-sim/src/body.js';
+import { WamrBodyError } from '../../../host-sim/src/wamr-body.js';
 import { checkDeviceFolder, DeviceFolderError } from '../../../host-sim/src/device-state.js';
 import { SealedStoreError } from '../../../host-sim/src/secure-element.js';
 import { openCapture } from './capture/index.js';
@@ -56,6 +58,8 @@ export interface SimInputs {
   /** The registry CA key's passphrase. */
   registryPassphrase?: string | null;
   onFrame?: (frames: number, bytes: number) => void;
+  /** What runs the core: 'node' (default) or 'wamr' (the firmware's C natives under WAMR). */
+  body?: BodyKind;
 }
 
 export interface SimResult extends SimReport {
@@ -210,6 +214,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
       deviceDir: device,
       ...(o.seed === undefined ? {} : { seed: o.seed }),
       faults,
+      ...(o.body === undefined ? {} : { body: o.body }),
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
     });
   } catch (e) {
@@ -223,6 +228,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
         `--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`,
         'sealed-store',
       );
+    if (e instanceof WamrBodyError) throw failed(e.message, 'wamr-body');
     if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
     throw e;
   }

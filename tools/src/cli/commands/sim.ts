@@ -60,6 +60,12 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         'enrol the simulated device with this registry before recording (default with test guardians: a throw-away TEST registry)',
       )
       .option('--registry-passphrase-file <file>', "the registry CA key's passphrase on its first line (else SHIDI_PASSPHRASE)")
+      .option(
+        '--body <body>',
+        "what runs the core: node (V8 and the simulator's HAL) or wamr (the firmware's C natives under WAMR, built by npm run setup)",
+        choiceOption(['node', 'wamr'] as const),
+        'node',
+      )
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
         'beforeAll',
@@ -93,7 +99,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       `recorded ${r.frames} frames (${mib(r.bytes_in)}, ${r.recorded_seconds.toFixed(1)} s of capture) into ${r.slices_finished} slice(s): ${r.cryptainers.length} cryptainer(s), ${mib(r.bytes_out)} on the card`,
     );
     rep.result(
-      `  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core; core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`,
+      `  ${r.wall_seconds.toFixed(2)} s wall, ${r.mib_per_second.toFixed(1)} MiB/s through the core (${r.body} body); core ${r.core.wasm_bytes} bytes, heap high-water ${r.core.arena_high_water} bytes above ${r.core.heap_base} of static data (memory ${r.core.memory_bytes})`,
     );
     if (r.power_cut)
       rep.result(

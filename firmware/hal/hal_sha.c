@@ -1,0 +1,107 @@
+/* The sha group: one-shot digests and incremental contexts named by handles. */
+#include <string.h>
+#include "shidi_mbedtls.h"
+#include "shidi_hal_internal.h"
+
+#define SHA_HANDLES (2 * SHIDI_MIN_SHA_CONTEXTS)
+
+typedef struct {
+    int32_t algo; /* 0: free */
+    union {
+        mbedtls_sha256_context s256;
+        mbedtls_sha512_context s512;
+    } u;
+} sha_slot;
+
+static sha_slot sha_ctx[SHA_HANDLES];
+
+static int32_t digest_length(int32_t algo)
+{
+    switch (algo) {
+    case SHIDI_SHA256: return 32;
+    case SHIDI_SHA512: return 64;
+    default: return 0;
+    }
+}
+
+int shidi_sha_live(void)
+{
+    int n = 0;
+    for (int i = 0; i < SHA_HANDLES; i++) n += sha_ctx[i].algo != 0;
+    return n;
+}
+
+int32_t shidi_hal_sha_digest(wasm_exec_env_t env, int32_t algo, uint8_t *input, uint32_t input_len,
+                             uint8_t *output, uint32_t output_len)
+{
+    (void)env;
+    HAL_METER("sha_digest", (uint64_t)input_len + output_len);
+    int32_t len = digest_length(algo);
+    if (len == 0 || output_len < (uint32_t)len) return SHIDI_E_INVAL;
+    /* Through a local digest: output may overlap input. */
+    uint8_t out[64];
+    int r = algo == SHIDI_SHA256 ? shidi_sha256(input, input_len, out, 0) : shidi_sha512(input, input_len, out, 0);
+    if (r != 0) return SHIDI_E_HW;
+    memcpy(output, out, (size_t)len);
+    return len;
+}
+
+int32_t shidi_hal_sha_begin(wasm_exec_env_t env, int32_t algo)
+{
+    (void)env;
+    HAL_METER("sha_begin", 0);
+    if (digest_length(algo) == 0) return SHIDI_E_INVAL;
+    for (int32_t h = 0; h < SHA_HANDLES; h++) {
+        sha_slot *s = &sha_ctx[h];
+        if (s->algo != 0) continue;
+        int r;
+        if (algo == SHIDI_SHA256) {
+            mbedtls_sha256_init(&s->u.s256);
+            r = shidi_sha256_starts(&s->u.s256, 0);
+        } else {
+            mbedtls_sha512_init(&s->u.s512);
+            r = shidi_sha512_starts(&s->u.s512, 0);
+        }
+        if (r != 0) return SHIDI_E_HW;
+        s->algo = algo;
+        return h;
+    }
+    return SHIDI_E_BUSY;
+}
+
+static sha_slot *sha_get(int32_t handle)
+{
+    if (handle < 0 || handle >= SHA_HANDLES || sha_ctx[handle].algo == 0) return NULL;
+    return &sha_ctx[handle];
+}
+
+int32_t shidi_hal_sha_update(wasm_exec_env_t env, int32_t handle, uint8_t *input, uint32_t input_len)
+{
+    (void)env;
+    HAL_METER("sha_update", input_len);
+    sha_slot *s = sha_get(handle);
+    if (s == NULL) return SHIDI_E_INVAL;
+    int r = s->algo == SHIDI_SHA256 ? shidi_sha256_update(&s->u.s256, input, input_len)
+                                    : shidi_sha512_update(&s->u.s512, input, input_len);
+    return r == 0 ? 0 : SHIDI_E_HW;
+}
+
+int32_t shidi_hal_sha_finish(wasm_exec_env_t env, int32_t handle, uint8_t *output, uint32_t output_len)
+{
+    (void)env;
+    HAL_METER("sha_finish", output_len);
+    sha_slot *s = sha_get(handle);
+    /* A short output is refused without consuming the context: errors have no side effects. */
+    if (s == NULL || output_len < (uint32_t)digest_length(s->algo)) return SHIDI_E_INVAL;
+    int32_t len = digest_length(s->algo);
+    int r;
+    if (s->algo == SHIDI_SHA256) {
+        r = shidi_sha256_finish(&s->u.s256, output);
+        mbedtls_sha256_free(&s->u.s256);
+    } else {
+        r = shidi_sha512_finish(&s->u.s512, output);
+        mbedtls_sha512_free(&s->u.s512);
+    }
+    s->algo = 0;
+    return r == 0 ? len : SHIDI_E_HW;
+}

@@ -1,0 +1,62 @@
+/* The Linux port: what the runner configures and reads back. The faults mirror host-sim's HalFaults
+ * (host-sim/src/hal.ts, sd-card.ts, device-state.ts) so one simulator loop can drive either body. */
+#ifndef SHIDI_PORT_LINUX_H
+#define SHIDI_PORT_LINUX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    bool set;
+    int64_t value;
+} shidi_opt_i64;
+
+typedef enum { TRNG_OK = 0, TRNG_STUCK, TRNG_FAIL, TRNG_BIASED } shidi_trng_fault;
+
+typedef struct {
+    const char *sd_dir;
+    const char *device_dir; /* NULL: a device in memory */
+    const char *seed;       /* NULL: the OS generator */
+    int64_t start_ms;
+    shidi_opt_i64 power_cut_at_ms;
+    shidi_opt_i64 power_cut_after_card_ops;
+    shidi_opt_i64 sd_fail_after_bytes;
+    shidi_opt_i64 sd_full;
+    shidi_opt_i64 card_bytes;
+    bool state_fail;
+    bool state_cut_in_commit;
+    shidi_trng_fault trng;
+    shidi_opt_i64 trng_stuck_after_bytes;
+} shidi_linux_config;
+
+/* Sets the port up (card folder, device folder, sealed key). NULL, or a message saying what is wrong;
+ * *kind names the class ("device", "sealed-store", "io"). */
+const char *shidi_linux_init(const shidi_linux_config *cfg, const char **kind);
+void shidi_linux_set_clock(int64_t t_ms);
+
+/* The lines log_write produced since the last take, each "L<level> <text>\n". */
+typedef void (*shidi_log_sink)(int32_t level, const uint8_t *msg, size_t len);
+void shidi_linux_set_log_sink(shidi_log_sink sink);
+
+/* A power cut between two frames: unsynced bytes are dropped, handles forgotten. */
+void shidi_linux_power_cut(int64_t t_ms);
+/* Syncs and closes every open file (a clean end). */
+void shidi_linux_close_all(void);
+
+typedef struct {
+    int64_t card_ops;
+    int64_t card_syncs;
+    bool power_cut;
+    int64_t power_cut_card_op;
+    int64_t power_cut_t_ms;
+} shidi_linux_stats;
+void shidi_linux_stats_get(shidi_linux_stats *out);
+
+/* Internal to the port's files. */
+const shidi_linux_config *shidi_linux_cfg(void);
+void shidi_linux_mark_power_cut(int64_t card_op);
+int64_t shidi_linux_card_ops(void);
+void shidi_sd_linux_power_cut(void);
+const char *shidi_se_linux_init(const char *device_dir, const char *seed);
+
+#endif

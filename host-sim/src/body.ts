@@ -1,0 +1,124 @@
+// The body a simulation runs on: the encryptor core plus the HAL it calls. The simulator's loop
+// (simulator.ts) drives either body through this interface: 'node' runs the core in V8 with host-sim's
+// HAL (hal.ts), 'wamr' runs it under WAMR with the firmware's C natives (wamr-body.ts). Only the body
+// differs; the frames, their pieces and the order of calls are the loop's.
+import { EncryptorCore } from './core.js';
+import { HalBody, type HalFaults, HalTrap, type MeterReport, SimClock } from './hal.js';
+
+export type BodyKind = 'node' | 'wamr';
+
+export interface BodyOptions {
+  wasm: Uint8Array;
+  /** Where wasm came from (the wamr body's runner reads the file). */
+  wasmPath?: string;
+  sdDir: string;
+  deviceDir?: string;
+  seed?: string;
+  startMs: number;
+  faults?: HalFaults;
+  log: (level: number, message: string) => void;
+}
+
+export interface BodyReport {
+  slices_finished: number;
+  next_sequence: number;
+  memory_bytes: number;
+  heap_base: number;
+  heap_high_water: number;
+  hal: MeterReport;
+  power_cut: { card_op: number; t_ms: number } | null;
+  card_ops: number;
+  card_syncs: number;
+}
+
+/**
+ * Every method throws CoreError for a negative core result, PowerCut when the simulated power went inside
+ * the call, HalTrap for a trap (an out-of-range buffer, the core's own assertion).
+ */
+export interface SimBody {
+  readonly kind: BodyKind;
+  configure(conf: Uint8Array): Promise<void>;
+  sensor(descriptor: Uint8Array): Promise<number>;
+  /** One frame: the clock set to tMs, then begin, pieces of at most the I/O buffer, end. */
+  frame(sensor: number, tMs: number, data: Uint8Array): Promise<void>;
+  /** The same without a promise, for a body that runs in this thread (the loop's fast path). */
+  frameSync?(sensor: number, tMs: number, data: Uint8Array): void;
+  finish(): Promise<void>;
+  /** The power goes between two frames: what the card had synced is all that is left. */
+  cutPower(tMs: number): Promise<void>;
+  /** Closes every open file (syncing it); the body is done. */
+  shutdown(): Promise<void>;
+  report(): Promise<BodyReport>;
+  /** Releases the body (the wamr runner exits); after report(). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A trap in the core's own code (unreachable, an out-of-bounds load) reaches V8's caller as a RuntimeError;
+ * WAMR reports it as an exception like any other trap. Both become HalTrap, so a trap is one error class
+ * whichever body ran.
+ */
+function trapsAsHalTrap<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) throw new HalTrap(`${e.message} (in V8)`);
+    throw e;
+  }
+}
+
+/** The core in V8, the HAL in TypeScript. */
+export class NodeBody implements SimBody {
+  readonly kind = 'node' as const;
+  readonly hal: HalBody;
+  readonly core: EncryptorCore;
+
+  constructor(o: BodyOptions) {
+    this.hal = new HalBody({
+      sdDir: o.sdDir,
+      ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }),
+      clock: new SimClock(o.startMs),
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      log: o.log,
+      ...(o.faults ? { faults: o.faults } : {}),
+    });
+    this.core = new EncryptorCore(o.wasm, this.hal);
+  }
+
+  async configure(conf: Uint8Array): Promise<void> {
+    trapsAsHalTrap(() => this.core.configure(conf));
+  }
+  async sensor(descriptor: Uint8Array): Promise<number> {
+    return trapsAsHalTrap(() => this.core.sensor(descriptor));
+  }
+  async frame(sensor: number, tMs: number, data: Uint8Array): Promise<void> {
+    this.frameSync(sensor, tMs, data);
+  }
+  frameSync(sensor: number, tMs: number, data: Uint8Array): void {
+    trapsAsHalTrap(() => this.core.frame(sensor, tMs, data));
+  }
+  async finish(): Promise<void> {
+    trapsAsHalTrap(() => this.core.finish());
+  }
+  async cutPower(tMs: number): Promise<void> {
+    this.hal.sd.powerCut();
+    this.hal.powerCut = { card_op: this.hal.cardOps + 1, t_ms: tMs };
+  }
+  async shutdown(): Promise<void> {
+    this.hal.shutdown();
+  }
+  async dispose(): Promise<void> {}
+  async report(): Promise<BodyReport> {
+    return {
+      slices_finished: this.core.slicesFinished,
+      next_sequence: this.core.nextSequence,
+      memory_bytes: this.core.memoryBytes,
+      heap_base: this.core.heapBase,
+      heap_high_water: this.core.heapHighWater,
+      hal: this.hal.meter.report(),
+      power_cut: this.hal.powerCut ?? null,
+      card_ops: this.hal.cardOps,
+      card_syncs: this.hal.sd.fsyncs,
+    };
+  }
+}

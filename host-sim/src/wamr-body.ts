@@ -1,0 +1,303 @@
+// The firmware's body on Linux: the runner of firmware/host-linux (WAMR's fast interpreter, the portable C
+// HAL natives, the Linux port) in a child process, driven one request at a time over its stdin/stdout
+// (docs/wamr-body.md). It throws what NodeBody throws, so the simulator cannot tell them apart but by kind.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreErrorCode } from './abi.generated.js';
+import type { BodyOptions, BodyReport, SimBody } from './body.js';
+import { CoreError } from './core.js';
+import { DeviceFolderError } from './device-state.js';
+import { HalTrap, type HalFaults, type MeterCounts, type MeterReport, PowerCut } from './hal.js';
+import { HAL_ABI_VERSION, HAL_IMPORTS } from './hal-table.generated.js';
+import { PROJECT_ROOT } from './project-root.js';
+import { SealedStoreError } from './secure-element.js';
+import { AbiMismatch } from './wasm-module.js';
+
+export const WAMR_RUNNER = join(PROJECT_ROOT, 'firmware', 'host-linux', 'target', 'release', 'shidi-body');
+const BUDGET = join(PROJECT_ROOT, 'assembly', 'budget.json');
+
+/** The runner is not built, or it died: the body cannot run at all. */
+export class WamrBodyError extends Error {
+  override readonly name = 'WamrBodyError';
+}
+
+const Op = { CALL: 1, CLOCK: 2, CUT: 3, STATS: 4, SHUTDOWN: 5, PEEK: 6 } as const;
+const Status = { OK: 0, TRAP: 1, POWER_CUT: 2, REFUSED: 3, BAD_REQUEST: 4 } as const;
+
+/** The device limits the runner enforces: memory pages and WAMR stack, from assembly/budget.json. */
+export function deviceLimits(): { pages: number; stackBytes: number } {
+  const b = JSON.parse(readFileSync(BUDGET, 'utf8')) as { pages: number; wamr_stack_bytes: number };
+  return { pages: b.pages, stackBytes: b.wamr_stack_bytes };
+}
+
+function faultArgs(f: HalFaults): string[] {
+  const a: string[] = [];
+  const num = (flag: string, v: number | undefined) => {
+    if (v !== undefined) a.push(flag, String(Math.trunc(v)));
+  };
+  num('--power-cut-at-ms', f.powerCutAtMs);
+  num('--power-cut-after-card-ops', f.powerCutAfterCardOps);
+  num('--sd-fail-after-bytes', f.sdFailAfterBytes);
+  num('--sd-full', f.sdFull);
+  num('--card-bytes', f.cardBytes);
+  num('--trng-stuck-after-bytes', f.trngStuckAfterBytes);
+  if (f.stateFail) a.push('--state-fail', '1');
+  if (f.stateCutInCommit) a.push('--state-cut-in-commit', '1');
+  if (f.trng !== undefined) a.push('--trng', f.trng);
+  return a;
+}
+
+/** Reads length-prefixed messages off the runner's stdout, one awaited at a time. */
+class MessageReader {
+  private chunks: Buffer[] = [];
+  private held = 0;
+  private waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    this.deliver();
+  }
+  fail(e: Error): void {
+    this.failure ??= e;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(this.failure);
+  }
+  next(): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.deliver();
+      if (this.waiting !== undefined && this.failure !== undefined) this.fail(this.failure);
+    });
+  }
+  private deliver(): void {
+    if (this.waiting === undefined || this.held < 4) return;
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const n = all.readUInt32LE(0);
+    if (all.length < 4 + n) {
+      this.chunks = [all];
+      return;
+    }
+    const msg = all.subarray(4, 4 + n);
+    const rest = all.subarray(4 + n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.held = rest.length;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w.resolve(msg);
+  }
+}
+
+interface CallResult {
+  status: number;
+  result: bigint;
+  exception: string;
+}
+
+export class WamrBody implements SimBody {
+  readonly kind = 'wamr' as const;
+  private ioSize = 0;
+  private readonly stderr: string[] = [];
+  private exited: string | undefined;
+
+  private constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    private readonly reader: MessageReader,
+    private readonly log: (level: number, message: string) => void,
+  ) {}
+
+  static async start(o: BodyOptions): Promise<WamrBody> {
+    if (!existsSync(WAMR_RUNNER))
+      throw new WamrBodyError(`the WAMR body is not built (${WAMR_RUNNER} is missing) — run npm run setup, which builds it with cargo`);
+    if (o.wasmPath === undefined) throw new WamrBodyError('the WAMR body runs a core file: give the simulation its path');
+    const limits = deviceLimits();
+    const args = ['--wasm', o.wasmPath, '--pages', String(limits.pages), '--stack', String(limits.stackBytes), '--sd', o.sdDir];
+    args.push('--start-ms', String(o.startMs));
+    if (o.deviceDir !== undefined) args.push('--device', o.deviceDir);
+    if (o.seed !== undefined) args.push('--seed', o.seed);
+    args.push(...faultArgs(o.faults ?? {}));
+    const child = spawn(WAMR_RUNNER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const reader = new MessageReader();
+    const body = new WamrBody(child, reader, o.log);
+    child.stdout.on('data', (c: Buffer) => reader.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      if (body.stderr.length < 200) body.stderr.push(c.toString('utf8'));
+    });
+    child.on('error', (e) => reader.fail(new WamrBodyError(`the WAMR body did not start: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      body.exited = signal ?? String(code);
+      reader.fail(new WamrBodyError(`the WAMR body exited (${body.exited})${body.stderrTail()} — this is a bug in the firmware's Linux body; report it`));
+    });
+    child.stdin.on('error', () => {}); // a dead runner is reported by 'close'
+    const ready = await reader.next();
+    if (ready[0] === Status.REFUSED) {
+      const kind = body.str(ready, 1);
+      const message = body.str(ready, 5 + Buffer.byteLength(kind));
+      await new Promise((r) => child.once('close', r));
+      throw body.refusal(kind, message);
+    }
+    const v = await body.call('abi_version');
+    if (Number(v) !== HAL_ABI_VERSION) throw new AbiMismatch(`the core reports HAL ABI ${v}; this body implements ${HAL_ABI_VERSION}`);
+    body.ioSize = Number(await body.call('io_buffer_size'));
+    return body;
+  }
+
+  private stderrTail(): string {
+    const t = this.stderr.join('').trim().split('\n').slice(-3).join(' | ');
+    return t === '' ? '' : `: ${t}`;
+  }
+
+  private str(b: Buffer, at: number): string {
+    const n = b.readUInt32LE(at);
+    return b.subarray(at + 4, at + 4 + n).toString('utf8');
+  }
+
+  private refusal(kind: string, message: string): Error {
+    if (kind === 'abi') return new AbiMismatch(message);
+    if (kind === 'sealed-store') return new SealedStoreError(message);
+    if (kind === 'device') return new DeviceFolderError(message);
+    return new WamrBodyError(`the WAMR body refused to start (${kind}): ${message}`);
+  }
+
+  private async request(op: number, body: Uint8Array = new Uint8Array(0)): Promise<Buffer> {
+    const head = Buffer.alloc(5);
+    head.writeUInt32LE(1 + body.length, 0);
+    head[4] = op;
+    this.child.stdin.write(body.length > 0 ? Buffer.concat([head, body]) : head);
+    return this.reader.next();
+  }
+
+  /** One export call; `put` goes to the I/O buffer first. Returns the raw status and result. */
+  async rawCall(name: string, args: (number | bigint)[] = [], put?: Uint8Array): Promise<CallResult> {
+    const nameBytes = Buffer.from(name, 'ascii');
+    const b = Buffer.alloc(2 + nameBytes.length + 8 * args.length + 4);
+    let at = 0;
+    b[at++] = nameBytes.length;
+    nameBytes.copy(b, at);
+    at += nameBytes.length;
+    b[at++] = args.length;
+    for (const a of args) {
+      b.writeBigInt64LE(BigInt(a), at);
+      at += 8;
+    }
+    b.writeUInt32LE(put?.length ?? 0, at);
+    const r = await this.request(Op.CALL, put === undefined ? b : Buffer.concat([b, put]));
+    const status = r[0]!;
+    const result = r.readBigInt64LE(1);
+    const exception = this.str(r, 9);
+    let p = 13 + Buffer.byteLength(exception);
+    const lines = r.readUInt32LE(p);
+    p += 4;
+    for (let i = 0; i < lines; i++) {
+      const level = r[p]!;
+      const n = r.readUInt32LE(p + 1);
+      this.log(level, r.subarray(p + 5, p + 5 + n).toString('utf8'));
+      p += 5 + n;
+    }
+    if (status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the call ${name}: ${exception}`);
+    return { status, result, exception };
+  }
+
+  /** An export call that must not trap: a trap is HalTrap, a power cut PowerCut. */
+  async call(name: string, args: (number | bigint)[] = [], put?: Uint8Array): Promise<bigint> {
+    const r = await this.rawCall(name, args, put);
+    if (r.status === Status.POWER_CUT) throw new PowerCut(`simulated power cut during ${name}`);
+    if (r.status === Status.TRAP) throw new HalTrap(`${r.exception.replace(/^Exception: /, '')} (in ${name}, under WAMR)`);
+    return r.result;
+  }
+
+  private async check(name: string, args: (number | bigint)[] = [], put?: Uint8Array): Promise<number> {
+    const r = Number(await this.call(name, args, put));
+    if (r < 0) throw new CoreError(name, r, Number(await this.call('core_last_hal_error')));
+    return r;
+  }
+
+  async configure(conf: Uint8Array): Promise<void> {
+    if (conf.length > this.ioSize) throw new CoreError('core_configure', CoreErrorCode.C_BAD_CONF, 0);
+    await this.check('core_configure', [conf.length], conf);
+  }
+  async sensor(descriptor: Uint8Array): Promise<number> {
+    if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', CoreErrorCode.C_BAD_SENSOR, 0);
+    return this.check('core_sensor', [descriptor.length], descriptor);
+  }
+  async frame(sensor: number, tMs: number, data: Uint8Array): Promise<void> {
+    const t = Buffer.alloc(8);
+    t.writeBigInt64LE(BigInt(tMs));
+    await this.request(Op.CLOCK, t);
+    await this.check('core_frame_begin', [sensor, BigInt(tMs), data.length]);
+    for (let at = 0; at < data.length; at += this.ioSize) {
+      const piece = data.subarray(at, at + this.ioSize);
+      await this.check('core_frame_chunk', [piece.length], piece);
+    }
+    await this.check('core_frame_end');
+  }
+  async finish(): Promise<void> {
+    await this.check('core_finish');
+  }
+  async cutPower(tMs: number): Promise<void> {
+    const t = Buffer.alloc(8);
+    t.writeBigInt64LE(BigInt(tMs));
+    await this.request(Op.CUT, t);
+  }
+  /** Bytes of the core's linear memory (the memory-scan checks). */
+  async peek(offset: number, length: number): Promise<Uint8Array> {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(offset, 0);
+    b.writeUInt32LE(length, 4);
+    const r = await this.request(Op.PEEK, b);
+    if (r[0] !== Status.OK) throw new WamrBodyError(`[${offset}, ${offset + length}) is outside the core's memory`);
+    return new Uint8Array(r.subarray(1));
+  }
+  async shutdown(): Promise<void> {
+    await this.request(Op.SHUTDOWN);
+  }
+  /** Ends the runner: its stdin closes and it exits; one that does not within a second is killed. */
+  async dispose(): Promise<void> {
+    if (this.exited !== undefined) return;
+    const closed = new Promise((r) => this.child.once('close', r));
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 1000);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  async report(): Promise<BodyReport> {
+    const r = await this.request(Op.STATS);
+    const s = JSON.parse(this.str(r, 1)) as {
+      card_ops: number;
+      card_syncs: number;
+      power_cut: { card_op: number; t_ms: number } | null;
+      memory_bytes: number;
+      imports: Record<string, [number, number]>;
+    };
+    return {
+      slices_finished: Number(await this.call('core_slices_finished')),
+      next_sequence: Number(await this.call('core_next_sequence')) >>> 0,
+      memory_bytes: s.memory_bytes,
+      heap_base: Number(await this.call('core_heap_base')),
+      heap_high_water: Number(await this.call('core_heap_high_water')),
+      hal: meterReport(s.imports),
+      power_cut: s.power_cut,
+      card_ops: s.card_ops,
+      card_syncs: s.card_syncs,
+    };
+  }
+}
+
+/** The runner's per-import counts as host-sim's MeterReport (the C natives do not time themselves: ns 0). */
+function meterReport(rows: Record<string, [number, number]>): MeterReport {
+  const imports: Record<string, MeterCounts> = {};
+  const groups: Record<string, MeterCounts> = {};
+  for (const spec of HAL_IMPORTS) {
+    const [calls, bytes] = rows[spec.name] ?? [0, 0];
+    imports[spec.name] = { calls, bytes, ns: 0 };
+    const g = groups[spec.group] ?? { calls: 0, bytes: 0, ns: 0 };
+    groups[spec.group] = g;
+    g.calls += calls;
+    g.bytes += bytes;
+  }
+  return { imports, groups };
+}
