@@ -12,7 +12,16 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-# 2. Real wacryptolib, the interop peer, in a project-local venv (PyPI's latest, 0.11; spec §11).
+# 2. Debian packages the tests build against (the firmware's C loader: mbedTLS, built with cmake and gcc).
+APT_PACKAGES=(libmbedtls-dev cmake gcc)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
+
+# 3. Real wacryptolib, the interop peer, in a project-local venv (PyPI's latest, 0.11; spec §11).
 WACRYPTOLIB_VERSION=0.11
 VENV=.venv
 if ! "$VENV/bin/python" - "$WACRYPTOLIB_VERSION" 2>/dev/null <<'PY'
