@@ -22,6 +22,27 @@ export {
   MAX_KEYCHAINS,
   type TestGuardians,
 } from './keygen.js';
+// Core images (docs/core-image.md): the signed core the firmware's loader accepts, and release keys.
+export {
+  buildCoreImage,
+  CORE_REFUSALS,
+  type CoreImageInfo,
+  CoreImageRefused,
+  type CorePolicy,
+  type CoreRefusal,
+  releaseKeyId,
+  verifyCoreImage,
+} from './core-image.js';
+export { createReleaseKey, loadReleasePrivateKey, loadReleasePublicKey, type ReleaseKeyInfo } from './release-key.js';
+export {
+  checkPartitionTable,
+  loadPartitionTable,
+  maxCoreWasmLen,
+  type Partition,
+  partitionNamed,
+  type PartitionTable,
+  PARTITIONS_JSON,
+} from './partitions.js';
 export { authenticatorTrustee } from './device-conf/default-cryptoconf.js';
 export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
 

@@ -9,7 +9,7 @@
  * release key is never overwritten by a second keygen.
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { checkReleaseKey, RELEASE_KEY_BITS, releaseKeyId } from './core-image.js';
@@ -45,8 +45,9 @@ export async function createReleaseKey(dir: string, opts: { passphrase?: string 
   const passphrase = opts.passphrase != null && opts.passphrase !== '' ? normalisePassphrase(opts.passphrase) : null;
   if (opts.passphrase != null && opts.passphrase !== '' && passphrase!.length === 0)
     throw badInput('the passphrase is empty once trimmed — choose a passphrase with visible characters', 'passphrase');
+  let created: string | undefined;
   try {
-    mkdirSync(root, { recursive: true });
+    created = mkdirSync(root, { recursive: true });
   } catch (e) {
     throw fsFailure(e, `cannot create ${root}`, { fix: 'check the path and its permissions' });
   }
@@ -74,6 +75,7 @@ export async function createReleaseKey(dir: string, opts: { passphrase?: string 
     }
   } catch (e) {
     for (const p of placed) unlinkSync(p);
+    if (created !== undefined) rmSync(created, { recursive: true, force: true });
     throw e;
   }
   return {

@@ -11,6 +11,7 @@ import {
   makeTestGuardians,
   MAX_KEYCHAINS,
   ShidiError,
+  createReleaseKey,
 } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
@@ -18,7 +19,8 @@ import { choiceOption, commonOptions, numberOption } from '../options.js';
 import { readPassphraseFile } from '../passphrases.js';
 
 interface KeygenCliOptions extends CommonOptions {
-  keys: string;
+  keys?: string;
+  release?: string;
   name?: string;
   keychains?: number;
   bits?: number;
@@ -41,6 +43,35 @@ function keygenPassphrase(io: Io, file: string | undefined): string | null {
   return io.env.SHIDI_PASSPHRASE ? io.env.SHIDI_PASSPHRASE : null;
 }
 
+/** `--release DIR`: a release key for core images (docs/core-image.md); guardian options do not apply. */
+async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir: string): Promise<void> {
+  for (const [flag, given] of [
+    ['--keys', opts.keys],
+    ['--name', opts.name],
+    ['--keychains', opts.keychains],
+    ['--bits', opts.bits],
+    ['--passphrase-hint', opts.passphraseHint],
+    ['--test-guardians', opts.testGuardians],
+    ['--cryptoconf-out', opts.cryptoconfOut],
+  ] as const)
+    if (given !== undefined)
+      throw usage(`${flag} does not apply to --release (a release key is one RSA-3072 key, not a guardian keystore) — drop ${flag}, or drop --release`);
+  const passphrase = keygenPassphrase(io, opts.passphraseFile);
+  const k = await createReleaseKey(dir, { passphrase });
+  if (!k.passphraseProtected) rep.warn('the release private key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
+  rep.json({
+    ok: true,
+    release_key: { dir: k.dir, private_key: k.privateKeyPath, public_key_pem: k.publicKeyPem, public_key_der: k.publicKeyDer, key_id: k.keyId },
+    passphrase_protected: k.passphraseProtected,
+  });
+  rep.result(`created a release key (RSA-3072) in ${displayPath(k.dir)}`);
+  rep.result(`  key id  ${k.keyId}`);
+  rep.result(`  private ${displayPath(k.privateKeyPath)}  (keep it offline${k.passphraseProtected ? ', passphrase-protected' : ''})`);
+  rep.result(`  public  ${displayPath(k.publicKeyDer)}  (the firmware embeds it)`);
+  rep.note(`Next: sign the core with it:  SHIDI_RELEASE_KEY=${displayPath(k.privateKeyPath)} npm run build`);
+  rep.note(`      and build the firmware with it:  idf.py -DSHIDI_RELEASE_PUBKEY=${displayPath(k.publicKeyDer)} build  (firmware/README.md)`);
+}
+
 function describe(g: GuardianInfo) {
   return { name: g.name, keystore_uid: g.keystoreUid.toString(), keychain_uids: g.keychainUids.map(String), keystore_dir: g.keystoreDir };
 }
@@ -49,7 +80,8 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
     new Command('keygen')
       .description("create a guardian's key store (a wacryptolib authenticator keystore with RSA_OAEP keypairs) in a keystore pool")
-      .requiredOption('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
+      .option('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
+      .option('--release <dir>', 'instead: make a release key (RSA-3072) that signs core images, in DIR (created if missing)')
       .option('--name <name>', "the guardian's name (keystore_owner)")
       .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, numberOption({ min: 1, max: MAX_KEYCHAINS, whole: true }))
       .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', choiceOption(KEY_BITS))
@@ -62,10 +94,19 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         `Examples:
   shidi keygen --keys pool/ --name "Ada" --passphrase-file ada.pass
   shidi keygen --keys test-pool/ --test-guardians
+  shidi keygen --release release-key/ --passphrase-file release.pass
 `,
       ),
   ).action(async (opts: KeygenCliOptions) => {
     const rep = new Reporter(io, opts);
+    if (opts.release !== undefined) {
+      await makeReleaseKey(io, rep, opts, opts.release);
+      done(0);
+      return;
+    }
+    if (opts.keys === undefined)
+      throw usage('no --keys POOL — give the keystore pool to create the keys in (or --release DIR for a release key)');
+    const pool = opts.keys;
     if (opts.testGuardians) {
       for (const [flag, given] of [
         ['--name', opts.name],
@@ -81,7 +122,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
         'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
           '       Use them only for tests and demos; never for real recordings.\n',
       );
-      const t = await makeTestGuardians(opts.keys, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
+      const t = await makeTestGuardians(pool, { cryptoconfOut: opts.cryptoconfOut, bits: opts.bits });
       const all = [t.wearer, ...t.guardians];
       rep.json({
         ok: true,
@@ -94,18 +135,18 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       for (const g of all) rep.result(`${g.name}: keystore ${g.keystoreUid}, keychain ${g.keychainUids.join(', ')}  (${displayPath(g.keystoreDir)})`);
       rep.result(`default cryptoconf (wearer AND 2 of 3 guardians, segmented payload cipher): ${displayPath(t.cryptoconfPath)}`);
       rep.result(`the same with wacryptolib's AES_EAX payload cipher (opens in wacryptolib): ${displayPath(t.wacryptolibCryptoconfPath)}`);
-      rep.note(`Next: record with it:  shidi sim --keys ${displayPath(opts.keys)} --out card/`);
+      rep.note(`Next: record with it:  shidi sim --keys ${displayPath(pool)} --out card/`);
       rep.note(
-        `      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(opts.keys)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`,
+        `      or encrypt a file in wacryptolib:  mkdir -p recordings && flightbox -k ${displayPath(pool)} -c recordings encrypt FILE --cryptoconf ${displayPath(t.wacryptolibCryptoconfPath)}`,
       );
-      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${displayPath(opts.keys)} --out revealed/`);
+      rep.note(`      then reveal it:  shidi decrypt recordings/ --keys ${displayPath(pool)} --out revealed/`);
       done(0);
       return;
     }
     if (opts.cryptoconfOut !== undefined) throw usage('--cryptoconf-out goes with --test-guardians — drop it, or add --test-guardians');
     if (opts.name === undefined) throw usage('no guardian name — give --name "Guardian name" (or --test-guardians for the throw-away test set)');
     const passphrase = keygenPassphrase(io, opts.passphraseFile);
-    const g = await createGuardianKeystore(opts.keys, {
+    const g = await createGuardianKeystore(pool, {
       name: opts.name,
       keychains: opts.keychains,
       bits: opts.bits,
