@@ -211,7 +211,13 @@ const cases: Case[] = [
     out: () => at('k4'),
   },
   { what: 'keygen: neither --keys nor --release', args: () => ['keygen', '--name', 'X'], code: 2, kind: 'usage' },
-  { what: 'keygen --release with a guardian option', args: () => ['keygen', '--release', at('r1'), '--bits', '2048'], code: 2, kind: 'usage', out: () => at('r1') },
+  {
+    what: 'keygen --release with a guardian option',
+    args: () => ['keygen', '--release', at('r1'), '--bits', '2048'],
+    code: 2,
+    kind: 'usage',
+    out: () => at('r1'),
+  },
   { what: 'keygen --release: DIR is a file', args: () => ['keygen', '--release', at('a-file')], code: 3, kind: 'release-dir' },
   {
     what: 'keygen --release: --passphrase-file missing',

@@ -22,7 +22,7 @@ import {
   SIGNATURE_LEN,
   verifyCoreImage,
 } from '../tools/src/lib/core-image.js';
-import { ShidiError } from '../tools/src/lib/errors.js';
+import type { ShidiError } from '../tools/src/lib/errors.js';
 import { loadReleasePublicKey } from '../tools/src/lib/release-key.js';
 import { hexDump, markedBlock } from './helpers/doc-vectors.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
@@ -44,8 +44,7 @@ function tinyModule(abi: number, other?: string): Buffer {
 }
 
 const rsa = (bits: number) => generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 });
-const pssSign = (key: KeyObject, data: Buffer) =>
-  Buffer.from(sign('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }));
+const pssSign = (key: KeyObject, data: Buffer) => Buffer.from(sign('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }));
 
 let release: ReturnType<typeof rsa>;
 let foreign: ReturnType<typeof rsa>;
@@ -74,7 +73,10 @@ interface CResult {
 
 let n = 0;
 /** Runs the C loader's test driver on an image (written to a file) or on two slots. */
-function cLoader(image: Buffer | null, opts: { keys?: string[]; minCounter?: number; maxWasm?: number; slot?: boolean; slots?: (Buffer | null)[]; preferred?: number } = {}): CResult {
+function cLoader(
+  image: Buffer | null,
+  opts: { keys?: string[]; minCounter?: number; maxWasm?: number; slot?: boolean; slots?: (Buffer | null)[]; preferred?: number } = {},
+): CResult {
   const file = (b: Buffer | null) => {
     if (b === null) return '-';
     const p = join(s.dir, `image-${n++}.core`);
@@ -299,7 +301,9 @@ describe('the host refuses before writing', () => {
     expect(() => buildCoreImage({ wasm: tinyModule(HAL_ABI_VERSION + 1), counter: 1, privateKey: release.privateKey })).toThrow(
       expect.objectContaining({ kind: 'core-abi', exitCode: 3 }),
     );
-    expect(() => buildCoreImage({ wasm: Buffer.from('0061736d01000000', 'hex'), counter: 1 })).toThrow(expect.objectContaining({ kind: 'core-module', exitCode: 3 }));
+    expect(() => buildCoreImage({ wasm: Buffer.from('0061736d01000000', 'hex'), counter: 1 })).toThrow(
+      expect.objectContaining({ kind: 'core-module', exitCode: 3 }),
+    );
     expect(() => buildCoreImage({ wasm: Buffer.from('not wasm'), counter: 1 })).toThrow(expect.objectContaining({ kind: 'core-module', exitCode: 3 }));
   });
 
@@ -312,7 +316,8 @@ describe('the host refuses before writing', () => {
   it('the build step refuses a bad counter or key and leaves build/encryptor.core as it was', () => {
     const core = join(ROOT, 'build', 'encryptor.core');
     const before = readFileSync(core);
-    const run = (env: Record<string, string>) => spawnSync(process.execPath, [join(ROOT, 'scripts', 'sign-core.mjs')], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [join(ROOT, 'scripts', 'sign-core.mjs')], { encoding: 'utf8', env: { ...process.env, ...env } });
     const bad = run({ SHIDI_CORE_COUNTER: 'minus one' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^sign-core: anti-rollback counter NaN .* build\/encryptor.core is unchanged\n$/);

@@ -3,7 +3,7 @@
  * the CSV read back by a parser written here says the same offsets, the built core fits a slot, and layouts
  * that break ESP-IDF's rules are refused with one line each.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CORE_HEADER_LEN, SIGNATURE_LEN } from '../tools/src/lib/core-image.js';
@@ -33,9 +33,15 @@ describe('the flash layout', () => {
       .split('\n')
       .filter((l) => l.trim() !== '' && !l.startsWith('#'))
       .map((l) => l.split(',').map((c) => c.trim()));
-    expect(rows.map(([name, type, subtype, offset, size]) => ({ name, type, subtype: /^0x/.test(subtype!) ? Number(subtype) : subtype, offset: Number(offset), size: Number(size) }))).toEqual(
-      raw.partitions.map(({ name, type, subtype, offset, size }) => ({ name, type, subtype, offset, size })),
-    );
+    expect(
+      rows.map(([name, type, subtype, offset, size]) => ({
+        name,
+        type,
+        subtype: /^0x/.test(subtype!) ? Number(subtype) : subtype,
+        offset: Number(offset),
+        size: Number(size),
+      })),
+    ).toEqual(raw.partitions.map(({ name, type, subtype, offset, size }) => ({ name, type, subtype, offset, size })));
   });
 
   it('gives the firmware what it needs: both core slots hold the built core, identity and state are preserved', () => {
@@ -80,12 +86,53 @@ describe('layouts ESP-IDF would refuse, or the firmware could not use', () => {
     expect(() => checkPartitionTable(base())).not.toThrow();
   });
   it.each(cases)('%s', (_what, t, message) => {
-    expect(() => checkPartitionTable(t)).toThrow(expect.objectContaining({ exitCode: 3, kind: 'bad-partition-table', message: expect.stringMatching(message) }));
+    expect(() => checkPartitionTable(t)).toThrow(
+      expect.objectContaining({ exitCode: 3, kind: 'bad-partition-table', message: expect.stringMatching(message) }),
+    );
     try {
       checkPartitionTable(t);
     } catch (e) {
       expect((e as Error).message).not.toContain('\n');
       expect((e as Error).message).toMatch(/ — fix the layout$/);
     }
+  });
+});
+
+describe('the ESP-IDF project files agree with the layout and the budget (they cannot be built here)', () => {
+  const fw = (...p: string[]) => readFileSync(join(ROOT, 'firmware', ...p), 'utf8');
+  it('sdkconfig.defaults: this partition table and flash size; fast interpreter without AOT, WASI, libc-builtin, threads; hardware crypto; PSRAM; stack checks', () => {
+    const conf = fw('sdkconfig.defaults');
+    const set = (k: string) => new RegExp(`^${k}=y$`, 'm');
+    const unset = (k: string) => new RegExp(`^# ${k} is not set$`, 'm');
+    expect(conf).toMatch(/^CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions.csv"$/m);
+    expect(conf).toMatch(set(`CONFIG_ESPTOOLPY_FLASHSIZE_${raw.flash_size / 1048576}MB`));
+    for (const k of [
+      'CONFIG_WAMR_INTERP_FAST',
+      'CONFIG_MBEDTLS_HARDWARE_AES',
+      'CONFIG_MBEDTLS_HARDWARE_SHA',
+      'CONFIG_MBEDTLS_HARDWARE_MPI',
+      'CONFIG_SPIRAM',
+      'CONFIG_FREERTOS_USE_TRACE_FACILITY',
+      'CONFIG_COMPILER_STACK_CHECK_MODE_STRONG',
+    ])
+      expect(conf).toMatch(set(k));
+    for (const k of [
+      'CONFIG_WAMR_ENABLE_AOT',
+      'CONFIG_WAMR_ENABLE_LIBC_WASI',
+      'CONFIG_WAMR_ENABLE_LIBC_BUILTIN',
+      'CONFIG_WAMR_ENABLE_LIB_PTHREAD',
+      'CONFIG_WAMR_INTERP_LOADER_MINI',
+    ])
+      expect(conf).toMatch(unset(k));
+  });
+
+  it('the core task caps linear memory at the budget, and main/CMakeLists.txt compiles every C file of main/ and the loader', () => {
+    const budget = JSON.parse(readFileSync(join(ROOT, 'assembly', 'budget.json'), 'utf8')) as { pages: number };
+    expect(fw('main', 'core_task.c')).toMatch(new RegExp(`^#define CORE_MEMORY_PAGES ${budget.pages}$`, 'm'));
+    const cmake = fw('main', 'CMakeLists.txt');
+    const sources = readdirSync(join(ROOT, 'firmware', 'main')).filter((f) => f.endsWith('.c'));
+    expect(sources.length).toBeGreaterThan(2);
+    for (const c of [...sources, '../loader/shidi_loader.c']) expect(cmake).toContain(`"${c}"`);
+    expect(fw('main', 'idf_component.yml')).toMatch(/^ {2}espressif\/wasm-micro-runtime: "==[\d.~]+"$/m);
   });
 });

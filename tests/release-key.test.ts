@@ -55,7 +55,9 @@ describe('shidi keygen --release', () => {
     expect(pem).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     expect(() => createPrivateKey({ key: pem, passphrase: 'correct horse battery' })).not.toThrow();
     const key = join(dir, 'release-key.pem');
-    expect(() => loadReleasePrivateKey(key)).toThrow(expect.objectContaining({ exitCode: 3, kind: 'release-key', message: expect.stringMatching(/passphrase-protected/) }));
+    expect(() => loadReleasePrivateKey(key)).toThrow(
+      expect.objectContaining({ exitCode: 3, kind: 'release-key', message: expect.stringMatching(/passphrase-protected/) }),
+    );
     expect(() => loadReleasePrivateKey(key, 'wrong')).toThrow(expect.objectContaining({ exitCode: 3, message: expect.stringMatching(/wrong passphrase/) }));
     expect(loadReleasePrivateKey(key, ' correct horse battery ').asymmetricKeyDetails?.modulusLength).toBe(3072);
   });

@@ -2,10 +2,10 @@
 #ifndef SHIDI_PARTITIONS_GENERATED_H
 #define SHIDI_PARTITIONS_GENERATED_H
 
-/* ESP-IDF NVS: settings and provisioning flags */
+/* ESP-IDF NVS: settings, the stored core anti-rollback counter and last-booted slot */
 #define SHIDI_PART_NVS_LABEL "nvs"
 #define SHIDI_PART_NVS_SIZE 0x6000u
-/* device state: slice sequence, sealed device key, the stored core anti-rollback counter and last-booted slot */
+/* device state: slice sequence, sealed device key (docs/device-state.md) */
 #define SHIDI_PART_STATE_LABEL "state"
 #define SHIDI_PART_STATE_SUBTYPE 0x40
 #define SHIDI_PART_STATE_SIZE 0x10000u

@@ -206,14 +206,19 @@ export function verifyCoreImage(image: Uint8Array, policy: CorePolicy): CoreImag
   const max = policy.maxWasmLen ?? 0xffffffff;
   if (h.wasmLen === 0 || h.wasmLen > max) refuse('length', `the header gives a ${h.wasmLen}-byte core where 1 to ${max} bytes fit`);
   const imageLen = CORE_HEADER_LEN + h.wasmLen + h.signatureLen;
-  if (b.length < imageLen) refuse('truncated', `the core image is ${b.length} bytes, its header announces ${imageLen} — the file is cut short; rebuild or copy it again`);
+  if (b.length < imageLen)
+    refuse('truncated', `the core image is ${b.length} bytes, its header announces ${imageLen} — the file is cut short; rebuild or copy it again`);
   if ((policy.exactLength ?? true) && b.length !== imageLen)
     refuse('length', `the core image is ${b.length} bytes, its header announces ${imageLen} — it carries ${b.length - imageLen} bytes too many`);
   const abi = policy.abiVersion ?? HAL_ABI_VERSION;
   if (h.abiVersion !== abi) refuse('abi', `the core is for HAL ABI v${h.abiVersion}, the firmware speaks v${abi} — build the core from the firmware's sources`);
   if (h.scheme === SCHEME_NONE) refuse('unsigned', 'the core image is unsigned — sign it with a release key (npm run build, SHIDI_RELEASE_KEY)');
   const key = policy.keys.find((k) => releaseKeyId(k).equals(h.keyId));
-  if (!key) refuse('foreign-key', `the core is signed by release key ${hex8(h.keyId)}…, which is not among the firmware's keys — sign it with the firmware's release key`);
+  if (!key)
+    refuse(
+      'foreign-key',
+      `the core is signed by release key ${hex8(h.keyId)}…, which is not among the firmware's keys — sign it with the firmware's release key`,
+    );
   const header = b.subarray(0, CORE_HEADER_LEN);
   const signature = b.subarray(CORE_HEADER_LEN + h.wasmLen, imageLen);
   if (!verify('sha256', header, { key: key!, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: PSS_SALT_LEN }, signature))
@@ -222,6 +227,7 @@ export function verifyCoreImage(image: Uint8Array, policy: CorePolicy): CoreImag
   if (!createHash('sha256').update(wasm).digest().equals(h.wasmSha256))
     refuse('digest', "the core's SHA-256 differs from the signed header's: the module was altered — use an intact copy");
   const min = policy.minCounter ?? 0;
-  if (h.counter < min) refuse('rollback', `the core's anti-rollback counter is ${h.counter}, the device has seen ${min} — flash a core with a counter of at least ${min}`);
+  if (h.counter < min)
+    refuse('rollback', `the core's anti-rollback counter is ${h.counter}, the device has seen ${min} — flash a core with a counter of at least ${min}`);
   return { ...h, imageLen, wasm: Buffer.from(wasm), signature: Buffer.from(signature) };
 }

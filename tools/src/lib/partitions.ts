@@ -46,7 +46,8 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 /** Checks a layout; every problem is one line naming the partition. */
 export function checkPartitionTable(t: PartitionTable, source = 'partitions.json'): PartitionTable {
   const bad = (m: string) => badInput(`${source}: ${m} — fix the layout`, 'bad-partition-table');
-  if (!Number.isInteger(t.flashSize) || t.flashSize <= 0 || t.flashSize % DATA_ALIGN) throw bad(`flash_size ${t.flashSize} is not a whole number of 4 KiB sectors`);
+  if (!Number.isInteger(t.flashSize) || t.flashSize <= 0 || t.flashSize % DATA_ALIGN)
+    throw bad(`flash_size ${t.flashSize} is not a whole number of 4 KiB sectors`);
   if (!Number.isInteger(t.tableOffset) || t.tableOffset % DATA_ALIGN) throw bad(`table_offset ${t.tableOffset} is not 4 KiB-aligned`);
   let end = t.tableOffset + PARTITION_TABLE_SIZE;
   const names = new Set<string>();

@@ -104,7 +104,9 @@ export function loadReleasePrivateKey(path: string, passphrase?: string | null):
     key = createPrivateKey(encrypted ? { key: pem, format: 'pem', passphrase: normalisePassphrase(passphrase!) } : { key: pem, format: 'pem' });
   } catch {
     throw badInput(
-      encrypted ? `cannot open release key ${path}: wrong passphrase — check the passphrase` : `${path} is not a PEM private key — give the release-key.pem that shidi keygen --release made`,
+      encrypted
+        ? `cannot open release key ${path}: wrong passphrase — check the passphrase`
+        : `${path} is not a PEM private key — give the release-key.pem that shidi keygen --release made`,
       'release-key',
     );
   }

@@ -104,8 +104,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       done(0);
       return;
     }
-    if (opts.keys === undefined)
-      throw usage('no --keys POOL — give the keystore pool to create the keys in (or --release DIR for a release key)');
+    if (opts.keys === undefined) throw usage('no --keys POOL — give the keystore pool to create the keys in (or --release DIR for a release key)');
     const pool = opts.keys;
     if (opts.testGuardians) {
       for (const [flag, given] of [
