@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const lib = (m) => import(join(root, 'dist', 'tools', 'src', 'lib', m));
 const { buildCoreImage, verifyCoreImage } = await lib('core-image.js');
-const { createReleaseKey, loadReleasePrivateKey, RELEASE_PRIVATE } = await lib('release-key.js');
+const { createReleaseKey, loadReleasePrivateKey, RELEASE_PRIVATE, TEST_RELEASE_KEY_DIR } = await lib('release-key.js');
 const { withFix, ShidiError } = await lib('errors.js');
 const { createPublicKey } = await import('node:crypto');
 
-const TEST_KEY_DIR = join(root, 'build', 'test-release-key');
+const TEST_KEY_DIR = TEST_RELEASE_KEY_DIR;
 const LABEL = `THROW-AWAY TEST RELEASE KEY — made by npm run build, INSECURE.
 Cores signed with it are for the simulator, the Linux runner and development boards only.
 A real firmware embeds a release key made with: shidi keygen --release DIR (and builds with SHIDI_RELEASE_KEY=DIR/release-key.pem).

@@ -24,6 +24,7 @@ import {
 } from '../tools/src/lib/core-image.js';
 import type { ShidiError } from '../tools/src/lib/errors.js';
 import { loadReleasePublicKey } from '../tools/src/lib/release-key.js';
+import { shidi } from './helpers/cli.js';
 import { hexDump, markedBlock } from './helpers/doc-vectors.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 
@@ -327,5 +328,43 @@ describe('the host refuses before writing', () => {
     expect(wrongKey.status).toBe(1);
     expect(wrongKey.stderr).toMatch(/RSA-2048 key; release keys are RSA-3072 .*unchanged/);
     expect(readFileSync(core)).toEqual(before);
+  });
+});
+
+describe('shidi inspect NAME.core', () => {
+  const file = (name: string, bytes: Buffer) => {
+    const p = join(s.dir, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  it("prints the header and the loader's verdict under the given release key", async () => {
+    const image = buildCoreImage({ wasm: coreWasm, counter: 4, privateKey: release.privateKey });
+    const r = await shidi(['inspect', file('a.core', image), '--release-key', releaseDer, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [doc] = JSON.parse(r.stdout).core_images;
+    expect(doc).toMatchObject({
+      bytes: image.length,
+      abi_version: HAL_ABI_VERSION,
+      anti_rollback_counter: 4,
+      wasm_bytes: coreWasm.length,
+      wasm_sha256: createHash('sha256').update(coreWasm).digest('hex'),
+      signature_scheme: 'RSA-PSS-3072-SHA256',
+      release_key_id: releaseKeyId(release.publicKey).toString('hex'),
+      verdict: 'ok',
+    });
+    const other = await shidi(['inspect', file('b.core', image), '--release-key', foreignDer]);
+    expect(other.code).toBe(0);
+    expect(JSON.parse(other.stdout)).toMatchObject({ verdict: 'foreign-key', verdict_message: expect.stringMatching(/not among the firmware's keys/) });
+    const tampered = await shidi(['inspect', file('c.core', flip(image, CORE_HEADER_LEN + 5)), '--release-key', releaseDer]);
+    expect(JSON.parse(tampered.stdout).verdict).toBe('digest');
+  });
+
+  it('refuses a header too malformed to read (exit 3), and --release-key with cryptainers (exit 2)', async () => {
+    const cut = await shidi(['inspect', file('cut.core', Buffer.from('SHIDCORE')), '--json']);
+    expect(cut.code).toBe(3);
+    expect(JSON.parse(cut.stdout)).toMatchObject({ ok: false, kind: 'core-truncated' });
+    const mixed = await shidi(['inspect', s.dir, '--release-key', releaseDer]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toMatch(/^shidi: --release-key applies to core images \(NAME\.core\) only — /);
   });
 });

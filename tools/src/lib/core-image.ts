@@ -231,3 +231,44 @@ export function verifyCoreImage(image: Uint8Array, policy: CorePolicy): CoreImag
     refuse('rollback', `the core's anti-rollback counter is ${h.counter}, the device has seen ${min} — flash a core with a counter of at least ${min}`);
   return { ...h, imageLen, wasm: Buffer.from(wasm), signature: Buffer.from(signature) };
 }
+
+export interface CoreImageSummary {
+  bytes: number;
+  format_version: number;
+  abi_version: number;
+  anti_rollback_counter: number;
+  wasm_bytes: number;
+  wasm_sha256: string;
+  signature_scheme: 'none' | 'RSA-PSS-3072-SHA256' | number;
+  release_key_id: string;
+  /** 'ok', or the refusal the firmware's loader would give with these keys (stored counter 0). */
+  verdict: 'ok' | CoreRefusal;
+  verdict_message: string | null;
+}
+
+/** What an image's header says and what the loader would make of it; a malformed header is still refused. */
+export function inspectCoreImage(image: Uint8Array, keys: readonly KeyObject[]): CoreImageSummary {
+  let verdict: CoreImageSummary['verdict'] = 'ok';
+  let message: string | null = null;
+  try {
+    verifyCoreImage(image, { keys });
+  } catch (e) {
+    if (!(e instanceof CoreImageRefused)) throw e;
+    if (MALFORMED.has(e.refusal) && e.refusal !== 'abi') throw e;
+    verdict = e.refusal;
+    message = e.message;
+  }
+  const h = readCoreHeader(image);
+  return {
+    bytes: image.length,
+    format_version: h.formatVersion,
+    abi_version: h.abiVersion,
+    anti_rollback_counter: h.counter,
+    wasm_bytes: h.wasmLen,
+    wasm_sha256: h.wasmSha256.toString('hex'),
+    signature_scheme: h.scheme === SCHEME_NONE ? 'none' : h.scheme === SCHEME_RSA_PSS_3072_SHA256 ? 'RSA-PSS-3072-SHA256' : h.scheme,
+    release_key_id: h.keyId.toString('hex'),
+    verdict,
+    verdict_message: message,
+  };
+}

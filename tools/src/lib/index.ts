@@ -28,12 +28,21 @@ export {
   CORE_REFUSALS,
   type CoreImageInfo,
   CoreImageRefused,
+  type CoreImageSummary,
   type CorePolicy,
+  inspectCoreImage,
   type CoreRefusal,
   releaseKeyId,
   verifyCoreImage,
 } from './core-image.js';
-export { createReleaseKey, loadReleasePrivateKey, loadReleasePublicKey, type ReleaseKeyInfo } from './release-key.js';
+export {
+  createReleaseKey,
+  loadReleasePrivateKey,
+  loadReleasePublicKey,
+  RELEASE_PUBLIC_DER,
+  type ReleaseKeyInfo,
+  TEST_RELEASE_KEY_DIR,
+} from './release-key.js';
 export {
   checkPartitionTable,
   loadPartitionTable,

@@ -16,10 +16,13 @@ import { checkReleaseKey, RELEASE_KEY_BITS, releaseKeyId } from './core-image.js
 import { badInput, failed } from './errors.js';
 import { fsFailure, fsReadFailure } from './fs-errors.js';
 import { placeFile } from './place-file.js';
+import { PROJECT_ROOT } from './project.js';
 import { normalisePassphrase } from './wacryptolib/keystore.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
+/** Where npm run build keeps its throw-away test release key (never committed: build/ is ignored). */
+export const TEST_RELEASE_KEY_DIR = join(PROJECT_ROOT, 'build', 'test-release-key');
 export const RELEASE_PRIVATE = 'release-key.pem';
 export const RELEASE_PUBLIC_PEM = 'release-public.pem';
 export const RELEASE_PUBLIC_DER = 'release-public.der';
