@@ -12,7 +12,16 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-# 2. Real wacryptolib, the interop peer, in a project-local venv (PyPI's latest, 0.11; spec §11).
+# 2. Debian packages the tests build against (the firmware's C loader: mbedTLS, built with cmake and gcc).
+APT_PACKAGES=(libmbedtls-dev cmake gcc)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
+
+# 3. Real wacryptolib, the interop peer, in a project-local venv (PyPI's latest, 0.11; spec §11).
 WACRYPTOLIB_VERSION=0.11
 VENV=.venv
 if ! "$VENV/bin/python" - "$WACRYPTOLIB_VERSION" 2>/dev/null <<'PY'
@@ -36,12 +45,14 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq openssl
 fi
 # 4. The firmware's body on Linux (firmware/host-linux): WAMR from the crate registry (wamrx-sys) with the
-#    portable C HAL natives, for shidi sim --body wamr and tests/wamr-body.test.ts. Debian packages first:
-#    libclang-dev (wamrx-sys runs bindgen), libmbedtls-dev (the natives' crypto), cmake (WAMR's build).
+#    portable C HAL natives, for shidi sim --body wamr and tests/wamr-body.test.ts; and the core image
+#    loader's C test driver (tests/core-image.test.ts). Debian packages first: libclang-dev (wamrx-sys runs
+#    bindgen), libmbedtls-dev (the natives' and the loader's crypto), cmake and gcc (WAMR's and the loader's builds).
 APT_NEEDED=()
 dpkg -s libclang-dev >/dev/null 2>&1 || APT_NEEDED+=(libclang-dev)
 dpkg -s libmbedtls-dev >/dev/null 2>&1 || APT_NEEDED+=(libmbedtls-dev)
 command -v cmake >/dev/null 2>&1 || APT_NEEDED+=(cmake)
+command -v gcc >/dev/null 2>&1 || APT_NEEDED+=(gcc)
 if [ ${#APT_NEEDED[@]} -gt 0 ]; then
   say "installing Debian's ${APT_NEEDED[*]}"
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${APT_NEEDED[@]}"

@@ -210,6 +210,22 @@ const cases: Case[] = [
     kind: 'output',
     out: () => at('k4'),
   },
+  { what: 'keygen: neither --keys nor --release', args: () => ['keygen', '--name', 'X'], code: 2, kind: 'usage' },
+  {
+    what: 'keygen --release with a guardian option',
+    args: () => ['keygen', '--release', at('r1'), '--bits', '2048'],
+    code: 2,
+    kind: 'usage',
+    out: () => at('r1'),
+  },
+  { what: 'keygen --release: DIR is a file', args: () => ['keygen', '--release', at('a-file')], code: 3, kind: 'release-dir' },
+  {
+    what: 'keygen --release: --passphrase-file missing',
+    args: () => ['keygen', '--release', at('r2'), '--passphrase-file', at('nope.pass')],
+    code: 3,
+    kind: 'passphrase-file',
+    out: () => at('r2'),
+  },
   // capture
   { what: 'capture: nothing to capture', args: () => ['capture', '--out', at('c1.shcap')], code: 2, kind: 'usage', out: () => at('c1.shcap') },
   { what: 'capture: --out missing', args: () => ['capture', '--audio', at('short.wav')], code: 2, kind: 'usage' },

@@ -22,6 +22,36 @@ export {
   MAX_KEYCHAINS,
   type TestGuardians,
 } from './keygen.js';
+// Core images (docs/core-image.md): the signed core the firmware's loader accepts, and release keys.
+export {
+  buildCoreImage,
+  CORE_REFUSALS,
+  type CoreImageInfo,
+  CoreImageRefused,
+  type CoreImageSummary,
+  type CorePolicy,
+  inspectCoreImage,
+  type CoreRefusal,
+  releaseKeyId,
+  verifyCoreImage,
+} from './core-image.js';
+export {
+  createReleaseKey,
+  loadReleasePrivateKey,
+  loadReleasePublicKey,
+  RELEASE_PUBLIC_DER,
+  type ReleaseKeyInfo,
+  TEST_RELEASE_KEY_DIR,
+} from './release-key.js';
+export {
+  checkPartitionTable,
+  loadPartitionTable,
+  maxCoreWasmLen,
+  type Partition,
+  partitionNamed,
+  type PartitionTable,
+  PARTITIONS_JSON,
+} from './partitions.js';
 export { authenticatorTrustee } from './device-conf/default-cryptoconf.js';
 export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
 

@@ -11,6 +11,7 @@ import {
   makeTestGuardians,
   MAX_KEYCHAINS,
   ShidiError,
+  createReleaseKey,
 } from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
@@ -20,6 +21,7 @@ import { singlePassphrase } from '../passphrases.js';
 interface KeygenCliOptions extends CommonOptions {
   keys?: string;
   registry?: string;
+  release?: string;
   name?: string;
   keychains?: number;
   bits?: number;
@@ -30,6 +32,36 @@ interface KeygenCliOptions extends CommonOptions {
 }
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
+
+/** `--release DIR`: a release key for core images (docs/core-image.md); guardian options do not apply. */
+async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir: string): Promise<void> {
+  for (const [flag, given] of [
+    ['--keys', opts.keys],
+    ['--registry', opts.registry],
+    ['--name', opts.name],
+    ['--keychains', opts.keychains],
+    ['--bits', opts.bits],
+    ['--passphrase-hint', opts.passphraseHint],
+    ['--test-guardians', opts.testGuardians],
+    ['--cryptoconf-out', opts.cryptoconfOut],
+  ] as const)
+    if (given !== undefined)
+      throw usage(`${flag} does not apply to --release (a release key is one RSA-3072 key, not a guardian keystore) — drop ${flag}, or drop --release`);
+  const passphrase = singlePassphrase(io, opts.passphraseFile);
+  const k = await createReleaseKey(dir, { passphrase });
+  if (!k.passphraseProtected) rep.warn('the release private key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
+  rep.json({
+    ok: true,
+    release_key: { dir: k.dir, private_key: k.privateKeyPath, public_key_pem: k.publicKeyPem, public_key_der: k.publicKeyDer, key_id: k.keyId },
+    passphrase_protected: k.passphraseProtected,
+  });
+  rep.result(`created a release key (RSA-3072) in ${displayPath(k.dir)}`);
+  rep.result(`  key id  ${k.keyId}`);
+  rep.result(`  private ${displayPath(k.privateKeyPath)}  (keep it offline${k.passphraseProtected ? ', passphrase-protected' : ''})`);
+  rep.result(`  public  ${displayPath(k.publicKeyDer)}  (the firmware embeds it)`);
+  rep.note(`Next: sign the core with it:  SHIDI_RELEASE_KEY=${displayPath(k.privateKeyPath)} npm run build`);
+  rep.note(`      and build the firmware with it:  idf.py -DSHIDI_RELEASE_PUBKEY=${displayPath(k.publicKeyDer)} build  (firmware/README.md)`);
+}
 
 function describe(g: GuardianInfo) {
   return { name: g.name, keystore_uid: g.keystoreUid.toString(), keychain_uids: g.keychainUids.map(String), keystore_dir: g.keystoreDir };
@@ -44,6 +76,7 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
     ['--test-guardians', opts.testGuardians],
     ['--cryptoconf-out', opts.cryptoconfOut],
     ['--passphrase-hint', opts.passphraseHint],
+    ['--release', opts.release],
   ] as const)
     if (given !== undefined) throw usage(`${flag} does not apply to --registry (the CA key is ECDSA P-256, docs/registry.md) — drop ${flag}`);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
@@ -70,6 +103,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       .description("create a guardian's key store (a wacryptolib authenticator keystore with RSA_OAEP keypairs) in a keystore pool")
       .option('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
       .option('-r, --registry <dir>', 'instead: create a device registry in this new folder (its CA key, certificate, serial counter, CRL; docs/registry.md)')
+      .option('--release <dir>', 'instead: make a release key (RSA-3072) that signs core images, in DIR (created if missing)')
       .option('--name <name>', "the guardian's name (keystore_owner); with --registry, the registry's name")
       .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, numberOption({ min: 1, max: MAX_KEYCHAINS, whole: true }))
       .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', choiceOption(KEY_BITS))
@@ -83,6 +117,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
   shidi keygen --keys pool/ --name "Ada" --passphrase-file ada.pass
   shidi keygen --keys test-pool/ --test-guardians
   shidi keygen --registry reg/ --name "Shidi fleet" --passphrase-file ca.pass
+  shidi keygen --release release-key/ --passphrase-file release.pass
 `,
       ),
   ).action(async (opts: KeygenCliOptions) => {
@@ -92,7 +127,13 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       done(0);
       return;
     }
-    if (opts.keys === undefined) throw usage('nothing to make — give --keys POOL (guardian keys) or --registry DIR (a device registry)');
+    if (opts.release !== undefined) {
+      await makeReleaseKey(io, rep, opts, opts.release);
+      done(0);
+      return;
+    }
+    if (opts.keys === undefined)
+      throw usage('nothing to make — give --keys POOL (guardian keys), --registry DIR (a device registry) or --release DIR (a core release key)');
     const keys = opts.keys;
     if (opts.testGuardians) {
       for (const [flag, given] of [
