@@ -1,0 +1,324 @@
+/**
+ * The signed manifest inside the encryption (issue 18 §2.3, docs/records.md "The manifest"). Oracles: cbor-x
+ * re-encodes every revealed item to the same bytes (so item boundaries and values are cbor-x's, not the
+ * library's); the test rebuilds the chain and the seal's message itself and checks the signature with
+ * node:crypto RSA-PSS; each entry's fix is compared with tools' float NMEA parser (parseRmc), not with the
+ * fixed-point rule the core and the verifier share. Then one mutation per field, and a power-cut slice.
+ */
+import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeMultiple, Encoder } from 'cbor-x';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
+import { openCapture } from '../tools/src/lib/capture/index.js';
+import { compileCryptoconf } from '../tools/src/lib/device-conf/compile.js';
+import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
+import { verifyManifest, type ManifestVerdict } from '../tools/src/lib/evidence/manifest.js';
+import { encodeSensorDescriptor, type SensorDescriptor } from '../tools/src/lib/records/descriptors.js';
+import { checkSentence, nmeaDateTime, nmeaSentence, parseRmc } from '../tools/src/lib/records/nmea.js';
+import { SAMPLE_CAPTURE } from '../tools/src/lib/sim.js';
+import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
+import type { Cryptoconf } from '../tools/src/lib/wacryptolib/model.js';
+import { shidi } from './helpers/cli.js';
+import { T0, testKeys, type TestKeys } from './helpers/core.js';
+import { blockAfter, hexDump } from './helpers/doc-vectors.js';
+import { scratch } from './helpers/fixtures.js';
+
+const s = scratch('shidi-manifest-');
+afterAll(s.cleanup);
+let keys: TestKeys;
+
+const DEVICE_SIG = { payload_digest_algo: 'SHA512', payload_signature_algo: 'RSA_PSS', payload_signature_trustee: { trustee_type: 'local_keyfactory' } };
+/** The test guardians' cryptoconf (default: segmented; or wacryptolib's AES_EAX) with the device signing every layer. */
+function signed(sliceMs: number, which: 'default' | 'wacryptolib' = 'default'): Promise<Uint8Array> {
+  const c: Cryptoconf = loadCryptoconfFile(which === 'default' ? keys.guardians.cryptoconfPath : keys.guardians.wacryptolibCryptoconfPath);
+  for (const l of c.payload_cipher_layers) l.payload_signatures = [DEVICE_SIG as never];
+  return compileCryptoconf(c, new KeyPool([keys.pool]), { sliceMs, pseudonym: 'man', segmentBytes: 4096 });
+}
+const devicePublic = (device: string): KeyObject => {
+  const d = join(device, 'public', 'local_keyfactory');
+  return createPublicKey(readFileSync(join(d, readdirSync(d)[0]!)));
+};
+
+/** Reveals every slice of a card (finished or, with `unfinished`, cut) and returns the plaintext paths in order. */
+async function reveal(card: string, device: string, out: string, unfinished = false): Promise<string[]> {
+  const r = await shidi(['decrypt', card, '--keys', keys.pool, '--keys', join(device, 'public'), '--out', out, '--json', ...(unfinished ? ['--allow-unfinished'] : [])]);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout).revealed as { output: string }[]).map((x) => x.output).sort();
+}
+
+// ── an independent reading of a record stream: cbor-x values, and their bytes re-encoded by cbor-x ──
+const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false });
+/** cbor-x writes integers beyond 32 bits as floats unless they are bigints. */
+const prep = (v: unknown): unknown =>
+  typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > 0xffffffff
+    ? BigInt(v)
+    : Array.isArray(v)
+      ? v.map(prep)
+      : v && typeof v === 'object' && !(v instanceof Uint8Array)
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, prep(x)]))
+        : v;
+const encode = (v: unknown) => Buffer.from(enc.encode(prep(v)));
+function items(path: string): { values: unknown[]; bytes: Buffer[] } {
+  const file = readFileSync(path);
+  const values = decodeMultiple(file) as unknown[];
+  const bytes = values.map(encode);
+  // The re-encoding is byte-exact: every item's boundaries and bytes are cbor-x's.
+  expect(Buffer.concat(bytes).equals(file)).toBe(true);
+  return { values, bytes };
+}
+const sha256 = (...b: Uint8Array[]) => b.reduce((h, x) => h.update(x), createHash('sha256')).digest();
+type Obj = Record<string, unknown>;
+const isEntry = (v: unknown): v is unknown[] => Array.isArray(v) && v.length === 5;
+const isRecord = (v: unknown): v is unknown[] => Array.isArray(v) && v.length === 4;
+
+/** The chain and the seal's signature, computed by the test from cbor-x's items and node:crypto. */
+function independentCheck(path: string, key: KeyObject) {
+  const { values, bytes } = items(path);
+  const header = values[0] as Obj;
+  let chain = sha256(bytes[0]!);
+  let entries = 0;
+  for (let i = 1; i < values.length; i++) {
+    if (isEntry(values[i])) {
+      chain = sha256(chain, bytes[i]!);
+      entries++;
+      const rec = values[i - 1] as unknown[];
+      const e = values[i] as unknown[];
+      expect(isRecord(rec)).toBe(true);
+      expect(e.slice(0, 3).map(Number)).toEqual(rec.slice(0, 3).map(Number));
+      expect(Buffer.from(e[3] as Uint8Array).equals(sha256(rec[3] as Uint8Array))).toBe(true);
+    }
+  }
+  const seal = values[values.length - 1] as Obj;
+  expect(Object.keys(seal)).toEqual(['manifest_seal', 'slice_index', 'device', 'entries', 'chain', 'signature']);
+  expect(Buffer.from(seal.chain as Uint8Array).equals(chain)).toBe(true);
+  expect(Number(seal.entries)).toBe(entries);
+  expect(Number(seal.slice_index)).toBe(Number(header.slice_index));
+  expect(Buffer.from(seal.device as Uint8Array).equals(Buffer.from(header.device as Uint8Array))).toBe(true);
+  const counts = Buffer.alloc(16);
+  counts.writeBigUInt64BE(BigInt(seal.slice_index as number), 0);
+  counts.writeBigUInt64BE(BigInt(entries), 8);
+  const msg = Buffer.concat([Buffer.from('shidi-manifest-seal-1'), seal.device as Uint8Array, counts, chain]);
+  expect(verify('sha512', msg, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, seal.signature as Uint8Array)).toBe(true);
+  return { values, entries };
+}
+
+/** Rewrites a revealed slice with one item changed (or removed: `undefined`). */
+function mutated(src: string, name: string, change: (values: unknown[]) => void): string {
+  const { values } = items(src);
+  change(values);
+  const path = join(s.dir, `${name}.cbor`);
+  writeFileSync(path, Buffer.concat(values.filter((v) => v !== undefined).map(encode)));
+  return path;
+}
+const named = (v: ManifestVerdict) => v.problems.map((p) => `${p.part}:${p.record ?? ''}:${p.field ?? ''}:${p.code}`);
+
+beforeAll(async () => {
+  keys = await testKeys(s.dir);
+});
+
+describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in 3 s slices', () => {
+  const card = () => join(s.dir, 'card');
+  const device = () => join(s.dir, 'device');
+  let slices: string[] = [];
+  let key: KeyObject;
+  let sensors: SensorDescriptor[];
+  let gpsFrames: SimFrame[] = [];
+  let frameCount = 0;
+
+  beforeAll(async () => {
+    const cap = await openCapture(SAMPLE_CAPTURE);
+    sensors = cap.header.sensors;
+    const frames: SimFrame[] = [];
+    for await (const r of cap.records) frames.push({ sensor: r.sensor, t_ms: r.t_ms, data: r.data });
+    frameCount = frames.length;
+    gpsFrames = frames.filter((f) => sensors.find((d) => d.id === f.sensor)?.kind === 'gps');
+    const r = await runSimulation({
+      conf: await signed(3000),
+      sensors: sensors.map(encodeSensorDescriptor),
+      frames,
+      startMs: cap.header.start_ms,
+      outDir: card(),
+      deviceDir: device(),
+    });
+    expect(r.slices_finished).toBe(3);
+    key = devicePublic(device());
+    slices = await reveal(card(), device(), join(s.dir, 'revealed'));
+    expect(slices).toHaveLength(3);
+  }, 60_000);
+
+  it('every slice carries a manifest that cbor-x and node:crypto verify (chain, count, seal signature)', () => {
+    let total = 0;
+    for (const p of slices) total += independentCheck(p, key).entries;
+    expect(total).toBe(frameCount);
+  });
+
+  it('the verifier agrees: every entry, the chain, the seal; GPS time beside device time', async () => {
+    for (const p of slices) {
+      const v = await verifyManifest(p, readFileSync(join(device(), 'public', 'local_keyfactory', readdirSync(join(device(), 'public', 'local_keyfactory'))[0]!)));
+      expect(v.problems).toEqual([]);
+      expect(v).toMatchObject({ ok: true, sealed: true, unsealed_after_record: null });
+      expect(v.entries).toBe(v.records);
+      expect(v.header_device).toBe(v.device);
+      // The sample's GPS frames are stamped with the receiver's own time: no skew.
+      expect(v.gps.max_skew_ms).toBe(0);
+    }
+  });
+
+  it("each entry's fix is the last RMC fix before it, as tools' float parser reads the GPS frames; none before the first", () => {
+    let inForce: { utc: number; lat: number; lon: number; at: number } | null = null;
+    let checked = 0;
+    let without = 0;
+    for (const p of slices) {
+      const { values } = items(p);
+      for (let i = 1; i < values.length; i++) {
+        const rec = values[i - 1] as unknown[];
+        if (!isEntry(values[i])) continue;
+        const sensor = sensors.find((d) => d.id === Number(rec[0]))!;
+        if (sensor.kind === 'gps') {
+          for (const line of Buffer.from(rec[3] as Uint8Array).toString('latin1').split('\r\n')) {
+            const c = checkSentence(line);
+            if (!c.ok || c.type !== 'RMC') continue;
+            const f = parseRmc(c.fields);
+            if (f.valid && f.t_ms !== null) inForce = { utc: f.t_ms, lat: f.lat!, lon: f.lon!, at: Number(rec[2]) };
+          }
+        }
+        const fix = (values[i] as unknown[])[4] as unknown[];
+        if (inForce === null) {
+          expect(fix).toEqual([]);
+          without++;
+        } else {
+          const [utc, lat, lon, at] = fix.map(Number);
+          expect(utc).toBe(inForce.utc);
+          expect(Math.abs(lat! / 1e7 - inForce.lat)).toBeLessThan(1e-7);
+          expect(Math.abs(lon! / 1e7 - inForce.lon)).toBeLessThan(1e-7);
+          expect(at).toBe(inForce.at);
+          checked++;
+        }
+      }
+    }
+    expect(gpsFrames.length).toBe(8);
+    expect(checked + without).toBe(frameCount);
+    expect(without).toBeGreaterThan(0); // the frames before the receiver's first fix
+    expect(checked).toBeGreaterThan(without);
+  });
+
+  it('location and frame data never appear in cleartext on the card', () => {
+    const card_ = card();
+    const all = Buffer.concat(readdirSync(card_).map((n) => readFileSync(join(card_, n))));
+    for (const needle of ['RMC', '4851.', '00220.', '$GP']) expect(all.includes(Buffer.from(needle))).toBe(false);
+    const { values } = items(slices[0]!);
+    const fix = (values.find((v) => isEntry(v) && ((v as unknown[])[4] as unknown[]).length === 4) as unknown[])[4] as unknown[];
+    const lat = Buffer.alloc(4);
+    lat.writeUInt32BE(Math.abs(Number(fix[1])));
+    expect(all.includes(lat)).toBe(false);
+  });
+
+  describe('one mutation per part, named by the verifier', () => {
+    /** The second slice: its first entries carry a fix from the first slice, later ones from its own GPS records. */
+    const src = () => slices[1]!;
+    /** Record number (1-based) and item index of the first record of `kind` after a GPS record in the slice. */
+    function pick(values: unknown[], kind: string): { n: number; at: number } {
+      let n = 0;
+      let seenGps = false;
+      for (let i = 1; i < values.length; i++) {
+        if (!isRecord(values[i])) continue;
+        n++;
+        const k = sensors.find((d) => d.id === Number((values[i] as unknown[])[0]))!.kind;
+        if (seenGps && k === kind) return { n, at: i };
+        if (k === 'gps') seenGps = true;
+      }
+      throw new Error(`no ${kind} record after a GPS record`);
+    }
+    const check = async (name: string, change: (values: unknown[], at: { n: number; at: number }) => void, expected: string[], kind = 'camera') => {
+      let target = { n: 0, at: 0 };
+      const p = mutated(src(), name, (v) => {
+        target = pick(v, kind);
+        change(v, target);
+      });
+      const verdict = await verifyManifest(p, key);
+      expect(verdict.ok).toBe(false);
+      const got = named(verdict);
+      for (const e of expected) expect(got, `${name}: ${got.join(' ')}`).toContain(e.replace('N', String(target.n)));
+      for (const pr of verdict.problems) expect(pr.message).not.toMatch(/\n/);
+      return verdict;
+    };
+    const entry = (v: unknown[], t: { at: number }) => v[t.at + 1] as unknown[];
+    const fix = (v: unknown[], t: { at: number }) => entry(v, t)[4] as unknown[];
+    const seal = (v: unknown[]) => v[v.length - 1] as Obj;
+
+    it("a record's data (one byte)", () =>
+      check('data', (v, t) => ((v[t.at] as unknown[])[3] as Uint8Array)[10]! ^= 1, ['entry:N:digest:mismatch'], 'camera'));
+    it("the entry's sensor", () => check('e-sensor', (v, t) => (entry(v, t)[0] = 0), ['entry:N:sensor:mismatch', 'seal::chain:mismatch']));
+    it("the entry's frame id", () => check('e-frame', (v, t) => (entry(v, t)[1] = Number(entry(v, t)[1]) + 1), ['entry:N:frame_id:mismatch', 'seal::chain:mismatch']));
+    it("the entry's device time", () => check('e-time', (v, t) => (entry(v, t)[2] = Number(entry(v, t)[2]) + 1), ['entry:N:t_ms:mismatch', 'seal::chain:mismatch']));
+    it("the entry's digest", () => check('e-digest', (v, t) => ((entry(v, t)[3] as Uint8Array)[0]! ^= 1), ['entry:N:digest:mismatch', 'seal::chain:mismatch']));
+    it("the entry's latitude", () => check('e-lat', (v, t) => (fix(v, t)[1] = Number(fix(v, t)[1]) + 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
+    it("the entry's longitude", () => check('e-lon', (v, t) => (fix(v, t)[2] = Number(fix(v, t)[2]) - 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
+    it("the entry's GPS UTC time", () => check('e-utc', (v, t) => (fix(v, t)[0] = Number(fix(v, t)[0]) + 1000), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
+    it("the entry's fix arrival time", () => check('e-at', (v, t) => (fix(v, t)[3] = Number(fix(v, t)[3]) - 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
+    it('an entry removed', () => check('e-gone', (v, t) => (v[t.at + 1] = undefined), ['entry:N::missing', 'seal::entries:mismatch', 'seal::chain:mismatch']));
+    it("a GPS record's sentence (re-checksummed, so it still parses: the position moves)", () =>
+      check(
+        'gps-data',
+        (v, t) => {
+          const rec = v[t.at] as unknown[];
+          const text = Buffer.from(rec[3] as Uint8Array).toString('latin1');
+          const line = text.split('\r\n').find((l) => l.includes('RMC'))!;
+          const body = line.slice(1, -3).replace(/,(\d{4})\.(\d)/, (_m, a: string, b: string) => `,${a}.${(Number(b) + 1) % 10}`);
+          rec[3] = Buffer.from(text.replace(line, nmeaSentence(body)), 'latin1');
+        },
+        ['entry:N:digest:mismatch', 'entry:N:fix:mismatch'],
+        'gps',
+      ));
+    it("the header's device id", () => check('h-device', (v) => ((v[0] as Obj).device as Uint8Array)[0]! ^= 1, ['header::device:foreign-device', 'seal::device:mismatch', 'seal::chain:mismatch']));
+    it("the seal's slice index", () => check('s-index', (v) => (seal(v).slice_index = Number(seal(v).slice_index) + 1), ['seal::slice_index:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's device id", () => check('s-device', (v) => ((seal(v).device as Uint8Array)[15]! ^= 1), ['seal::device:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's entry count", () => check('s-entries', (v) => (seal(v).entries = Number(seal(v).entries) - 1), ['seal::entries:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's chain head", () => check('s-chain', (v) => ((seal(v).chain as Uint8Array)[31]! ^= 1), ['seal::chain:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's signature (only: everything else holds)", async () => {
+      const v = await check('s-sig', (x) => ((seal(x).signature as Uint8Array)[100]! ^= 1), ['seal::signature:bad-signature']);
+      expect(v.problems).toHaveLength(1);
+    });
+    it("another device's public key", async () => {
+      const { generateKeyPairSync } = await import('node:crypto');
+      const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+      const v = await verifyManifest(src(), other);
+      expect(named(v)).toEqual(['header::device:foreign-device', 'seal::signature:bad-signature']);
+    });
+    it('the seal removed: "manifest unsealed after record N"', async () => {
+      const p = mutated(src(), 'no-seal', (v) => (v[v.length - 1] = undefined));
+      const v = await verifyManifest(p, key);
+      expect(v).toMatchObject({ ok: false, sealed: false, unsealed_after_record: v.records });
+      expect(v.problems.map((x) => x.message)).toEqual([expect.stringMatching(new RegExp(`^manifest unsealed after record ${v.records}:`))]);
+    });
+  });
+});
+
+describe('a slice cut by a power loss', () => {
+  it('reveals unsealed: the verifier names the last record the manifest covers, and every entry before it holds', async () => {
+    const card = join(s.dir, 'cut');
+    const device = join(s.dir, 'cut-device');
+    const frames: SimFrame[] = [];
+    for (let t = 0; t < 8000; t += 100) frames.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(1600).fill(t & 255) });
+    await runSimulation({
+      conf: await signed(60_000),
+      sensors: [encodeSensorDescriptor({ id: 0, kind: 'audio', name: 'mic', rate: 8000, channels: 1, format: 's16le' })],
+      frames,
+      startMs: T0,
+      outDir: card,
+      deviceDir: device,
+      faults: { powerCutAtMs: T0 + 6000 },
+    });
+    const [p] = await reveal(card, device, join(s.dir, 'cut-out'), true);
+    const v = await verifyManifest(p!, devicePublic(device));
+    expect(v.sealed).toBe(false);
+    expect(v.records).toBeGreaterThan(10);
+    expect(v.records).toBeLessThan(60);
+    expect(v.unsealed_after_record).toBe(v.records);
+    // Only the seal is missing (an entry cut with its record is not a problem of the entries before it).
+    expect(v.problems.filter((x) => x.part !== 'seal')).toEqual([]);
+    expect(v.problems[0]!.message).toMatch(new RegExp(`^manifest unsealed after record ${v.records}:`));
+  }, 60_000);
+});
