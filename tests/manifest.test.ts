@@ -322,3 +322,85 @@ describe('a slice cut by a power loss', () => {
     expect(v.problems[0]!.message).toMatch(new RegExp(`^manifest unsealed after record ${v.records}:`));
   }, 60_000);
 });
+
+describe('GPS parse vectors: the core reads RMC as tools\' float parser does, to 1e-7 degree', () => {
+  const rmc = (time: string, status: string, lat: string, ns: string, lon: string, ew: string, date: string, talker = 'GP') =>
+    nmeaSentence(`${talker}RMC,${time},${status},${lat},${ns},${lon},${ew},0.4,87.1,${date},,,A`);
+  const lower = (line: string) => line.slice(0, -2) + line.slice(-2).toLowerCase();
+  /** One GPS frame per vector, a second apart (device time); each comment says what the vector exercises. */
+  const VECTORS: string[] = [
+    `${nmeaSentence('GPTXT,01,01,02,ANTSTATUS=OK')}\r\n`, // no fix yet
+    `${rmc('120001.00', 'A', '4851.5462', 'N', '00220.2110', 'E', '010126')}\r\n`, // a fix, N/E
+    `${rmc('120002.00', 'V', '4851.9999', 'N', '00220.9999', 'E', '010126')}\r\n`, // status V: the fix stays
+    `${rmc('120003.00', 'A', '4851.5470', 'N', '00220.2120', 'E', '010126').slice(0, -1)}0\r\n`, // bad checksum
+    `${rmc('120004.123456', 'A', '3351.1234567', 'S', '15112.9876549', 'W', '010126', 'GN')}\r\n`, // S/W, digits beyond the kept ones
+    `${rmc('120005', 'A', '0000.0000', 'N', '00000.0000', 'E', '010126')}\r\n${lower(rmc('120002.5', 'A', '8959.9999994', 'N', '17959.99999975', 'W', '010126'))}\r\n`, // two sentences: the last wins; lowercase checksum; 2.5 s behind
+    `${rmc('120006.00', 'A', '4851.0000', 'N', '00220.0000', 'E', '310226')}\r\n`, // 31 February: ignored
+    `${rmc('120007.00', 'A', '4860.0000', 'N', '00220.0000', 'E', '010126')}\r\n`, // 60 minutes: ignored
+    `${nmeaSentence(`GPRMC,120008.00,A,4852.0000,N,00221.0000,E,0.4,87.1,010126,,,A,${'X'.repeat(40)}`)}\r\n`, // longer than 96: ignored
+    `${rmc('235960.00', 'A', '4852.0001', 'N', '00221.0001', 'E', '311299')}\n`, // leap second, 1999, LF only
+    `${rmc('120010.00', 'A', '4852.5000', 'N', '00221.5000', 'E', '010126')}`, // no line end: ignored
+    `${rmc('120011.5', 'A', '4853.0000', 'S', '00222.0000', 'W', '290224')}\r\n`, // 29 February 2024
+  ];
+  const frames: SimFrame[] = VECTORS.map((v, i) => ({ sensor: 2, t_ms: T0 + i * 1000, data: new Uint8Array(Buffer.from(v, 'latin1')) }));
+
+  /** The fix in force after each frame by the documented rule, read with tools' float parser. */
+  function oracle(): ({ utc: number; lat: number; lon: number; latText: [string, string]; lonText: [string, string]; at: number } | null)[] {
+    let f: ReturnType<typeof oracle>[number] = null;
+    return frames.map((fr) => {
+      const lines = Buffer.from(fr.data).toString('latin1').split('\n');
+      lines.pop();
+      for (const raw of lines) {
+        if (raw.length > 96) continue;
+        const c = checkSentence(raw.replace(/\r$/, ''));
+        if (!c.ok || c.type !== 'RMC') continue;
+        const r = parseRmc(c.fields);
+        if (r.valid && r.t_ms !== null)
+          f = { utc: r.t_ms, lat: r.lat!, lon: r.lon!, latText: [c.fields[3]!, c.fields[4]!], lonText: [c.fields[5]!, c.fields[6]!], at: fr.t_ms };
+      }
+      return f;
+    });
+  }
+  /** Exact: round half up of (degrees + minutes to 6 decimals / 60) * 10^7, with bigints. */
+  const exactE7 = ([v, h]: [string, string], degDigits: number) => {
+    const [whole, frac = ''] = v.split('.');
+    const micro = BigInt(whole!.slice(degDigits)) * 1_000_000n + BigInt(frac.slice(0, 6).padEnd(6, '0'));
+    const num = (BigInt(whole!.slice(0, degDigits)) * 60_000_000n + micro) * 10_000_000n;
+    const r = Number((2n * num + 60_000_000n) / 120_000_000n);
+    return h === 'S' || h === 'W' ? -r : r;
+  };
+
+  it('every entry carries the oracle\'s fix; the verifier recomputes the same and flags the skews beyond 2 s', async () => {
+    const card = join(s.dir, 'gps');
+    const device = join(s.dir, 'gps-device');
+    const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
+    await runSimulation({ conf: await signed(60_000, 'wacryptolib'), sensors: [gps], frames, startMs: T0, outDir: card, deviceDir: device });
+    const [p] = await reveal(card, device, join(s.dir, 'gps-out'));
+    const entries = items(p!).values.filter(isEntry);
+    const want = oracle();
+    expect(entries).toHaveLength(VECTORS.length);
+    // The vectors move the fix at frames 1, 4, 5 and 9 only.
+    expect(want.map((w) => w?.at ?? null)).toEqual([null, 1, 1, 1, 4, 5, 5, 5, 5, 9, 9, 11].map((i) => (i === null ? null : T0 + i * 1000)));
+    entries.forEach((e, i) => {
+      const fix = (e[4] as unknown[]).map(Number);
+      const w = want[i];
+      if (!w) return expect(fix).toEqual([]);
+      expect(fix[0], `vector ${i} time`).toBe(w.utc);
+      expect(fix[3], `vector ${i} arrival`).toBe(w.at);
+      expect(Math.abs(fix[1]! / 1e7 - w.lat), `vector ${i} lat`).toBeLessThanOrEqual(0.5e-7 + 1e-6 / 60 + 1e-12);
+      expect(Math.abs(fix[2]! / 1e7 - w.lon), `vector ${i} lon`).toBeLessThanOrEqual(0.5e-7 + 1e-6 / 60 + 1e-12);
+      expect(fix[1], `vector ${i} lat`).toBe(exactE7(w.latText, 2));
+      expect(fix[2], `vector ${i} lon`).toBe(exactE7(w.lonText, 3));
+    });
+    expect(want[9]!.utc).toBe(Date.UTC(2000, 0, 1)); // 1999-12-31T23:59:60 runs into the next minute
+    const v = await verifyManifest(p!, devicePublic(device));
+    expect(v.problems).toEqual([]);
+    // Skews: 0 (frame 1), -123 ms (4), 2.5 s (5), 26 years (9, a 1999 date), -2 years (11).
+    expect(v.gps).toMatchObject({ fixes: 5, entries_without_fix: 1, max_skew_ms: T0 + 9000 - Date.UTC(2000, 0, 1), tolerance_ms: 2000 });
+    expect(v.gps.large_skews).toEqual([
+      { record: 6, skew_ms: 2500 },
+      { record: 10, skew_ms: T0 + 9000 - Date.UTC(2000, 0, 1) },
+      { record: 12, skew_ms: T0 + 11_000 - Date.UTC(2024, 1, 29, 12, 0, 11, 500) },
+    ]);
+  }, 60_000);
+});
