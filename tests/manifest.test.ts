@@ -404,3 +404,64 @@ describe('GPS parse vectors: the core reads RMC as tools\' float parser does, to
     ]);
   }, 60_000);
 });
+
+describe("docs/records.md's signed vector", () => {
+  const vector = () => hexDump(blockAfter('records.md', '### A signed slice: header, one GPS record, its entry, the seal'));
+  const DEVICE = '09422dbb04d38ae7a3745c730a338b2e';
+
+  it('decodes with cbor-x to the documented values, and node:crypto recomputes its digest and chain', () => {
+    const v = Buffer.concat([vector(), Buffer.alloc(384)]); // the signature's bytes are not in the doc
+    const values = decodeMultiple(v) as unknown[];
+    expect(values).toHaveLength(4);
+    const bytes = values.map(encode);
+    expect(Buffer.concat(bytes).equals(v)).toBe(true);
+    const [header, record, entry, seal] = values as [Obj, unknown[], unknown[], Obj];
+    expect(Object.keys(header)).toEqual(['shidi_records', 'slice_index', 'slice_start_ms', 'sensors', 'device']);
+    expect(header.shidi_records).toBe(2);
+    expect(Buffer.from(header.device as Uint8Array).toString('hex')).toBe(DEVICE);
+    const text = Buffer.from(record[3] as Uint8Array).toString('latin1');
+    expect(text).toBe(`${nmeaSentence('GPRMC,120000.00,A,4851.5462,N,00220.2110,E,0.4,87.1,010126,,,A')}\r\n`);
+    expect(entry.slice(0, 3).map(Number)).toEqual([2, 0, Date.UTC(2026, 0, 1, 12, 0, 0, 250)]);
+    expect(Buffer.from(entry[3] as Uint8Array).equals(sha256(record[3] as Uint8Array))).toBe(true);
+    const c = checkSentence(text.trimEnd());
+    const f = c.ok ? parseRmc(c.fields) : null;
+    expect((entry[4] as unknown[]).map(Number)).toEqual([nmeaDateTime('120000.00', '010126'), 488591033, 23368500, Date.UTC(2026, 0, 1, 12, 0, 0, 250)]);
+    expect(Math.abs(488591033 / 1e7 - f!.lat!)).toBeLessThan(1e-7);
+    expect(Math.abs(23368500 / 1e7 - f!.lon!)).toBeLessThan(1e-7);
+    expect(Buffer.from(seal.chain as Uint8Array).equals(sha256(sha256(bytes[0]!), bytes[2]!))).toBe(true);
+    expect(seal).toMatchObject({ manifest_seal: 1, slice_index: 0, entries: 1 });
+    expect((seal.signature as Uint8Array).length).toBe(384);
+  });
+
+  it('is what the core writes for that slice with that seed, and the signature after it verifies with node:crypto', async () => {
+    const card = join(s.dir, 'vec');
+    const device = join(s.dir, 'vec-device');
+    const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });
+    const line = `${nmeaSentence('GPRMC,120000.00,A,4851.5462,N,00220.2110,E,0.4,87.1,010126,,,A')}\r\n`;
+    await runSimulation({
+      conf: await signed(60_000, 'wacryptolib'),
+      sensors: [gps],
+      frames: [{ sensor: 2, t_ms: T0 + 250, data: new Uint8Array(Buffer.from(line, 'latin1')) }],
+      startMs: T0,
+      outDir: card,
+      deviceDir: device,
+      seed: 'records-vector',
+    });
+    const [p] = await reveal(card, device, join(s.dir, 'vec-out'));
+    const plain = readFileSync(p!);
+    const v = vector();
+    expect(plain.subarray(0, v.length).toString('hex')).toBe(v.toString('hex'));
+    expect(plain.length).toBe(v.length + 384);
+    const key = devicePublic(device);
+    const n = Buffer.from(key.export({ format: 'jwk' }).n!, 'base64url');
+    const uid = sha256(n).subarray(0, 16);
+    uid[6] = (uid[6]! & 0x0f) | 0x80;
+    uid[8] = (uid[8]! & 0x3f) | 0x80;
+    expect(uid.toString('hex')).toBe(DEVICE);
+    const counts = Buffer.alloc(16);
+    counts.writeBigUInt64BE(1n, 8);
+    const chain = plain.subarray(v.length - 3 - 10 - 32, v.length - 3 - 10);
+    const msg = Buffer.concat([Buffer.from('shidi-manifest-seal-1'), uid, counts, chain]);
+    expect(verify('sha512', msg, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, plain.subarray(v.length))).toBe(true);
+  }, 60_000);
+});
