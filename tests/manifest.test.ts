@@ -126,6 +126,7 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
   let sensors: SensorDescriptor[];
   let gpsFrames: SimFrame[] = [];
   let frameCount = 0;
+  let camFrames: SimFrame[] = [];
 
   beforeAll(async () => {
     const cap = await openCapture(SAMPLE_CAPTURE);
@@ -133,6 +134,7 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
     const frames: SimFrame[] = [];
     for await (const r of cap.records) frames.push({ sensor: r.sensor, t_ms: r.t_ms, data: r.data });
     frameCount = frames.length;
+    camFrames = frames.filter((f) => sensors.find((d) => d.id === f.sensor)?.kind === 'camera');
     gpsFrames = frames.filter((f) => sensors.find((d) => d.id === f.sensor)?.kind === 'gps');
     const r = await runSimulation({
       conf: await signed(3000),
@@ -202,6 +204,25 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
     expect(checked + without).toBe(frameCount);
     expect(without).toBeGreaterThan(0); // the frames before the receiver's first fix
     expect(checked).toBeGreaterThan(without);
+  });
+
+  it('shidi decrypt --export restores every camera frame byte for byte and counts records, not manifest items', async () => {
+    const out = join(s.dir, 'exported');
+    const r = await shidi(['decrypt', card(), '--keys', keys.pool, '--keys', join(device(), 'public'), '--out', join(s.dir, 'revealed-x'), '--export', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const exported = (JSON.parse(r.stdout).exported as { output: string; records: number; sensors: { name: string; records: number }[] }[]).sort((a, b) =>
+      a.output.localeCompare(b.output),
+    );
+    expect(exported.reduce((n, x) => n + x.records, 0)).toBe(frameCount);
+    const cam = sensors.find((d) => d.kind === 'camera')!;
+    const sent = camFrames.map((f) => Buffer.from(f.data));
+    const got = exported.flatMap((x) =>
+      readdirSync(join(x.output, cam.name))
+        .sort()
+        .map((n) => readFileSync(join(x.output, cam.name, n))),
+    );
+    expect(got).toHaveLength(sent.length);
+    got.forEach((g, i) => expect(g.equals(sent[i]!), `frame ${i}`).toBe(true));
   });
 
   it('location and frame data never appear in cleartext on the card', () => {
