@@ -43,7 +43,18 @@ const devicePublic = (device: string): KeyObject => {
 
 /** Reveals every slice of a card (finished or, with `unfinished`, cut) and returns the plaintext paths in order. */
 async function reveal(card: string, device: string, out: string, unfinished = false): Promise<string[]> {
-  const r = await shidi(['decrypt', card, '--keys', keys.pool, '--keys', join(device, 'public'), '--out', out, '--json', ...(unfinished ? ['--allow-unfinished'] : [])]);
+  const r = await shidi([
+    'decrypt',
+    card,
+    '--keys',
+    keys.pool,
+    '--keys',
+    join(device, 'public'),
+    '--out',
+    out,
+    '--json',
+    ...(unfinished ? ['--allow-unfinished'] : []),
+  ]);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout).revealed as { output: string }[]).map((x) => x.output).sort();
 }
@@ -158,7 +169,10 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
 
   it('the verifier agrees: every entry, the chain, the seal; GPS time beside device time', async () => {
     for (const p of slices) {
-      const v = await verifyManifest(p, readFileSync(join(device(), 'public', 'local_keyfactory', readdirSync(join(device(), 'public', 'local_keyfactory'))[0]!)));
+      const v = await verifyManifest(
+        p,
+        readFileSync(join(device(), 'public', 'local_keyfactory', readdirSync(join(device(), 'public', 'local_keyfactory'))[0]!)),
+      );
       expect(v.problems).toEqual([]);
       expect(v).toMatchObject({ ok: true, sealed: true, unsealed_after_record: null });
       expect(v.entries).toBe(v.records);
@@ -179,7 +193,9 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
         if (!isEntry(values[i])) continue;
         const sensor = sensors.find((d) => d.id === Number(rec[0]))!;
         if (sensor.kind === 'gps') {
-          for (const line of Buffer.from(rec[3] as Uint8Array).toString('latin1').split('\r\n')) {
+          for (const line of Buffer.from(rec[3] as Uint8Array)
+            .toString('latin1')
+            .split('\r\n')) {
             const c = checkSentence(line);
             if (!c.ok || c.type !== 'RMC') continue;
             const f = parseRmc(c.fields);
@@ -208,7 +224,19 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
 
   it('shidi decrypt --export restores every camera frame byte for byte and counts records, not manifest items', async () => {
     const out = join(s.dir, 'exported');
-    const r = await shidi(['decrypt', card(), '--keys', keys.pool, '--keys', join(device(), 'public'), '--out', join(s.dir, 'revealed-x'), '--export', out, '--json']);
+    const r = await shidi([
+      'decrypt',
+      card(),
+      '--keys',
+      keys.pool,
+      '--keys',
+      join(device(), 'public'),
+      '--out',
+      join(s.dir, 'revealed-x'),
+      '--export',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const exported = (JSON.parse(r.stdout).exported as { output: string; records: number; sensors: { name: string; records: number }[] }[]).sort((a, b) =>
       a.output.localeCompare(b.output),
@@ -270,15 +298,19 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
     const seal = (v: unknown[]) => v[v.length - 1] as Obj;
 
     it("a record's data (one byte)", () =>
-      check('data', (v, t) => ((v[t.at] as unknown[])[3] as Uint8Array)[10]! ^= 1, ['entry:N:digest:mismatch'], 'camera'));
+      check('data', (v, t) => (((v[t.at] as unknown[])[3] as Uint8Array)[10]! ^= 1), ['entry:N:digest:mismatch'], 'camera'));
     it("the entry's sensor", () => check('e-sensor', (v, t) => (entry(v, t)[0] = 0), ['entry:N:sensor:mismatch', 'seal::chain:mismatch']));
-    it("the entry's frame id", () => check('e-frame', (v, t) => (entry(v, t)[1] = Number(entry(v, t)[1]) + 1), ['entry:N:frame_id:mismatch', 'seal::chain:mismatch']));
-    it("the entry's device time", () => check('e-time', (v, t) => (entry(v, t)[2] = Number(entry(v, t)[2]) + 1), ['entry:N:t_ms:mismatch', 'seal::chain:mismatch']));
+    it("the entry's frame id", () =>
+      check('e-frame', (v, t) => (entry(v, t)[1] = Number(entry(v, t)[1]) + 1), ['entry:N:frame_id:mismatch', 'seal::chain:mismatch']));
+    it("the entry's device time", () =>
+      check('e-time', (v, t) => (entry(v, t)[2] = Number(entry(v, t)[2]) + 1), ['entry:N:t_ms:mismatch', 'seal::chain:mismatch']));
     it("the entry's digest", () => check('e-digest', (v, t) => ((entry(v, t)[3] as Uint8Array)[0]! ^= 1), ['entry:N:digest:mismatch', 'seal::chain:mismatch']));
     it("the entry's latitude", () => check('e-lat', (v, t) => (fix(v, t)[1] = Number(fix(v, t)[1]) + 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
     it("the entry's longitude", () => check('e-lon', (v, t) => (fix(v, t)[2] = Number(fix(v, t)[2]) - 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
-    it("the entry's GPS UTC time", () => check('e-utc', (v, t) => (fix(v, t)[0] = Number(fix(v, t)[0]) + 1000), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
-    it("the entry's fix arrival time", () => check('e-at', (v, t) => (fix(v, t)[3] = Number(fix(v, t)[3]) - 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
+    it("the entry's GPS UTC time", () =>
+      check('e-utc', (v, t) => (fix(v, t)[0] = Number(fix(v, t)[0]) + 1000), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
+    it("the entry's fix arrival time", () =>
+      check('e-at', (v, t) => (fix(v, t)[3] = Number(fix(v, t)[3]) - 1), ['entry:N:fix:mismatch', 'seal::chain:mismatch']));
     it('an entry removed', () => check('e-gone', (v, t) => (v[t.at + 1] = undefined), ['entry:N::missing', 'seal::entries:mismatch', 'seal::chain:mismatch']));
     it("a GPS record's sentence (re-checksummed, so it still parses: the position moves)", () =>
       check(
@@ -293,11 +325,20 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
         ['entry:N:digest:mismatch', 'entry:N:fix:mismatch'],
         'gps',
       ));
-    it("the header's device id", () => check('h-device', (v) => ((v[0] as Obj).device as Uint8Array)[0]! ^= 1, ['header::device:foreign-device', 'seal::device:mismatch', 'seal::chain:mismatch']));
-    it("the seal's slice index", () => check('s-index', (v) => (seal(v).slice_index = Number(seal(v).slice_index) + 1), ['seal::slice_index:mismatch', 'seal::signature:bad-signature']));
-    it("the seal's device id", () => check('s-device', (v) => ((seal(v).device as Uint8Array)[15]! ^= 1), ['seal::device:mismatch', 'seal::signature:bad-signature']));
-    it("the seal's entry count", () => check('s-entries', (v) => (seal(v).entries = Number(seal(v).entries) - 1), ['seal::entries:mismatch', 'seal::signature:bad-signature']));
-    it("the seal's chain head", () => check('s-chain', (v) => ((seal(v).chain as Uint8Array)[31]! ^= 1), ['seal::chain:mismatch', 'seal::signature:bad-signature']));
+    it("the header's device id", () =>
+      check('h-device', (v) => (((v[0] as Obj).device as Uint8Array)[0]! ^= 1), [
+        'header::device:foreign-device',
+        'seal::device:mismatch',
+        'seal::chain:mismatch',
+      ]));
+    it("the seal's slice index", () =>
+      check('s-index', (v) => (seal(v).slice_index = Number(seal(v).slice_index) + 1), ['seal::slice_index:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's device id", () =>
+      check('s-device', (v) => ((seal(v).device as Uint8Array)[15]! ^= 1), ['seal::device:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's entry count", () =>
+      check('s-entries', (v) => (seal(v).entries = Number(seal(v).entries) - 1), ['seal::entries:mismatch', 'seal::signature:bad-signature']));
+    it("the seal's chain head", () =>
+      check('s-chain', (v) => ((seal(v).chain as Uint8Array)[31]! ^= 1), ['seal::chain:mismatch', 'seal::signature:bad-signature']));
     it("the seal's signature (only: everything else holds)", async () => {
       const v = await check('s-sig', (x) => ((seal(x).signature as Uint8Array)[100]! ^= 1), ['seal::signature:bad-signature']);
       expect(v.problems).toHaveLength(1);
@@ -344,7 +385,7 @@ describe('a slice cut by a power loss', () => {
   }, 60_000);
 });
 
-describe('GPS parse vectors: the core reads RMC as tools\' float parser does, to 1e-7 degree', () => {
+describe("GPS parse vectors: the core reads RMC as tools' float parser does, to 1e-7 degree", () => {
   const rmc = (time: string, status: string, lat: string, ns: string, lon: string, ew: string, date: string, talker = 'GP') =>
     nmeaSentence(`${talker}RMC,${time},${status},${lat},${ns},${lon},${ew},0.4,87.1,${date},,,A`);
   const lower = (line: string) => line.slice(0, -2) + line.slice(-2).toLowerCase();
@@ -391,7 +432,7 @@ describe('GPS parse vectors: the core reads RMC as tools\' float parser does, to
     return h === 'S' || h === 'W' ? -r : r;
   };
 
-  it('every entry carries the oracle\'s fix; the verifier recomputes the same and flags the skews beyond 2 s', async () => {
+  it("every entry carries the oracle's fix; the verifier recomputes the same and flags the skews beyond 2 s", async () => {
     const card = join(s.dir, 'gps');
     const device = join(s.dir, 'gps-device');
     const gps = encodeSensorDescriptor({ id: 2, kind: 'gps', name: 'gps', format: 'nmea' });

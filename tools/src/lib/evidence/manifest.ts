@@ -9,7 +9,7 @@ import { createHash, createPublicKey, verify, constants, type KeyObject } from '
 import { badInput, ShidiError } from '../errors.js';
 import { asUint, cborTypeName, textKeyedMap } from '../records/cbor-seq.js';
 import { frameFixes, type FixE7 } from '../records/nmea.js';
-import { openRecordStream, type ManifestItem, type SliceRecord } from '../records/reader.js';
+import { openRecordStream, type ManifestItem, type RecordStream, type SliceRecord } from '../records/reader.js';
 import { deviceIdOf, uuidText } from './device-id.js';
 
 /** What the seal's signature covers starts with this label (the core's assembly/manifest.ts). */
@@ -152,7 +152,7 @@ export async function verifyManifest(path: string, publicKey: string | Buffer | 
     problems,
   };
   const items: ({ kind: 'record'; record: SliceRecord; n: number } | ManifestItem)[] = [];
-  let stream;
+  let stream: RecordStream;
   try {
     stream = await openRecordStream(path, { manifest: (m) => items.push(m) });
   } catch (e) {
@@ -207,7 +207,11 @@ export async function verifyManifest(path: string, publicKey: string | Buffer | 
 
   for (const it of items) {
     if (seal) {
-      problems.push({ part: 'seal', code: 'not-last', message: `the seal is followed by more items (byte ${'offset' in it ? it.offset : '?'}) — the manifest was altered` });
+      problems.push({
+        part: 'seal',
+        code: 'not-last',
+        message: `the seal is followed by more items (byte ${'offset' in it ? it.offset : '?'}) — the manifest was altered`,
+      });
       break;
     }
     if (it.kind === 'record') {
@@ -237,7 +241,13 @@ export async function verifyManifest(path: string, publicKey: string | Buffer | 
     chain = sha256(chain, it.bytes);
     const e = parseEntry(it.value as unknown[]);
     if ('bad' in e) {
-      problems.push({ part: 'entry', record: n, field: e.bad, code: 'malformed', message: `record ${n}: the manifest entry's ${e.bad} is malformed — the manifest was altered` });
+      problems.push({
+        part: 'entry',
+        record: n,
+        field: e.bad,
+        code: 'malformed',
+        message: `record ${n}: the manifest entry's ${e.bad} is malformed — the manifest was altered`,
+      });
       continue;
     }
     const mismatch = (field: string, inEntry: string | number, inRecord: string | number) =>
@@ -315,11 +325,13 @@ function checkSeal(
   if (!ok) return;
   const dev = device as Uint8Array;
   if (index !== c.index) bad('slice_index', 'mismatch', `the seal is for slice ${index}, the slice header says ${c.index} — the manifest was altered`);
-  if (!same(dev, c.header)) bad('device', 'mismatch', `the seal names device ${uuidText(dev)}, the slice header ${uuidText(c.header)} — the manifest was altered`);
+  if (!same(dev, c.header))
+    bad('device', 'mismatch', `the seal names device ${uuidText(dev)}, the slice header ${uuidText(c.header)} — the manifest was altered`);
   if (entries !== c.entries) bad('entries', 'mismatch', `the seal counts ${entries} entries, the manifest has ${c.entries} — entries were added or removed`);
   if (!same(chain as Uint8Array, c.chain))
     bad('chain', 'mismatch', `the seal's chain head is not the chain of the slice header and entries — a record's entry or the slice header was altered`);
   const msg = sealMessage(dev, index!, entries!, chain as Uint8Array);
   const good = verify('sha512', msg, { key: c.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, signature as Uint8Array);
-  if (!good) bad('signature', 'bad-signature', `the seal's signature does not verify with the device's public key — the seal was altered, or it is another device's`);
+  if (!good)
+    bad('signature', 'bad-signature', `the seal's signature does not verify with the device's public key — the seal was altered, or it is another device's`);
 }
