@@ -5,7 +5,7 @@
  * node:crypto RSA-PSS; each entry's fix is compared with tools' float NMEA parser (parseRmc), not with the
  * fixed-point rule the core and the verifier share. Then one mutation per field, and a power-cut slice.
  */
-import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeMultiple, Encoder } from 'cbor-x';
@@ -344,7 +344,6 @@ describe('the bundled sample (mic, camera, GPS) recorded by a signing device, in
       expect(v.problems).toHaveLength(1);
     });
     it("another device's public key", async () => {
-      const { generateKeyPairSync } = await import('node:crypto');
       const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
       const v = await verifyManifest(src(), other);
       expect(named(v)).toEqual(['header::device:foreign-device', 'seal::signature:bad-signature']);
@@ -526,4 +525,40 @@ describe("docs/records.md's signed vector", () => {
     const msg = Buffer.concat([Buffer.from('shidi-manifest-seal-1'), uid, counts, chain]);
     expect(verify('sha512', msg, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, plain.subarray(v.length))).toBe(true);
   }, 60_000);
+});
+
+describe('slices without a manifest, and malformed manifest items', () => {
+  const key = () => generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  it('an unsigned slice (version 2 without "device") and a version-1 slice are read, and said to have no manifest', async () => {
+    const v2 = hexDump(blockAfter('records.md', '## Test vector'));
+    const v1 = Buffer.from(v2);
+    v1[v2.indexOf(Buffer.from('shidi_records')) + 13] = 1;
+    const k = key();
+    for (const [name, bytes, want] of [
+      ['v2', v2, /the slice carries no manifest \(its cryptoconf does not have the device sign\)/],
+      ['v1', v1, /record stream version 1 has no manifest/],
+    ] as const) {
+      const p = join(s.dir, `${name}-plain.cbor`);
+      writeFileSync(p, bytes);
+      const v = await verifyManifest(p, k);
+      expect(v).toMatchObject({ ok: false, records: 0, sealed: false, header_device: null });
+      expect(named(v)).toEqual(['header::device:no-manifest']);
+      expect(v.problems[0]!.message).toMatch(want);
+    }
+  });
+
+  it('an entry whose fix is not [] or a 4-element array is named malformed; a key that is not RSA is refused in one line', async () => {
+    const v = Buffer.concat([hexDump(blockAfter('records.md', '### A signed slice: header, one GPS record, its entry, the seal')), Buffer.alloc(384)]);
+    const values = decodeMultiple(v) as unknown[];
+    (values[2] as unknown[])[4] = [1, 2, 3];
+    const p = join(s.dir, 'bad-fix.cbor');
+    writeFileSync(p, Buffer.concat(values.map(encode)));
+    const verdict = await verifyManifest(p, key());
+    expect(named(verdict)).toContain('entry:1:fix:malformed');
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    await expect(verifyManifest(p, ec)).rejects.toThrow(
+      /^the device public key is not an RSA public key \(it is an EC key\) — give the PEM from DEVICE\/public\/local_keyfactory\/$/,
+    );
+    await expect(verifyManifest(p, 'not a pem')).rejects.toThrow(/^the device public key is not an RSA public key .* — give the PEM/);
+  });
 });

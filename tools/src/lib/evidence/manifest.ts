@@ -117,7 +117,7 @@ export function sealMessage(device: Uint8Array, sliceIndex: number, entries: num
 function publicKeyOf(key: string | Buffer | KeyObject): KeyObject {
   try {
     const k = typeof key === 'string' || Buffer.isBuffer(key) ? createPublicKey(key) : key;
-    if (k.asymmetricKeyType !== 'rsa') throw new Error(`a ${k.asymmetricKeyType} key`);
+    if (k.asymmetricKeyType !== 'rsa') throw new Error(`it is an ${k.asymmetricKeyType?.toUpperCase() ?? 'unknown'} key`);
     return k;
   } catch (e) {
     throw badInput(
