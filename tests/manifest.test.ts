@@ -396,7 +396,7 @@ describe("GPS parse vectors: the core reads RMC as tools' float parser does, to 
     `${rmc('120003.00', 'A', '4851.5470', 'N', '00220.2120', 'E', '010126').slice(0, -1)}0\r\n`, // bad checksum
     `${rmc('120004.123456', 'A', '3351.1234567', 'S', '15112.9876549', 'W', '010126', 'GN')}\r\n`, // S/W, digits beyond the kept ones
     `${rmc('120005', 'A', '0000.0000', 'N', '00000.0000', 'E', '010126')}\r\n${lower(rmc('120002.5', 'A', '8959.9999994', 'N', '17959.99999975', 'W', '010126'))}\r\n`, // two sentences: the last wins; lowercase checksum; 2.5 s behind
-    `${rmc('120006.00', 'A', '4851.0000', 'N', '00220.0000', 'E', '310226')}\r\n`, // 31 February: ignored
+    `${rmc('120006.00', 'A', '4851.0000', 'N', '00220.0000', 'E', '310226')}\r\n${rmc('235960.00', 'A', '4851.0000', 'N', '00220.0000', 'E', '310226')}\r\n`, // 31 February, even with a leap second: ignored
     `${rmc('120007.00', 'A', '4860.0000', 'N', '00220.0000', 'E', '010126')}\r\n`, // 60 minutes: ignored
     `${nmeaSentence(`GPRMC,120008.00,A,4852.0000,N,00221.0000,E,0.4,87.1,010126,,,A,${'X'.repeat(40)}`)}\r\n`, // longer than 96: ignored
     `${rmc('235960.00', 'A', '4852.0001', 'N', '00221.0001', 'E', '311299')}\n`, // leap second, 1999, LF only
@@ -416,7 +416,10 @@ describe("GPS parse vectors: the core reads RMC as tools' float parser does, to 
         const c = checkSentence(raw.replace(/\r$/, ''));
         if (!c.ok || c.type !== 'RMC') continue;
         const r = parseRmc(c.fields);
-        if (r.valid && r.t_ms !== null)
+        const [dd, mo, yy] = [0, 2, 4].map((i) => Number(c.fields[9]!.slice(i, i + 2)));
+        // tools' parser lets a leap second excuse 31 February; the documented rule does not.
+        const real = new Date(Date.UTC(yy! < 80 ? 2000 + yy! : 1900 + yy!, mo! - 1, dd)).getUTCDate() === dd;
+        if (r.valid && r.t_ms !== null && real)
           f = { utc: r.t_ms, lat: r.lat!, lon: r.lon!, latText: [c.fields[3]!, c.fields[4]!], lonText: [c.fields[5]!, c.fields[6]!], at: fr.t_ms };
       }
       return f;

@@ -102,6 +102,14 @@ export function nmeaCoordinateE7(value: string, hemisphere: string, isLatitude: 
   return null;
 }
 
+/** Whether ddmmyy names a day that exists (years as nmeaDateTime reads them). */
+function realDate(date: string): boolean {
+  const d = /^(\d\d)(\d\d)(\d\d)$/.exec(date);
+  if (!d) return false;
+  const [dd, mo, yy] = [Number(d[1]), Number(d[2]), Number(d[3])];
+  return new Date(Date.UTC(yy < 80 ? 2000 + yy : 1900 + yy, mo - 1, dd)).getUTCDate() === dd && mo >= 1 && mo <= 12;
+}
+
 /** A valid RMC fix as the manifest records it: GPS UTC ms and the position in 1e-7 degrees. */
 export interface FixE7 {
   utc_ms: number;
@@ -124,7 +132,8 @@ export function frameFixes(data: Uint8Array): FixE7[] {
     const s = checkSentence(line);
     if (!s.ok || s.type !== 'RMC' || (s.fields[0] ?? '').length !== 5) continue;
     const f = (i: number) => s.fields[i] ?? '';
-    const utc = nmeaDateTime(f(1), f(9));
+    // nmeaDateTime lets a leap second excuse an impossible date (31 February); the core refuses that date.
+    const utc = realDate(f(9)) ? nmeaDateTime(f(1), f(9)) : null;
     const lat = nmeaCoordinateE7(f(3), f(4), true);
     const lon = nmeaCoordinateE7(f(5), f(6), false);
     if (f(2) === 'A' && utc !== null && lat !== null && lon !== null) fixes.push({ utc_ms: utc, lat_e7: lat, lon_e7: lon });
