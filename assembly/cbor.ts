@@ -3,6 +3,7 @@
 import { Sink } from "./sink";
 
 export const MT_UINT: i32 = 0;
+export const MT_NINT: i32 = 1;
 export const MT_BYTES: i32 = 2;
 export const MT_TEXT: i32 = 3;
 export const MT_ARRAY: i32 = 4;

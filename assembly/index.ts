@@ -26,6 +26,7 @@ import { startupHealthTest } from "./random";
 import { housekeeping, newestOnCard } from "./retention";
 import { checkpoint, commitState, loadState, nextSeq, observeClock, reserveAbove } from "./device-state";
 import { Slice } from "./slice";
+import { markGpsSensor } from "./gps";
 import "./abort";
 
 const SENSOR_LENS: usize = memory.data(4 * 8);
@@ -101,12 +102,15 @@ export function core_sensor(length: i32): i32 {
   const n = r.expect(MT_MAP);
   let id: i64 = -1;
   let kind = false;
+  let gps = false;
   for (let i: u64 = 0; i < n && !r.bad; i++) {
     const k = r.str(MT_TEXT);
     const kl = r.value;
     if (kl == 2 && load<u8>(k) == 105 && load<u8>(k + 1) == 100) id = <i64>r.uint();
     else if (kl == 4 && load<u32>(k) == 0x646e696b /* "kind" */) {
-      r.str(MT_TEXT);
+      const v = r.str(MT_TEXT);
+      // "gps" sensors' frames are read for the manifest's fix (assembly/gps.ts).
+      gps = r.value == 3 && load<u8>(v) == 103 && load<u8>(v + 1) == 112 && load<u8>(v + 2) == 115;
       kind = true;
     } else r.skip();
   }
@@ -115,6 +119,7 @@ export function core_sensor(length: i32): i32 {
   if (load<i32>(SENSOR_LENS + <usize>(id * 4)) != 0) return done(C_BAD_SENSOR);
   memory.copy(SENSORS + <usize>(id * SENSOR_DESC_SIZE), IO, length);
   store<i32>(SENSOR_LENS + <usize>(id * 4), length);
+  if (gps) markGpsSensor(<i32>id);
   sensorCount++;
   return done(<i32>id);
 }
@@ -202,7 +207,7 @@ export function core_frame_chunk(length: i32): i32 {
   if (frameLeft < 0) return C_FRAME_ORDER;
   if (length <= 0 || length > IO_SIZE || length > frameLeft) return C_FRAME_LENGTH;
   clearFailure();
-  (slice as Slice).append(IO, length);
+  (slice as Slice).recordData(IO, length);
   if (failed()) return breakRun();
   frameLeft -= length;
   return done(0);
@@ -214,6 +219,9 @@ export function core_frame_end(): i32 {
   if (broken) return C_STATE;
   if (frameLeft < 0) return C_FRAME_ORDER;
   if (frameLeft > 0) return C_FRAME_LENGTH;
+  clearFailure();
+  (slice as Slice).recordEnd();
+  if (failed()) return breakRun();
   frameLeft = -1;
   return done(0);
 }

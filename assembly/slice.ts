@@ -21,6 +21,8 @@ import { FILE, fileName, setSliceName } from "./names";
 import { setMetadataSequence, writeMetadata } from "./metadata";
 import { beginBinary, endBinary } from "./json";
 import { FileSink, MemSink, Sink } from "./sink";
+import { HashedSink, Manifest } from "./manifest";
+import { gpsBytes, gpsFrameBegin, isGpsSensor } from "./gps";
 
 const SPLIT: usize = memory.data(16 * 4);
 
@@ -57,6 +59,9 @@ export class Slice {
   sigHash: i32[] = [];
   sigDigestAt: i64[] = [];
   sigStructAt: i64[] = [];
+  /** The signed manifest (docs/records.md), when the conf has the device sign; the open record's sensor. */
+  manifest: Manifest | null = null;
+  recordSensor: i32 = -1;
 
   constructor(
     public conf: Conf,
@@ -104,6 +109,7 @@ export class Slice {
       const seg = this.seg;
       if (seg != null && layers[this.sigLayer[j]].cipher == SEGMENTED) seg.hashers.push(h);
     }
+    if (conf.signed) this.manifest = new Manifest(this.seq);
     this.writeSliceHeader(sensors, sensorLens, sensorCount);
   }
 
@@ -179,10 +185,15 @@ export class Slice {
 
   /** The record stream's first item (docs/records.md). */
   private writeSliceHeader(sensors: usize, sensorLens: usize, sensorCount: i32): void {
-    const o = this.records as StageSink;
-    writeHead(o, MT_MAP, 4);
+    const m = this.manifest;
+    let o: Sink = this.records as StageSink;
+    if (m != null) {
+      m.headerBegin();
+      o = new HashedSink(o, m);
+    }
+    writeHead(o, MT_MAP, m != null ? 5 : 4);
     writeText(o, "shidi_records");
-    writeHead(o, MT_UINT, 1);
+    writeHead(o, MT_UINT, 2);
     writeText(o, "slice_index");
     writeHead(o, MT_UINT, this.seq);
     writeText(o, "slice_start_ms");
@@ -192,6 +203,12 @@ export class Slice {
     for (let i = 0; i < 8; i++) {
       const len = load<i32>(sensorLens + <usize>(i * 4));
       if (len > 0) o.write(sensors + <usize>(i * 256), len);
+    }
+    if (m != null) {
+      writeText(o, "device");
+      writeHead(o, MT_BYTES, 16);
+      o.write(deviceUid(), 16);
+      m.headerEnd();
     }
   }
 
@@ -206,6 +223,25 @@ export class Slice {
     writeHead(o, MT_UINT, <u64>frameId);
     writeHead(o, MT_UINT, <u64>tMs);
     writeHead(o, MT_BYTES, <u64>len);
+    this.recordSensor = sensor;
+    const m = this.manifest;
+    if (m != null) m.frameBegin(sensor, frameId, tMs);
+    if (isGpsSensor(sensor)) gpsFrameBegin(tMs);
+  }
+
+  /** A piece of the open record's data: into its digest (HAL SHA), the GPS reader if it is GPS, the stream. */
+  recordData(ptr: usize, len: i32): void {
+    const m = this.manifest;
+    if (m != null) m.update(ptr, len);
+    if (isGpsSensor(this.recordSensor)) gpsBytes(ptr, len);
+    this.append(ptr, len);
+  }
+
+  /** The open record is complete: its manifest entry follows it. */
+  recordEnd(): void {
+    const m = this.manifest;
+    if (m != null) m.frameEnd(this.records as StageSink);
+    this.recordSensor = -1;
   }
 
   append(ptr: usize, len: i32): void {
@@ -244,6 +280,9 @@ export class Slice {
 
   /** Ends the slice: payload tags, then NAME.crypt from NAME.crypt~ with state and tags filled in. */
   finish(): void {
+    if (failed()) return;
+    const m = this.manifest;
+    if (m != null) m.seal(this.records as StageSink);
     if (failed()) return;
     this.flush(true);
     if (failed()) return;

@@ -120,7 +120,7 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
     for (const [i, rep] of doc.revealed.entries()) {
       const items = decodeMultiple(readFileSync(rep.output)) as unknown[];
       const head = items[0] as Record<string, unknown>;
-      expect(head.shidi_records).toBe(1);
+      expect(head.shidi_records).toBe(2);
       expect(head.slice_index).toBe(i);
       expect(Number(head.slice_start_ms)).toBe(T0 + i * 10_000);
       expect(head.sensors).toEqual(SENSORS);

@@ -103,7 +103,7 @@ describe('the docs/records.md test vector', () => {
     expect(items.length).toBe(2);
     const [h, r] = items as [Record<string, unknown>, unknown[]];
     expect(Object.keys(h)).toEqual(['shidi_records', 'slice_index', 'slice_start_ms', 'sensors']);
-    expect(h.shidi_records).toBe(1);
+    expect(h.shidi_records).toBe(2);
     expect(h.slice_index).toBe(0);
     expect(Number(h.slice_start_ms)).toBe(1767268800000);
     expect(Number(h.slice_start_ms)).toBe(Date.parse('2026-01-01T12:00:00Z'));
@@ -122,7 +122,7 @@ describe('the docs/records.md test vector', () => {
     const path = tmp('vector.cbor');
     writeFileSync(path, vector);
     const st = await openRecordStream(path);
-    expect(st.header).toMatchObject({ shidi_records: 1, slice_index: 0, slice_start_ms: 1767268800000 });
+    expect(st.header).toMatchObject({ shidi_records: 2, slice_index: 0, slice_start_ms: 1767268800000, device: null });
     expect(st.header.sensors).toEqual([{ id: 2, kind: 'gps', name: 'gps', descriptor: { id: 2, kind: 'gps', name: 'gps', format: 'nmea' } }]);
     expect(await all(st.records)).toEqual([{ sensor: 2, frame_id: 0, t_ms: 1767268800250, data: Buffer.from('$G') }]);
     expect(st.truncated).toBeNull();

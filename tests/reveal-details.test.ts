@@ -347,7 +347,7 @@ describe('the file name against the authenticated slice start', () => {
     ])
       expect(parseSliceName(n), n).toBeNull();
     // Sub-second slice starts (a 1500 ms period) are named by the whole second they fall in.
-    const header = { shidi_records: 1, slice_index: 3, slice_start_ms: T0 + 4500, sensors: [] };
+    const header = { shidi_records: 1, slice_index: 3, slice_start_ms: T0 + 4500, sensors: [], device: null };
     expect(checkSliceName('20260101_120004_p_cryptainer.cbor', header, null).status).toBe('match');
     expect(checkSliceName('20260101_120005_p_cryptainer.cbor', header, null).status).toBe('mismatch');
   });

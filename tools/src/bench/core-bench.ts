@@ -275,6 +275,8 @@ async function record(
 /**
  * What the device signature adds per slice: an AES_EAX recording with and without one RSA_PSS/SHA-512
  * signature per layer (docs/secure-element.md), 1 minute of 10 s slices; the key is made before timing.
+ * A signed slice also carries the manifest (docs/records.md): its seal is the second se_sign of a slice,
+ * its digests and chain the extra SHA calls per record.
  */
 export async function signingRow(
   work: string,
@@ -295,9 +297,10 @@ export async function signingRow(
   const sign = b.hal.imports.se_sign!;
   const hashed = (r: SimReport) => r.hal.imports.sha_update!.bytes + r.hal.imports.sha_digest!.bytes;
   const perSlice = (n: number) => n / b.slices_finished;
+  const shaCalls = (r: SimReport) => ['sha_begin', 'sha_update', 'sha_finish', 'sha_digest'].reduce((n, k) => n + (r.hal.imports[k]?.calls ?? 0), 0);
   return [
-    `device signature (RSA-PSS 3072, SHA-512 digest), AES_EAX, 10 s slices: per slice`,
-    `${perSlice(sign.calls).toFixed(0)} se_sign (${(sign.ns / sign.calls / 1e6).toFixed(2)} ms host), +${(perSlice(hashed(b) - hashed(a)) / 1048576).toFixed(2)} MiB hashed`,
+    `device signature (RSA-PSS 3072, SHA-512 digest) and manifest, AES_EAX, 10 s slices: per slice`,
+    `${perSlice(sign.calls).toFixed(0)} se_sign (${(sign.ns / sign.calls / 1e6).toFixed(2)} ms host), +${(perSlice(hashed(b) - hashed(a)) / 1048576).toFixed(2)} MiB hashed, +${((shaCalls(b) - shaCalls(a)) / b.frames).toFixed(1)} SHA calls/record, +${((b.bytes_out - a.bytes_out) / b.frames).toFixed(0)} B/record stored`,
     `unsigned: ${(perSlice(hashed(a)) / 1048576).toFixed(2)} MiB hashed/slice`,
     (b.wall_seconds / a.wall_seconds).toFixed(2),
   ];

@@ -82,6 +82,17 @@ export { type SliceVerdict, type VerifyOptions, type VerifyReport, verifyRecordi
 // Record streams (the plaintext of Shidi slices) and their export to media files.
 export { type ExportReport, exportRecords, NOT_A_RECORD_STREAM, openRecordStream, type SensorDescriptor } from './records/index.js';
 
+// Evidence: the signed manifest inside a revealed slice, checked with the device's public key.
+export {
+  DEFAULT_SKEW_TOLERANCE_MS,
+  type GpsClockReport,
+  type ManifestOptions,
+  type ManifestProblem,
+  type ManifestVerdict,
+  verifyManifest,
+} from './evidence/manifest.js';
+export { deviceIdOf } from './evidence/device-id.js';
+
 // Captures for the simulator, the cryptoconf compiler and the simulator itself.
 export { type CaptureReport, captureFromFiles, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, openCapture, writeCapture } from './capture/index.js';
 export { loadCryptoconfFile } from './device-conf/load.js';

@@ -83,3 +83,60 @@ export function parseGgaAltitude(fields: string[]): number | null {
   if (!(quality > 0) || !/^-?\d+(\.\d+)?$/.test(alt) || (fields[10] ?? 'M') !== 'M') return null;
   return Number(alt);
 }
+
+/**
+ * A coordinate in 1e-7 degrees exactly as the encryptor core computes it for the manifest (docs/records.md,
+ * "The GPS fix"): degrees * 10^7 + round-half-up(minutes * 10^7 / 60), the minutes taken to 6 decimals.
+ * Integer arithmetic only (minutes in millionths stay below 6e7), so the host and the core agree to the unit.
+ */
+export function nmeaCoordinateE7(value: string, hemisphere: string, isLatitude: boolean): number | null {
+  const m = (isLatitude ? /^(\d{2})(\d{2})(?:\.(\d+))?$/ : /^(\d{3})(\d{2})(?:\.(\d+))?$/).exec(value);
+  if (!m) return null;
+  const wholeMinutes = Number(m[2]);
+  if (wholeMinutes >= 60) return null;
+  const micro = wholeMinutes * 1_000_000 + Number((m[3] ?? '').slice(0, 6).padEnd(6, '0'));
+  const v = Number(m[1]) * 10_000_000 + Math.floor((micro + 3) / 6);
+  if (v > (isLatitude ? 900_000_000 : 1_800_000_000)) return null;
+  if (hemisphere === (isLatitude ? 'N' : 'E')) return v;
+  if (hemisphere === (isLatitude ? 'S' : 'W')) return -v;
+  return null;
+}
+
+/** Whether ddmmyy names a day that exists (years as nmeaDateTime reads them). */
+function realDate(date: string): boolean {
+  const d = /^(\d\d)(\d\d)(\d\d)$/.exec(date);
+  if (!d) return false;
+  const [dd, mo, yy] = [Number(d[1]), Number(d[2]), Number(d[3])];
+  return new Date(Date.UTC(yy < 80 ? 2000 + yy : 1900 + yy, mo - 1, dd)).getUTCDate() === dd && mo >= 1 && mo <= 12;
+}
+
+/** A valid RMC fix as the manifest records it: GPS UTC ms and the position in 1e-7 degrees. */
+export interface FixE7 {
+  utc_ms: number;
+  lat_e7: number;
+  lon_e7: number;
+}
+
+/**
+ * The fixes a GPS frame brings, in order, by the core's rule: lines end at "\n" (one "\r" before it is
+ * dropped), at most 96 characters; a `$xxRMC` sentence with a good checksum, status A, a real time and date
+ * and a position is a fix. A line not ended inside the frame is ignored (sentences never span frames).
+ */
+export function frameFixes(data: Uint8Array): FixE7[] {
+  const fixes: FixE7[] = [];
+  const lines = Buffer.from(data).toString('latin1').split('\n');
+  lines.pop();
+  for (const raw of lines) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (raw.length > 96 || !line.startsWith('$')) continue;
+    const s = checkSentence(line);
+    if (!s.ok || s.type !== 'RMC' || (s.fields[0] ?? '').length !== 5) continue;
+    const f = (i: number) => s.fields[i] ?? '';
+    // nmeaDateTime lets a leap second excuse an impossible date (31 February); the core refuses that date.
+    const utc = realDate(f(9)) ? nmeaDateTime(f(1), f(9)) : null;
+    const lat = nmeaCoordinateE7(f(3), f(4), true);
+    const lon = nmeaCoordinateE7(f(5), f(6), false);
+    if (f(2) === 'A' && utc !== null && lat !== null && lon !== null) fixes.push({ utc_ms: utc, lat_e7: lat, lon_e7: lon });
+  }
+  return fixes;
+}

@@ -9,7 +9,9 @@ import { asUint, cborTypeName, CborSyntaxError, CborTooLarge, CborTruncated, dec
 import { decodeAt, openSequenceFile, type SequenceKind } from './sequence-file.js';
 import { checkDescriptor, type CheckedDescriptor } from './descriptors.js';
 
-export const RECORDS_VERSION = 1;
+/** The version this shidi writes; it reads every version in RECORDS_VERSIONS (1: no manifest). */
+export const RECORDS_VERSION = 2;
+export const RECORDS_VERSIONS: readonly number[] = [1, 2];
 /** Largest item read (the core's largest record is a 4 MiB frame plus its heads; this leaves a wide margin). */
 export const MAX_RECORD_ITEM_BYTES = 16 << 20;
 /** ShidiError kind when the file is not a record stream at all (as opposed to a damaged one). */
@@ -21,6 +23,27 @@ export interface SliceHeader {
   slice_start_ms: number;
   /** In header order. `descriptor` is null for kinds this version does not know (their data is kept raw). */
   sensors: CheckedDescriptor[];
+  /** Version 2, when the device signs the slice's manifest: the device id (its keychain uid, 16 bytes). */
+  device: Uint8Array | null;
+}
+
+/**
+ * A manifest item (version 2, docs/records.md): an `entry` follows each record, the `seal` ends the slice.
+ * Only their shape is checked here; `tools/src/lib/evidence/manifest.ts` checks what they say.
+ */
+export interface ManifestItem {
+  kind: 'entry' | 'seal';
+  value: unknown;
+  /** The item's encoded bytes (the chain covers entries as written). */
+  bytes: Buffer;
+  offset: number;
+  /** How many records precede it. */
+  after_record: number;
+}
+
+export interface OpenRecordOptions {
+  /** Called with each manifest item, in stream order, before the next record is yielded. */
+  manifest?: (item: ManifestItem) => void;
 }
 
 export interface SliceRecord {
@@ -40,6 +63,8 @@ export interface Truncation {
 
 export interface RecordStream {
   header: SliceHeader;
+  /** The slice header's encoded bytes (where the manifest's chain starts). */
+  headerBytes: Buffer;
   /** The records, in order; iterate once. */
   records: AsyncIterable<SliceRecord>;
   /** Set once `records` is exhausted, if the stream ended inside an item. */
@@ -79,9 +104,9 @@ const RECORD_STREAM: SequenceKind = {
 /** Checks a slice header map (its "shidi_records" key is present). */
 function checkHeader(path: string, m: Map<string, unknown>): SliceHeader {
   const version = asUint(m.get('shidi_records'));
-  if (version !== RECORDS_VERSION)
+  if (version === null || !RECORDS_VERSIONS.includes(version))
     throw badInput(
-      `${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads version ${RECORDS_VERSION}) — update shidi`,
+      `${path}: record stream version ${String(m.get('shidi_records'))} is not supported (this shidi reads versions ${RECORDS_VERSIONS.join(' and ')}) — update shidi`,
       'unsupported-version',
     );
   const uint = (k: string) => {
@@ -109,7 +134,14 @@ function checkHeader(path: string, m: Map<string, unknown>): SliceHeader {
       throw badInput(`${path}: the slice header declares sensor id ${r.ok.id} twice — the record stream is damaged`, 'bad-descriptor');
     sensors.push(r.ok);
   });
-  return { shidi_records: version, slice_index, slice_start_ms, sensors };
+  let device: Uint8Array | null = null;
+  if (version >= 2 && m.has('device')) {
+    const d = m.get('device');
+    if (!(d instanceof Uint8Array) || d.length !== 16)
+      throw badInput(`${path}: the slice header's "device" is ${cborTypeName(d)}; it is the device id, 16 bytes — the record stream is damaged`, 'bad-header');
+    device = d;
+  }
+  return { shidi_records: version, slice_index, slice_start_ms, sensors, device };
 }
 
 /**
@@ -135,7 +167,14 @@ export function sliceHeaderOf(prefix: Uint8Array, path: string): SliceHeader | n
 }
 
 /** Opens `path` and reads its slice header; the records are then read as they are iterated. */
-export async function openRecordStream(path: string): Promise<RecordStream> {
+/** A version-2 item that is not a record: a manifest entry (an array of 5) or the seal (a map with "manifest_seal"). */
+function manifestKind(v: unknown): ManifestItem['kind'] | null {
+  if (Array.isArray(v) && v.length === 5) return 'entry';
+  if (textKeyedMap(v)?.has('manifest_seal')) return 'seal';
+  return null;
+}
+
+export async function openRecordStream(path: string, opts: OpenRecordOptions = {}): Promise<RecordStream> {
   const file = await openSequenceFile(path, RECORD_STREAM);
   const header = checkHeader(path, file.header);
   const items = file.items;
@@ -148,6 +187,11 @@ export async function openRecordStream(path: string): Promise<RecordStream> {
       for await (const item of items) {
         const n = state.count + 1;
         const v = decodeAt(item, where(path, n, item), RECORD_STREAM);
+        const mk = header.shidi_records >= 2 ? manifestKind(v) : null;
+        if (mk) {
+          opts.manifest?.({ kind: mk, value: v, bytes: item.bytes, offset: item.offset, after_record: state.count });
+          continue;
+        }
         if (!Array.isArray(v) || v.length !== 4)
           throw badInput(
             `${where(path, n, item)} is ${cborTypeName(v)}, not a record [sensor_id, frame_id, t_ms, data] — the record stream is damaged`,
@@ -200,6 +244,7 @@ export async function openRecordStream(path: string): Promise<RecordStream> {
   }
   return {
     header,
+    headerBytes: file.headerBytes,
     records: records(),
     get truncated() {
       return state.truncated;

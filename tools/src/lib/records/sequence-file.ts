@@ -28,6 +28,8 @@ export interface SequenceKind {
 export interface SequenceFile {
   /** The first item, a map with text keys that holds the kind's identifying key. */
   header: Map<string, unknown>;
+  /** The header's encoded bytes, as the file holds them. */
+  headerBytes: Buffer;
   /** The items after the header, read as iterated (CborTruncated and CborSyntaxError pass through). */
   items: AsyncGenerator<CborItem>;
 }
@@ -60,7 +62,7 @@ export async function openSequenceFile(path: string, kind: SequenceKind): Promis
   }
   const header = textKeyedMap(v);
   if (!header?.has(kind.magic)) kind.foreign(path, `its first item is ${cborTypeName(v)}${header ? ` without "${kind.magic}"` : ''}, not a ${kind.headerName}`);
-  return { header, items };
+  return { header, headerBytes: first.value.bytes, items };
 }
 
 /** Decodes an item found after the header; `at` names it ("X: record 3 (byte 812)"). */

@@ -1,0 +1,20 @@
+/**
+ * The device's public identity, recomputed from its public key alone: SHA-256 of the RSA modulus
+ * (big-endian, no leading zero), first 16 bytes, stamped as an RFC 9562 version-8 UUID (docs/secure-element.md).
+ * A verifier derives it itself rather than trusting the id a slice names.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+
+export function deviceIdOf(key: KeyObject): Uint8Array {
+  const jwk = key.export({ format: 'jwk' });
+  const n = Buffer.from(jwk.n ?? '', 'base64url');
+  const u = new Uint8Array(createHash('sha256').update(n).digest().subarray(0, 16));
+  u[6] = (u[6]! & 0x0f) | 0x80;
+  u[8] = (u[8]! & 0x3f) | 0x80;
+  return u;
+}
+
+export function uuidText(u: Uint8Array): string {
+  const h = Buffer.from(u).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
