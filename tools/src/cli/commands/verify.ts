@@ -2,8 +2,9 @@ import { Command } from 'commander';
 import { badInput, ExitCode, ShidiError, verifyRecordings } from '../../lib/index.js';
 import { type CommonOptions, type Io, Reporter } from '../io.js';
 import { collect, commonOptions } from '../options.js';
+import { type PassphraseOptions, passphraseSource } from '../passphrases.js';
 
-interface VerifyCliOptions extends CommonOptions {
+interface VerifyCliOptions extends CommonOptions, PassphraseOptions {
   keys: string[];
   registry?: string;
   certs: string[];
@@ -24,13 +25,18 @@ export function verifyCommand(io: Io, done: (code: number) => void): Command {
       )
       .addHelpText(
         'beforeAll',
-        'Examples:\n  shidi verify OUT/ --registry OUT-keys/test-registry\n  shidi verify OUT/ --keys OUT-device/public\n  shidi verify OUT/20260101_120000_shidi_00000003_cryptainer.cbor.crypt --keys pool/ --json\n',
+        'Examples:\n  shidi verify OUT/ --registry OUT-test-keys/test-registry\n  shidi verify OUT/ --registry OUT-test-keys/test-registry --keys OUT-test-keys\n  shidi verify OUT/ --keys OUT-device/public\n  shidi verify OUT/20260101_120000_shidi_00000003_cryptainer.cbor.crypt --keys pool/ --json\n',
       ),
   ).action(async (paths: string[], opts: VerifyCliOptions) => {
     const r = new Reporter(io, opts);
     if (opts.registry && opts.certs.length > 0)
       throw new ShidiError(ExitCode.usage, '--registry and --certs both given — give one source of certificates', 'usage');
-    const report = await verifyRecordings(paths, { keys: opts.keys, certs: opts.certs, ...(opts.registry ? { registry: opts.registry } : {}) });
+    const report = await verifyRecordings(paths, {
+      keys: opts.keys,
+      certs: opts.certs,
+      ...(opts.registry ? { registry: opts.registry } : {}),
+      ...(opts.keys.length > 0 ? { passphrases: passphraseSource(io, r, opts) } : {}),
+    });
     if (report.slices.length === 0)
       throw badInput(
         `no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`,

@@ -14,11 +14,12 @@ export type Verdict = 'ok' | 'failed' | 'warning';
  * - certificate: the device certificate at the time the device claims;
  * - checkpoints: the signed checkpoints in the sidecar (keyless);
  * - chain: the slice chain over the set given;
+ * - reveal: the slice revealed with the guardians' keys (tags, segments, inner digests);
  * - manifest: the signed manifest inside the encryption (needs keys);
  * - record: one revealed record against its manifest entry (needs keys);
  * - gps-time: the GPS receiver's UTC time beside the device's clock (needs keys).
  */
-export type Part = 'header' | 'header-signature' | 'payload-digest' | 'certificate' | 'checkpoints' | 'chain' | 'manifest' | 'record' | 'gps-time';
+export type Part = 'header' | 'header-signature' | 'payload-digest' | 'certificate' | 'checkpoints' | 'chain' | 'reveal' | 'manifest' | 'record' | 'gps-time';
 
 export interface Finding {
   /** The slice's name (NAME of NAME.crypt), or "set" for findings about the set. */

@@ -7,12 +7,13 @@
 import { Uuid } from '../wacryptolib/ejson.js';
 import { type CryptainerFile, listCryptainers, loadCryptainer } from '../wacryptolib/cryptainer-file.js';
 import { createPublicKey } from 'node:crypto';
-import { KeyPool } from '../wacryptolib/keystore.js';
+import { KeyPool, type PassphraseSource } from '../wacryptolib/keystore.js';
 import { ShidiError } from '../errors.js';
 import { parseSliceName } from '../records/slice-name.js';
 import { commonName } from '../registry/device-id.js';
 import { judgeDevice, type TrustBundle, trustFromFiles, trustFromRegistry } from '../registry/trust.js';
 import { bad, type Finding, ok, warn } from './findings.js';
+import { checkRevealed } from './revealed-check.js';
 import { checkHeader, type DeviceKeyLookup, type HeaderFacts } from './header-check.js';
 
 export interface VerifyOptions {
@@ -22,6 +23,8 @@ export interface VerifyOptions {
   registry?: string;
   /** Or the same as PEM files: the registry's CA certificate, device certificates, its CRL. */
   certs?: string[];
+  /** Passphrases for guardian keys in `keys`, when the slices are to be revealed. */
+  passphrases?: PassphraseSource;
 }
 
 export interface SliceVerdict {
@@ -102,7 +105,8 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
   const files = paths.flatMap((p) => listCryptainers(p));
   const trust = o.registry ? await trustFromRegistry(o.registry) : o.certs && o.certs.length > 0 ? await trustFromFiles(o.certs) : null;
   const fromCerts = certificateLookup(trust);
-  const fromKeys = poolLookup(o.keys && o.keys.length > 0 ? new KeyPool(o.keys) : null);
+  const pool = o.keys && o.keys.length > 0 ? new KeyPool(o.keys, o.passphrases) : null;
+  const fromKeys = poolLookup(pool);
   const lookup: DeviceKeyLookup = (uid) => fromCerts(uid) ?? fromKeys(uid);
   const slices: SliceVerdict[] = [];
   for (const path of files) {
@@ -124,6 +128,15 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
     findings.push(...header.findings);
     const cert = await checkCertificate(name, trust, header, header.claimedTime ?? parsed?.startSeconds);
     if (cert) findings.push(cert);
+    if (pool)
+      findings.push(
+        ...(await checkRevealed(
+          file,
+          o.keys ?? [],
+          o.passphrases,
+          header.deviceKey && header.keychainUid ? { ...header.deviceKey, keychainUid: header.keychainUid } : undefined,
+        )),
+      );
     slices.push({ name, path, sequence, ok: findings.every((f) => f.verdict !== 'failed'), findings });
   }
   const set: Finding[] = [];

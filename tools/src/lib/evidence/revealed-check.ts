@@ -1,0 +1,81 @@
+/**
+ * The checks that need the guardians' keys: the slice revealed into a private temporary folder, then its
+ * signed manifest checked against every record (manifest.ts), and the GPS receiver's UTC time compared with
+ * the device's clock. Nothing revealed outlives the check: the folder is removed whatever happens.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExitCode, ShidiError } from '../errors.js';
+import type { CryptainerFile } from '../wacryptolib/cryptainer-file.js';
+import { KeyPool, type PassphraseSource } from '../wacryptolib/keystore.js';
+import { revealCryptainer } from '../wacryptolib/reveal.js';
+import { bad, type Finding, ok, warn } from './findings.js';
+import type { DeviceKey } from './header-check.js';
+import { verifyManifest } from './manifest.js';
+
+/**
+ * `keys`: the key folders given; `device`: the key that verified the header, with its keychain uid, which
+ * the revelation then uses for the inner layers' signatures (it may come from a certificate, not a folder).
+ */
+export async function checkRevealed(
+  file: CryptainerFile,
+  keys: string[],
+  passphrases: PassphraseSource | undefined,
+  device: (DeviceKey & { keychainUid: string }) | undefined,
+): Promise<Finding[]> {
+  const slice = file.plainName;
+  const out: Finding[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'shidi-verify-'));
+  try {
+    const roots = [...keys];
+    if (device) {
+      const local = join(dir, 'device-key', 'local_keyfactory');
+      mkdirSync(local, { recursive: true });
+      writeFileSync(join(local, `${device.keychainUid}_RSA_PSS_public_key.pem`), device.key.export({ type: 'spki', format: 'pem' }));
+      roots.push(join(dir, 'device-key'));
+    }
+    const pool = new KeyPool(roots, passphrases);
+    let revealed: string;
+    try {
+      const r = await revealCryptainer(file, join(dir), { pool, allowUnfinished: true, checkSignatures: device !== undefined });
+      revealed = r.output;
+      out.push(
+        r.integrity === 'verified'
+          ? ok(slice, 'reveal', `revealed: ${r.bytes} bytes, integrity verified${r.incomplete ? ` (${r.incomplete})` : ''}`)
+          : warn(slice, 'reveal', `revealed with integrity ${r.integrity}${r.incomplete ? ` (${r.incomplete})` : ''}`),
+      );
+    } catch (e) {
+      if (!(e instanceof ShidiError)) throw e;
+      // Not enough keys is not a finding about the recording: the manifest simply stays unchecked.
+      if (e.exitCode === ExitCode.notEnoughKeys) return [warn(slice, 'manifest', `not checked — the slice could not be revealed: ${e.message}`)];
+      return [bad(slice, 'reveal', `the slice does not reveal: ${e.message}`, { kind: e.kind })];
+    }
+    if (!device) return [...out, bad(slice, 'manifest', 'not checked: no device key verified this slice, so its manifest seal cannot be checked')];
+    const v = await verifyManifest(revealed, device.key);
+    for (const p of v.problems) {
+      const details = { code: p.code, ...(p.record !== undefined ? { record: p.record } : {}), ...(p.field ? { field: p.field } : {}) };
+      out.push(bad(slice, p.part === 'entry' ? 'record' : 'manifest', p.message, details));
+    }
+    if (v.ok) out.push(ok(slice, 'manifest', `manifest: ${v.entries} entries match ${v.records} records, sealed and signed by device ${v.device}`));
+    else if (v.problems.length === 0) out.push(bad(slice, 'manifest', 'the manifest does not hold'));
+    const g = v.gps;
+    if (g.fixes === 0) out.push(ok(slice, 'gps-time', 'no GPS fix in this slice: the device clock is the only time source'));
+    else if (g.large_skews.length > 0)
+      out.push(
+        warn(
+          slice,
+          'gps-time',
+          `the device clock and the GPS receiver's UTC time differ by up to ${g.max_skew_ms} ms (tolerance ${g.tolerance_ms} ms), first at record ${g.large_skews[0]!.record}`,
+          { ...g },
+        ),
+      );
+    else
+      out.push(
+        ok(slice, 'gps-time', `device clock within ${Math.abs(g.max_skew_ms ?? 0)} ms of the GPS receiver's UTC time over ${g.fixes} fix(es)`, { ...g }),
+      );
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
