@@ -96,6 +96,10 @@ export const ConfKey = {
   KEEP_MIN: 8,
   /** a size quota for this device's slices */
   QUOTA_BYTES: 9,
+  /** a signed checkpoint at least every this many payload writes (absent: CHECKPOINT_SEGMENTS) */
+  CHECKPOINT_SEGMENTS: 10,
+  /** a signed checkpoint at the first payload write this long after the last (absent: CHECKPOINT_MS) */
+  CHECKPOINT_MS: 11,
 } as const;
 export type ConfKey = (typeof ConfKey)[keyof typeof ConfKey];
 /** The keys a conf must hold. */
@@ -157,6 +161,14 @@ export const SE_KEY_BITS = 3072;
 export const MAX_LAYER_SIGNATURES = 2;
 /** files the body keeps open at once at least */
 export const MIN_OPEN_FILES = 4;
+/** signed checkpoints (docs/checkpoints.md): the default spacing in payload writes (segments, or 16 KiB chunks of the other ciphers) */
+export const CHECKPOINT_SEGMENTS = 64;
+/** signed checkpoints: the default spacing in trusted elapsed recording time */
+export const CHECKPOINT_MS = 10000;
+/** the shortest checkpoint spacing a conf may ask (each costs one se_sign and one state_commit) */
+export const MIN_CHECKPOINT_MS = 1000;
+/** the widest checkpoint spacing in payload writes a conf may ask */
+export const MAX_CHECKPOINT_SEGMENTS = 65536;
 /** the cipher's name in headers */
 export const SEG_ALGO = 'SHIDI_AES_CTR_HMAC_SEGMENTS' as const;
 /** the first bytes of every segment's MAC input */
