@@ -56,3 +56,16 @@ export { type SimInputs, type SimResult, simulate } from './sim.js';
 export { coreIdentity, DEFAULT_CORE_PATH } from './core.js';
 // Facts of the device's ABI the CLI states in its help (generated from assembly/hal-abi.json).
 export { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../../host-sim/src/abi.generated.js';
+
+// Evidence without keys: a slice's signed checkpoints (its sidecar) and the slice chain over a set.
+export {
+  type CheckpointInput,
+  type CheckpointPart,
+  type CheckpointProblem,
+  type CheckpointVerdict,
+  deviceUidOf,
+  verifyCheckpoints,
+} from './evidence/checkpoints.js';
+export { type ChainPart, type ChainProblem, type ChainSlice, type ChainVerdict, verifyChain } from './evidence/chain.js';
+export { readSidecar } from './evidence/sidecar.js';
+export { SIDECAR_SUFFIX, type SliceFilesVerdict, sidecarPath, verifySliceFiles, verifySliceSet } from './evidence/slice-files.js';
