@@ -108,7 +108,7 @@ function removeSlice(conf: Conf, seq: u64): void {
       for (let i = 0; ; i++) {
         const n = sd(sd_list(i, NAMEBUF, 96));
         if (n <= 0) break;
-        if (sliceSequence(NAMEBUF, n, conf) == seq && (fileKind >= 3) == (pass == 1)) {
+        if (sliceSequence(NAMEBUF, n, conf) == seq && fileKind >= 3 == (pass == 1)) {
           // one file per scan: a removal may reorder the listing
           sd(sd_remove(NAMEBUF, n));
           removed = true;

@@ -6,7 +6,7 @@
  * tampered part.
  */
 import { constants, createHash, createPublicKey, generateKeyPairSync, type KeyObject, verify } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decoder } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -264,7 +264,13 @@ describe('the verifier names what was changed', () => {
     const torn = sidecar.subarray(0, items.at(-1)!.at + 200);
     const v = check({ sidecar: torn, finished: false });
     const lastGood = Number((decoder.decode(items.at(-2)!.body) as Map<number, unknown>).get(5));
-    expect(v).toMatchObject({ ok: true, status: 'partial', torn_tail: { offset: items.at(-1)!.at, bytes: 200 }, verified_bytes: lastGood, uncovered: [lastGood, payload.length] });
+    expect(v).toMatchObject({
+      ok: true,
+      status: 'partial',
+      torn_tail: { offset: items.at(-1)!.at, bytes: 200 },
+      verified_bytes: lastGood,
+      uncovered: [lastGood, payload.length],
+    });
     // More garbage than one item: damage, not a power cut.
     expect(parts(check({ sidecar: Buffer.concat([sidecar, Buffer.alloc(2000, 0x5b)]) }))).toContain('sidecar');
   });
@@ -282,7 +288,12 @@ describe('a power cut leaves a slice attributable up to its last checkpoint, and
       expect(r.report.power_cut, `cut ${c}`).toBeTruthy();
       // The device boots again on the same card and records on.
       const frames2 = frames(4000, 7).map((f) => ({ ...f, t_ms: f.t_ms + 20_000 }));
-      const conf = await compileCryptoconf(signedConf('SEGMENTED'), new KeyPool([keys.pool]), { sliceMs: 2000, pseudonym: 'chk', checkpointSegments: 3, segmentBytes: SEGMENT });
+      const conf = await compileCryptoconf(signedConf('SEGMENTED'), new KeyPool([keys.pool]), {
+        sliceMs: 2000,
+        pseudonym: 'chk',
+        checkpointSegments: 3,
+        segmentBytes: SEGMENT,
+      });
       await runSimulation({ conf, sensors: [MIC], frames: frames2, startMs: T0 + 20_000, outDir: r.card, deviceDir: device, seed: `cut-${c}-b` });
       const headers = headersOf(r.card).filter((h) => existsSync(`${base(h)}.sig`));
       const set = verifySliceSet(headers, publicKey(device));
@@ -343,7 +354,9 @@ describe('the slice chain over a set', () => {
   it('verifyChain on verdicts alone: a slice whose checkpoints all fail cannot be placed', () => {
     const set = verifySliceSet(headers, pem);
     const broken = { ...set.slices[2]!, prev: undefined, sequence: null };
-    expect(verifyChain([set.slices[0]!, set.slices[1]!, broken].map((v, i) => ({ name: `s${i}`, verdict: v }))).problems.map((p) => p.part)).toEqual(['unverified']);
+    expect(verifyChain([set.slices[0]!, set.slices[1]!, broken].map((v, i) => ({ name: `s${i}`, verdict: v }))).problems.map((p) => p.part)).toEqual([
+      'unverified',
+    ]);
   });
 
   it("the device's private key appears in no sidecar", () => {
@@ -351,8 +364,24 @@ describe('the slice chain over a set', () => {
     const key = unsealKey(readFileSync(join(device, SEALED_KEY_FILE)), readFileSync(join(device, FUSE_KEY_FILE)), 'test');
     const jwk = key.export({ format: 'jwk' });
     const needles = (['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((k) => ({ name: k, bytes: Buffer.from(jwk[k]!, 'base64url') }));
-    const all = Buffer.concat(readdirSync(card).filter((n) => n.endsWith('.sig')).map((n) => readFileSync(join(card, n))));
+    const all = Buffer.concat(
+      readdirSync(card)
+        .filter((n) => n.endsWith('.sig'))
+        .map((n) => readFileSync(join(card, n))),
+    );
     expect(all.length).toBeGreaterThan(0);
     expect(scanMemory(all, [{ file: 'device key', needles, live: [] }])).toEqual([]);
+  });
+});
+
+describe('the conf compiler', () => {
+  it('refuses checkpoint spacings the core would refuse, with the range', async () => {
+    const c = () => signedConf('AES_EAX');
+    await expect(compileCryptoconf(c(), new KeyPool([keys.pool]), { sliceMs: 60_000, pseudonym: 'chk', checkpointMs: 999 })).rejects.toThrow(
+      /checkpoint spacing 999 ms: give 1000 to/,
+    );
+    await expect(compileCryptoconf(c(), new KeyPool([keys.pool]), { sliceMs: 60_000, pseudonym: 'chk', checkpointSegments: 0 })).rejects.toThrow(
+      /checkpoint spacing 0 segments: give 1 to 65536/,
+    );
   });
 });

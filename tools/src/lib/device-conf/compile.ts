@@ -125,10 +125,7 @@ export function checkDeviceOptions(opts: DeviceOptions): void {
     throw badInput(`retention quota ${quota} bytes: give at least 1 MiB (e.g. --retention-mib 1024)`, 'bad-device-option');
   const cpWrites = opts.checkpointSegments;
   if (cpWrites !== undefined && (!Number.isInteger(cpWrites) || cpWrites < 1 || cpWrites > MAX_CHECKPOINT_SEGMENTS))
-    throw badInput(
-      `checkpoint spacing ${cpWrites} segments: give 1 to ${MAX_CHECKPOINT_SEGMENTS} (default ${CHECKPOINT_SEGMENTS})`,
-      'bad-device-option',
-    );
+    throw badInput(`checkpoint spacing ${cpWrites} segments: give 1 to ${MAX_CHECKPOINT_SEGMENTS} (default ${CHECKPOINT_SEGMENTS})`, 'bad-device-option');
   const cpMs = opts.checkpointMs;
   if (cpMs !== undefined && (!Number.isInteger(cpMs) || cpMs < MIN_CHECKPOINT_MS || cpMs > MAX_SLICE_MS))
     throw badInput(

@@ -53,7 +53,12 @@ export function verifyChain(slices: ChainSlice[]): ChainVerdict {
     seen.set(`#${v.sequence}`, i);
     const last = placed.at(-1);
     if (last !== undefined && BigInt(v.sequence) < BigInt(slices[last]!.verdict.sequence!))
-      add('reordered', i, last, `signed sequence ${v.sequence} comes after ${slices[last]!.name}'s ${slices[last]!.verdict.sequence}: the slices are out of order`);
+      add(
+        'reordered',
+        i,
+        last,
+        `signed sequence ${v.sequence} comes after ${slices[last]!.name}'s ${slices[last]!.verdict.sequence}: the slices are out of order`,
+      );
     placed.push(i);
   });
   // The links, in signed sequence order (an order problem is reported once, above, not again as gaps).
@@ -74,11 +79,17 @@ export function verifyChain(slices: ChainSlice[]): ChainVerdict {
     const p = slices[j]!.verdict;
     const pSeq = BigInt(p.sequence!);
     if (link === null) {
-      add('genesis', i, j, `links to the genesis, not to ${prevName} (sequence ${pSeq}): the device's state was reset, or the slices before it belong to another chain`);
+      add(
+        'genesis',
+        i,
+        j,
+        `links to the genesis, not to ${prevName} (sequence ${pSeq}): the device's state was reset, or the slices before it belong to another chain`,
+      );
       return;
     }
     const lSeq = BigInt(link.sequence);
-    if (lSeq > pSeq) add('missing', i, j, `links to sequence ${lSeq}: a slice is missing between ${prevName} (sequence ${pSeq}) and this one (sequence ${v.sequence})`);
+    if (lSeq > pSeq)
+      add('missing', i, j, `links to sequence ${lSeq}: a slice is missing between ${prevName} (sequence ${pSeq}) and this one (sequence ${v.sequence})`);
     else if (lSeq < pSeq) add('link', i, j, `links to sequence ${lSeq}, not to ${prevName} (sequence ${pSeq}): that slice is not of its chain`);
     else if (link.uid !== p.cryptainer_uid)
       add('swapped', i, j, `links to slice ${pSeq} with uid ${link.uid}, but ${prevName} has uid ${p.cryptainer_uid}: it was swapped for another slice`);

@@ -107,7 +107,8 @@ export function verifyCheckpoints(input: CheckpointInput): CheckpointVerdict {
   const seg = input.segmentStoredBytes;
   const where = (from: number, to: number): Pick<CheckpointProblem, 'bytes' | 'segments'> =>
     seg && to > from ? { bytes: [from, to], segments: [Math.floor(from / seg), Math.floor((to - 1) / seg)] } : { bytes: [from, to] };
-  const span = (from: number, to: number) => `bytes ${from}..${to}${seg && to > from ? ` (segments ${Math.floor(from / seg)}..${Math.floor((to - 1) / seg)})` : ''}`;
+  const span = (from: number, to: number) =>
+    `bytes ${from}..${to}${seg && to > from ? ` (segments ${Math.floor(from / seg)}..${Math.floor((to - 1) / seg)})` : ''}`;
 
   if (read.damaged)
     problems.push({
@@ -172,12 +173,22 @@ export function verifyCheckpoints(input: CheckpointInput): CheckpointVerdict {
   const n = read.items.length;
   if (n === 0) problems.push({ part: 'unsigned', checkpoint: null, message: 'no signed checkpoint: nothing attributes this payload to the device' });
   if (input.finished && n > 0 && !final)
-    problems.push({ part: 'final', checkpoint: null, message: 'the header is final but the sidecar ends without a final checkpoint: checkpoints were removed' });
+    problems.push({
+      part: 'final',
+      checkpoint: null,
+      message: 'the header is final but the sidecar ends without a final checkpoint: checkpoints were removed',
+    });
   const allGood = chainIntact && n > 0 && digests.length === n;
   const uncovered: [number, number] | null = allGood && verified < payload.length ? [verified, payload.length] : null;
   if (final && uncovered)
-    problems.push({ part: 'uncovered', checkpoint: null, message: `${span(uncovered[0], uncovered[1])} follow the final checkpoint: added after signing`, ...where(...uncovered) });
-  if (final && read.torn) problems.push({ part: 'sidecar', checkpoint: null, message: `${read.torn.bytes} bytes after the final checkpoint at sidecar byte ${read.torn.offset}` });
+    problems.push({
+      part: 'uncovered',
+      checkpoint: null,
+      message: `${span(uncovered[0], uncovered[1])} follow the final checkpoint: added after signing`,
+      ...where(...uncovered),
+    });
+  if (final && read.torn)
+    problems.push({ part: 'sidecar', checkpoint: null, message: `${read.torn.bytes} bytes after the final checkpoint at sidecar byte ${read.torn.offset}` });
   const ok = problems.length === 0;
   return {
     ok,

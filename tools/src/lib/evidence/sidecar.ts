@@ -155,7 +155,11 @@ export function readSidecar(b: Uint8Array): SidecarRead {
     } catch (e) {
       if (e instanceof Short && b.length - at < MAX_ITEM_BYTES) return { items, torn: { offset: at, bytes: b.length - at }, damaged: null };
       if (e instanceof Short || e instanceof Bad)
-        return { items, torn: null, damaged: { offset: at, item: items.length, reason: e instanceof Bad ? e.message : 'an item runs past the end of the file' } };
+        return {
+          items,
+          torn: null,
+          damaged: { offset: at, item: items.length, reason: e instanceof Bad ? e.message : 'an item runs past the end of the file' },
+        };
       throw e;
     }
   }
