@@ -59,6 +59,10 @@ export const CONF_FULL_POLICY: i32 = 7;
 export const CONF_KEEP_MIN: i32 = 8;
 /** device conf key: a size quota for this device's slices */
 export const CONF_QUOTA_BYTES: i32 = 9;
+/** device conf key: a signed checkpoint at least every this many payload writes (absent: CHECKPOINT_SEGMENTS) */
+export const CONF_CHECKPOINT_SEGMENTS: i32 = 10;
+/** device conf key: a signed checkpoint at the first payload write this long after the last (absent: CHECKPOINT_MS) */
+export const CONF_CHECKPOINT_MS: i32 = 11;
 /** bit k set for every conf key k that a conf must hold */
 export const CONF_REQUIRED_MASK: i32 = 31;
 /** bytes of the I/O buffer: the largest conf, sensor descriptor or frame piece one call takes (io_buffer_size) */
@@ -107,16 +111,24 @@ export const STATE_SLOTS: i32 = 16;
 export const STATE_MAX_BYTES: i32 = 4096;
 /** aes_setkey contexts the body offers at least */
 export const MIN_AES_CONTEXTS: i32 = 4;
-/** sha_begin contexts the body offers at least */
-export const MIN_SHA_CONTEXTS: i32 = 4;
+/** sha_begin contexts the body offers at least: what a recording holds at once is one per device signature (MAX_DEVICE_SIGNATURES), the manifest's, the checkpoints' and the segmented cipher's HMAC, 5, and one spare */
+export const MIN_SHA_CONTEXTS: i32 = 6;
 /** chacha20poly1305_begin contexts the body offers at least */
 export const MIN_AEAD_CONTEXTS: i32 = 2;
 /** the device key's size the core asks se_generate for (the DS peripheral does up to 4096) */
 export const SE_KEY_BITS: i32 = 3072;
-/** device signatures one payload layer carries at most (one digest context each) */
-export const MAX_LAYER_SIGNATURES: i32 = 2;
+/** device signatures one cryptainer carries at most, over all its payload layers (each holds a digest context while the slice records) */
+export const MAX_DEVICE_SIGNATURES: i32 = 2;
 /** files the body keeps open at once at least */
 export const MIN_OPEN_FILES: i32 = 4;
+/** signed checkpoints (docs/checkpoints.md): the default spacing in payload writes (segments, or 16 KiB chunks of the other ciphers) */
+export const CHECKPOINT_SEGMENTS: i32 = 64;
+/** signed checkpoints: the default spacing in trusted elapsed recording time */
+export const CHECKPOINT_MS: i32 = 10000;
+/** the shortest checkpoint spacing a conf may ask (each costs one se_sign and one state_commit) */
+export const MIN_CHECKPOINT_MS: i32 = 1000;
+/** the widest checkpoint spacing in payload writes a conf may ask */
+export const MAX_CHECKPOINT_SEGMENTS: i32 = 65536;
 /** the cipher's name in headers */
 export const SEG_ALGO: string = "SHIDI_AES_CTR_HMAC_SEGMENTS";
 /** the first bytes of every segment's MAC input */

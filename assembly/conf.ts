@@ -3,6 +3,10 @@
 import {
   AES_CBC,
   CHACHA20_POLY1305,
+  CHECKPOINT_MS,
+  CHECKPOINT_SEGMENTS,
+  CONF_CHECKPOINT_MS,
+  CONF_CHECKPOINT_SEGMENTS,
   CONF_FORMAT_VERSION,
   CONF_FULL_POLICY,
   CONF_KEEP_MIN,
@@ -16,10 +20,11 @@ import {
   CONF_SLICE_MS,
   CONF_VERSION,
   FULL_DELETE_OLDEST,
+  MAX_CHECKPOINT_SEGMENTS,
   MAX_DEVICE_SEGMENT_SIZE,
   MAX_KEEP_MIN,
   MAX_KEY_DEPTH,
-  MAX_LAYER_SIGNATURES,
+  MAX_DEVICE_SIGNATURES,
   MAX_PAYLOAD_LAYERS,
   MAX_PSEUDONYM_BYTES,
   MAX_QUOTA_BYTES,
@@ -27,6 +32,7 @@ import {
   MAX_RSA_MODULUS_BYTES,
   MAX_SHARDS,
   MAX_SLICE_MS,
+  MIN_CHECKPOINT_MS,
   MIN_QUOTA_BYTES,
   MIN_RSA_MODULUS_BYTES,
   MIN_SLICE_MS,
@@ -83,6 +89,10 @@ export class Conf {
   keepMin: i32 = 0;
   /** The most bytes this device's slices may take on the card; 0 = no quota. */
   quotaBytes: i64 = 0;
+  /** Signed checkpoints (docs/checkpoints.md, only when the conf signs): at most this many payload writes apart ... */
+  checkpointWrites: i32 = CHECKPOINT_SEGMENTS;
+  /** ... and at the first payload write this much trusted elapsed time after the previous one. */
+  checkpointMs: i64 = CHECKPOINT_MS;
   /** Whether any layer asks for a device signature (the secure element is then needed). */
   get signed(): bool {
     for (let i = 0; i < this.layers.length; i++) if (this.layers[i].signatures.length > 0) return true;
@@ -185,6 +195,7 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
     } else if (k == CONF_PAYLOAD_LAYERS) {
       const n = r.expect(MT_ARRAY);
       if (n == 0 || n > <u64>MAX_PAYLOAD_LAYERS) r.setBad();
+      let signatures: i32 = 0;
       for (let j: u64 = 0; j < n && !r.bad; j++) {
         const layer = new PayloadLayer();
         const fields = r.expect(MT_ARRAY);
@@ -196,7 +207,8 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
         layer.keys = parseNodes(r, 1);
         if (fields == 3 && !r.bad) {
           const ns = r.expect(MT_ARRAY);
-          if (ns == 0 || ns > <u64>MAX_LAYER_SIGNATURES) r.setBad();
+          signatures += <i32>ns;
+          if (ns == 0 || signatures > MAX_DEVICE_SIGNATURES) r.setBad();
           for (let m: u64 = 0; m < ns && !r.bad; m++) {
             const algo = r.uint();
             if (algo != <u64>SHA256 && algo != <u64>SHA512) r.setBad();
@@ -237,6 +249,14 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
       const q = r.uint();
       if (q < <u64>MIN_QUOTA_BYTES || q > <u64>MAX_QUOTA_BYTES) r.setBad();
       conf.quotaBytes = <i64>q;
+    } else if (k == CONF_CHECKPOINT_SEGMENTS) {
+      const n = r.uint();
+      if (n < 1 || n > <u64>MAX_CHECKPOINT_SEGMENTS) r.setBad();
+      conf.checkpointWrites = <i32>n;
+    } else if (k == CONF_CHECKPOINT_MS) {
+      const ms = r.uint();
+      if (ms < <u64>MIN_CHECKPOINT_MS || ms > <u64>MAX_SLICE_MS) r.setBad();
+      conf.checkpointMs = <i64>ms;
     } else {
       r.setBad();
       break;

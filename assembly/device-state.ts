@@ -8,9 +8,12 @@
 //     (it can only make slices look younger than they are, never older);
 //   - checkpoints (sequence, elapsed) at slice starts, from which retention finds the slices that are
 //     surely older than the retention period;
-//   - how many clock events (backward steps, jumps) the core has seen.
+//   - how many clock events (backward steps, jumps) the core has seen;
+//   - the slice chain's link: the newest signed checkpoint (slice sequence, cryptainer uid, chained digest),
+//     which the next slice's checkpoints name as their predecessor (docs/checkpoints.md). It sits in the
+//     same slot as the sequence number so that both are committed in one atomic write.
 // Everything lives in globals and static memory: the heap is a per-slice arena.
-import { CborReader, MT_ARRAY, MT_MAP, MT_UINT, writeHead } from "./cbor";
+import { CborReader, MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead } from "./cbor";
 import { LOG_WARNING, SLOT_RECORDING } from "./abi";
 import { C_STATE_STORE, log_write, state_commit, state_read } from "./hal";
 import { fail } from "./errors";
@@ -34,6 +37,30 @@ export let clockEvents: u64 = 0;
 /** The clock at the last frame this run (-1 before the first frame after a boot). */
 let lastClock: i64 = -1;
 let cpCount: i32 = 0;
+/** The chain link: seq (u64, native order) | uid (16) | digest (32); meaningful only when `linked`. */
+const LINK: usize = memory.data(56, 8);
+let linked = false;
+
+/** Whether a signed checkpoint exists to link to (false: the next slice links to the genesis). */
+export function chainLinked(): bool {
+  return linked;
+}
+export function linkSeq(): u64 {
+  return load<u64>(LINK);
+}
+export function linkUid(): usize {
+  return LINK + 8;
+}
+export function linkDigest(): usize {
+  return LINK + 24;
+}
+/** Makes (seq, uid, digest) the newest signed checkpoint; commitState persists it. */
+export function setLink(seq: u64, uid: usize, digest: usize): void {
+  store<u64>(LINK, seq);
+  memory.copy(LINK + 8, uid, 16);
+  memory.copy(LINK + 24, digest, 32);
+  linked = true;
+}
 
 export function checkpointCount(): i32 {
   return cpCount;
@@ -75,6 +102,7 @@ function reset(): void {
   elapsedMs = 0;
   clockEvents = 0;
   cpCount = 0;
+  linked = false;
 }
 
 /** Reads slot 0. False (and C_STATE_STORE) when the store fails; a malformed value is logged and dropped. */
@@ -92,7 +120,7 @@ export function loadState(): bool {
   let seen = 0;
   for (let i: u64 = 0; i < entries && !r.bad; i++) {
     const k = <i32>r.uint();
-    if (k > 4 || seen & (1 << k)) r.setBad();
+    if (k > 5 || seen & (1 << k)) r.setBad();
     seen |= 1 << k;
     if (k == 0) {
       if (r.uint() != FORMAT) r.setBad();
@@ -107,6 +135,14 @@ export function loadState(): bool {
         store<i64>(CP + <usize>(cpCount * 16) + 8, <i64>r.uint());
         cpCount++;
       }
+    } else if (k == 5) {
+      if (r.expect(MT_ARRAY) != 3) r.setBad();
+      const seq = r.uint();
+      const uid = r.str(MT_BYTES);
+      if (r.value != 16) r.setBad();
+      const digest = r.str(MT_BYTES);
+      if (r.value != 32) r.setBad();
+      if (!r.bad) setLink(seq, uid, digest);
     }
   }
   if (r.bad || r.ptr != r.end || (seen & 7) != 7) {
@@ -121,7 +157,7 @@ export function loadState(): bool {
 /** Writes slot 0 atomically (the body's state_commit). False (and C_STATE_STORE) when the store fails. */
 export function commitState(): bool {
   const o = new BufSink();
-  writeHead(o, MT_MAP, 5);
+  writeHead(o, MT_MAP, linked ? 6 : 5);
   writeHead(o, MT_UINT, 0);
   writeHead(o, MT_UINT, FORMAT);
   writeHead(o, MT_UINT, 1);
@@ -135,6 +171,15 @@ export function commitState(): bool {
   for (let i = 0; i < cpCount; i++) {
     writeHead(o, MT_UINT, checkpointSeq(i));
     writeHead(o, MT_UINT, <u64>checkpointElapsed(i));
+  }
+  if (linked) {
+    writeHead(o, MT_UINT, 5);
+    writeHead(o, MT_ARRAY, 3);
+    writeHead(o, MT_UINT, linkSeq());
+    writeHead(o, MT_BYTES, 16);
+    o.write(LINK + 8, 16);
+    writeHead(o, MT_BYTES, 32);
+    o.write(LINK + 24, 32);
   }
   assert(o.count <= <i64>BUF_SIZE);
   if (state_commit(SLOT_RECORDING, BUF, <i32>o.count) < 0) {

@@ -83,7 +83,7 @@ export declare function aes_ctr_xor(handle: i32, counter_ptr: usize, counter_len
 @external("shidi_hal", "sha_digest")
 export declare function sha_digest(algo: i32, input_ptr: usize, input_len: i32, output_ptr: usize, output_len: i32): i32;
 
-/** Starts an incremental digest held by the body (the engine's state is saved between calls). Returns a handle >= 0, E_INVAL or E_BUSY (at least 4 contexts must be available). */
+/** Starts an incremental digest held by the body (the engine's state is saved between calls). Returns a handle >= 0, E_INVAL or E_BUSY (at least MIN_SHA_CONTEXTS = 6 must be available). */
 // @ts-ignore: decorator
 @external("shidi_hal", "sha_begin")
 export declare function sha_begin(algo: i32): i32;

@@ -21,7 +21,7 @@ const NEWEST: usize = memory.data(MAX_KEEP_MIN * 8, 8);
 const NO_SLICE: u64 = 0xffffffffffffffff;
 
 const TAIL = "_cryptainer.cbor.crypt";
-/** What follows TAIL: 0 header ".crypt", 1 pending "~", 2 ".part", 3 ".payload"; -1 anything else. */
+/** What follows TAIL: 0 header ".crypt", 1 pending "~", 2 ".part", 3 ".payload", 4 ".sig" (signed checkpoints); -1 anything else. */
 let fileKind: i32 = -1;
 
 /**
@@ -56,6 +56,7 @@ export function sliceSequence(p: usize, n: i32, conf: Conf): u64 {
   else if (rest == 1 && load<u8>(r) == 126) fileKind = 1;
   else if (rest == 5 && load<u32>(r + 1) == 0x74726170 /* "part" */ && load<u8>(r) == 46) fileKind = 2;
   else if (rest == 8 && load<u64>(r) == 0x64616f6c7961702e /* ".payload" */) fileKind = 3;
+  else if (rest == 4 && load<u32>(r) == 0x6769732e /* ".sig" */) fileKind = 4;
   else return NO_SLICE;
   return seq;
 }
@@ -96,7 +97,10 @@ function protectedFrom(conf: Conf): u64 {
   return have < k ? 0 : load<u64>(NEWEST + <usize>((k - 1) * 8));
 }
 
-/** Deletes every file of slice `seq`: headers first, so that an interrupted deletion leaves no header without its payload. */
+/**
+ * Deletes every file of slice `seq`: headers first, so that an interrupted deletion leaves no header without
+ * its payload; the signed checkpoints go with the payload they cover.
+ */
 function removeSlice(conf: Conf, seq: u64): void {
   for (let pass = 0; pass < 2 && !failed(); pass++) {
     for (;;) {
@@ -104,7 +108,7 @@ function removeSlice(conf: Conf, seq: u64): void {
       for (let i = 0; ; i++) {
         const n = sd(sd_list(i, NAMEBUF, 96));
         if (n <= 0) break;
-        if (sliceSequence(NAMEBUF, n, conf) == seq && (fileKind == 3) == (pass == 1)) {
+        if (sliceSequence(NAMEBUF, n, conf) == seq && fileKind >= 3 == (pass == 1)) {
           // one file per scan: a removal may reorder the listing
           sd(sd_remove(NAMEBUF, n));
           removed = true;

@@ -2,7 +2,7 @@
 // (NAME.crypt~, state STARTED) is written and synced before the first payload byte; records then stream
 // through the payload cipher layers into NAME.crypt.payload; at its end the final header is copied from
 // the pending one with the state and the integrity tags filled in (NAME.crypt), and NAME.crypt~ goes.
-import { SD_CREATE, SD_READ, SEGMENTED, SHA256, SHA512 } from "./abi";
+import { SD_CREATE, SD_READ, SEG_TAG_BYTES, SEGMENTED, SHA256, SHA512 } from "./abi";
 import { release } from "./arena";
 import { FILE_BUF_SIZE, STAGE, STAGE_CHUNK } from "./buffers";
 import { Encryptor, cipherName, hasTag } from "./ciphers";
@@ -23,6 +23,7 @@ import { beginBinary, endBinary } from "./json";
 import { FileSink, MemSink, Sink } from "./sink";
 import { HashedSink, Manifest } from "./manifest";
 import { gpsBytes, gpsFrameBegin, isGpsSensor } from "./gps";
+import { Checkpointer } from "./sidecar";
 
 const SPLIT: usize = memory.data(16 * 4);
 
@@ -62,6 +63,8 @@ export class Slice {
   /** The signed manifest (docs/records.md), when the conf has the device sign; the open record's sensor. */
   manifest: Manifest | null = null;
   recordSensor: i32 = -1;
+  /** Signed checkpoints in NAME.crypt.sig (docs/checkpoints.md): whenever the conf signs. */
+  cp: Checkpointer | null = null;
 
   constructor(
     public conf: Conf,
@@ -76,7 +79,8 @@ export class Slice {
   /** What this slice took on the card: header and payload. */
   get cardBytes(): i64 {
     const seg = this.seg;
-    return this.headerLength + (seg != null ? seg.written : this.payloadBytes);
+    const cp = this.cp;
+    return this.headerLength + (seg != null ? seg.written : this.payloadBytes) + (cp != null ? cp.written : 0);
   }
 
   /** Draws and wraps the keys, writes the pending header, opens the payload. */
@@ -110,6 +114,12 @@ export class Slice {
       if (seg != null && layers[this.sigLayer[j]].cipher == SEGMENTED) seg.hashers.push(h);
     }
     if (conf.signed) this.manifest = new Manifest(this.seq);
+    if (conf.signed) {
+      const cp = new Checkpointer(conf, this.seq, this.uid);
+      this.cp = cp;
+      cp.open();
+      if (failed()) return;
+    }
     this.writeSliceHeader(sensors, sensorLens, sensorCount);
   }
 
@@ -265,17 +275,37 @@ export class Slice {
     if (seg != null) {
       // The last flush may exceed one segment by the padding of inner CBC layers: split it.
       const n = this.stageLen;
-      if (!last) seg.write(this.payload, STAGE, n, false);
+      if (!last) this.storeSegment(seg, n, false);
       else if (n > this.chunk) {
         // The first segment's tag is appended in place: move the rest (at most 16 bytes per CBC layer) aside.
         const rest = n - this.chunk;
         memory.copy(SPLIT, STAGE + <usize>this.chunk, rest);
-        seg.write(this.payload, STAGE, this.chunk, false);
+        this.storeSegment(seg, this.chunk, false);
         memory.copy(STAGE, SPLIT, rest);
-        seg.write(this.payload, STAGE, rest, true);
-      } else seg.write(this.payload, STAGE, n, true);
-    } else if (this.stageLen > 0 && !failed()) this.payloadBytes += sd(sd_write(this.payload, STAGE, this.stageLen));
+        this.storeSegment(seg, rest, true);
+      } else this.storeSegment(seg, n, true);
+    } else if (this.stageLen > 0 && !failed()) {
+      this.payloadBytes += sd(sd_write(this.payload, STAGE, this.stageLen));
+      const cp = this.cp;
+      if (cp != null) {
+        cp.stored(STAGE, this.stageLen);
+        // These ciphers' writes are not synced one by one: a checkpoint covers only bytes made durable first.
+        if (!last && cp.due) {
+          if (!failed()) sd(sd_sync(this.payload));
+          cp.sign(false);
+        }
+      }
+    }
     this.stageLen = 0;
+  }
+
+  /** One segment from the stage to the card (written and synced), then into the checkpoints' digest. */
+  private storeSegment(seg: SegmentWriter, n: i32, last: bool): void {
+    seg.write(this.payload, STAGE, n, last);
+    const cp = this.cp;
+    if (cp == null || failed()) return;
+    cp.stored(STAGE, n + SEG_TAG_BYTES);
+    if (!last && cp.due) cp.sign(false);
   }
 
   /** Ends the slice: payload tags, then NAME.crypt from NAME.crypt~ with state and tags filled in. */
@@ -286,6 +316,13 @@ export class Slice {
     if (failed()) return;
     this.flush(true);
     if (failed()) return;
+    const cp = this.cp;
+    if (cp != null) {
+      // The final checkpoint before the final header: a slice with a NAME.crypt always has one.
+      if (this.seg == null) sd(sd_sync(this.payload));
+      cp.sign(true);
+      cp.close();
+    }
     sd(sd_close(this.payload));
     if (failed()) return;
     const src = sd(sd_open(FILE, fileName(".crypt~"), SD_READ));

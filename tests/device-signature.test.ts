@@ -196,7 +196,9 @@ describe('the core never holds the device private key', () => {
     core.finish();
     expect(hitsIn(memory(), needles!)).toEqual([]);
     expect(scans).toBe(4);
-    expect(hal.se.signatures).toBe(10); // per slice: the header signature and the manifest seal (docs/records.md)
+    // Per slice: its header signature, the manifest seal (docs/records.md), and its signed checkpoints 0 and
+    // final (docs/checkpoints.md; 1 s slices stay under the default spacing, so there is no other).
+    expect(hal.se.signatures).toBe(5 * 4);
   });
 });
 
@@ -271,6 +273,39 @@ describe('the conf compiler takes the device signature and only it', () => {
       await expect(compileSigned(1000, extra)).rejects.toThrow(pattern);
     });
   }
+  it("two device signatures (one per layer), the manifest, the checkpoints and a segmented HMAC fit the ABI's 6 digest contexts; a third signature is refused", async () => {
+    const seg = loadCryptoconfFile(keys.guardians.cryptoconfPath);
+    const outer = seg.payload_cipher_layers[0]!;
+    const two = {
+      ...seg,
+      payload_cipher_layers: [
+        { ...outer, payload_cipher_algo: 'AES_CBC', payload_signatures: [DEVICE_SIG] },
+        { ...outer, payload_signatures: [{ ...DEVICE_SIG, payload_digest_algo: 'SHA256' }] },
+      ],
+    } as Cryptoconf;
+    const conf = await compileCryptoconf(two, new KeyPool([keys.pool]), { sliceMs: 1000, pseudonym: 'ctx' });
+    const card = join(s.dir, 'two-sigs');
+    // host-sim offers exactly MIN_SHA_CONTEXTS hash contexts: one more in use and the core would stop (C_HAL).
+    const r = await runSimulation({
+      conf,
+      sensors: [MIC],
+      frames: frames(3000),
+      startMs: T0,
+      outDir: card,
+      deviceDir: join(s.dir, 'two-sigs-device'),
+      seed: 'ctx',
+    });
+    expect(r.slices_finished).toBe(3);
+    const h = JSON.parse(readFileSync(join(card, headers(card)[0]!), 'utf8'));
+    expect(h.payload_cipher_layers.map((l: { payload_signatures: unknown[] }) => l.payload_signatures.length)).toEqual([1, 1]);
+    const three = {
+      ...two,
+      payload_cipher_layers: [{ ...two.payload_cipher_layers[0]!, payload_signatures: [DEVICE_SIG, DEVICE_SIG] }, two.payload_cipher_layers[1]!],
+    };
+    await expect(compileCryptoconf(three as Cryptoconf, new KeyPool([keys.pool]), { sliceMs: 1000, pseudonym: 'ctx' })).rejects.toThrow(
+      /3 device signatures over the payload layers; the device makes at most 2 per cryptainer/,
+    );
+  });
   it('refuses a keychain_uid on the device signature: the device writes its own', async () => {
     const c = signedConf();
     const { Uuid } = await import('../tools/src/lib/wacryptolib/ejson.js');

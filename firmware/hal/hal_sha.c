@@ -3,7 +3,8 @@
 #include "shidi_mbedtls.h"
 #include "shidi_hal_internal.h"
 
-#define SHA_HANDLES (2 * SHIDI_MIN_SHA_CONTEXTS)
+/* Exactly what the ABI promises, as host-sim offers: a core that needs more fails in CI, not on a device. */
+#define SHA_HANDLES SHIDI_MIN_SHA_CONTEXTS
 
 typedef struct {
     int32_t algo; /* 0: free */

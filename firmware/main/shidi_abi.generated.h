@@ -63,6 +63,8 @@ enum shidi_conf_key {
     SHIDI_CONF_FULL_POLICY = 7,
     SHIDI_CONF_KEEP_MIN = 8,
     SHIDI_CONF_QUOTA_BYTES = 9,
+    SHIDI_CONF_CHECKPOINT_SEGMENTS = 10,
+    SHIDI_CONF_CHECKPOINT_MS = 11,
 };
 #define SHIDI_CONF_REQUIRED_MASK 31
 
@@ -89,11 +91,15 @@ enum shidi_conf_key {
 #define SHIDI_STATE_SLOTS (16) /* state slots of the body (0 .. STATE_SLOTS - 1) */
 #define SHIDI_STATE_MAX_BYTES (4096) /* the largest value of a state slot */
 #define SHIDI_MIN_AES_CONTEXTS (4) /* aes_setkey contexts the body offers at least */
-#define SHIDI_MIN_SHA_CONTEXTS (4) /* sha_begin contexts the body offers at least */
+#define SHIDI_MIN_SHA_CONTEXTS (6) /* sha_begin contexts the body offers at least: what a recording holds at once is one per device signature (MAX_DEVICE_SIGNATURES), the manifest's, the checkpoints' and the segmented cipher's HMAC, 5, and one spare */
 #define SHIDI_MIN_AEAD_CONTEXTS (2) /* chacha20poly1305_begin contexts the body offers at least */
 #define SHIDI_SE_KEY_BITS (3072) /* the device key's size the core asks se_generate for (the DS peripheral does up to 4096) */
-#define SHIDI_MAX_LAYER_SIGNATURES (2) /* device signatures one payload layer carries at most (one digest context each) */
+#define SHIDI_MAX_DEVICE_SIGNATURES (2) /* device signatures one cryptainer carries at most, over all its payload layers (each holds a digest context while the slice records) */
 #define SHIDI_MIN_OPEN_FILES (4) /* files the body keeps open at once at least */
+#define SHIDI_CHECKPOINT_SEGMENTS (64) /* signed checkpoints (docs/checkpoints.md): the default spacing in payload writes (segments, or 16 KiB chunks of the other ciphers) */
+#define SHIDI_CHECKPOINT_MS (10000) /* signed checkpoints: the default spacing in trusted elapsed recording time */
+#define SHIDI_MIN_CHECKPOINT_MS (1000) /* the shortest checkpoint spacing a conf may ask (each costs one se_sign and one state_commit) */
+#define SHIDI_MAX_CHECKPOINT_SEGMENTS (65536) /* the widest checkpoint spacing in payload writes a conf may ask */
 #define SHIDI_SEG_ALGO "SHIDI_AES_CTR_HMAC_SEGMENTS" /* the cipher's name in headers */
 #define SHIDI_SEG_MAC_LABEL "SHIDI-SEG1" /* the first bytes of every segment's MAC input */
 #define SHIDI_SEG_KEY_INFO "shidi segments v1" /* the HKDF-SHA-256 info that derives the encryption and MAC keys */

@@ -96,6 +96,10 @@ export const ConfKey = {
   KEEP_MIN: 8,
   /** a size quota for this device's slices */
   QUOTA_BYTES: 9,
+  /** a signed checkpoint at least every this many payload writes (absent: CHECKPOINT_SEGMENTS) */
+  CHECKPOINT_SEGMENTS: 10,
+  /** a signed checkpoint at the first payload write this long after the last (absent: CHECKPOINT_MS) */
+  CHECKPOINT_MS: 11,
 } as const;
 export type ConfKey = (typeof ConfKey)[keyof typeof ConfKey];
 /** The keys a conf must hold. */
@@ -147,16 +151,24 @@ export const STATE_SLOTS = 16;
 export const STATE_MAX_BYTES = 4096;
 /** aes_setkey contexts the body offers at least */
 export const MIN_AES_CONTEXTS = 4;
-/** sha_begin contexts the body offers at least */
-export const MIN_SHA_CONTEXTS = 4;
+/** sha_begin contexts the body offers at least: what a recording holds at once is one per device signature (MAX_DEVICE_SIGNATURES), the manifest's, the checkpoints' and the segmented cipher's HMAC, 5, and one spare */
+export const MIN_SHA_CONTEXTS = 6;
 /** chacha20poly1305_begin contexts the body offers at least */
 export const MIN_AEAD_CONTEXTS = 2;
 /** the device key's size the core asks se_generate for (the DS peripheral does up to 4096) */
 export const SE_KEY_BITS = 3072;
-/** device signatures one payload layer carries at most (one digest context each) */
-export const MAX_LAYER_SIGNATURES = 2;
+/** device signatures one cryptainer carries at most, over all its payload layers (each holds a digest context while the slice records) */
+export const MAX_DEVICE_SIGNATURES = 2;
 /** files the body keeps open at once at least */
 export const MIN_OPEN_FILES = 4;
+/** signed checkpoints (docs/checkpoints.md): the default spacing in payload writes (segments, or 16 KiB chunks of the other ciphers) */
+export const CHECKPOINT_SEGMENTS = 64;
+/** signed checkpoints: the default spacing in trusted elapsed recording time */
+export const CHECKPOINT_MS = 10000;
+/** the shortest checkpoint spacing a conf may ask (each costs one se_sign and one state_commit) */
+export const MIN_CHECKPOINT_MS = 1000;
+/** the widest checkpoint spacing in payload writes a conf may ask */
+export const MAX_CHECKPOINT_SEGMENTS = 65536;
 /** the cipher's name in headers */
 export const SEG_ALGO = 'SHIDI_AES_CTR_HMAC_SEGMENTS' as const;
 /** the first bytes of every segment's MAC input */

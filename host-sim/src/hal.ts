@@ -1,7 +1,7 @@
 // The HAL body of the simulator: every import of the generated table, implemented on node:crypto and a real
 // directory, bounds-checked the way WAMR checks `*~` pairs, and metered per call.
 import * as crypto from 'node:crypto';
-import { LogLevel, ShaAlgo, SdMode } from './abi.generated.js';
+import { LogLevel, MIN_SHA_CONTEXTS, ShaAlgo, SdMode } from './abi.generated.js';
 import { HAL_IMPORTS, HAL_MODULE, HalError, type HalImportName, type HalImportSpec } from './hal-table.generated.js';
 import type { SimClock } from './clock.js';
 import { SeededTrng } from './drbg.js';
@@ -59,9 +59,12 @@ export interface HalBodyOptions {
   fuseKey?: Uint8Array;
 }
 
-/** Handle limits. The ABI promises at least 4 AES contexts, 4 hash contexts and 2 AEAD contexts. */
+/**
+ * Handle limits. The ABI promises at least MIN_AES_CONTEXTS, MIN_SHA_CONTEXTS and MIN_AEAD_CONTEXTS. Hash
+ * contexts are offered exactly as promised, so that a core needing more than its budget fails here first.
+ */
 export const AES_MAX_HANDLES = 8;
-export const SHA_MAX_HANDLES = 8;
+export const SHA_MAX_HANDLES = MIN_SHA_CONTEXTS;
 export const AEAD_MAX_HANDLES = 4;
 
 const { E_INVAL, E_BUSY, E_HW } = HalError;

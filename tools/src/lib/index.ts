@@ -91,7 +91,7 @@ export {
   type ManifestVerdict,
   verifyManifest,
 } from './evidence/manifest.js';
-export { deviceIdOf } from './evidence/device-id.js';
+export { deviceUidBytes } from './evidence/device-id.js';
 
 // Captures for the simulator, the cryptoconf compiler and the simulator itself.
 export { type CaptureReport, captureFromFiles, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, openCapture, writeCapture } from './capture/index.js';
@@ -126,3 +126,14 @@ export {
   trustFromRegistry,
   type VerdictStatus,
 } from './registry/index.js';
+// Evidence without keys: a slice's signed checkpoints (its sidecar) and the slice chain over a set.
+export {
+  type CheckpointInput,
+  type CheckpointPart,
+  type CheckpointProblem,
+  type CheckpointVerdict,
+  verifyCheckpoints,
+} from './evidence/checkpoints.js';
+export { type ChainPart, type ChainProblem, type ChainSlice, type ChainVerdict, verifyChain } from './evidence/chain.js';
+export { readSidecar } from './evidence/sidecar.js';
+export { SIDECAR_SUFFIX, type SliceFilesVerdict, sidecarPath, verifySliceFiles, verifySliceSet } from './evidence/slice-files.js';

@@ -19,10 +19,13 @@ import {
   ConfKey,
   FullPolicyCode,
   KeyNodeKind,
+  CHECKPOINT_MS,
+  CHECKPOINT_SEGMENTS,
+  MAX_CHECKPOINT_SEGMENTS,
   MAX_DEVICE_SEGMENT_SIZE,
   MAX_KEEP_MIN,
   MAX_KEY_DEPTH,
-  MAX_LAYER_SIGNATURES,
+  MAX_DEVICE_SIGNATURES,
   MAX_PAYLOAD_LAYERS,
   MAX_PSEUDONYM_BYTES,
   MAX_QUOTA_BYTES,
@@ -30,6 +33,7 @@ import {
   MAX_RSA_MODULUS_BYTES,
   MAX_SHARDS,
   MAX_SLICE_MS,
+  MIN_CHECKPOINT_MS,
   MIN_QUOTA_BYTES,
   MIN_RSA_MODULUS_BYTES,
   MIN_SLICE_MS,
@@ -84,6 +88,10 @@ export interface DeviceOptions {
   retentionKeepMin?: number;
   /** The most bytes this device's slices may take on the card (>= 1 MiB); absent: no quota. */
   retentionQuotaBytes?: number;
+  /** Signed checkpoints (docs/checkpoints.md) at most this many payload writes apart; absent: the core's default. */
+  checkpointSegments?: number;
+  /** ... and at the first payload write this many ms of recording after the previous one; absent: the core's default. */
+  checkpointMs?: number;
 }
 
 export interface DeviceConf extends DeviceOptions {
@@ -115,6 +123,15 @@ export function checkDeviceOptions(opts: DeviceOptions): void {
   const quota = opts.retentionQuotaBytes;
   if (quota !== undefined && (!Number.isInteger(quota) || quota < MIN_QUOTA_BYTES || quota > MAX_QUOTA_BYTES))
     throw badInput(`retention quota ${quota} bytes: give at least 1 MiB (e.g. --retention-mib 1024)`, 'bad-device-option');
+  const cpWrites = opts.checkpointSegments;
+  if (cpWrites !== undefined && (!Number.isInteger(cpWrites) || cpWrites < 1 || cpWrites > MAX_CHECKPOINT_SEGMENTS))
+    throw badInput(`checkpoint spacing ${cpWrites} segments: give 1 to ${MAX_CHECKPOINT_SEGMENTS} (default ${CHECKPOINT_SEGMENTS})`, 'bad-device-option');
+  const cpMs = opts.checkpointMs;
+  if (cpMs !== undefined && (!Number.isInteger(cpMs) || cpMs < MIN_CHECKPOINT_MS || cpMs > MAX_SLICE_MS))
+    throw badInput(
+      `checkpoint spacing ${cpMs} ms: give ${MIN_CHECKPOINT_MS} to ${MAX_SLICE_MS} ms (default ${CHECKPOINT_MS}); each checkpoint costs one device signature`,
+      'bad-device-option',
+    );
   if (opts.fullPolicy !== undefined && !FULL_POLICIES.includes(opts.fullPolicy))
     throw badInput(`card-full policy ${JSON.stringify(opts.fullPolicy)}: one of ${FULL_POLICIES.join(', ')}`, 'bad-device-option');
   const ms = opts.sliceMs;
@@ -177,6 +194,8 @@ export function encodeDeviceConf(c: DeviceConf): Uint8Array {
       ...(c.fullPolicy !== undefined && c.fullPolicy !== 'stop' ? [[ConfKey.FULL_POLICY, FULL_POLICY_CODE[c.fullPolicy]] as const] : []),
       ...(c.retentionKeepMin ? [[ConfKey.KEEP_MIN, c.retentionKeepMin] as const] : []),
       ...(c.retentionQuotaBytes ? [[ConfKey.QUOTA_BYTES, c.retentionQuotaBytes] as const] : []),
+      ...(c.checkpointSegments === undefined ? [] : [[ConfKey.CHECKPOINT_SEGMENTS, c.checkpointSegments] as const]),
+      ...(c.checkpointMs === undefined ? [] : [[ConfKey.CHECKPOINT_MS, c.checkpointMs] as const]),
     ]),
   );
   if (bytes.length > CONF_SIZE)
@@ -264,13 +283,14 @@ function checkShape(conf: Cryptoconf, hasRootKeychain: boolean): Leaf[] {
       }
     });
   };
+  const signatures = conf.payload_cipher_layers.reduce((n, pl) => n + pl.payload_signatures.length, 0);
+  if (signatures > MAX_DEVICE_SIGNATURES)
+    throw badInput(
+      `cryptoconf: payload_signatures: ${signatures} device signatures over the payload layers; the device makes at most ${MAX_DEVICE_SIGNATURES} per cryptainer (each holds a digest context while it records) — keep one, on the outermost layer`,
+      'unsupported-cryptoconf',
+    );
   conf.payload_cipher_layers.forEach((pl, i) => {
     pl.payload_signatures.forEach((sig, j) => deviceDigestAlgo(sig, `payload_cipher_layers[${i}].payload_signatures[${j}]`));
-    if (pl.payload_signatures.length > MAX_LAYER_SIGNATURES)
-      throw badInput(
-        `cryptoconf: payload_cipher_layers[${i}].payload_signatures: ${pl.payload_signatures.length} signatures; the device signs a layer at most ${MAX_LAYER_SIGNATURES} times`,
-        'unsupported-cryptoconf',
-      );
     walk(pl.key_cipher_layers, `payload_cipher_layers[${i}].key_cipher_layers`, 1);
   });
   return leaves;
@@ -442,6 +462,8 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     ...(opts.fullPolicy === undefined ? {} : { fullPolicy: opts.fullPolicy }),
     ...(opts.retentionKeepMin === undefined ? {} : { retentionKeepMin: opts.retentionKeepMin }),
     ...(opts.retentionQuotaBytes === undefined ? {} : { retentionQuotaBytes: opts.retentionQuotaBytes }),
+    ...(opts.checkpointSegments === undefined ? {} : { checkpointSegments: opts.checkpointSegments }),
+    ...(opts.checkpointMs === undefined ? {} : { checkpointMs: opts.checkpointMs }),
   });
   if (keychainGenerated) opts.onKeychainGenerated?.(defaultKeychain);
   return { bytes, keychainUid: defaultKeychain, keychainGenerated, keys };

@@ -5,7 +5,8 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 
-export function deviceIdOf(key: KeyObject): Uint8Array {
+/** The device uid's 16 bytes. */
+export function deviceUidBytes(key: KeyObject): Uint8Array {
   const jwk = key.export({ format: 'jwk' });
   const n = Buffer.from(jwk.n ?? '', 'base64url');
   const u = new Uint8Array(createHash('sha256').update(n).digest().subarray(0, 16));
@@ -18,3 +19,6 @@ export function uuidText(u: Uint8Array): string {
   const h = Buffer.from(u).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/** The device uid as text: the header's keychain_uid and the certificate's subject CN. */
+export const deviceUidOf = (key: KeyObject): string => uuidText(deviceUidBytes(key));

@@ -10,7 +10,7 @@ import { badInput, ShidiError } from '../errors.js';
 import { asUint, cborTypeName, textKeyedMap } from '../records/cbor-seq.js';
 import { frameFixes, type FixE7 } from '../records/nmea.js';
 import { openRecordStream, type ManifestItem, type RecordStream, type SliceRecord } from '../records/reader.js';
-import { deviceIdOf, uuidText } from './device-id.js';
+import { deviceUidBytes, uuidText } from './device-id.js';
 
 /** What the seal's signature covers starts with this label (the core's assembly/manifest.ts). */
 export const SEAL_LABEL = 'shidi-manifest-seal-1';
@@ -134,7 +134,7 @@ function publicKeyOf(key: string | Buffer | KeyObject): KeyObject {
  */
 export async function verifyManifest(path: string, publicKey: string | Buffer | KeyObject, opts: ManifestOptions = {}): Promise<ManifestVerdict> {
   const key = publicKeyOf(publicKey);
-  const deviceId = deviceIdOf(key);
+  const deviceId = deviceUidBytes(key);
   const tolerance = opts.skewToleranceMs ?? DEFAULT_SKEW_TOLERANCE_MS;
   const problems: ManifestProblem[] = [];
   const gps: GpsClockReport = { fixes: 0, entries_without_fix: 0, max_skew_ms: null, tolerance_ms: tolerance, large_skews: [] };
