@@ -50,7 +50,7 @@ export function verifyCommand(io: Io, done: (code: number) => void): Command {
       for (const f of warned) r.result(`     ${f.part} (warning): ${f.message}`);
       if (opts.verbose) for (const f of s.findings.filter((x) => x.verdict === 'ok')) r.result(`     ${f.part}: ${f.message}`);
     }
-    for (const f of report.set.filter((x) => x.verdict !== 'ok')) r.result(`set  ${f.part}: ${f.message}`);
+    for (const f of report.set) if (f.verdict !== 'ok' || opts.verbose) r.result(`${f.verdict === 'failed' ? 'FAIL' : 'set '} ${f.part}: ${f.message}`);
     r.note(
       report.ok
         ? `verified: ${report.slices.length} slice(s), every check holds`

@@ -13,6 +13,8 @@ import { parseSliceName } from '../records/slice-name.js';
 import { commonName } from '../registry/device-id.js';
 import { judgeDevice, type TrustBundle, trustFromFiles, trustFromRegistry } from '../registry/trust.js';
 import { bad, type Finding, ok, warn } from './findings.js';
+import { checkCheckpoints, checkChain } from './checkpoint-findings.js';
+import type { CheckpointVerdict } from './checkpoints.js';
 import { checkRevealed } from './revealed-check.js';
 import { checkHeader, type DeviceKeyLookup, type HeaderFacts } from './header-check.js';
 
@@ -109,6 +111,7 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
   const fromKeys = poolLookup(pool);
   const lookup: DeviceKeyLookup = (uid) => fromCerts(uid) ?? fromKeys(uid);
   const slices: SliceVerdict[] = [];
+  const chained: { name: string; path: string; verdict: CheckpointVerdict | null }[] = [];
   for (const path of files) {
     const name = sliceName(path);
     const parsed = parseSliceName(name);
@@ -128,6 +131,12 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
     findings.push(...header.findings);
     const cert = await checkCertificate(name, trust, header, header.claimedTime ?? parsed?.startSeconds);
     if (cert) findings.push(cert);
+    if (header.keychainUid) {
+      // An unfinished slice has no header signature: the checkpoints, by the same device key, attribute it.
+      const cp = checkCheckpoints(name, path, header.deviceKey ?? lookup(header.keychainUid));
+      findings.push(...cp.findings);
+      chained.push({ name, path, verdict: cp.verdict });
+    }
     if (pool)
       findings.push(
         ...(await checkRevealed(
@@ -139,7 +148,9 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
       );
     slices.push({ name, path, sequence, ok: findings.every((f) => f.verdict !== 'failed'), findings });
   }
-  const set: Finding[] = [];
+  // The chain in the order the slices were made: their sequence numbers (names), as the set came otherwise.
+  const order = (n: string) => slices.find((x) => x.name === n)?.sequence ?? Number.MAX_SAFE_INTEGER;
+  const set: Finding[] = checkChain([...chained].sort((a, b) => order(a.name) - order(b.name)));
   const failures = [...slices.flatMap((s) => s.findings), ...set].filter((f) => f.verdict === 'failed');
   return { ok: failures.length === 0 && slices.length > 0, slices, set, failures };
 }
