@@ -13,6 +13,7 @@ import { revealCryptainer } from '../wacryptolib/reveal.js';
 import { bad, type Finding, ok, warn } from './findings.js';
 import type { DeviceKey } from './header-check.js';
 import { verifyManifest } from './manifest.js';
+import { manifestFindings } from './revealed-file.js';
 
 /**
  * `keys`: the key folders given; `device`: the key that verified the header, with its keychain uid, which
@@ -52,28 +53,7 @@ export async function checkRevealed(
       return [bad(slice, 'reveal', `the slice does not reveal: ${e.message}`, { kind: e.kind })];
     }
     if (!device) return [...out, bad(slice, 'manifest', 'not checked: no device key verified this slice, so its manifest seal cannot be checked')];
-    const v = await verifyManifest(revealed, device.key);
-    for (const p of v.problems) {
-      const details = { code: p.code, ...(p.record !== undefined ? { record: p.record } : {}), ...(p.field ? { field: p.field } : {}) };
-      out.push(bad(slice, p.part === 'entry' ? 'record' : 'manifest', p.message, details));
-    }
-    if (v.ok) out.push(ok(slice, 'manifest', `manifest: ${v.entries} entries match ${v.records} records, sealed and signed by device ${v.device}`));
-    else if (v.problems.length === 0) out.push(bad(slice, 'manifest', 'the manifest does not hold'));
-    const g = v.gps;
-    if (g.fixes === 0) out.push(ok(slice, 'gps-time', 'no GPS fix in this slice: the device clock is the only time source'));
-    else if (g.large_skews.length > 0)
-      out.push(
-        warn(
-          slice,
-          'gps-time',
-          `the device clock and the GPS receiver's UTC time differ by up to ${g.max_skew_ms} ms (tolerance ${g.tolerance_ms} ms), first at record ${g.large_skews[0]!.record}`,
-          { ...g },
-        ),
-      );
-    else
-      out.push(
-        ok(slice, 'gps-time', `device clock within ${Math.abs(g.max_skew_ms ?? 0)} ms of the GPS receiver's UTC time over ${g.fixes} fix(es)`, { ...g }),
-      );
+    out.push(...manifestFindings(slice, await verifyManifest(revealed, device.key), device.source));
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });

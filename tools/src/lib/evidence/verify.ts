@@ -7,6 +7,8 @@
 import { Uuid } from '../wacryptolib/ejson.js';
 import { type CryptainerFile, listCryptainers, loadCryptainer } from '../wacryptolib/cryptainer-file.js';
 import { createPublicKey } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { KeyPool, type PassphraseSource } from '../wacryptolib/keystore.js';
 import { ShidiError } from '../errors.js';
 import { parseSliceName } from '../records/slice-name.js';
@@ -16,6 +18,7 @@ import { bad, type Finding, ok, warn } from './findings.js';
 import { checkCheckpoints, checkChain } from './checkpoint-findings.js';
 import type { CheckpointVerdict } from './checkpoints.js';
 import { checkRevealed } from './revealed-check.js';
+import { checkRevealedFile, isRevealedSlice } from './revealed-file.js';
 import { checkHeader, type DeviceKeyLookup, type HeaderFacts } from './header-check.js';
 
 export interface VerifyOptions {
@@ -100,11 +103,22 @@ function sliceName(path: string): string {
   return path
     .split('/')
     .pop()!
-    .replace(/\.crypt~?$/, '');
+    .replace(/\.crypt~?$|\.cbor$/, '');
 }
 
 export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): Promise<VerifyReport> {
-  const files = paths.flatMap((p) => listCryptainers(p));
+  // Revealed slices (NAME.cbor) given by name, or lying in a folder given.
+  const revealed = paths.flatMap((p) =>
+    isRevealedSlice(p)
+      ? [p]
+      : existsSync(p) && statSync(p).isDirectory()
+        ? readdirSync(p)
+            .filter(isRevealedSlice)
+            .sort()
+            .map((n) => join(p, n))
+        : [],
+  );
+  const files = paths.filter((p) => !isRevealedSlice(p)).flatMap((p) => listCryptainers(p));
   const trust = o.registry ? await trustFromRegistry(o.registry) : o.certs && o.certs.length > 0 ? await trustFromFiles(o.certs) : null;
   const fromCerts = certificateLookup(trust);
   const pool = o.keys && o.keys.length > 0 ? new KeyPool(o.keys, o.passphrases) : null;
@@ -147,6 +161,16 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
         )),
       );
     slices.push({ name, path, sequence, ok: findings.every((f) => f.verdict !== 'failed'), findings });
+  }
+  for (const path of revealed) {
+    const r = await checkRevealedFile(path, lookup);
+    const findings = r.findings;
+    // A revealed slice's time is its header's slice start (inside the encryption, so covered by the seal).
+    const cert = r.device
+      ? await checkCertificate(sliceName(path), trust, { findings: [], keychainUid: r.device, ...(r.key ? { deviceKey: r.key } : {}) }, r.claimedSeconds)
+      : null;
+    if (cert) findings.push(cert);
+    slices.push({ name: sliceName(path), path, sequence: null, ok: findings.every((f) => f.verdict !== 'failed'), findings });
   }
   // The chain in the order the slices were made: their sequence numbers (names), as the set came otherwise.
   const order = (n: string) => slices.find((x) => x.name === n)?.sequence ?? Number.MAX_SAFE_INTEGER;
