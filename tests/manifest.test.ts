@@ -8,7 +8,8 @@
 import { constants, createHash, createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeMultiple, Encoder } from 'cbor-x';
+import { decodeMultiple } from 'cbor-x';
+import { cborAgain } from './helpers/cbor.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation, type SimFrame } from '../host-sim/src/simulator.js';
 import { openCapture } from '../tools/src/lib/capture/index.js';
@@ -60,17 +61,7 @@ async function reveal(card: string, device: string, out: string, unfinished = fa
 }
 
 // ── an independent reading of a record stream: cbor-x values, and their bytes re-encoded by cbor-x ──
-const enc = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false });
-/** cbor-x writes integers beyond 32 bits as floats unless they are bigints. */
-const prep = (v: unknown): unknown =>
-  typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > 0xffffffff
-    ? BigInt(v)
-    : Array.isArray(v)
-      ? v.map(prep)
-      : v && typeof v === 'object' && !(v instanceof Uint8Array)
-        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, prep(x)]))
-        : v;
-const encode = (v: unknown) => Buffer.from(enc.encode(prep(v)));
+const encode = cborAgain;
 function items(path: string): { values: unknown[]; bytes: Buffer[] } {
   const file = readFileSync(path);
   const values = decodeMultiple(file) as unknown[];

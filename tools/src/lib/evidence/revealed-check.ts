@@ -48,8 +48,9 @@ export async function checkRevealed(
       );
     } catch (e) {
       if (!(e instanceof ShidiError)) throw e;
-      // Not enough keys is not a finding about the recording: the manifest simply stays unchecked.
-      if (e.exitCode === ExitCode.notEnoughKeys) return [warn(slice, 'manifest', `not checked — the slice could not be revealed: ${e.message}`)];
+      // Guardians' keys were given, so the slice must reveal with them: a key tree altered in the header (which
+      // the device's header signature does not cover) shows here as keys that no longer fit.
+      if (e.exitCode === ExitCode.notEnoughKeys) return [bad(slice, 'reveal', `the slice does not reveal with the keys given: ${e.message}`, { kind: e.kind })];
       return [bad(slice, 'reveal', `the slice does not reveal: ${e.message}`, { kind: e.kind })];
     }
     if (!device) return [...out, bad(slice, 'manifest', 'not checked: no device key verified this slice, so its manifest seal cannot be checked')];

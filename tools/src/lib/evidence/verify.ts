@@ -99,6 +99,16 @@ async function checkCertificate(slice: string, trust: TrustBundle | null, header
   return v.ok ? ok(slice, 'certificate', `${v.words} (the time the device claims)`, details) : bad(slice, 'certificate', v.words, details);
 }
 
+/** Whether a key folder holds a private key (wacryptolib's NAME_private_key.pem), a few levels down. */
+function holdsPrivateKeys(dir: string, depth = 3): boolean {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return false;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('_private_key.pem')) return true;
+    if (e.isDirectory() && depth > 0 && holdsPrivateKeys(join(dir, e.name), depth - 1)) return true;
+  }
+  return false;
+}
+
 function sliceName(path: string): string {
   return path
     .split('/')
@@ -123,6 +133,9 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
   const fromCerts = certificateLookup(trust);
   const pool = o.keys && o.keys.length > 0 ? new KeyPool(o.keys, o.passphrases) : null;
   const fromKeys = poolLookup(pool);
+  // Key folders with guardians' private keys reveal each slice; folders of public keys only (a device's
+  // public/) just supply the device key.
+  const revealWith = (o.keys ?? []).some((d) => holdsPrivateKeys(d));
   const lookup: DeviceKeyLookup = (uid) => fromCerts(uid) ?? fromKeys(uid);
   const slices: SliceVerdict[] = [];
   const chained: { name: string; path: string; verdict: CheckpointVerdict | null }[] = [];
@@ -151,7 +164,7 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
       findings.push(...cp.findings);
       chained.push({ name, path, verdict: cp.verdict });
     }
-    if (pool)
+    if (pool && revealWith)
       findings.push(
         ...(await checkRevealed(
           file,
