@@ -255,7 +255,7 @@ describe('bad inputs: one line, the right exit code', () => {
 });
 
 describe('shidi sim without keys: a throw-away test device identity and registry', () => {
-  it('enrols the device over the capture dates, signs the recording, and the printed Reveal it reports origin signed', async () => {
+  it('enrols the device over the capture dates, signs the recording; the printed Reveal it reports origin signed with a valid certificate, and Check it verifies', async () => {
     const out = at('sim', 'card');
     const r = await shidi(['sim', '--out', out, '--slice-seconds', '5']);
     expect(r.code, r.stderr).toBe(0);
@@ -267,13 +267,18 @@ describe('shidi sim without keys: a throw-away test device identity and registry
     for (const t of ['2026-01-01T12:00:00Z', '2026-01-01T12:00:07Z'])
       expect(opensslVerify(join(reg, 'ca-cert.pem'), join(reg, 'issued', cert!), t, join(reg, 'crl.pem')).ok).toBe(true);
     const line = r.stdout.split('\n').find((l) => l.startsWith('Reveal it:'))!;
-    expect(line).toContain(`--keys ${out}-device/public`);
+    expect(line).toContain(`--registry ${reg}`);
     const args = line.replace(/^Reveal it:\s+npx shidi /, '').split(/\s+/);
     const d = await shidi([...args, '--json']);
     expect(d.code, d.stderr).toBe(0);
-    const doc = JSON.parse(d.stdout) as { revealed: { origin: string }[] };
+    const doc = JSON.parse(d.stdout) as { revealed: { origin: string; certificate: { status: string } }[] };
     expect(doc.revealed.length).toBeGreaterThan(0);
-    for (const x of doc.revealed) expect(x.origin).toBe('signed');
+    for (const x of doc.revealed) expect([x.origin, x.certificate.status]).toEqual(['signed', 'valid']);
+    const check = r.stdout.split('\n').find((l) => l.startsWith('Check it:'))!;
+    expect(check).toBe(`Check it:   npx shidi verify ${out} --registry ${reg}`);
+    const v = await shidi([...check.replace(/^Check it:\s+npx shidi /, '').split(/\s+/), '--json']);
+    expect(v.code, v.stdout).toBe(0);
+    expect(JSON.parse(v.stdout).ok).toBe(true);
     expect(existsSync(join(`${out}-device`, 'public'))).toBe(true);
   }, 120_000);
 });

@@ -7,7 +7,7 @@
  * mutation's), and tests/checkpoints.test.ts, tests/manifest.test.ts, tests/registry.test.ts and
  * tests/device-signature.test.ts check the same signatures with node:crypto, openssl and wacryptolib.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeMultiple } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -291,6 +291,30 @@ describe('the certificate, at the time the device claims', () => {
     const doc = JSON.parse(r.stdout) as { failures: Failure[] };
     expect(doc.failures.some((f) => f.part === 'header-signature' && /unknown device/.test(f.message))).toBe(true);
     expect(doc.failures.some((f) => f.part === 'certificate' && f.details?.status === 'unknown-device')).toBe(true);
+  });
+});
+
+describe('shidi decrypt reports origin from the same checks', () => {
+  it('signed by the device, with its certificate valid at the time it claims; --require-signature refuses a revoked one before any key is used', async () => {
+    const out = dir('dec-ok');
+    const r = await shidi(['decrypt', header(CARD, 0), '--keys', POOL, '--registry', REG, '--require-signature', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [rep] = JSON.parse(r.stdout).revealed as { origin: string; certificate: { status: string; device_uid: string } }[];
+    expect(rep!.origin).toBe('signed');
+    expect(rep!.certificate.status).toBe('valid');
+    const uid = Buffer.from(sig0(JSON.parse(readFileSync(header(CARD, 0), 'utf8'))).keychain_uid.$binary.base64, 'base64').toString('hex');
+    expect(rep!.certificate.device_uid.replaceAll('-', '')).toBe(uid);
+    const human = await shidi(['decrypt', header(CARD, 1), '--keys', POOL, '--registry', REG, '--out', dir('dec-human')]);
+    expect(human.stdout).toMatch(/origin signed by device [0-9a-f-]{36} \(RSA_PSS; certificate \S+ valid at 2026-01-01T12:00:01\.000Z\)/);
+    const reg = dir('reg-revoked-dec');
+    cpSync(REG, reg, { recursive: true });
+    const [serial] = readdirSync(join(reg, 'issued')).map((n) => n.replace(/\.pem$/, ''));
+    await revoke(await openRegistry(reg, null), { serial: serial! }, 'key-compromise', new Date('2026-03-01T00:00:00Z'));
+    const refused = await shidi(['decrypt', header(CARD, 0), '--keys', POOL, '--registry', reg, '--require-signature', '--out', dir('dec-refused'), '--json']);
+    expect(refused.code).toBe(4);
+    expect(JSON.parse(refused.stdout).failed[0].kind).toBe('certificate');
+    expect(refused.stderr).toMatch(/refused by --require-signature: .*revoked/);
+    expect(existsSync(dir('dec-refused'))).toBe(false);
   });
 });
 

@@ -77,6 +77,7 @@ export {
 
 // Evidence: `shidi verify`'s checks and their findings.
 export type { Finding, Part, Verdict } from './evidence/findings.js';
+export { certifiedKeyFolder } from './evidence/device-certificates.js';
 export { type SliceVerdict, type VerifyOptions, type VerifyReport, verifyRecordings } from './evidence/verify.js';
 
 // Record streams (the plaintext of Shidi slices) and their export to media files.

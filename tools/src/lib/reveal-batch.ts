@@ -10,9 +10,13 @@ import { badInput, ExitCode, ShidiError, withFix } from './errors.js';
 import { fsFailure } from './fs-errors.js';
 import { exportFolderName, exportRecords, NOT_A_RECORD_STREAM, type ExportReport } from './records/index.js';
 import { listCryptainers, loadCryptainer, type CryptainerFile } from './wacryptolib/cryptainer-file.js';
-import { payloadSize, revealCryptainer, restoredName, type RevealOptions, type RevealReport } from './wacryptolib/reveal.js';
+import { payloadSize, REQUIRE_SIGNATURE_FLAG, revealCryptainer, restoredName, type RevealOptions, type RevealReport } from './wacryptolib/reveal.js';
+import { certificateOf } from './evidence/device-certificates.js';
+import type { TrustBundle } from './registry/trust.js';
 
 export interface RevealBatchOptions extends Omit<RevealOptions, 'onProgress' | 'chunkSize'> {
+  /** A registry's certificates: each device-signed cryptainer gets its certificate verdict at the claimed time. */
+  trust?: TrustBundle;
   /** Folder for the restored files (created if missing; removed again if the run revealed nothing into it). */
   out: string;
   /** Also export each revealed record stream into EXPORT/NAME/. */
@@ -133,6 +137,15 @@ export async function revealBatch(paths: string[], opts: RevealBatchOptions, eve
     for (const file of loaded) {
       if (!file) continue;
       try {
+        const certificate = opts.trust ? await certificateOf(file, opts.trust) : null;
+        // The lease is checked before any key is asked for, as --require-signature's other refusals are.
+        if (certificate && !certificate.ok && opts.requireSignature)
+          throw new ShidiError(
+            ExitCode.notEnoughKeys,
+            `${file.path}: refused by ${REQUIRE_SIGNATURE_FLAG}: ${certificate.words} — the device's certificate does not hold at the time it claims`,
+            'certificate',
+            { origin: 'certificate-failed', certificate },
+          );
         const r = await revealCryptainer(file, opts.out, {
           pool: opts.pool,
           allowUnfinished: opts.allowUnfinished,
@@ -141,6 +154,7 @@ export async function revealBatch(paths: string[], opts: RevealBatchOptions, eve
           force: opts.force,
           ...(events.onProgress ? { onProgress: events.onProgress } : {}),
         });
+        if (certificate) r.certificate = certificate;
         revealed.push(r);
         events.onRevealed?.(file, r);
         if (opts.export) await exportOne(file.path, r.output, opts.export);

@@ -1,6 +1,8 @@
+import { rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import {
+  certifiedKeyFolder,
   ExitCode,
   holderLabel,
   KeyPool,
@@ -9,6 +11,8 @@ import {
   revealBatch,
   type RevealReport,
   ShidiError,
+  trustFromFiles,
+  trustFromRegistry,
   UNFINISHED_FLAG,
 } from '../../lib/index.js';
 import { type CommonOptions, type Io, Reporter } from '../io.js';
@@ -24,6 +28,8 @@ interface DecryptOptions extends CommonOptions, PassphraseOptions {
   requireSignature?: boolean;
   force?: boolean;
   export?: string;
+  registry?: string;
+  certs: string[];
 }
 
 export function decryptCommand(io: Io, done: (code: number) => void): Command {
@@ -41,8 +47,13 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       )
       .option('--no-verify-signatures', 'do not check payload signatures (reported as unverified)')
       .option(
+        '--registry <dir>',
+        "the device registry: device keys come from its certificates, and each signed recording's lease is judged at the time it claims",
+      )
+      .option('--certs <file>', "instead of --registry: PEM files with the registry's CA certificate, device certificates and CRL (repeatable)", collect, [])
+      .option(
         REQUIRE_SIGNATURE_FLAG,
-        'refuse (exit 4, nothing written) cryptainers whose origin is not a verified signature — device recordings are unsigned for now',
+        'refuse (exit 4, nothing written) cryptainers whose origin is not a verified device signature — with --registry, also those whose certificate does not hold at the time they claim',
       )
       .option('--force', 'overwrite restored files (and export folders) that already exist')
       .option('--export <dir>', 'also export each revealed Shidi record stream into DIR/NAME/: WAV audio, JPEG frames, a GPX track, index.json')
@@ -58,7 +69,12 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
     const rep = new Reporter(io, opts);
     if (opts.requireSignature && !opts.verifySignatures)
       throw new ShidiError(ExitCode.usage, `${REQUIRE_SIGNATURE_FLAG} and --no-verify-signatures contradict each other — drop one of them`, 'usage');
-    const pool = new KeyPool(opts.keys, passphraseSource(io, rep, opts));
+    if (opts.registry && opts.certs.length > 0)
+      throw new ShidiError(ExitCode.usage, '--registry and --certs both given — give one source of certificates', 'usage');
+    const trust = opts.registry ? await trustFromRegistry(opts.registry) : opts.certs.length > 0 ? await trustFromFiles(opts.certs) : undefined;
+    // The certified devices' keys join the pool, where a revelation looks for a device signer.
+    const certified = trust ? certifiedKeyFolder(trust) : null;
+    const pool = new KeyPool([...opts.keys, ...(certified ? [certified] : [])], passphraseSource(io, rep, opts));
     // The bar starts once the run knows how many bytes it will read.
     const progress: { bar: ReturnType<typeof byteProgress> | null } = { bar: null };
     const run = await revealBatch(
@@ -71,6 +87,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
         checkSignatures: opts.verifySignatures,
         requireSignature: opts.requireSignature,
         force: opts.force,
+        ...(trust ? { trust } : {}),
       },
       {
         onPlanned: (bytes) => {
@@ -95,7 +112,10 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
         },
         onNotExported: (_cryptainer, restored) => rep.warn(`${basename(restored)}: not a Shidi record stream, nothing exported`),
       },
-    ).finally(() => progress.bar?.stop());
+    ).finally(() => {
+      progress.bar?.stop();
+      if (certified) rmSync(certified, { recursive: true, force: true });
+    });
     const { revealed, exported, notExported, failures, ok, exitCode, summary } = run;
     const verdict = ok
       ? {}
@@ -125,9 +145,13 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
 /** "integrity verified; origin signed by …": the two verdicts, never merged into one word. */
 function describeVerdict(r: RevealReport): string {
   const integrity = r.integrity === 'verified' ? 'integrity verified' : r.integrity === 'partial' ? 'integrity PARTIAL' : 'integrity NOT VERIFIED';
+  const algos = r.signatures.map((s) => s.algo).join(', ');
+  const c = r.certificate;
   const origin =
     r.origin === 'signed'
-      ? `origin signed by ${r.signed_by.join(', ')} (${r.signatures.map((s) => s.algo).join(', ')})`
+      ? c
+        ? `origin signed by device ${c.device_uid} (${algos}; ${c.certificate ? `certificate ${c.certificate.serial} ` : ''}${c.status} at ${c.at}${c.ok ? '' : ` — ${c.words}`})`
+        : `origin signed by ${r.signed_by.join(', ')} (${algos})`
       : r.origin === 'unsigned'
         ? 'origin unsigned'
         : 'origin not checked (signatures present, not verified)';

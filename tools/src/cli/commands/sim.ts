@@ -115,7 +115,12 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       rep.result(
         `  device ${r.enrolment.device_uid}: certificate ${r.enrolment.serial} (${r.enrolment.enrolled_now ? 'issued now' : 'already held'}), lease ${r.enrolment.not_before} to ${r.enrolment.not_after}`,
       );
-    const deviceKeys = r.device_public_keys ? ` --keys ${displayPath(r.device_public_keys)}` : '';
+    // The device's key from its certificate (and its lease judged), else from the device folder.
+    const deviceKeys = r.enrolment
+      ? ` --registry ${displayPath(r.enrolment.registry)}`
+      : r.device_public_keys
+        ? ` --keys ${displayPath(r.device_public_keys)}`
+        : '';
     rep.result(
       `Reveal it:  npx shidi decrypt ${displayPath(r.out)} --keys ${displayPath(r.keys)}${deviceKeys} --out ${displayPath(r.out)}-revealed --export ${displayPath(r.out)}-media${r.power_cut ? ' --allow-unfinished' : ''}`,
     );

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { badInput, failed, notEnoughKeys, ShidiError, ExitCode } from '../errors.js';
 import { asInteger, parseSecretEJson } from './ejson.js';
 import { checkSignatureKey, verifySignature } from './asymmetric.js';
+import type { DeviceVerdict } from '../registry/trust.js';
 import type { CryptainerFile } from './cryptainer-file.js';
 import { NODE_HASH } from './hashes.js';
 import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type Holder, type Problem } from './key-unwrap.js';
@@ -96,6 +97,8 @@ export interface RevealReport {
   origin: Origin;
   /** For origin "signed": the signers, as the key pool names them. */
   signed_by: string[];
+  /** With a registry (--registry/--certs): the signing device's certificate verdict at the time it claims. */
+  certificate?: DeviceVerdict;
   /** The file name against the authenticated slice start and sequence (Shidi slices only). */
   name_check: NameCheck;
   /** Segmented payloads: N, the segments verified and restored. */
