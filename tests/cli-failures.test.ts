@@ -182,6 +182,14 @@ const cases: Case[] = [
     kind: 'output-collision',
     out: () => at('o9'),
   },
+  // verify
+  { what: 'verify: a folder with no cryptainers', args: () => ['verify', at('empty')], code: 3, kind: 'no-cryptainers' },
+  { what: 'verify: a path that does not exist', args: () => ['verify', at('nope')], code: 3, kind: 'missing-file' },
+  { what: 'verify: --registry and --certs both', args: () => ['verify', CARD, '--registry', at('empty'), '--certs', at('a-file')], code: 2, kind: 'usage' },
+  { what: 'verify: --registry that does not exist', args: () => ['verify', CARD, '--registry', at('nope')], code: 3, kind: 'no-registry' },
+  { what: 'verify: --registry that is not a registry', args: () => ['verify', CARD, '--registry', at('empty')], code: 3, kind: 'bad-registry' },
+  { what: 'verify: --certs with no PEM block', args: () => ['verify', CARD, '--certs', at('a-file')], code: 3, kind: 'bad-certificate' },
+  { what: 'verify: an unsigned recording (keys given)', args: () => ['verify', CARD, '--keys', keys.pool], code: 1, kind: 'not-verified' },
   // inspect
   { what: 'inspect: a folder with no cryptainers', args: () => ['inspect', at('empty')], code: 3, kind: 'no-cryptainers' },
   { what: 'inspect: a malformed header', args: () => ['inspect', at('bad.crypt')], code: 3, kind: 'not-json' },

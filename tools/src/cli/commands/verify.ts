@@ -39,7 +39,7 @@ export function verifyCommand(io: Io, done: (code: number) => void): Command {
     });
     if (report.slices.length === 0)
       throw badInput(
-        `no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`,
+        `no cryptainers (NAME.crypt, NAME.crypt~) or revealed slices (NAME.cbor) in ${paths.join(', ')} — give such files or the folders that hold them`,
         'no-cryptainers',
       );
     for (const s of report.slices) {
@@ -51,12 +51,24 @@ export function verifyCommand(io: Io, done: (code: number) => void): Command {
       if (opts.verbose) for (const f of s.findings.filter((x) => x.verdict === 'ok')) r.result(`     ${f.part}: ${f.message}`);
     }
     for (const f of report.set) if (f.verdict !== 'ok' || opts.verbose) r.result(`${f.verdict === 'failed' ? 'FAIL' : 'set '} ${f.part}: ${f.message}`);
-    r.note(
-      report.ok
-        ? `verified: ${report.slices.length} slice(s), every check holds`
-        : `NOT verified: ${report.failures.length} failed check(s) in ${report.slices.filter((s) => !s.ok).length} of ${report.slices.length} slice(s)`,
-    );
-    r.json({ ok: report.ok, slices: report.slices, set: report.set, failures: report.failures });
+    const failedSlices = report.slices.filter((x) => !x.ok).length;
+    const summary = `not verified: ${report.failures.length} failed check(s) in ${failedSlices} of ${report.slices.length} slice(s)${report.set.some((f) => f.verdict === 'failed') ? ' and the set' : ''}`;
+    if (report.ok) r.note(`verified: ${report.slices.length} slice(s), every check holds`);
+    else io.stderr.write(`shidi: ${summary} — the FAIL lines name each part that does not hold (--json: failures)\n`);
+    r.json({
+      ok: report.ok,
+      ...(report.ok
+        ? {}
+        : {
+            exit_code: ExitCode.failed,
+            kind: 'not-verified',
+            message: summary,
+            details: { failed_checks: report.failures.length, failed_slices: failedSlices },
+          }),
+      slices: report.slices,
+      set: report.set,
+      failures: report.failures,
+    });
     done(report.ok ? ExitCode.ok : ExitCode.failed);
   });
 }
