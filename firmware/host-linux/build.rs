@@ -42,6 +42,7 @@ fn main() {
         "port-linux/sd_linux.c",
         "port-linux/state_linux.c",
         "port-linux/se_linux.c",
+        "port-linux/se_keygen.c",
         "host-linux/c/wire.c",
         "host-linux/c/body_main.c",
     ];
