@@ -37,6 +37,7 @@ fn main() {
         "hal/hal_io.c",
         "hal/hal_se.c",
         "hal/hal_meter.c",
+        "hal/hal_trace.c",
         "hal/shidi_drbg.c",
         "port-linux/port_linux.c",
         "port-linux/sd_linux.c",
