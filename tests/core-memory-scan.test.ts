@@ -6,13 +6,16 @@
  * raw and as the base64 texts the core builds — recovered from the headers with the guardians' private keys
  * (tests/helpers/slice-secrets.ts), never from the core. Any 16-byte window of any of them is a hit.
  * Positive control: the slice being recorded must be found (its cipher keys live in memory while it
- * records), so the scan cannot pass by looking in the wrong place.
+ * records), so the scan cannot pass by looking in the wrong place. Every case runs under both bodies: V8
+ * (host-sim) and WAMR with the firmware's C natives, whose linear memory the runner hands over (PEEK).
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreError, EncryptorCore, loadCoreBytes } from '../host-sim/src/core.js';
+import type { BodyKind } from '../host-sim/src/body.js';
+import { CoreError, DEFAULT_CORE_PATH, EncryptorCore, loadCoreBytes } from '../host-sim/src/core.js';
 import { HalBody, SimClock, type HalFaults } from '../host-sim/src/hal.js';
+import { WamrBody } from '../host-sim/src/wamr-body.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { MIC, T0, testKeys } from './helpers/core.js';
 import { scratch } from './helpers/fixtures.js';
@@ -38,6 +41,46 @@ const frameAt = (t: number) => new Uint8Array(1600).map((_, i) => (i * 7 + t) & 
 
 /** The core's linear memory (host-sim keeps it private: reached the way core-bad-input reaches raw exports). */
 const memoryOf = (core: EncryptorCore) => new Uint8Array((core as unknown as { x: { memory: WebAssembly.Memory } }).x.memory.buffer);
+
+/** The core on either body, as the scans need it: frames in, finished slices and the whole memory out. */
+interface Subject {
+  /** configure with the conf, then declare the microphone. */
+  start(conf: Uint8Array): Promise<void>;
+  frame(t: number): Promise<void>;
+  finish(): Promise<void>;
+  slicesFinished(): Promise<number>;
+  memory(): Promise<Uint8Array>;
+  dispose(): Promise<void>;
+}
+
+async function subject(body: BodyKind, sdDir: string, faults?: HalFaults): Promise<Subject> {
+  if (body === 'node') {
+    const core = new EncryptorCore(wasm, new HalBody({ sdDir, clock: new SimClock(T0), ...(faults ? { faults } : {}) }));
+    return {
+      start: async (conf) => {
+        core.configure(conf);
+        core.sensor(MIC);
+      },
+      frame: async (t) => core.frame(0, T0 + t, frameAt(t)),
+      finish: async () => core.finish(),
+      slicesFinished: async () => core.slicesFinished,
+      memory: async () => memoryOf(core),
+      dispose: async () => {},
+    };
+  }
+  const w = await WamrBody.start({ wasm, wasmPath: DEFAULT_CORE_PATH, sdDir, startMs: T0, log: () => {}, ...(faults ? { faults } : {}) });
+  return {
+    start: async (conf) => {
+      await w.configure(conf);
+      await w.sensor(MIC);
+    },
+    frame: (t) => w.frame(0, T0 + t, frameAt(t)),
+    finish: () => w.finish(),
+    slicesFinished: async () => Number(await w.call('core_slices_finished')),
+    memory: async () => w.peek(0, (await w.report()).memory_bytes),
+    dispose: () => w.dispose(),
+  };
+}
 
 class Card {
   private readonly cache = new Map<string, SliceSecrets>();
@@ -69,8 +112,8 @@ class Card {
 const show = (hits: Hit[]) => hits.map((h) => `${h.needle} of ${h.slice.split('/').pop()} at ${h.offset} (${h.windows} windows)`);
 
 /** The positive control: every live key of the slice in progress is in memory. */
-function expectLive(core: EncryptorCore, slice: SliceSecrets): void {
-  const found = new Set(scanMemory(memoryOf(core), [slice]).map((h) => h.needle));
+function expectLive(memory: Uint8Array, slice: SliceSecrets): void {
+  const found = new Set(scanMemory(memory, [slice]).map((h) => h.needle));
   expect(slice.live.length).toBeGreaterThan(0);
   for (const name of slice.live) expect(found, `${name} of the slice being recorded`).toContain(name);
 }
@@ -84,14 +127,13 @@ interface Figures {
 }
 
 /** Records through the core, scanning after every boundary, mid-slice and after core_finish. */
-async function recordAndScan(which: keyof typeof confs): Promise<Figures> {
-  const card = new Card(join(s.dir, `rec-${which}`));
-  const core = new EncryptorCore(wasm, new HalBody({ sdDir: card.dir, clock: new SimClock(T0) }));
-  core.configure(confs[which]);
-  core.sensor(MIC);
+async function recordAndScan(body: BodyKind, which: keyof typeof confs): Promise<Figures> {
+  const card = new Card(join(s.dir, `rec-${body}-${which}`));
+  const core = await subject(body, card.dir);
+  await core.start(confs[which]);
   const fig: Figures = { scans: 0, needles: 0, slices: 0, hits: 0, controls: 0 };
   const noHits = async (slices: SliceSecrets[], when: string) => {
-    const hits = scanMemory(memoryOf(core), slices);
+    const hits = scanMemory(await core.memory(), slices);
     fig.scans++;
     fig.needles = Math.max(
       fig.needles,
@@ -102,38 +144,43 @@ async function recordAndScan(which: keyof typeof confs): Promise<Figures> {
   };
   let seen = 0;
   for (let t = 0; t < END_MS; t += 100) {
-    core.frame(0, T0 + t, frameAt(t));
-    if (core.slicesFinished > seen) {
-      seen = core.slicesFinished;
+    await core.frame(t);
+    const finished = await core.slicesFinished();
+    if (finished > seen) {
+      seen = finished;
       const done = await card.finished();
       expect(done).toHaveLength(seen);
       await noHits(done, `after the frame at ${t} ms that finished slice ${seen}`);
-      expectLive(core, (await card.current())!);
+      expectLive(await core.memory(), (await card.current())!);
       fig.controls++;
     }
     if (t % SLICE_MS === SLICE_MS / 2) {
-      expectLive(core, (await card.current())!);
+      expectLive(await core.memory(), (await card.current())!);
       fig.controls++;
     }
   }
-  core.finish();
+  await core.finish();
   expect(await card.current()).toBeUndefined();
   const all = await card.finished();
   expect(all).toHaveLength(5);
   await noHits(all, 'after core_finish');
+  await core.dispose();
   fig.slices = all.length;
   return fig;
 }
 
+const BODIES = ['node', 'wamr'] as const;
+
 describe('no key of a finished slice stays in linear memory', () => {
-  for (const which of ['default', 'wacryptolib'] as const)
-    it(`${which} cryptoconf: after every slice boundary and after core_finish, zero hits; the live slice is found`, async () => {
-      const fig = await recordAndScan(which);
-      expect(fig).toMatchObject({ slices: 5, hits: 0, scans: 5, controls: 8 });
-      console.log(
-        `memory scan, ${which} cryptoconf: ${fig.slices} slices, ${fig.scans} scans of the whole memory, up to ${fig.needles} secrets searched at once, ${fig.hits} hits; live slice found ${fig.controls}/${fig.controls} times`,
-      );
-    });
+  for (const body of BODIES)
+    for (const which of ['default', 'wacryptolib'] as const)
+      it(`${which} cryptoconf, ${body} body: after every slice boundary and after core_finish, zero hits; the live slice is found`, async () => {
+        const fig = await recordAndScan(body, which);
+        expect(fig).toMatchObject({ slices: 5, hits: 0, scans: 5, controls: 8 });
+        console.log(
+          `memory scan, ${which} cryptoconf, ${body} body: ${fig.slices} slices, ${fig.scans} scans of the whole memory, up to ${fig.needles} secrets searched at once, ${fig.hits} hits; live slice found ${fig.controls}/${fig.controls} times`,
+        );
+      });
 });
 
 describe('a failing call leaves no key of any slice', () => {
@@ -148,35 +195,36 @@ describe('a failing call leaves no key of any slice', () => {
     return hal.sd.totalBytesWritten;
   }
 
-  for (const which of ['default', 'wacryptolib'] as const)
-    for (const fault of ['sdFailAfterBytes', 'sdFull'] as const)
-      it(`${which} cryptoconf, ${fault} in the third slice: the failing call returns C_SD and memory holds no key of slices 1-3`, async () => {
-        const card = new Card(join(s.dir, `fail-${which}-${fault}`));
-        const faults: HalFaults = { [fault]: await bytesByMidSlice3(which) };
-        const core = new EncryptorCore(wasm, new HalBody({ sdDir: card.dir, clock: new SimClock(T0), faults }));
-        core.configure(confs[which]);
-        core.sensor(MIC);
-        let error: unknown;
-        let current: SliceSecrets | undefined;
-        for (let t = 0; t < END_MS && !error; t += 100) {
-          try {
-            core.frame(0, T0 + t, frameAt(t));
-            current = await card.current();
-          } catch (e) {
-            error = e;
+  for (const body of BODIES)
+    for (const which of ['default', 'wacryptolib'] as const)
+      for (const fault of ['sdFailAfterBytes', 'sdFull'] as const)
+        it(`${which} cryptoconf, ${body} body, ${fault} in the third slice: the failing call returns C_SD and memory holds no key of slices 1-3`, async () => {
+          const card = new Card(join(s.dir, `fail-${body}-${which}-${fault}`));
+          const faults: HalFaults = { [fault]: await bytesByMidSlice3(which) };
+          const core = await subject(body, card.dir, faults);
+          await core.start(confs[which]);
+          let error: unknown;
+          let current: SliceSecrets | undefined;
+          for (let t = 0; t < END_MS && !error; t += 100) {
+            try {
+              await core.frame(t);
+              current = await card.current();
+            } catch (e) {
+              error = e;
+            }
           }
-        }
-        expect(error).toBeInstanceOf(CoreError);
-        expect((error as CoreError).code).toBe(-107);
-        // The failing slice's pending header was complete (its keys were live a frame earlier): search it too.
-        expect(current).toBeDefined();
-        const finished = await card.finished();
-        expect(finished).toHaveLength(2);
-        const slices = [...finished, current!];
-        const hits = scanMemory(memoryOf(core), slices);
-        expect(show(hits)).toEqual([]);
-        console.log(
-          `memory scan after ${fault}, ${which} cryptoconf: ${slices.length} slices, ${slices.reduce((n, x) => n + x.needles.length, 0)} secrets searched, ${hits.length} hits`,
-        );
-      });
+          expect(error).toBeInstanceOf(CoreError);
+          expect((error as CoreError).code).toBe(-107);
+          // The failing slice's pending header was complete (its keys were live a frame earlier): search it too.
+          expect(current).toBeDefined();
+          const finished = await card.finished();
+          expect(finished).toHaveLength(2);
+          const slices = [...finished, current!];
+          const hits = scanMemory(await core.memory(), slices);
+          await core.dispose();
+          expect(show(hits)).toEqual([]);
+          console.log(
+            `memory scan after ${fault}, ${which} cryptoconf, ${body} body: ${slices.length} slices, ${slices.reduce((n, x) => n + x.needles.length, 0)} secrets searched, ${hits.length} hits`,
+          );
+        });
 });

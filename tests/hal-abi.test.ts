@@ -84,6 +84,7 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
       'host-sim/src/abi.generated.ts',
       'firmware/main/hal_natives.generated.h',
       'firmware/main/shidi_abi.generated.h',
+      'firmware/main/hal_trace.generated.h',
       'docs/hal-abi.md',
     ])
       expect(gen, `${out} is not among the checked outputs`).toContain(`['${out}', `);
@@ -91,9 +92,16 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-hal.mjs'), '--check'], { stdio: 'pipe' });
   });
 
-  it('the WAMR registration table gives every buffer a length (*~) and matches each import', () => {
-    const h = readFileSync(join(ROOT, 'firmware', 'main', 'hal_natives.generated.h'), 'utf8');
-    const rows = [...h.matchAll(/\{ "(\w+)", \(void \*\)shidi_hal_\w+, "([^"]+)", NULL \}/g)].map((m) => [m[1]!, m[2]!] as const);
+  it.each([
+    ['hal_natives.generated.h', 'shidi_hal'],
+    ['hal_trace.generated.h', 'shidi_traced'],
+  ])('the WAMR registration table of %s gives every buffer a length (*~) and matches each import', (file, prefix) => {
+    const h = readFileSync(join(ROOT, 'firmware', 'main', file), 'utf8');
+    const row = new RegExp(`\\{ "(\\w+)", \\(void \\*\\)${prefix}_(\\w+), "([^"]+)", NULL \\}`, 'g');
+    const rows = [...h.matchAll(row)].map((m) => {
+      expect(m[2], 'each row registers the native of its own name').toBe(m[1]);
+      return [m[1]!, m[3]!] as const;
+    });
     expect(rows.map((r) => r[0]).sort()).toEqual([...declared.keys()].sort());
     for (const [name, sig] of rows) {
       const f = declared.get(name)!;

@@ -37,11 +37,13 @@ fn main() {
         "hal/hal_io.c",
         "hal/hal_se.c",
         "hal/hal_meter.c",
+        "hal/hal_trace.c",
         "hal/shidi_drbg.c",
         "port-linux/port_linux.c",
         "port-linux/sd_linux.c",
         "port-linux/state_linux.c",
         "port-linux/se_linux.c",
+        "port-linux/se_keygen.c",
         "host-linux/c/wire.c",
         "host-linux/c/body_main.c",
     ];

@@ -74,6 +74,22 @@ void shidi_port_log(int32_t level, const uint8_t *msg, size_t len)
     if (log_sink != NULL) log_sink(level, msg, len);
 }
 
+int shidi_linux_os_random(uint8_t *out, size_t len)
+{
+    for (size_t at = 0; at < len;) {
+        ssize_t n = getrandom(out + at, len - at, 0);
+        if (n <= 0) return -1;
+        at += (size_t)n;
+    }
+    return 0;
+}
+
+int shidi_linux_rng(void *unused, unsigned char *out, size_t len)
+{
+    (void)unused;
+    return shidi_linux_os_random(out, len) == 0 ? 0 : -1;
+}
+
 /* xorshift32, the 'biased' fault's byte source (a fault, never a generator), as host-sim draws it. */
 static uint8_t biased_byte(void)
 {
@@ -94,12 +110,8 @@ int32_t shidi_port_trng_fill(uint8_t *out, size_t len)
         for (size_t i = 0; i < len; i++) out[i] = biased_byte() & 0x0f;
     } else if (cfg.seed != NULL) {
         if (shidi_drbg_fill(&trng_drbg, out, len) != 0) return SHIDI_E_HW;
-    } else {
-        for (size_t at = 0; at < len;) {
-            ssize_t n = getrandom(out + at, len - at, 0);
-            if (n <= 0) return SHIDI_E_HW;
-            at += (size_t)n;
-        }
+    } else if (shidi_linux_os_random(out, len) != 0) {
+        return SHIDI_E_HW;
     }
     if (cfg.trng_stuck_after_bytes.set) {
         int64_t good = cfg.trng_stuck_after_bytes.value - trng_bytes;

@@ -4,6 +4,7 @@
 #define SHIDI_PORT_LINUX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -58,5 +59,10 @@ void shidi_linux_mark_power_cut(int64_t card_op);
 int64_t shidi_linux_card_ops(void);
 void shidi_sd_linux_power_cut(void);
 const char *shidi_se_linux_init(const char *device_dir, const char *seed);
+/* The OS generator, never the seeded stream: salts, nonces, the fuse key, blinding, Miller-Rabin bases
+ * (none of which may shift a seeded run's TRNG bytes). 0 or -1. */
+int shidi_linux_os_random(uint8_t *out, size_t len);
+/* The same with mbedTLS's f_rng signature. */
+int shidi_linux_rng(void *unused, unsigned char *out, size_t len);
 
 #endif

@@ -17,6 +17,8 @@ export interface BodyOptions {
   startMs: number;
   faults?: HalFaults;
   log: (level: number, message: string) => void;
+  /** One line per HAL call (host-sim/src/trace.ts; the same lines under both bodies). */
+  trace?: (line: string) => void;
 }
 
 export interface BodyReport {
@@ -81,6 +83,7 @@ export class NodeBody implements SimBody {
       ...(o.seed === undefined ? {} : { seed: o.seed }),
       log: o.log,
       ...(o.faults ? { faults: o.faults } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
     });
     this.core = new EncryptorCore(o.wasm, this.hal);
   }

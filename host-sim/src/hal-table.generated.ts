@@ -4,25 +4,25 @@ export const HAL_MODULE = 'shidi_hal';
 export const HAL_CUSTOM_SECTION = 'shidi_hal_abi';
 
 export type ParamKind = 'buf' | 'i32' | 'i64';
-export interface HalImportSpec { name: string; group: string; params: { name: string; kind: ParamKind }[]; result: 'i32' | 'i64' | 'void' }
+export interface HalImportSpec { name: string; group: string; params: { name: string; kind: ParamKind; secret?: true }[]; result: 'i32' | 'i64' | 'void' }
 
 export const HAL_IMPORTS: readonly HalImportSpec[] = [
-  { name: 'aes_setkey', group: 'aes', params: [{ name: 'key', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_setkey', group: 'aes', params: [{ name: 'key', kind: 'buf', secret: true }], result: 'i32' },
   { name: 'aes_free', group: 'aes', params: [{ name: 'handle', kind: 'i32' }], result: 'i32' },
-  { name: 'aes_cbc_encrypt', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'iv', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
-  { name: 'aes_cbc_mac', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'state', kind: 'buf' }, { name: 'input', kind: 'buf' }], result: 'i32' },
-  { name: 'aes_ctr_xor', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'counter', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
-  { name: 'sha_digest', group: 'sha', params: [{ name: 'algo', kind: 'i32' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_cbc_encrypt', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'iv', kind: 'buf', secret: true }, { name: 'input', kind: 'buf', secret: true }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'aes_cbc_mac', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'state', kind: 'buf', secret: true }, { name: 'input', kind: 'buf', secret: true }], result: 'i32' },
+  { name: 'aes_ctr_xor', group: 'aes', params: [{ name: 'handle', kind: 'i32' }, { name: 'counter', kind: 'buf', secret: true }, { name: 'input', kind: 'buf', secret: true }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'sha_digest', group: 'sha', params: [{ name: 'algo', kind: 'i32' }, { name: 'input', kind: 'buf', secret: true }, { name: 'output', kind: 'buf', secret: true }], result: 'i32' },
   { name: 'sha_begin', group: 'sha', params: [{ name: 'algo', kind: 'i32' }], result: 'i32' },
-  { name: 'sha_update', group: 'sha', params: [{ name: 'handle', kind: 'i32' }, { name: 'input', kind: 'buf' }], result: 'i32' },
-  { name: 'sha_finish', group: 'sha', params: [{ name: 'handle', kind: 'i32' }, { name: 'output', kind: 'buf' }], result: 'i32' },
-  { name: 'rsa_public', group: 'rsa', params: [{ name: 'modulus', kind: 'buf' }, { name: 'exponent', kind: 'buf' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'sha_update', group: 'sha', params: [{ name: 'handle', kind: 'i32' }, { name: 'input', kind: 'buf', secret: true }], result: 'i32' },
+  { name: 'sha_finish', group: 'sha', params: [{ name: 'handle', kind: 'i32' }, { name: 'output', kind: 'buf', secret: true }], result: 'i32' },
+  { name: 'rsa_public', group: 'rsa', params: [{ name: 'modulus', kind: 'buf' }, { name: 'exponent', kind: 'buf' }, { name: 'input', kind: 'buf', secret: true }, { name: 'output', kind: 'buf' }], result: 'i32' },
   { name: 'se_generate', group: 'se', params: [{ name: 'bits', kind: 'i32' }], result: 'i32' },
   { name: 'se_public', group: 'se', params: [{ name: 'modulus', kind: 'buf' }, { name: 'exponent', kind: 'buf' }], result: 'i32' },
   { name: 'se_sign', group: 'se', params: [{ name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
-  { name: 'trng_fill', group: 'trng', params: [{ name: 'output', kind: 'buf' }], result: 'i32' },
-  { name: 'chacha20poly1305_begin', group: 'chacha', params: [{ name: 'key', kind: 'buf' }, { name: 'nonce', kind: 'buf' }], result: 'i32' },
-  { name: 'chacha20poly1305_update', group: 'chacha', params: [{ name: 'handle', kind: 'i32' }, { name: 'input', kind: 'buf' }, { name: 'output', kind: 'buf' }], result: 'i32' },
+  { name: 'trng_fill', group: 'trng', params: [{ name: 'output', kind: 'buf', secret: true }], result: 'i32' },
+  { name: 'chacha20poly1305_begin', group: 'chacha', params: [{ name: 'key', kind: 'buf', secret: true }, { name: 'nonce', kind: 'buf', secret: true }], result: 'i32' },
+  { name: 'chacha20poly1305_update', group: 'chacha', params: [{ name: 'handle', kind: 'i32' }, { name: 'input', kind: 'buf', secret: true }, { name: 'output', kind: 'buf' }], result: 'i32' },
   { name: 'chacha20poly1305_finish', group: 'chacha', params: [{ name: 'handle', kind: 'i32' }, { name: 'tag', kind: 'buf' }], result: 'i32' },
   { name: 'sd_open', group: 'sd', params: [{ name: 'name', kind: 'buf' }, { name: 'mode', kind: 'i32' }], result: 'i32' },
   { name: 'sd_write', group: 'sd', params: [{ name: 'handle', kind: 'i32' }, { name: 'data', kind: 'buf' }], result: 'i32' },

@@ -6,6 +6,7 @@ import { HAL_IMPORTS, HAL_MODULE, HalError, type HalImportName, type HalImportSp
 import type { SimClock } from './clock.js';
 import { SeededTrng } from './drbg.js';
 import { Meter } from './meter.js';
+import { traceLine } from './trace.js';
 import { SdCard, type SdFaults } from './sd-card.js';
 import { DeviceState, StateCommitCut, type StateFaults } from './device-state.js';
 import { SecureElement } from './secure-element.js';
@@ -57,6 +58,8 @@ export interface HalBodyOptions {
   faults?: HalFaults;
   /** The simulated eFuse key sealing the device key (docs/secure-element.md); default: the device folder's. */
   fuseKey?: Uint8Array;
+  /** Receives one line per HAL call (trace.ts), secret buffers by length only. */
+  trace?: (line: string) => void;
 }
 
 /**
@@ -191,6 +194,7 @@ export class HalBody {
 
   private memory: WebAssembly.Memory | undefined;
   private readonly log: (level: number, message: string) => void;
+  private readonly trace: ((line: string) => void) | undefined;
   private readonly faults: HalFaults;
   private readonly trng: SeededTrng | undefined;
   /** Bytes trng_fill has produced so far (for the trngStuckAfterBytes fault). */
@@ -209,6 +213,7 @@ export class HalBody {
   constructor(options: HalBodyOptions) {
     this.clock = options.clock;
     this.log = options.log ?? (() => {});
+    this.trace = options.trace;
     this.faults = { ...options.faults };
     this.trng = options.seed === undefined ? undefined : new SeededTrng(options.seed);
     this.sd = new SdCard(options.sdDir, { faults: this.faults });
@@ -338,6 +343,7 @@ export class HalBody {
     const counts = this.meter.counts(name);
     const args: unknown[] = new Array(count);
     const result = spec.result;
+    const trace = this.trace;
     const fn = (...raw: unknown[]): number | bigint | void => {
       const memory = this.memory;
       if (memory === undefined) throw new HalTrap(`${HAL_MODULE}.${name} called before HalBody.bind(memory)`);
@@ -364,10 +370,13 @@ export class HalBody {
         }
       }
       const t0 = performance.now();
+      let traced: number | bigint | undefined | 'trap' = 'trap';
       try {
         const r = impl.apply(undefined, args);
-        return result === 'i32' ? Number(r) | 0 : result === 'i64' ? BigInt.asIntN(64, r as bigint) : undefined;
+        traced = result === 'i32' ? Number(r) | 0 : result === 'i64' ? BigInt.asIntN(64, r as bigint) : undefined;
+        return traced;
       } finally {
+        if (trace !== undefined) trace(traceLine(spec, args, traced));
         counts.calls += 1;
         counts.bytes += bytes;
         counts.ns += Math.round((performance.now() - t0) * 1e6);

@@ -35,6 +35,8 @@ export interface SimOptions {
   /** The body the core runs on: 'node' (V8 and host-sim's HAL, the default) or 'wamr' (the firmware's C natives under WAMR). */
   body?: BodyKind;
   log?: (level: number, message: string) => void;
+  /** Every HAL call as one line (host-sim/src/trace.ts), the same under both bodies. */
+  trace?: (line: string) => void;
   onFrame?: (frames: number, bytes: number) => void;
 }
 
@@ -101,6 +103,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       ...(o.seed === undefined ? {} : { seed: o.seed }),
       log,
       ...(o.faults ? { faults: o.faults } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
     },
     o.core !== undefined,
   );

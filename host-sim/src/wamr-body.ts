@@ -107,6 +107,7 @@ export class WamrBody implements SimBody {
     private readonly child: ChildProcessWithoutNullStreams,
     private readonly reader: MessageReader,
     private readonly log: (level: number, message: string) => void,
+    private readonly trace: ((line: string) => void) | undefined,
   ) {}
 
   static async start(o: BodyOptions): Promise<WamrBody> {
@@ -118,10 +119,11 @@ export class WamrBody implements SimBody {
     args.push('--start-ms', String(o.startMs));
     if (o.deviceDir !== undefined) args.push('--device', o.deviceDir);
     if (o.seed !== undefined) args.push('--seed', o.seed);
+    if (o.trace !== undefined) args.push('--trace', '1');
     args.push(...faultArgs(o.faults ?? {}));
     const child = spawn(WAMR_RUNNER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const reader = new MessageReader();
-    const body = new WamrBody(child, reader, o.log);
+    const body = new WamrBody(child, reader, o.log, o.trace);
     child.stdout.on('data', (c: Buffer) => reader.push(c));
     child.stderr.on('data', (c: Buffer) => {
       if (body.stderr.length < 200) body.stderr.push(c.toString('utf8'));
@@ -196,6 +198,13 @@ export class WamrBody implements SimBody {
       const n = r.readUInt32LE(p + 1);
       this.log(level, r.subarray(p + 5, p + 5 + n).toString('utf8'));
       p += 5 + n;
+    }
+    const traced = r.readUInt32LE(p);
+    p += 4;
+    for (let i = 0; i < traced; i++) {
+      const n = r.readUInt32LE(p);
+      this.trace?.(r.subarray(p + 4, p + 4 + n).toString('latin1'));
+      p += 4 + n;
     }
     if (status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the call ${name}: ${exception}`);
     return { status, result, exception };

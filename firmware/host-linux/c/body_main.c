@@ -13,6 +13,7 @@
 #include "port_linux.h"
 #include "shidi_hal.h"
 #include "shidi_hal_internal.h"
+#include "shidi_trace.h"
 #include "wire.h"
 
 enum { OP_CALL = 1, OP_CLOCK = 2, OP_CUT = 3, OP_STATS = 4, OP_SHUTDOWN = 5, OP_PEEK = 6 };
@@ -40,6 +41,27 @@ static void on_log(int32_t level, const uint8_t *msg, size_t len)
     memcpy(log_buf + log_len, msg, len);
     log_len += len;
     log_count++;
+}
+
+/* Trace lines since the last response, [len u32][bytes] each; grown as needed (a frame piece makes dozens). */
+static uint8_t *trace_buf;
+static size_t trace_len, trace_cap;
+static uint32_t trace_count;
+
+static void on_trace(const char *text, size_t len)
+{
+    if (trace_len + 4 + len > trace_cap) {
+        size_t cap = trace_cap ? trace_cap * 2 : 64 * 1024;
+        while (cap < trace_len + 4 + len) cap *= 2;
+        uint8_t *b = realloc(trace_buf, cap);
+        if (b == NULL) return; /* a line lost rather than the run */
+        trace_buf = b;
+        trace_cap = cap;
+    }
+    wire_put_u32(trace_buf + trace_len, (uint32_t)len);
+    memcpy(trace_buf + trace_len + 4, text, len);
+    trace_len += 4 + len;
+    trace_count++;
 }
 
 /* A startup refusal: one response with the class and the message, then exit 3. */
@@ -137,6 +159,7 @@ typedef struct {
     const char *wasm;
     long pages;
     long stack;
+    bool trace;
 } runner_args;
 
 static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config *c)
@@ -153,6 +176,7 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         else if (strcmp(a, "--sd") == 0) c->sd_dir = v;
         else if (strcmp(a, "--device") == 0) c->device_dir = v;
         else if (strcmp(a, "--seed") == 0) c->seed = v;
+        else if (strcmp(a, "--trace") == 0) r->trace = strcmp(v, "1") == 0;
         else if (strcmp(a, "--start-ms") == 0) { shidi_opt_i64 t = {0}; ok = opt_i64(v, &t); c->start_ms = t.value; }
         else if (strcmp(a, "--power-cut-at-ms") == 0) ok = opt_i64(v, &c->power_cut_at_ms);
         else if (strcmp(a, "--power-cut-after-card-ops") == 0) ok = opt_i64(v, &c->power_cut_after_card_ops);
@@ -264,6 +288,10 @@ static void respond_call(int status, int64_t result, const char *exception)
     wire_bytes(&m, log_buf, log_len);
     log_len = 0;
     log_count = 0;
+    wire_u32(&m, trace_count);
+    wire_bytes(&m, trace_buf, trace_len);
+    trace_len = 0;
+    trace_count = 0;
     wire_send(out_fd, &m);
     /* A trap leaves the instance's exception set until cleared: later calls would all fail with it. */
     if (status == ST_TRAP || status == ST_POWER_CUT) wasm_runtime_clear_exception(inst);
@@ -293,7 +321,7 @@ static void do_call(const uint8_t *p, size_t n)
         }
         memcpy(wasm_runtime_addr_app_to_native(inst, io_buffer), p + at, put);
     }
-    int64_t result;
+    int64_t result = 0;
     const char *exception = NULL;
     int st = call_export(name, nargs, args, &result, &exception);
     respond_call(st, result, exception);
@@ -360,7 +388,8 @@ int main_c(int argc, char **argv)
     init.mem_alloc_type = Alloc_With_System_Allocator;
     init.running_mode = Mode_Interp;
     if (!wasm_runtime_full_init(&init)) refuse("load", "WAMR did not initialise");
-    if (!shidi_hal_register()) refuse("load", "the HAL natives could not be registered");
+    if (!(r.trace ? shidi_hal_register_traced(on_trace) : shidi_hal_register()))
+        refuse("load", "the HAL natives could not be registered");
     const char *kind = NULL;
     const char *why = shidi_linux_init(&c, &kind);
     if (why != NULL) refuse(kind, "%s", why);

@@ -9,7 +9,10 @@
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { BodyKind } from '../../../host-sim/src/body.js';
 import { runSimulation, type SimFrame, type SimReport } from '../../../host-sim/src/simulator.js';
+import { WAMR_RUNNER } from '../../../host-sim/src/wamr-body.js';
 import { compileCryptoconf } from '../lib/device-conf/compile.js';
 import { loadCryptoconfFile } from '../lib/device-conf/load.js';
 import { makeTestGuardians } from '../lib/keygen.js';
@@ -18,6 +21,8 @@ import { KeyPool } from '../lib/wacryptolib/keystore.js';
 import type { Cryptoconf } from '../lib/wacryptolib/model.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+/** The WAMR body's recording (SHIDI_BENCH_WAMR_MINUTES): shorter than the long run, the pipe makes it slower. */
+const WAMR_MINUTES = Number(process.env.SHIDI_BENCH_WAMR_MINUTES ?? 2);
 const SENSORS = [
   encodeSensorDescriptor({ id: 0, kind: 'audio', name: 'mic', rate: 16000, channels: 1, format: 's16le' }),
   encodeSensorDescriptor({ id: 1, kind: 'camera', name: 'cam', format: 'jpeg', width: 320, height: 240 }),
@@ -257,6 +262,7 @@ async function record(
   minutes: number,
   media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array },
   deviceDir?: string,
+  body: BodyKind = 'node',
 ): Promise<SimReport> {
   const outDir = join(work, name);
   mkdirSync(outDir);
@@ -267,9 +273,46 @@ async function record(
     startMs: T0,
     outDir,
     ...(deviceDir ? { deviceDir } : {}),
+    body,
   });
   rmSync(outDir, { recursive: true });
   return r;
+}
+
+/**
+ * The firmware's body against host-sim's on the same module, conf and capture: the core under WAMR's fast
+ * interpreter with the C natives (firmware/host-linux), best of `runs` each, alternating. Its wall time
+ * includes the pipe to the runner (a few round trips per frame), which a device does not have, so the ratio
+ * is a floor for the interpreter's own. Also HAL calls per second of wall time under each body.
+ */
+export async function wamrRows(
+  work: string,
+  conf: Uint8Array,
+  minutes: number,
+  runs: number,
+  media: { block: Uint8Array; frame: Uint8Array; fix: Uint8Array },
+): Promise<string[][]> {
+  const label = `core under WAMR 2.4.3 fast interpreter + C natives vs Node (V8 + host-sim HAL), default cryptoconf, ${minutes}-min recording`;
+  if (!existsSync(WAMR_RUNNER)) return [[label, 'not built', 'run npm run setup', '-']];
+  const best: Partial<Record<BodyKind, SimReport>> = {};
+  for (let i = 0; i < runs; i++)
+    for (const body of ['node', 'wamr'] as const) {
+      const r = await record(work, `body-${body}`, conf, minutes, media, undefined, body);
+      if (best[body] === undefined || r.wall_seconds < best[body].wall_seconds) best[body] = r;
+    }
+  const node = best.node!;
+  const wamr = best.wamr!;
+  const rate = (r: SimReport) => r.bytes_in / 1048576 / r.wall_seconds;
+  const callsPerSecond = (r: SimReport) => Object.values(r.hal.groups).reduce((n, c) => n + c.calls, 0) / r.wall_seconds;
+  return [
+    [label, `${rate(wamr).toFixed(1)} MiB/s`, `Node body ${rate(node).toFixed(1)} MiB/s`, (rate(wamr) / rate(node)).toFixed(2)],
+    [
+      '  HAL calls per second of wall time, the same runs',
+      `wamr ${callsPerSecond(wamr).toFixed(0)}/s`,
+      `node ${callsPerSecond(node).toFixed(0)}/s`,
+      (callsPerSecond(wamr) / callsPerSecond(node)).toFixed(2),
+    ],
+  ];
 }
 
 /**
@@ -371,6 +414,7 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
     rows.push([`  the same, CPU time (user + system)`, `${cpu.toFixed(0)} ms`, `node:crypto ${refCpu.toFixed(0)} ms`, (refCpu / cpu).toFixed(2)]);
   }
   rows.push(await signingRow(work, withPayload, pool, opts, media));
+  rows.push(...(await wamrRows(work, segConf, WAMR_MINUTES, runs, media)));
   const calls = Object.values(long.hal.groups).reduce((n, c) => n + c.calls, 0);
   // Each boundary zeroes the finished slice's arena up to its peak, at most the run's high-water mark (equal
   // once memory is flat), and the registered statics; core_finish does the same once.

@@ -60,6 +60,8 @@ export interface SimInputs {
   onFrame?: (frames: number, bytes: number) => void;
   /** What runs the core: 'node' (default) or 'wamr' (the firmware's C natives under WAMR). */
   body?: BodyKind;
+  /** Every HAL call as one line, secret buffers by length only (the same lines under both bodies). */
+  trace?: (line: string) => void;
 }
 
 export interface SimResult extends SimReport {
@@ -216,6 +218,7 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
       faults,
       ...(o.body === undefined ? {} : { body: o.body }),
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
     });
   } catch (e) {
     if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);

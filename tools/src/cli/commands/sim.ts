@@ -7,8 +7,9 @@ import { frameProgress } from '../progress.js';
 import { singlePassphrase } from '../passphrases.js';
 
 /** The library's inputs as options, but the TRNG fault by name (the library takes a fault object). */
-interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame' | 'registryPassphrase'> {
+interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame' | 'registryPassphrase' | 'trace'> {
   trngFault?: 'stuck' | 'biased';
+  trace?: boolean;
   registryPassphraseFile?: string;
 }
 
@@ -66,6 +67,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         choiceOption(['node', 'wamr'] as const),
         'node',
       )
+      .option('--trace', 'print every HAL call on stderr ("trace: name(args) -> result"); key, secret and random buffers by length only')
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
         'beforeAll',
@@ -82,8 +84,10 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');
     const bar = frameProgress(rep, 'recording');
     const registryPassphrase = opts.registry === undefined ? null : singlePassphrase(io, opts.registryPassphraseFile);
+    const { trace, ...inputs } = opts;
     const r = await simulate({
-      ...opts,
+      ...inputs,
+      ...(trace ? { trace: (line: string) => io.stderr.write(`trace: ${line}\n`) } : {}),
       registryPassphrase,
       ...(opts.trngFault ? { faults: { trng: opts.trngFault } } : {}),
       onFrame: (n) => bar.update(n),
