@@ -22,7 +22,7 @@ export const CHECKPOINT_FORMAT = "shidi-checkpoint/1";
 /** The chain value (c_k), the link the slice started with, and scratch for the range digest. */
 const CHAIN: usize = memory.data(64);
 const PREV: usize = memory.data(56, 8);
-let prevLinked = false;
+let prevLinked: bool = false;
 
 export class Checkpointer {
   file: i32 = -1;
