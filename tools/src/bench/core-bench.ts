@@ -345,9 +345,10 @@ export async function signingRow(
   // (checkpoint 0, one every 10 s or 64 writes, the final one) in the NAME.crypt.sig sidecar; their SHA-256
   // over the stored payload is part of the bytes hashed.
   const sidecar = b.files.filter((f) => f.name.endsWith('.crypt.sig')).reduce((n, f) => n + f.bytes, 0);
+  const headers = (r: SimReport) => r.files.filter((f) => f.name.endsWith('.crypt')).reduce((n, f) => n + f.bytes, 0) / r.slices_finished;
   return [
     `device signature (RSA-PSS 3072, SHA-512 digest), manifest and signed checkpoints, AES_EAX, 10 s slices: per slice`,
-    `${perSlice(sign.calls).toFixed(1)} se_sign = 1 header + 1 manifest seal + ${perSlice(sign.calls - 2 * b.slices_finished).toFixed(1)} checkpoints (${(sign.ns / sign.calls / 1e6).toFixed(2)} ms host each), sidecar ${perSlice(sidecar).toFixed(0)} B, +${(perSlice(hashed(b) - hashed(a)) / 1048576).toFixed(2)} MiB hashed, +${((shaCalls(b) - shaCalls(a)) / b.frames).toFixed(1)} SHA calls/record, +${((b.bytes_out - a.bytes_out) / b.frames).toFixed(0)} B/record stored`,
+    `${perSlice(sign.calls).toFixed(1)} se_sign = 1 header + 1 manifest seal + ${perSlice(sign.calls - 2 * b.slices_finished).toFixed(1)} checkpoints (${(sign.ns / sign.calls / 1e6).toFixed(2)} ms host each), sidecar ${perSlice(sidecar).toFixed(0)} B, header ${(headers(b) / 1024).toFixed(1)} KiB (unsigned ${(headers(a) / 1024).toFixed(1)} KiB), +${(perSlice(hashed(b) - hashed(a)) / 1048576).toFixed(2)} MiB hashed, +${((shaCalls(b) - shaCalls(a)) / b.frames).toFixed(1)} SHA calls/record, +${((b.bytes_out - a.bytes_out) / b.frames).toFixed(0)} B/record stored`,
     `unsigned: ${(perSlice(hashed(a)) / 1048576).toFixed(2)} MiB hashed/slice`,
     (b.wall_seconds / a.wall_seconds).toFixed(2),
   ];
