@@ -188,6 +188,9 @@ describe('one mutation per part, named', () => {
     await expectNamed('p-byte', (c) => flipByte(payload(c, 5), 5000), 'payload-digest', 5);
     const cp = await expectNamed('p-byte-cp', (c) => flipByte(payload(c, 5), 5000), 'checkpoints', 5);
     expect(cp.some((f) => Array.isArray(f.details?.bytes))).toBe(true);
+    // The segment size is sealed in the wrapped key: with the keys, the failing segment is named too.
+    const seg = await expectNamed('p-byte-seg', (c) => flipByte(payload(c, 5), 5000), 'reveal', 5, ['--keys', POOL]);
+    expect(seg[0]!.message).toMatch(/segment \d+ \(stored bytes \d+\.\.\d+\) does not verify/);
   });
   it('payload: cut short', () =>
     expectNamed(
