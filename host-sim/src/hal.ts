@@ -318,6 +318,7 @@ export class HalBody {
   /** Closes every open file (syncing it) and drops the crypto contexts: the end of a clean run. */
   shutdown(): void {
     this.sd.closeAll();
+    this.pool.fill(0); // random bytes never served are future keys no longer
   }
 
   /** How many AES / hash / AEAD contexts are live (a leak check for tests and the simulator). */
@@ -537,7 +538,7 @@ export class HalBody {
     } else if (this.faults.trng === 'biased') {
       for (let i = 0; i < output.length; i++) output[i] = this.biasedByte() & 0x0f;
     } else if (this.trng !== undefined) this.trng.fill(output);
-    else crypto.randomFillSync(output);
+    else this.osRandom(output);
     const after = this.faults.trngStuckAfterBytes;
     if (after !== undefined) {
       const good = Math.max(0, after - this.trngBytes);
@@ -546,6 +547,27 @@ export class HalBody {
     this.trngBytes += output.length;
     return 0;
   }
+
+  /**
+   * The OS generator, read 4 KiB at a time: the core draws a few dozen small blocks per slice, and one
+   * randomFillSync per block costs more than the block. A byte leaves the pool once and is zeroed there.
+   */
+  private osRandom(output: Uint8Array): void {
+    let at = 0;
+    while (at < output.length) {
+      if (this.poolAt === this.pool.length) {
+        crypto.randomFillSync(this.pool);
+        this.poolAt = 0;
+      }
+      const n = Math.min(output.length - at, this.pool.length - this.poolAt);
+      output.set(this.pool.subarray(this.poolAt, this.poolAt + n), at);
+      this.pool.fill(0, this.poolAt, this.poolAt + n);
+      this.poolAt += n;
+      at += n;
+    }
+  }
+  private readonly pool = new Uint8Array(4096);
+  private poolAt = 4096;
 
   /** xorshift32 (Marsaglia): the 'biased' fault's deterministic byte source — a fault, never a generator. */
   private biasedByte(): number {

@@ -61,6 +61,8 @@ export class SdCard {
   private readonly maxOpen: number;
   private readonly handles: (OpenFile | undefined)[] = [];
   private written = 0;
+  /** Bytes the card's files hold, kept up to date by every change once counted (null: not counted yet). */
+  private used: number | null = null;
 
   constructor(dir: string, options: SdCardOptions = {}) {
     this.dir = path.resolve(dir);
@@ -137,6 +139,7 @@ export class SdCard {
     }
     h.size += data.length;
     this.written = after;
+    if (this.used !== null) this.used += data.length;
     return data.length;
   }
 
@@ -251,9 +254,14 @@ export class SdCard {
       .sort();
   }
 
-  /** Bytes held by the folder's files (as written: unsynced bytes count until a power cut drops them). */
+  /**
+   * Bytes held by the folder's files (as written: unsynced bytes count until a power cut drops them). The
+   * folder is read once; then writes, removals and power cuts keep the count, so that sd_free_bytes and a
+   * small card's check on every write cost nothing per file on the card.
+   */
   usedBytes(): number {
-    return fs.readdirSync(this.dir).reduce((n, f) => n + fs.statSync(this.path(f)).size, 0);
+    if (this.used === null) this.used = fs.readdirSync(this.dir).reduce((n, f) => n + fs.statSync(this.path(f)).size, 0);
+    return this.used;
   }
 
   remove(nameBytes: Uint8Array): number {
@@ -261,11 +269,14 @@ export class SdCard {
     if (name === null) return HalError.E_INVAL;
     if (this.isOpen(name)) return HalError.E_INVAL;
     if (!this.exists(name)) return HalError.E_NOENT;
+    let size = 0;
     try {
+      size = fs.statSync(this.path(name)).size;
       fs.unlinkSync(this.path(name));
     } catch (e) {
       return errCode(e) === 'ENOENT' ? HalError.E_NOENT : HalError.E_IO;
     }
+    if (this.used !== null) this.used -= size;
     return 0;
   }
 
@@ -286,7 +297,10 @@ export class SdCard {
       if (h === undefined) continue;
       this.handles[i] = undefined;
       try {
-        if (h.mode !== SdMode.READ) fs.ftruncateSync(h.fd, h.synced);
+        if (h.mode !== SdMode.READ) {
+          fs.ftruncateSync(h.fd, h.synced);
+          if (this.used !== null) this.used -= h.size - h.synced;
+        }
       } finally {
         fs.closeSync(h.fd);
       }

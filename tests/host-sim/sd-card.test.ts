@@ -127,6 +127,34 @@ describe('sd card', () => {
     expect(fs.readdirSync(r.sdDir)).toEqual(['a.crypt']);
   });
 
+  it('sd_free_bytes keeps count through writes, renames, removals and a power cut: always the card size less a fresh scan of the folder', () => {
+    const r = rig();
+    const scan = () => fs.readdirSync(r.sdDir).reduce((n, f) => n + fs.statSync(path.join(r.sdDir, f)).size, 0);
+    const free = () => r.body.sd.freeBytes();
+    fs.writeFileSync(path.join(r.sdDir, 'before.bin'), rand(777)); // on the card before the first count
+    const size = 32n << 30n; // the default simulated card
+    const check = () => expect(free()).toBe(size - BigInt(scan()));
+    check();
+    const a = open(r, 'A.crypt~', 1);
+    expect(write(r, a, rand(5000))).toBe(5000);
+    check();
+    expect(r.i32('sd_close', a)).toBe(0);
+    expect(nameOp(r, 'sd_rename', 'A.crypt~', 'A.crypt')).toBe(0);
+    check();
+    const b = open(r, 'B', 1);
+    expect(write(r, b, rand(1000))).toBe(1000);
+    expect(r.i32('sd_sync', b)).toBe(0);
+    expect(write(r, b, rand(3000))).toBe(3000);
+    check();
+    r.body.sd.powerCut(); // the 3000 unsynced bytes go
+    check();
+    expect(nameOp(r, 'sd_remove', 'A.crypt')).toBe(0);
+    check();
+    const c = open(r, 'B', 2);
+    expect(write(r, c, rand(10))).toBe(10);
+    check();
+  });
+
   it('tracks unsynced bytes; a power cut truncates open files to their last synced size and forgets handles', () => {
     const r = rig();
     const pre = open(r, 'old', 1);

@@ -7,7 +7,7 @@
  * .wasm size, and HAL calls per second of recording.
  */
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { BodyKind } from '../../../host-sim/src/body.js';
@@ -45,26 +45,26 @@ type PayloadCipher = 'SHIDI_AES_CTR_HMAC_SEGMENTS' | 'AES_EAX' | 'AES_CBC' | 'CH
  * frame's record (its CBOR head, then its bytes) staged into chunks of 16 KiB, the core's staging chunk, and
  * each chunk through the payload cipher — the segmented cipher (AES-256-CTR, HMAC-SHA-256, one write and one
  * fsync per segment, as the core syncs each), EAX's two AES passes (CTR and CBC-MAC), CBC, or
- * ChaCha20-Poly1305 — and written; and as many fsyncs as the run made: the payload's at each slice's end,
- * the rest on a header-sized file (the core syncs its headers). Like the core, it makes two new files per
- * slice (a payload and a pending header, renamed once done): a fresh file's first fsync also commits its
- * creation, which costs more than appending to one open file. It reads the frames from the same generator
- * as the core does, so the work of producing them is on both sides.
+ * ChaCha20-Poly1305 — and written, the payload synced at the slice's end (the segmented cipher: each segment).
+ * The header I/O is the core's too: a pending header as large as the run's final headers, written and synced
+ * before the payload, then read back and written again as the final one, synced, renamed into place, the
+ * pending one removed. It reads the frames from the same generator as the core does, so the work of
+ * producing them is on both sides. What it leaves out is the core's own logic: drawing and wrapping keys
+ * (other than the OAEP operations), writing the header's JSON, framing segments.
  */
 function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number, publicPem: Buffer, cipher: PayloadCipher, work: string): Timing {
   const slices = r.slices_finished;
   const oaepPerSlice = r.hal.imports.rsa_public!.calls / slices;
-  const recordBytes = r.files.filter((f) => f.name.endsWith('.payload')).reduce((n, f) => n + f.bytes, 0);
   const pub = createPublicKey(publicPem);
   const CHUNK = 16384;
   const stage = Buffer.alloc(CHUNK);
-  const header = Buffer.alloc(4096, 7);
+  const headers = r.files.filter((f) => f.name.endsWith('.crypt'));
+  const header = Buffer.alloc(Math.round(headers.reduce((n, f) => n + f.bytes, 0) / Math.max(1, headers.length)), 7);
+  const readBack = Buffer.alloc(header.length);
   const key = randomBytes(32);
   const dir = join(work, 'core-ref');
   mkdirSync(dir);
   const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
-  const payloadSyncs = segmented ? Math.ceil(recordBytes / (CHUNK + 32)) : slices;
-  let headerSyncs = Math.max(0, r.card_syncs - payloadSyncs);
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let step: (b: Buffer, i: number) => Buffer;
@@ -113,13 +113,15 @@ function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number
   const endSlice = () => {
     if (staged > 0) flush(staged);
     if (!segmented) fsyncSync(fd);
-    for (let k = Math.ceil(headerSyncs / (slices - s)); k > 0; k--, headerSyncs--) {
-      writeSync(hd, header);
-      fsyncSync(hd);
-    }
     closeSync(fd);
+    readSync(hd, readBack, 0, readBack.length, 0);
     closeSync(hd);
-    renameSync(join(dir, `${s}.head~`), join(dir, `${s}.head`));
+    const fin = openSync(join(dir, `${s}.head.part`), 'wx');
+    writeSync(fin, readBack);
+    fsyncSync(fin);
+    closeSync(fin);
+    renameSync(join(dir, `${s}.head.part`), join(dir, `${s}.head`));
+    unlinkSync(join(dir, `${s}.head~`));
   };
   const head = Buffer.alloc(32);
   for (const f of frames) {
@@ -128,7 +130,9 @@ function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number
       s++;
       sliceEnd = f.t_ms - (f.t_ms % sliceMs) + sliceMs;
       fd = openSync(join(dir, `${s}.payload`), 'wx');
-      hd = openSync(join(dir, `${s}.head~`), 'wx');
+      hd = openSync(join(dir, `${s}.head~`), 'wx+');
+      writeSync(hd, header);
+      fsyncSync(hd);
       for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, stage.subarray(0, 60));
     }
     put(head.subarray(0, recordHead(head, f)));
