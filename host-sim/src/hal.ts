@@ -318,7 +318,7 @@ export class HalBody {
   /** Closes every open file (syncing it) and drops the crypto contexts: the end of a clean run. */
   shutdown(): void {
     this.sd.closeAll();
-    this.pool.fill(0); // random bytes never served are future keys no longer
+    this.pool.fill(0); // bytes never served would have become keys: none stays in memory
   }
 
   /** How many AES / hash / AEAD contexts are live (a leak check for tests and the simulator). */
