@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: the main job on built-in defaults. The simulated Shidi records the bundled sample capture
 // (a spoken phrase, camera frames, a GPS walk) through the encryptor core with the default cryptoconf
-// (the wearer AND 2 of 3 guardians), over throw-away TEST guardians made for this run, in-process. It
-// prints the exact commands it ran and the one that reveals the result.
+// (the wearer AND 2 of 3 guardians), over throw-away TEST guardians made for this run, in-process, signed by
+// a throw-away TEST device identity enrolled in a TEST registry. It prints the exact command it ran and the
+// ones that reveal and check the result.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
