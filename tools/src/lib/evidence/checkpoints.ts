@@ -6,7 +6,7 @@
  */
 import { constants, createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { type ChainLink, type CheckpointBody, readSidecar, type SidecarItem } from './sidecar.js';
-import { deviceUidBytes } from './device-id.js';
+import { deviceUidBytes, uuidText } from './device-id.js';
 
 export type CheckpointPart =
   | 'sidecar' // the file: damaged items, bytes after the final checkpoint
@@ -77,10 +77,6 @@ export interface CheckpointInput {
   segmentStoredBytes?: number;
 }
 
-export const uuidText = (u: Uint8Array) => {
-  const h = Buffer.from(u).toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-};
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const sha256 = (...parts: Uint8Array[]) => {
   const h = createHash('sha256');
