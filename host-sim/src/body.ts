@@ -7,10 +7,18 @@ import { HalBody, type HalFaults, HalTrap, type MeterReport, SimClock } from './
 
 export type BodyKind = 'node' | 'wamr';
 
+/** A signed core image (docs/core-image.md) and the release public keys (SPKI DER files) it may be signed by. */
+export interface CoreImageSource {
+  path: string;
+  releaseKeys: string[];
+}
+
 export interface BodyOptions {
   wasm: Uint8Array;
-  /** Where wasm came from (the wamr body's runner reads the file). */
+  /** Where wasm came from (the wamr body's runner reads the file): a bare module, run unsigned (development). */
   wasmPath?: string;
+  /** A signed core image for the wamr body, checked by the firmware's loader in the runner (wins over wasmPath). */
+  coreImage?: CoreImageSource;
   sdDir: string;
   deviceDir?: string;
   seed?: string;

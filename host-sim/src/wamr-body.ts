@@ -5,7 +5,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreErrorCode } from './abi.generated.js';
-import type { BodyOptions, BodyReport, SimBody } from './body.js';
+import type { BodyOptions, BodyReport, CoreImageSource, SimBody } from './body.js';
 import { CoreError } from './core.js';
 import { DeviceFolderError } from './device-state.js';
 import { HalTrap, type HalFaults, type MeterCounts, type MeterReport, PowerCut } from './hal.js';
@@ -16,6 +16,23 @@ import { AbiMismatch } from './wasm-module.js';
 
 export const WAMR_RUNNER = join(PROJECT_ROOT, 'firmware', 'host-linux', 'target', 'release', 'shidi-body');
 const BUDGET = join(PROJECT_ROOT, 'assembly', 'budget.json');
+
+/** The signed core image that `npm run build` writes, and the throw-away test release key it is signed with. */
+export const DEFAULT_CORE_IMAGE: CoreImageSource = {
+  path: join(PROJECT_ROOT, 'build', 'encryptor.core'),
+  releaseKeys: [join(PROJECT_ROOT, 'build', 'test-release-key', 'release-public.der')],
+};
+
+/** The firmware's loader refused the core image (`refusal`: its word, docs/core-image.md); the message is its logged line. */
+export class CoreImageRejected extends Error {
+  override readonly name = 'CoreImageRejected';
+  constructor(
+    readonly refusal: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The runner is not built, or it died: the body cannot run at all. */
 export class WamrBodyError extends Error {
@@ -113,9 +130,14 @@ export class WamrBody implements SimBody {
   static async start(o: BodyOptions): Promise<WamrBody> {
     if (!existsSync(WAMR_RUNNER))
       throw new WamrBodyError(`the WAMR body is not built (${WAMR_RUNNER} is missing) — run npm run setup, which builds it with cargo`);
-    if (o.wasmPath === undefined) throw new WamrBodyError('the WAMR body runs a core file: give the simulation its path');
+    const core = o.coreImage
+      ? ['--core', o.coreImage.path, ...o.coreImage.releaseKeys.flatMap((k) => ['--release-key', k])]
+      : o.wasmPath !== undefined
+        ? ['--unsigned-wasm', o.wasmPath]
+        : undefined;
+    if (core === undefined) throw new WamrBodyError('the WAMR body runs a core file: give the simulation its path');
     const limits = deviceLimits();
-    const args = ['--wasm', o.wasmPath, '--pages', String(limits.pages), '--stack', String(limits.stackBytes), '--sd', o.sdDir];
+    const args = [...core, '--pages', String(limits.pages), '--stack', String(limits.stackBytes), '--sd', o.sdDir];
     args.push('--start-ms', String(o.startMs));
     if (o.deviceDir !== undefined) args.push('--device', o.deviceDir);
     if (o.seed !== undefined) args.push('--seed', o.seed);
@@ -159,6 +181,7 @@ export class WamrBody implements SimBody {
 
   private refusal(kind: string, message: string): Error {
     if (kind === 'abi') return new AbiMismatch(message);
+    if (kind.startsWith('core-')) return new CoreImageRejected(kind.slice(5), message);
     if (kind === 'sealed-store') return new SealedStoreError(message);
     if (kind === 'device') return new DeviceFolderError(message);
     return new WamrBodyError(`the WAMR body refused to start (${kind}): ${message}`);

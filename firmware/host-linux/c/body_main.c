@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "wasm_export.h"
+#include "core_boot.h"
 #include "hal_natives.generated.h"
 #include "port_linux.h"
 #include "shidi_hal.h"
@@ -127,23 +128,6 @@ static bool memory_limits(const uint8_t *b, size_t n, uint64_t *init, uint64_t *
     return true;
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b != NULL && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static bool opt_i64(const char *v, shidi_opt_i64 *o)
 {
     char *end;
@@ -156,7 +140,7 @@ static bool opt_i64(const char *v, shidi_opt_i64 *o)
 }
 
 typedef struct {
-    const char *wasm;
+    core_source core;
     long pages;
     long stack;
     bool trace;
@@ -170,7 +154,9 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         bool ok = v != NULL;
         if (!ok) refuse("usage", "%s needs a value", a);
         i++;
-        if (strcmp(a, "--wasm") == 0) r->wasm = v;
+        if (strcmp(a, "--core") == 0) r->core.image = v;
+        else if (strcmp(a, "--unsigned-wasm") == 0) r->core.unsigned_wasm = v;
+        else if (strcmp(a, "--release-key") == 0 && r->core.n_keys < CORE_BOOT_MAX_KEYS) r->core.keys[r->core.n_keys++] = v;
         else if (strcmp(a, "--pages") == 0) r->pages = atol(v);
         else if (strcmp(a, "--stack") == 0) r->stack = atol(v);
         else if (strcmp(a, "--sd") == 0) c->sd_dir = v;
@@ -193,16 +179,24 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         } else ok = false;
         if (!ok) refuse("usage", "bad option %s %s", a, v);
     }
-    if (r->wasm == NULL || c->sd_dir == NULL || r->pages <= 0 || r->stack <= 0)
-        refuse("usage", "--wasm, --sd, --pages and --stack are required");
+    if ((r->core.image == NULL) == (r->core.unsigned_wasm == NULL))
+        refuse("usage", "give the core as --core IMAGE (signed) or, for development, --unsigned-wasm FILE");
+    if (r->core.image != NULL && r->core.n_keys == 0) refuse("usage", "--core needs at least one --release-key DER");
+    if (c->sd_dir == NULL || r->pages <= 0 || r->stack <= 0) refuse("usage", "--sd, --pages and --stack are required");
+    r->core.device_dir = c->device_dir;
+    r->core.abi_version = SHIDI_HAL_ABI_VERSION;
 }
 
-static void load_core(const runner_args *r)
+/* Returns the counter of the core that was loaded (0 for an unsigned module). */
+static uint32_t load_core(const runner_args *r)
 {
     size_t len;
+    uint8_t *bytes;
+    uint32_t counter;
+    const char *kind;
     /* WAMR keeps pointers into the buffer until unload: it lives for the process. */
-    uint8_t *bytes = read_file(r->wasm, &len);
-    if (bytes == NULL) refuse("load", "cannot read %s", r->wasm);
+    const char *why = core_boot_load(&r->core, &bytes, &len, &counter, &kind);
+    if (why != NULL) refuse(kind, "%s", why);
     int v = abi_section(bytes, len);
     if (v == -1) refuse("abi", "the module has no shidi_hal_abi custom section: it is not a Shidi core of HAL ABI %d", SHIDI_HAL_ABI_VERSION);
     if (v == -2) refuse("abi", "the module is malformed or its shidi_hal_abi custom section is not one byte");
@@ -242,6 +236,7 @@ static void load_core(const runner_args *r)
                (unsigned long long)cur, (unsigned long long)max, r->pages);
     exec_env = wasm_runtime_create_exec_env(inst, (uint32_t)r->stack);
     if (exec_env == NULL) refuse("limits", "no execution environment of %ld bytes of stack", r->stack);
+    return counter;
 }
 
 /* Calls an export with i64-carried arguments; the result widened to i64. Returns the status. */
@@ -394,10 +389,18 @@ int main_c(int argc, char **argv)
     const char *why = shidi_linux_init(&c, &kind);
     if (why != NULL) refuse(kind, "%s", why);
     shidi_linux_set_log_sink(on_log);
-    load_core(&r);
+    uint32_t counter = load_core(&r);
 
     int64_t v;
     const char *exception = NULL;
+    /* The core has started once it runs and reports this body's ABI; only then is the device's
+     * anti-rollback counter raised to its counter (docs/core-image.md), so a core that cannot start
+     * never locks the device out of the one it had. */
+    if (call_export("abi_version", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "abi_version(): %s", exception);
+    if (v != SHIDI_HAL_ABI_VERSION)
+        refuse("abi", "the core reports HAL ABI %lld; this body implements %d", (long long)v, SHIDI_HAL_ABI_VERSION);
+    if (r.core.image != NULL && shidi_core_counter_raise(c.device_dir, counter) != 0)
+        refuse("device", "cannot store the anti-rollback counter %u in %s/core/", (unsigned)counter, c.device_dir);
     if (call_export("io_buffer", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "io_buffer(): %s", exception);
     io_buffer = (uint32_t)v;
     wire_msg ready;
