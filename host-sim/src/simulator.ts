@@ -68,6 +68,12 @@ export interface SimReport {
   card_ops: number;
   /** fsyncs of the host disk the run made (each sd_sync, each close of a file with unsynced bytes). */
   card_syncs: number;
+  /**
+   * Seconds inside the core's exports (its code and the HAL calls it made), as the body measured them; for
+   * the wamr body also the seconds its runner waited on the pipe for the next request (null under node).
+   */
+  core_seconds: number;
+  pipe_wait_seconds: number | null;
   /** What the core wrote to its console (log_write), in order: warnings such as clock events. */
   core_log: { level: number; message: string }[];
 }
@@ -216,6 +222,8 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     power_cut: report.power_cut,
     card_ops: report.card_ops,
     card_syncs: report.card_syncs,
+    core_seconds: report.core_ns / 1e9,
+    pipe_wait_seconds: report.pipe_wait_ns === undefined ? null : report.pipe_wait_ns / 1e9,
     core_log: coreLog,
   };
 }
