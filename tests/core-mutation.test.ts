@@ -91,7 +91,7 @@ function judge(sl: Slice, stored: Buffer): Outcome {
 
 const segs = (b: Buffer) => Array.from({ length: Math.ceil(b.length / UNIT) }, (_, i) => b.subarray(i * UNIT, (i + 1) * UNIT));
 
-it('a seeded recording under the WAMR body is the Node body\'s, byte for byte (the campaign below runs it unseeded)', async () => {
+it("a seeded recording under the WAMR body is the Node body's, byte for byte (the campaign below runs it unseeded)", async () => {
   const node = await record('seeded-node', 'same bytes', 'node');
   const wamr = await record('seeded-wamr', 'same bytes', 'wamr');
   expect(wamr.map((x) => x.stored.toString('hex'))).toEqual(node.map((x) => x.stored.toString('hex')));
@@ -101,88 +101,88 @@ for (const { body, seed, RANDOM } of [
   { body: 'node', seed: 'mutations', RANDOM: RANDOM_NODE },
   { body: 'wamr', seed: undefined, RANDOM: RANDOM_WAMR },
 ] as const)
-describe(`mutations of the core's own cryptainers (${body} body${seed === undefined ? ', unseeded' : ''})`, () => {
-  let slices: Slice[] = [];
-  let foreign: Slice;
-  beforeAll(async () => {
-    slices = await record(`a-${body}`, seed, body);
-    foreign = (await record(`b-${body}`, seed === undefined ? undefined : 'another recording', body))[0]!;
-    expect(slices).toHaveLength(3);
-    for (const sl of slices) expect(sl.stored.length).toBeGreaterThan(10 * UNIT);
-  }, 60_000);
+  describe(`mutations of the core's own cryptainers (${body} body${seed === undefined ? ', unseeded' : ''})`, () => {
+    let slices: Slice[] = [];
+    let foreign: Slice;
+    beforeAll(async () => {
+      slices = await record(`a-${body}`, seed, body);
+      foreign = (await record(`b-${body}`, seed === undefined ? undefined : 'another recording', body))[0]!;
+      expect(slices).toHaveLength(3);
+      for (const sl of slices) expect(sl.stored.length).toBeGreaterThan(10 * UNIT);
+    }, 60_000);
 
-  it('truncation at every segment boundary is incomplete with the exact prefix; anywhere else it is damaged', () => {
-    for (const sl of slices) {
-      const n = Math.ceil(sl.stored.length / UNIT);
-      for (let k = 0; k < n; k++) expect(judge(sl, sl.stored.subarray(0, k * UNIT))).toBe('incomplete');
-      for (const cut of [1, 31, 32, 33, S, S + 31]) expect(judge(sl, sl.stored.subarray(0, UNIT + cut))).toBe('damaged');
-    }
-  });
-
-  it('reordered, duplicated, dropped and spliced segments, and last-flag games, are all caught', () => {
-    const [a, b] = slices as [Slice, Slice];
-    const sa = segs(a.stored);
-    const cases: [string, Buffer][] = [
-      ['swap 0 and 1', Buffer.concat([sa[1]!, sa[0]!, ...sa.slice(2)])],
-      ['duplicate 2', Buffer.concat([...sa.slice(0, 3), sa[2]!, ...sa.slice(3)])],
-      ['drop 1', Buffer.concat([sa[0]!, ...sa.slice(2)])],
-      ['final segment moved inside', Buffer.concat([...sa.slice(0, 2), sa.at(-1)!, ...sa.slice(2, -1)])],
-      ['final segment appended twice', Buffer.concat([...sa, sa.at(-1)!])],
-      ['segment 3 from the next slice', Buffer.concat([...sa.slice(0, 3), segs(b.stored)[3]!, ...sa.slice(4)])],
-      ['segment 1 from another recording', Buffer.concat([sa[0]!, segs(foreign.stored)[1]!, ...sa.slice(2)])],
-      ["the next slice's final segment as our end", Buffer.concat([...sa.slice(0, -1), segs(b.stored).at(-1)!])],
-      ['the whole next slice', b.stored],
-    ];
-    for (const [what, bytes] of cases) expect(judge(a, bytes), what).toBe('damaged');
-    // the end cut just before the final segment: the flag is missing, which is "incomplete", not success
-    expect(judge(a, Buffer.concat(sa.slice(0, -1)))).toBe('incomplete');
-  });
-
-  it(`${RANDOM} random mutations (bit flips, byte edits, cuts, splices) are never accepted as other bytes`, () => {
-    let x = 0x5eed;
-    const rnd = (n: number) => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x % n;
-    };
-    const count: Record<Outcome, number> = { damaged: 0, incomplete: 0, complete: 0 };
-    for (let i = 0; i < RANDOM; i++) {
-      const sl = slices[rnd(3)]!;
-      const b = Buffer.from(sl.stored);
-      let m: Buffer = b;
-      switch (rnd(4)) {
-        case 0: // bit flips
-          for (let j = 0, n = 1 + rnd(3); j < n; j++) b[rnd(b.length)]! ^= 1 << rnd(8);
-          break;
-        case 1: // a cut anywhere
-          m = b.subarray(0, rnd(b.length));
-          break;
-        case 2: {
-          // a segment swapped in from another slice or recording at the same index
-          const donor = [...slices.filter((o) => o !== sl), foreign][rnd(3)]!;
-          const i2 = rnd(Math.min(segs(b).length, segs(donor.stored).length) - 1);
-          m = Buffer.concat(segs(b).map((seg, k) => (k === i2 ? segs(donor.stored)[i2]! : seg)));
-          break;
-        }
-        default: {
-          // two segments exchanged
-          const parts = segs(b);
-          const p = rnd(parts.length - 1);
-          const q = p + 1 + rnd(parts.length - 1 - p);
-          [parts[p], parts[q]] = [parts[q]!, parts[p]!];
-          m = Buffer.concat(parts);
-        }
+    it('truncation at every segment boundary is incomplete with the exact prefix; anywhere else it is damaged', () => {
+      for (const sl of slices) {
+        const n = Math.ceil(sl.stored.length / UNIT);
+        for (let k = 0; k < n; k++) expect(judge(sl, sl.stored.subarray(0, k * UNIT))).toBe('incomplete');
+        for (const cut of [1, 31, 32, 33, S, S + 31]) expect(judge(sl, sl.stored.subarray(0, UNIT + cut))).toBe('damaged');
       }
-      const o = judge(sl, m);
-      count[o]++;
-      if (o === 'complete') expect(m.equals(sl.stored), `mutation ${i} accepted`).toBe(true);
-    }
-    console.log(
-      `core mutations (${body}): ${count.damaged} damaged, ${count.incomplete} incomplete (exact authenticated prefix), ${count.complete} unchanged-and-complete, of ${RANDOM}`,
-    );
-    expect(count.damaged + count.incomplete + count.complete).toBe(RANDOM);
+    });
+
+    it('reordered, duplicated, dropped and spliced segments, and last-flag games, are all caught', () => {
+      const [a, b] = slices as [Slice, Slice];
+      const sa = segs(a.stored);
+      const cases: [string, Buffer][] = [
+        ['swap 0 and 1', Buffer.concat([sa[1]!, sa[0]!, ...sa.slice(2)])],
+        ['duplicate 2', Buffer.concat([...sa.slice(0, 3), sa[2]!, ...sa.slice(3)])],
+        ['drop 1', Buffer.concat([sa[0]!, ...sa.slice(2)])],
+        ['final segment moved inside', Buffer.concat([...sa.slice(0, 2), sa.at(-1)!, ...sa.slice(2, -1)])],
+        ['final segment appended twice', Buffer.concat([...sa, sa.at(-1)!])],
+        ['segment 3 from the next slice', Buffer.concat([...sa.slice(0, 3), segs(b.stored)[3]!, ...sa.slice(4)])],
+        ['segment 1 from another recording', Buffer.concat([sa[0]!, segs(foreign.stored)[1]!, ...sa.slice(2)])],
+        ["the next slice's final segment as our end", Buffer.concat([...sa.slice(0, -1), segs(b.stored).at(-1)!])],
+        ['the whole next slice', b.stored],
+      ];
+      for (const [what, bytes] of cases) expect(judge(a, bytes), what).toBe('damaged');
+      // the end cut just before the final segment: the flag is missing, which is "incomplete", not success
+      expect(judge(a, Buffer.concat(sa.slice(0, -1)))).toBe('incomplete');
+    });
+
+    it(`${RANDOM} random mutations (bit flips, byte edits, cuts, splices) are never accepted as other bytes`, () => {
+      let x = 0x5eed;
+      const rnd = (n: number) => {
+        x ^= x << 13;
+        x >>>= 0;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        x >>>= 0;
+        return x % n;
+      };
+      const count: Record<Outcome, number> = { damaged: 0, incomplete: 0, complete: 0 };
+      for (let i = 0; i < RANDOM; i++) {
+        const sl = slices[rnd(3)]!;
+        const b = Buffer.from(sl.stored);
+        let m: Buffer = b;
+        switch (rnd(4)) {
+          case 0: // bit flips
+            for (let j = 0, n = 1 + rnd(3); j < n; j++) b[rnd(b.length)]! ^= 1 << rnd(8);
+            break;
+          case 1: // a cut anywhere
+            m = b.subarray(0, rnd(b.length));
+            break;
+          case 2: {
+            // a segment swapped in from another slice or recording at the same index
+            const donor = [...slices.filter((o) => o !== sl), foreign][rnd(3)]!;
+            const i2 = rnd(Math.min(segs(b).length, segs(donor.stored).length) - 1);
+            m = Buffer.concat(segs(b).map((seg, k) => (k === i2 ? segs(donor.stored)[i2]! : seg)));
+            break;
+          }
+          default: {
+            // two segments exchanged
+            const parts = segs(b);
+            const p = rnd(parts.length - 1);
+            const q = p + 1 + rnd(parts.length - 1 - p);
+            [parts[p], parts[q]] = [parts[q]!, parts[p]!];
+            m = Buffer.concat(parts);
+          }
+        }
+        const o = judge(sl, m);
+        count[o]++;
+        if (o === 'complete') expect(m.equals(sl.stored), `mutation ${i} accepted`).toBe(true);
+      }
+      console.log(
+        `core mutations (${body}): ${count.damaged} damaged, ${count.incomplete} incomplete (exact authenticated prefix), ${count.complete} unchanged-and-complete, of ${RANDOM}`,
+      );
+      expect(count.damaged + count.incomplete + count.complete).toBe(RANDOM);
+    });
   });
-});

@@ -101,7 +101,7 @@ describe('each refusal through both bodies: one line, exit 3, no card, the count
         expect(counterOf(device)).toBe(before);
       }, 60_000);
 
-  it('the runner refuses with the C loader\'s logged line, the node body with the host verifier\'s', async () => {
+  it("the runner refuses with the C loader's logged line, the node body with the host verifier's", async () => {
     const image = file(flip(good, CORE_HEADER_LEN + 99));
     const wamr = await sim('wamr', ['--core', image]);
     const node = await sim('node', ['--core', image]);

@@ -12,7 +12,7 @@ import type { BodyKind, CoreImageSource } from '../../../host-sim/src/body.js';
 import { DEFAULT_CORE_IMAGE } from '../../../host-sim/src/wamr-body.js';
 import { CoreImageRefused, verifyCoreImage } from './core-image.js';
 import { raiseCoreCounter, readCoreCounter } from './core-counter.js';
-import { badInput, ShidiError } from './errors.js';
+import { badInput, type ShidiError } from './errors.js';
 import { fsReadFailure } from './fs-errors.js';
 import { loadReleasePublicKey } from './release-key.js';
 
@@ -64,7 +64,10 @@ function releaseKeyFiles(given: string[] | undefined): string[] {
   try {
     readFileSync(test);
   } catch {
-    throw badInput(`no release key: ${test} is missing — run npm run build (it signs build/encryptor.core with a throw-away test key), or give --release-key`, 'release-key');
+    throw badInput(
+      `no release key: ${test} is missing — run npm run build (it signs build/encryptor.core with a throw-away test key), or give --release-key`,
+      'release-key',
+    );
   }
   return [test];
 }
@@ -75,7 +78,12 @@ export function resolveSimCore(o: SimCoreInputs): SimCore {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw fsReadFailure(e, `cannot read the core ${path}`, o.core === undefined ? 'build it with npm run build' : 'check the path given to --core', 'missing-file');
+    throw fsReadFailure(
+      e,
+      `cannot read the core ${path}`,
+      o.core === undefined ? 'build it with npm run build' : 'check the path given to --core',
+      'missing-file',
+    );
   }
   const none = () => {};
   if (bytes.subarray(0, 4).equals(Buffer.from('\0asm', 'latin1'))) {

@@ -70,7 +70,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       .option('--core <file>', 'the core to run: a signed core image (default build/encryptor.core), checked before it runs')
       .option(
         '--release-key <file>',
-        'a release public key (release-public.der or .pem) the core may be signed by; repeat for several (default SHIDI_RELEASE_PUBKEY, else the build\'s throw-away test key)',
+        "a release public key (release-public.der or .pem) the core may be signed by; repeat for several (default SHIDI_RELEASE_PUBKEY, else the build's throw-away test key)",
         (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
       )
       .option('--unsigned-core', 'let --core name a bare .wasm module and run it UNSIGNED (development only: no release key vouches for it)')
