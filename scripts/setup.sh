@@ -60,4 +60,7 @@ fi
 # cargo decides itself whether anything changed (a no-op build takes well under a second).
 say "building the WAMR body (cargo build --release in firmware/host-linux)"
 cargo build --release --quiet --manifest-path firmware/host-linux/Cargo.toml
+# Sources only, never built: mbedTLS 3.x headers for tests/mbedtls3-build.test.ts (the device's API).
+say "fetching mbedTLS 3.x sources (cargo fetch in firmware/mbedtls3-check)"
+cargo fetch --quiet --manifest-path firmware/mbedtls3-check/Cargo.toml
 say "ready"

@@ -134,6 +134,17 @@ describe('the WAMR body writes the same card as host-sim', () => {
     expect(wamr.report.hal.imports.aes_ctr_xor!.calls).toBeGreaterThan(0);
   }, 60_000);
 
+  it('the runner times the core and its natives: every native that ran took time, all of it inside the core calls', async () => {
+    const wamr = await run('wamr', confs.segmented!, { seed: 'timing' });
+    const ran = Object.entries(wamr.report.hal.imports).filter(([, c]) => c.calls > 0);
+    expect(ran.length).toBeGreaterThan(10);
+    for (const [name, c] of ran) expect(c.ns, name).toBeGreaterThan(0);
+    const natives = ran.reduce((n, [, c]) => n + c.ns, 0) / 1e9;
+    expect(wamr.report.core_seconds).toBeGreaterThanOrEqual(natives);
+    expect(wamr.report.core_seconds).toBeLessThan(wamr.report.wall_seconds);
+    expect(wamr.report.pipe_wait_seconds).toBeGreaterThan(0);
+  }, 60_000);
+
   it('a second run on the device folder the first left goes on from its state, the same under both', async () => {
     const first = await run('node', confs.aes_eax!, { seed: 'boot-1' });
     const node = await run('node', confs.aes_eax!, { seed: 'boot-2', device: first.device });

@@ -1,6 +1,7 @@
 /* The meter behind HAL_METER: one row per import of the generated table, in the table's order as generated
  * (WAMR sorts shidi_hal_native_symbols in place, so the names are copied before registration). */
 #include <string.h>
+#include <time.h>
 #include "shidi_hal.h"
 #include "shidi_hal_internal.h"
 
@@ -14,19 +15,33 @@ void shidi_meter_init(void)
     row_count = METER_ROWS;
     for (size_t i = 0; i < row_count; i++) {
         rows[i].name = shidi_hal_native_symbols[i].symbol;
-        rows[i].calls = rows[i].bytes = 0;
+        rows[i].calls = rows[i].bytes = rows[i].ns = 0;
     }
 }
 
-void shidi_meter_hit(int *cached_index, const char *name, uint64_t bytes)
+/* POSIX's monotonic clock: Linux and ESP-IDF's newlib both provide it. */
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+shidi_meter_span shidi_meter_begin(int *cached_index, const char *name, uint64_t bytes)
 {
     if (*cached_index < 0) {
         for (size_t i = 0; i < row_count; i++)
             if (strcmp(rows[i].name, name) == 0) *cached_index = (int)i;
-        if (*cached_index < 0) return;
+        if (*cached_index < 0) return (shidi_meter_span){-1, 0};
     }
     rows[*cached_index].calls += 1;
     rows[*cached_index].bytes += bytes;
+    return (shidi_meter_span){*cached_index, now_ns()};
+}
+
+void shidi_meter_end(shidi_meter_span *span)
+{
+    if (span->index >= 0) rows[span->index].ns += now_ns() - span->t0;
 }
 
 const shidi_meter_row *shidi_meter_rows(size_t *count)

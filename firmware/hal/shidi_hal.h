@@ -13,6 +13,7 @@ typedef struct {
     const char *name;
     uint64_t calls;
     uint64_t bytes;
+    uint64_t ns; /* time inside the native, CLOCK_MONOTONIC */
 } shidi_meter_row;
 
 void shidi_meter_init(void);

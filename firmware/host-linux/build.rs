@@ -44,7 +44,10 @@ fn main() {
         "port-linux/state_linux.c",
         "port-linux/se_linux.c",
         "port-linux/se_keygen.c",
+        "port-linux/counter_linux.c",
+        "loader/shidi_loader.c",
         "host-linux/c/wire.c",
+        "host-linux/c/core_boot.c",
         "host-linux/c/body_main.c",
     ];
     let mut build = cc::Build::new();
@@ -53,6 +56,7 @@ fn main() {
         .include(fw.join("main"))
         .include(fw.join("hal"))
         .include(fw.join("port-linux"))
+        .include(fw.join("loader"))
         .include(fw.join("host-linux/c"))
         .flag("-std=c11")
         .define("_DEFAULT_SOURCE", None)
@@ -65,7 +69,7 @@ fn main() {
         build.file(fw.join(s));
         println!("cargo:rerun-if-changed={}", fw.join(s).display());
     }
-    for dir in ["main", "hal", "port-linux", "host-linux/c"] {
+    for dir in ["main", "hal", "port-linux", "loader", "host-linux/c"] {
         println!("cargo:rerun-if-changed={}", fw.join(dir).display());
     }
     build.compile("shidi_body");

@@ -53,6 +53,12 @@ typedef struct {
 } shidi_linux_stats;
 void shidi_linux_stats_get(shidi_linux_stats *out);
 
+/* The device's stored anti-rollback counter for the core (DEVICE/core/anti-rollback-counter; NVS on the
+ * S3). read: NULL and *out (0 when none is stored, or without a device folder), or why it cannot be read.
+ * raise: stores `counter` if it is higher than the stored one; 0, or -1 when it could not be written. */
+const char *shidi_core_counter_read(const char *device_dir, uint32_t *out);
+int shidi_core_counter_raise(const char *device_dir, uint32_t counter);
+
 /* Internal to the port's files. */
 const shidi_linux_config *shidi_linux_cfg(void);
 void shidi_linux_mark_power_cut(int64_t card_op);

@@ -7,10 +7,18 @@ import { HalBody, type HalFaults, HalTrap, type MeterReport, SimClock } from './
 
 export type BodyKind = 'node' | 'wamr';
 
+/** A signed core image (docs/core-image.md) and the release public keys (SPKI DER files) it may be signed by. */
+export interface CoreImageSource {
+  path: string;
+  releaseKeys: string[];
+}
+
 export interface BodyOptions {
   wasm: Uint8Array;
-  /** Where wasm came from (the wamr body's runner reads the file). */
+  /** Where wasm came from (the wamr body's runner reads the file): a bare module, run unsigned (development). */
   wasmPath?: string;
+  /** A signed core image for the wamr body, checked by the firmware's loader in the runner (wins over wasmPath). */
+  coreImage?: CoreImageSource;
   sdDir: string;
   deviceDir?: string;
   seed?: string;
@@ -31,6 +39,10 @@ export interface BodyReport {
   power_cut: { card_op: number; t_ms: number } | null;
   card_ops: number;
   card_syncs: number;
+  /** Nanoseconds spent inside the core's exports (its own code and the HAL calls it makes), as measured by the body. */
+  core_ns: number;
+  /** The wamr body's runner: nanoseconds it sat waiting for the next request on the pipe. */
+  pipe_wait_ns?: number;
 }
 
 /**
@@ -89,19 +101,29 @@ export class NodeBody implements SimBody {
   }
 
   async configure(conf: Uint8Array): Promise<void> {
-    trapsAsHalTrap(() => this.core.configure(conf));
+    this.timed(() => this.core.configure(conf));
   }
   async sensor(descriptor: Uint8Array): Promise<number> {
-    return trapsAsHalTrap(() => this.core.sensor(descriptor));
+    return this.timed(() => this.core.sensor(descriptor));
   }
   async frame(sensor: number, tMs: number, data: Uint8Array): Promise<void> {
     this.frameSync(sensor, tMs, data);
   }
   frameSync(sensor: number, tMs: number, data: Uint8Array): void {
-    trapsAsHalTrap(() => this.core.frame(sensor, tMs, data));
+    this.timed(() => this.core.frame(sensor, tMs, data));
   }
   async finish(): Promise<void> {
-    trapsAsHalTrap(() => this.core.finish());
+    this.timed(() => this.core.finish());
+  }
+  private coreNs = 0;
+  /** A core call, its time counted (the interpreter comparison of the bench); traps as HalTrap. */
+  private timed<T>(f: () => T): T {
+    const t0 = performance.now();
+    try {
+      return trapsAsHalTrap(f);
+    } finally {
+      this.coreNs += (performance.now() - t0) * 1e6;
+    }
   }
   async cutPower(tMs: number): Promise<void> {
     this.hal.sd.powerCut();
@@ -122,6 +144,7 @@ export class NodeBody implements SimBody {
       power_cut: this.hal.powerCut ?? null,
       card_ops: this.hal.cardOps,
       card_syncs: this.hal.sd.fsyncs,
+      core_ns: Math.round(this.coreNs),
     };
   }
 }

@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BodyKind, type BodyOptions, NodeBody, type SimBody } from './body.js';
-import { DEFAULT_CORE_PATH, loadCoreBytes } from './core.js';
+import { type BodyKind, type BodyOptions, type CoreImageSource, NodeBody, type SimBody } from './body.js';
+import { loadCoreBytes } from './core.js';
 import { PowerCut, type HalFaults, type MeterReport } from './hal.js';
-import { WamrBody } from './wamr-body.js';
+import { DEFAULT_CORE_IMAGE, WamrBody } from './wamr-body.js';
 
 export interface SimFrame {
   sensor: number;
@@ -31,7 +31,10 @@ export interface SimOptions {
   /** Deterministic run (insecure: the keys follow from the seed). */
   seed?: string;
   faults?: HalFaults;
+  /** A bare module (development; the wamr body runs it unsigned). Absent: build/encryptor.wasm under node, the signed build/encryptor.core under wamr. */
   core?: Uint8Array;
+  /** A signed core image for the wamr body, checked by the firmware's loader before WAMR sees it. */
+  coreImage?: CoreImageSource;
   /** The body the core runs on: 'node' (V8 and host-sim's HAL, the default) or 'wamr' (the firmware's C natives under WAMR). */
   body?: BodyKind;
   log?: (level: number, message: string) => void;
@@ -65,14 +68,23 @@ export interface SimReport {
   card_ops: number;
   /** fsyncs of the host disk the run made (each sd_sync, each close of a file with unsynced bytes). */
   card_syncs: number;
+  /**
+   * Seconds inside the core's exports (its code and the HAL calls it made), as the body measured them; for
+   * the wamr body also the seconds its runner waited on the pipe for the next request (null under node).
+   */
+  core_seconds: number;
+  pipe_wait_seconds: number | null;
   /** What the core wrote to its console (log_write), in order: warnings such as clock events. */
   core_log: { level: number; message: string }[];
 }
 
-/** Starts the body a simulation asked for; the wamr body runs a file, so bytes given in memory are written to one. */
+/**
+ * Starts the body a simulation asked for. The wamr body boots from a signed image through the firmware's
+ * loader (the build's by default); bytes given in memory are a development module it runs unsigned, from a file.
+ */
 async function startBody(kind: BodyKind, o: BodyOptions, given: boolean): Promise<{ body: SimBody; cleanup: () => void }> {
   if (kind === 'node') return { body: new NodeBody(o), cleanup: () => {} };
-  if (!given) return { body: await WamrBody.start({ ...o, wasmPath: DEFAULT_CORE_PATH }), cleanup: () => {} };
+  if (o.coreImage !== undefined || !given) return { body: await WamrBody.start({ ...o, coreImage: o.coreImage ?? DEFAULT_CORE_IMAGE }), cleanup: () => {} };
   const dir = mkdtempSync(join(tmpdir(), 'shidi-core-'));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
@@ -84,8 +96,15 @@ async function startBody(kind: BodyKind, o: BodyOptions, given: boolean): Promis
   }
 }
 
+/** The module inside an image, for the report only (the runner's loader is what checks the image). */
+function imageWasm(path: string): Uint8Array {
+  const image = loadCoreBytes(path);
+  const n = image.length >= 96 ? Buffer.from(image.buffer, image.byteOffset, image.length).readUInt32LE(24) : 0;
+  return image.subarray(96, Math.min(image.length, 96 + n));
+}
+
 export async function runSimulation(o: SimOptions): Promise<SimReport> {
-  const wasm = o.core ?? loadCoreBytes();
+  const wasm = o.core ?? (o.coreImage !== undefined ? imageWasm(o.coreImage.path) : loadCoreBytes());
   // The core's console lines are kept for the report (clock events, retention notes) and passed on.
   const coreLog: { level: number; message: string }[] = [];
   const log = (level: number, message: string) => {
@@ -104,6 +123,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       log,
       ...(o.faults ? { faults: o.faults } : {}),
       ...(o.trace ? { trace: o.trace } : {}),
+      ...(o.coreImage ? { coreImage: o.coreImage } : {}),
     },
     o.core !== undefined,
   );
@@ -202,6 +222,8 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
     power_cut: report.power_cut,
     card_ops: report.card_ops,
     card_syncs: report.card_syncs,
+    core_seconds: report.core_ns / 1e9,
+    pipe_wait_seconds: report.pipe_wait_ns === undefined ? null : report.pipe_wait_ns / 1e9,
     core_log: coreLog,
   };
 }

@@ -4,8 +4,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreErrorCode } from './abi.generated.js';
-import type { BodyOptions, BodyReport, SimBody } from './body.js';
+import { CoreErrorCode, FRAME_MAX_SIZE } from './abi.generated.js';
+import type { BodyOptions, BodyReport, CoreImageSource, SimBody } from './body.js';
 import { CoreError } from './core.js';
 import { DeviceFolderError } from './device-state.js';
 import { HalTrap, type HalFaults, type MeterCounts, type MeterReport, PowerCut } from './hal.js';
@@ -17,12 +17,29 @@ import { AbiMismatch } from './wasm-module.js';
 export const WAMR_RUNNER = join(PROJECT_ROOT, 'firmware', 'host-linux', 'target', 'release', 'shidi-body');
 const BUDGET = join(PROJECT_ROOT, 'assembly', 'budget.json');
 
+/** The signed core image that `npm run build` writes, and the throw-away test release key it is signed with. */
+export const DEFAULT_CORE_IMAGE: CoreImageSource = {
+  path: join(PROJECT_ROOT, 'build', 'encryptor.core'),
+  releaseKeys: [join(PROJECT_ROOT, 'build', 'test-release-key', 'release-public.der')],
+};
+
+/** The firmware's loader refused the core image (`refusal`: its word, docs/core-image.md); the message is its logged line. */
+export class CoreImageRejected extends Error {
+  override readonly name = 'CoreImageRejected';
+  constructor(
+    readonly refusal: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The runner is not built, or it died: the body cannot run at all. */
 export class WamrBodyError extends Error {
   override readonly name = 'WamrBodyError';
 }
 
-const Op = { CALL: 1, CLOCK: 2, CUT: 3, STATS: 4, SHUTDOWN: 5, PEEK: 6 } as const;
+const Op = { CALL: 1, CLOCK: 2, CUT: 3, STATS: 4, SHUTDOWN: 5, PEEK: 6, FRAME: 7 } as const;
 const Status = { OK: 0, TRAP: 1, POWER_CUT: 2, REFUSED: 3, BAD_REQUEST: 4 } as const;
 
 /** The device limits the runner enforces: memory pages and WAMR stack, from assembly/budget.json. */
@@ -95,6 +112,8 @@ interface CallResult {
   status: number;
   result: bigint;
   exception: string;
+  /** Where the response's fields end (a FRAME response carries the call's name after them). */
+  end: number;
 }
 
 export class WamrBody implements SimBody {
@@ -113,9 +132,14 @@ export class WamrBody implements SimBody {
   static async start(o: BodyOptions): Promise<WamrBody> {
     if (!existsSync(WAMR_RUNNER))
       throw new WamrBodyError(`the WAMR body is not built (${WAMR_RUNNER} is missing) — run npm run setup, which builds it with cargo`);
-    if (o.wasmPath === undefined) throw new WamrBodyError('the WAMR body runs a core file: give the simulation its path');
+    const core = o.coreImage
+      ? ['--core', o.coreImage.path, ...o.coreImage.releaseKeys.flatMap((k) => ['--release-key', k])]
+      : o.wasmPath !== undefined
+        ? ['--unsigned-wasm', o.wasmPath]
+        : undefined;
+    if (core === undefined) throw new WamrBodyError('the WAMR body runs a core file: give the simulation its path');
     const limits = deviceLimits();
-    const args = ['--wasm', o.wasmPath, '--pages', String(limits.pages), '--stack', String(limits.stackBytes), '--sd', o.sdDir];
+    const args = [...core, '--pages', String(limits.pages), '--stack', String(limits.stackBytes), '--sd', o.sdDir];
     args.push('--start-ms', String(o.startMs));
     if (o.deviceDir !== undefined) args.push('--device', o.deviceDir);
     if (o.seed !== undefined) args.push('--seed', o.seed);
@@ -159,6 +183,7 @@ export class WamrBody implements SimBody {
 
   private refusal(kind: string, message: string): Error {
     if (kind === 'abi') return new AbiMismatch(message);
+    if (kind.startsWith('core-')) return new CoreImageRejected(kind.slice(5), message);
     if (kind === 'sealed-store') return new SealedStoreError(message);
     if (kind === 'device') return new DeviceFolderError(message);
     return new WamrBodyError(`the WAMR body refused to start (${kind}): ${message}`);
@@ -186,7 +211,13 @@ export class WamrBody implements SimBody {
       at += 8;
     }
     b.writeUInt32LE(put?.length ?? 0, at);
-    const r = await this.request(Op.CALL, put === undefined ? b : Buffer.concat([b, put]));
+    const r = this.parseCall(await this.request(Op.CALL, put === undefined ? b : Buffer.concat([b, put])));
+    if (r.status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the call ${name}: ${r.exception}`);
+    return r;
+  }
+
+  /** A CALL or FRAME response: its logs and trace lines are passed on here, in order. */
+  private parseCall(r: Buffer): CallResult {
     const status = r[0]!;
     const result = r.readBigInt64LE(1);
     const exception = this.str(r, 9);
@@ -206,22 +237,28 @@ export class WamrBody implements SimBody {
       this.trace?.(r.subarray(p + 4, p + 4 + n).toString('latin1'));
       p += 4 + n;
     }
-    if (status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the call ${name}: ${exception}`);
-    return { status, result, exception };
+    return { status, result, exception, end: p };
   }
 
   /** An export call that must not trap: a trap is HalTrap, a power cut PowerCut. */
   async call(name: string, args: (number | bigint)[] = [], put?: Uint8Array): Promise<bigint> {
-    const r = await this.rawCall(name, args, put);
+    return this.outcome(name, await this.rawCall(name, args, put));
+  }
+
+  private outcome(name: string, r: CallResult): bigint {
     if (r.status === Status.POWER_CUT) throw new PowerCut(`simulated power cut during ${name}`);
     if (r.status === Status.TRAP) throw new HalTrap(`${r.exception.replace(/^Exception: /, '')} (in ${name}, under WAMR)`);
     return r.result;
   }
 
-  private async check(name: string, args: (number | bigint)[] = [], put?: Uint8Array): Promise<number> {
-    const r = Number(await this.call(name, args, put));
+  private async checked(name: string, result: bigint): Promise<number> {
+    const r = Number(result);
     if (r < 0) throw new CoreError(name, r, Number(await this.call('core_last_hal_error')));
     return r;
+  }
+
+  private async check(name: string, args: (number | bigint)[] = [], put?: Uint8Array): Promise<number> {
+    return this.checked(name, await this.call(name, args, put));
   }
 
   async configure(conf: Uint8Array): Promise<void> {
@@ -232,7 +269,29 @@ export class WamrBody implements SimBody {
     if (descriptor.length > this.ioSize) throw new CoreError('core_sensor', CoreErrorCode.C_BAD_SENSOR, 0);
     return this.check('core_sensor', [descriptor.length], descriptor);
   }
+  /**
+   * One request per frame: the runner sets the clock and makes the begin / pieces / end calls itself, and
+   * answers with the last call it made. A frame too large for the core goes the long way, so the core
+   * refuses it exactly as before.
+   */
   async frame(sensor: number, tMs: number, data: Uint8Array): Promise<void> {
+    if (data.length > FRAME_MAX_SIZE) return this.framePiecewise(sensor, tMs, data);
+    // The message is built once, framing and all: a frame's bytes are copied a single time on this side.
+    const m = Buffer.allocUnsafe(17 + data.length);
+    m.writeUInt32LE(13 + data.length, 0);
+    m[4] = Op.FRAME;
+    m.writeUInt32LE(sensor >>> 0, 5);
+    m.writeBigInt64LE(BigInt(tMs), 9);
+    m.set(data, 17);
+    this.child.stdin.write(m);
+    const r = await this.reader.next();
+    const c = this.parseCall(r);
+    const name = this.str(r, c.end);
+    if (c.status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the frame: ${c.exception}`);
+    await this.checked(name, this.outcome(name, c));
+  }
+
+  private async framePiecewise(sensor: number, tMs: number, data: Uint8Array): Promise<void> {
     const t = Buffer.alloc(8);
     t.writeBigInt64LE(BigInt(tMs));
     await this.request(Op.CLOCK, t);
@@ -276,11 +335,13 @@ export class WamrBody implements SimBody {
   async report(): Promise<BodyReport> {
     const r = await this.request(Op.STATS);
     const s = JSON.parse(this.str(r, 1)) as {
+      core_ns: number;
+      wait_ns: number;
       card_ops: number;
       card_syncs: number;
       power_cut: { card_op: number; t_ms: number } | null;
       memory_bytes: number;
-      imports: Record<string, [number, number]>;
+      imports: Record<string, [number, number, number]>;
     };
     return {
       slices_finished: Number(await this.call('core_slices_finished')),
@@ -292,21 +353,24 @@ export class WamrBody implements SimBody {
       power_cut: s.power_cut,
       card_ops: s.card_ops,
       card_syncs: s.card_syncs,
+      core_ns: s.core_ns,
+      pipe_wait_ns: s.wait_ns,
     };
   }
 }
 
-/** The runner's per-import counts as host-sim's MeterReport (the C natives do not time themselves: ns 0). */
-function meterReport(rows: Record<string, [number, number]>): MeterReport {
+/** The runner's per-import counts as host-sim's MeterReport (ns: CLOCK_MONOTONIC inside each C native). */
+function meterReport(rows: Record<string, [number, number, number]>): MeterReport {
   const imports: Record<string, MeterCounts> = {};
   const groups: Record<string, MeterCounts> = {};
   for (const spec of HAL_IMPORTS) {
-    const [calls, bytes] = rows[spec.name] ?? [0, 0];
-    imports[spec.name] = { calls, bytes, ns: 0 };
+    const [calls, bytes, ns] = rows[spec.name] ?? [0, 0, 0];
+    imports[spec.name] = { calls, bytes, ns };
     const g = groups[spec.group] ?? { calls: 0, bytes: 0, ns: 0 };
     groups[spec.group] = g;
     g.calls += calls;
     g.bytes += bytes;
+    g.ns += ns;
   }
   return { imports, groups };
 }

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "wasm_export.h"
+#include "core_boot.h"
 #include "hal_natives.generated.h"
 #include "port_linux.h"
 #include "shidi_hal.h"
@@ -16,7 +18,7 @@
 #include "shidi_trace.h"
 #include "wire.h"
 
-enum { OP_CALL = 1, OP_CLOCK = 2, OP_CUT = 3, OP_STATS = 4, OP_SHUTDOWN = 5, OP_PEEK = 6 };
+enum { OP_CALL = 1, OP_CLOCK = 2, OP_CUT = 3, OP_STATS = 4, OP_SHUTDOWN = 5, OP_PEEK = 6, OP_FRAME = 7 };
 enum { ST_OK = 0, ST_TRAP = 1, ST_POWER_CUT = 2, ST_REFUSED = 3, ST_BAD_REQUEST = 4 };
 
 #define MAX_ARGS 8
@@ -25,7 +27,18 @@ enum { ST_OK = 0, ST_TRAP = 1, ST_POWER_CUT = 2, ST_REFUSED = 3, ST_BAD_REQUEST 
 static int out_fd;
 static wasm_module_inst_t inst;
 static wasm_exec_env_t exec_env;
-static uint32_t io_buffer;
+static uint32_t io_buffer, io_size;
+
+/* Where the runner's time goes (docs/wamr-body.md, Bench): inside the core (its own code and the natives
+ * it calls, i.e. what a device would spend), and blocked on the pipe waiting for Node's next request. */
+static uint64_t core_ns, wait_ns;
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 /* log_write lines since the last response: [level u8][len u32][bytes]. */
 static uint8_t log_buf[LOG_CAP];
@@ -127,23 +140,6 @@ static bool memory_limits(const uint8_t *b, size_t n, uint64_t *init, uint64_t *
     return true;
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b != NULL && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static bool opt_i64(const char *v, shidi_opt_i64 *o)
 {
     char *end;
@@ -156,7 +152,7 @@ static bool opt_i64(const char *v, shidi_opt_i64 *o)
 }
 
 typedef struct {
-    const char *wasm;
+    core_source core;
     long pages;
     long stack;
     bool trace;
@@ -170,7 +166,9 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         bool ok = v != NULL;
         if (!ok) refuse("usage", "%s needs a value", a);
         i++;
-        if (strcmp(a, "--wasm") == 0) r->wasm = v;
+        if (strcmp(a, "--core") == 0) r->core.image = v;
+        else if (strcmp(a, "--unsigned-wasm") == 0) r->core.unsigned_wasm = v;
+        else if (strcmp(a, "--release-key") == 0 && r->core.n_keys < CORE_BOOT_MAX_KEYS) r->core.keys[r->core.n_keys++] = v;
         else if (strcmp(a, "--pages") == 0) r->pages = atol(v);
         else if (strcmp(a, "--stack") == 0) r->stack = atol(v);
         else if (strcmp(a, "--sd") == 0) c->sd_dir = v;
@@ -193,16 +191,24 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         } else ok = false;
         if (!ok) refuse("usage", "bad option %s %s", a, v);
     }
-    if (r->wasm == NULL || c->sd_dir == NULL || r->pages <= 0 || r->stack <= 0)
-        refuse("usage", "--wasm, --sd, --pages and --stack are required");
+    if ((r->core.image == NULL) == (r->core.unsigned_wasm == NULL))
+        refuse("usage", "give the core as --core IMAGE (signed) or, for development, --unsigned-wasm FILE");
+    if (r->core.image != NULL && r->core.n_keys == 0) refuse("usage", "--core needs at least one --release-key DER");
+    if (c->sd_dir == NULL || r->pages <= 0 || r->stack <= 0) refuse("usage", "--sd, --pages and --stack are required");
+    r->core.device_dir = c->device_dir;
+    r->core.abi_version = SHIDI_HAL_ABI_VERSION;
 }
 
-static void load_core(const runner_args *r)
+/* Returns the counter of the core that was loaded (0 for an unsigned module). */
+static uint32_t load_core(const runner_args *r)
 {
     size_t len;
+    uint8_t *bytes;
+    uint32_t counter;
+    const char *kind;
     /* WAMR keeps pointers into the buffer until unload: it lives for the process. */
-    uint8_t *bytes = read_file(r->wasm, &len);
-    if (bytes == NULL) refuse("load", "cannot read %s", r->wasm);
+    const char *why = core_boot_load(&r->core, &bytes, &len, &counter, &kind);
+    if (why != NULL) refuse(kind, "%s", why);
     int v = abi_section(bytes, len);
     if (v == -1) refuse("abi", "the module has no shidi_hal_abi custom section: it is not a Shidi core of HAL ABI %d", SHIDI_HAL_ABI_VERSION);
     if (v == -2) refuse("abi", "the module is malformed or its shidi_hal_abi custom section is not one byte");
@@ -242,12 +248,31 @@ static void load_core(const runner_args *r)
                (unsigned long long)cur, (unsigned long long)max, r->pages);
     exec_env = wasm_runtime_create_exec_env(inst, (uint32_t)r->stack);
     if (exec_env == NULL) refuse("limits", "no execution environment of %ld bytes of stack", r->stack);
+    return counter;
 }
 
 /* Calls an export with i64-carried arguments; the result widened to i64. Returns the status. */
+/* Export lookups, once per name: a frame makes three or more calls. */
+static wasm_function_inst_t lookup(const char *name)
+{
+    static struct {
+        char name[64];
+        wasm_function_inst_t f;
+    } cache[24];
+    static int cached;
+    for (int i = 0; i < cached; i++)
+        if (strcmp(cache[i].name, name) == 0) return cache[i].f;
+    wasm_function_inst_t f = wasm_runtime_lookup_function(inst, name);
+    if (f != NULL && cached < (int)(sizeof cache / sizeof cache[0]) && strlen(name) < sizeof cache[0].name) {
+        strcpy(cache[cached].name, name);
+        cache[cached++].f = f;
+    }
+    return f;
+}
+
 static int call_export(const char *name, int nargs, const int64_t *args, int64_t *result, const char **exception)
 {
-    wasm_function_inst_t f = wasm_runtime_lookup_function(inst, name);
+    wasm_function_inst_t f = lookup(name);
     if (f == NULL) {
         *exception = "no such export";
         return ST_BAD_REQUEST;
@@ -269,7 +294,10 @@ static int call_export(const char *name, int nargs, const int64_t *args, int64_t
         } else cells[n++] = (uint32_t)args[i];
     }
     *result = 0;
-    if (!wasm_runtime_call_wasm(exec_env, f, n, cells)) {
+    uint64_t t0 = now_ns();
+    bool ok = wasm_runtime_call_wasm(exec_env, f, n, cells);
+    core_ns += now_ns() - t0;
+    if (!ok) {
         *exception = wasm_runtime_get_exception(inst);
         return *exception != NULL && strstr(*exception, SHIDI_HALT_EXCEPTION) != NULL ? ST_POWER_CUT : ST_TRAP;
     }
@@ -278,7 +306,8 @@ static int call_export(const char *name, int nargs, const int64_t *args, int64_t
     return ST_OK;
 }
 
-static void respond_call(int status, int64_t result, const char *exception)
+/* A CALL's response; a FRAME's adds the name of the last call it made (the failing one, or core_frame_end). */
+static void respond_call_named(int status, int64_t result, const char *exception, const char *call)
 {
     wire_msg m;
     wire_begin(&m, (uint8_t)status);
@@ -292,9 +321,42 @@ static void respond_call(int status, int64_t result, const char *exception)
     wire_bytes(&m, trace_buf, trace_len);
     trace_len = 0;
     trace_count = 0;
+    if (call != NULL) wire_str(&m, call);
     wire_send(out_fd, &m);
     /* A trap leaves the instance's exception set until cleared: later calls would all fail with it. */
     if (status == ST_TRAP || status == ST_POWER_CUT) wasm_runtime_clear_exception(inst);
+}
+
+static void respond_call(int status, int64_t result, const char *exception)
+{
+    respond_call_named(status, result, exception, NULL);
+}
+
+/* One whole frame in one request, exactly the calls host-sim's core.frame makes (clock, begin, pieces of at
+ * most the I/O buffer, end), stopping at the first that traps or returns a negative result: the core sees
+ * what it saw from separate requests, and the pipe carries one round trip instead of three or more. */
+static void do_frame(const uint8_t *p, size_t n)
+{
+    if (n < 12) return respond_call_named(ST_BAD_REQUEST, 0, "bad frame request", "core_frame_begin");
+    int64_t t_ms = wire_get_i64(p + 4);
+    const uint8_t *data = p + 12;
+    size_t len = n - 12;
+    shidi_linux_set_clock(t_ms);
+    int64_t args[3] = {(int32_t)wire_get_u32(p), t_ms, (int64_t)len}, result = 0;
+    const char *exception = NULL, *call = "core_frame_begin";
+    int st = call_export(call, 3, args, &result, &exception);
+    for (size_t at = 0; st == ST_OK && result >= 0 && at < len; at += io_size) {
+        size_t piece = len - at < io_size ? len - at : io_size;
+        memcpy(wasm_runtime_addr_app_to_native(inst, io_buffer), data + at, piece);
+        args[0] = (int64_t)piece;
+        call = "core_frame_chunk";
+        st = call_export(call, 1, args, &result, &exception);
+    }
+    if (st == ST_OK && result >= 0) {
+        call = "core_frame_end";
+        st = call_export(call, 0, NULL, &result, &exception);
+    }
+    respond_call_named(st, result, exception, call);
 }
 
 static void do_call(const uint8_t *p, size_t n)
@@ -343,14 +405,16 @@ static void do_stats(void)
         at += (size_t)snprintf(json + at, sizeof json - at, "{\"card_op\":%lld,\"t_ms\":%lld}",
                                (long long)s.power_cut_card_op, (long long)s.power_cut_t_ms);
     else at += (size_t)snprintf(json + at, sizeof json - at, "null");
+    at += (size_t)snprintf(json + at, sizeof json - at, ",\"core_ns\":%llu,\"wait_ns\":%llu", (unsigned long long)core_ns,
+                           (unsigned long long)wait_ns);
     at += (size_t)snprintf(json + at, sizeof json - at,
                            ",\"memory_bytes\":%llu,\"live\":{\"aes\":%d,\"sha\":%d,\"aead\":%d},\"imports\":{",
                            (unsigned long long)wasm_memory_get_cur_page_count(mem) * 65536ull, aes, sha, aead);
     size_t rows;
     const shidi_meter_row *r = shidi_meter_rows(&rows);
     for (size_t i = 0; i < rows; i++)
-        at += (size_t)snprintf(json + at, sizeof json - at, "%s\"%s\":[%llu,%llu]", i ? "," : "", r[i].name,
-                               (unsigned long long)r[i].calls, (unsigned long long)r[i].bytes);
+        at += (size_t)snprintf(json + at, sizeof json - at, "%s\"%s\":[%llu,%llu,%llu]", i ? "," : "", r[i].name,
+                               (unsigned long long)r[i].calls, (unsigned long long)r[i].bytes, (unsigned long long)r[i].ns);
     snprintf(json + at, sizeof json - at, "}}");
     wire_msg m;
     wire_begin(&m, ST_OK);
@@ -394,21 +458,38 @@ int main_c(int argc, char **argv)
     const char *why = shidi_linux_init(&c, &kind);
     if (why != NULL) refuse(kind, "%s", why);
     shidi_linux_set_log_sink(on_log);
-    load_core(&r);
+    uint32_t counter = load_core(&r);
 
     int64_t v;
     const char *exception = NULL;
+    /* The core has started once it runs and reports this body's ABI; only then is the device's
+     * anti-rollback counter raised to its counter (docs/core-image.md), so a core that cannot start
+     * never locks the device out of the one it had. */
+    if (call_export("abi_version", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "abi_version(): %s", exception);
+    if (v != SHIDI_HAL_ABI_VERSION)
+        refuse("abi", "the core reports HAL ABI %lld; this body implements %d", (long long)v, SHIDI_HAL_ABI_VERSION);
+    if (r.core.image != NULL && shidi_core_counter_raise(c.device_dir, counter) != 0)
+        refuse("device", "cannot store the anti-rollback counter %u in %s/core/", (unsigned)counter, c.device_dir);
     if (call_export("io_buffer", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "io_buffer(): %s", exception);
     io_buffer = (uint32_t)v;
+    if (call_export("io_buffer_size", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "io_buffer_size(): %s", exception);
+    io_size = (uint32_t)v;
+    if (io_size == 0 || !wasm_runtime_validate_app_addr(inst, io_buffer, io_size))
+        refuse("abi", "the core's I/O buffer [%u, +%u) is not inside its memory", (unsigned)io_buffer, (unsigned)io_size);
     wire_msg ready;
     wire_begin(&ready, ST_OK);
     wire_u32(&ready, io_buffer);
     wire_send(out_fd, &ready);
 
     wire_req req;
-    while (wire_recv(0, &req)) {
+    for (;;) {
+        uint64_t t0 = now_ns();
+        bool more = wire_recv(0, &req);
+        wait_ns += now_ns() - t0;
+        if (!more) break;
         switch (req.op) {
         case OP_CALL: do_call(req.body, req.len); break;
+        case OP_FRAME: do_frame(req.body, req.len); break;
         case OP_CLOCK:
             shidi_linux_set_clock(wire_get_i64(req.body));
             { wire_msg m; wire_begin(&m, ST_OK); wire_send(out_fd, &m); }

@@ -4,7 +4,7 @@
 #include "wire.h"
 
 /* Requests carry at most a frame piece (the I/O buffer) and a few words; anything larger is refused. */
-#define MAX_REQUEST (1u << 20)
+#define MAX_REQUEST (5u << 20) /* a whole frame of up to 4 MiB (FRAME) and its header */
 
 static void reserve(wire_msg *m, size_t more)
 {

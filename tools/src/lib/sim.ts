@@ -10,7 +10,8 @@ import { HalTrap, type HalFaults } from '../../../host-sim/src/hal.js';
 import { runSimulation, type SimReport } from '../../../host-sim/src/simulator.js';
 import { AbiMismatch } from '../../../host-sim/src/wasm-module.js';
 import type { BodyKind } from '../../../host-sim/src/body.js';
-import { WamrBodyError } from '../../../host-sim/src/wamr-body.js';
+import { CoreImageRejected, WamrBodyError } from '../../../host-sim/src/wamr-body.js';
+import { coreRefusal, resolveSimCore } from './sim-core.js';
 import { checkDeviceFolder, DeviceFolderError } from '../../../host-sim/src/device-state.js';
 import { SealedStoreError } from '../../../host-sim/src/secure-element.js';
 import { openCapture } from './capture/index.js';
@@ -62,6 +63,12 @@ export interface SimInputs {
   body?: BodyKind;
   /** Every HAL call as one line, secret buffers by length only (the same lines under both bodies). */
   trace?: (line: string) => void;
+  /** The core: a signed image (default build/encryptor.core), or a bare .wasm with unsignedCore. */
+  core?: string;
+  /** Run a bare wasm module without a signature (development only). */
+  unsignedCore?: boolean;
+  /** Release public keys the image may be signed by (default SHIDI_RELEASE_PUBKEY, else the build's test key). */
+  releaseKey?: string[];
 }
 
 export interface SimResult extends SimReport {
@@ -76,6 +83,8 @@ export interface SimResult extends SimReport {
   enrolment: SimEnrolment | null;
   /** DEVICE/public: a key pool holding the device's public key, once it has one. */
   device_public_keys: string | null;
+  /** The core file that ran, and whether it was a signed image (false: --unsigned-core). */
+  core_image: { path: string; signed: boolean };
 }
 
 /** A core error as the CLI reports it: its class (assembly/hal-abi.json core_errors) gives the exit code. */
@@ -150,6 +159,28 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
 }
 
 async function record(o: SimInputs, out: string, device: string, madeKeys: (dir: string) => void): Promise<SimResult> {
+  // The core is judged before anything is made for the run: a refused image leaves nothing behind.
+  const core = resolveSimCore({
+    ...(o.core === undefined ? {} : { core: o.core }),
+    ...(o.unsignedCore ? { unsignedCore: true } : {}),
+    ...(o.releaseKey === undefined ? {} : { releaseKeys: o.releaseKey }),
+    body: o.body ?? 'node',
+    device,
+  });
+  try {
+    return await recordWith(o, out, device, madeKeys, core);
+  } finally {
+    core.cleanup();
+  }
+}
+
+async function recordWith(
+  o: SimInputs,
+  out: string,
+  device: string,
+  madeKeys: (dir: string) => void,
+  core: ReturnType<typeof resolveSimCore>,
+): Promise<SimResult> {
   let keys = o.keys;
   let confPath = o.cryptoconf;
   let testKeys = false;
@@ -219,11 +250,16 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
       ...(o.body === undefined ? {} : { body: o.body }),
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
       ...(o.trace ? { trace: o.trace } : {}),
+      ...core.run,
     });
+    core.started();
   } catch (e) {
+    // A core that ran and then failed has started: the device keeps its counter as it would.
+    if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
+    if (e instanceof CoreImageRejected) throw coreRefusal(core.path, e.refusal, e.message);
     if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
     if (e instanceof ShidiError) throw stoppedRecording(e, out);
-    if (e instanceof AbiMismatch) throw badInput(`build/encryptor.wasm: ${e.message} — rebuild it with npm run build`, 'abi');
+    if (e instanceof AbiMismatch) throw badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
     if (e instanceof DeviceFolderError)
       throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
     if (e instanceof SealedStoreError)
@@ -246,5 +282,6 @@ async function record(o: SimInputs, out: string, device: string, madeKeys: (dir:
     cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
     enrolment,
     device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
+    core_image: { path: core.path, signed: core.signed },
   };
 }

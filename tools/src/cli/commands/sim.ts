@@ -67,6 +67,13 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         choiceOption(['node', 'wamr'] as const),
         'node',
       )
+      .option('--core <file>', 'the core to run: a signed core image (default build/encryptor.core), checked before it runs')
+      .option(
+        '--release-key <file>',
+        "a release public key (release-public.der or .pem) the core may be signed by; repeat for several (default SHIDI_RELEASE_PUBKEY, else the build's throw-away test key)",
+        (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+      )
+      .option('--unsigned-core', 'let --core name a bare .wasm module and run it UNSIGNED (development only: no release key vouches for it)')
       .option('--trace', 'print every HAL call on stderr ("trace: name(args) -> result"); key, secret and random buffers by length only')
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
@@ -81,6 +88,8 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       ),
   ).action(async (opts: SimOptions) => {
     const rep = new Reporter(io, opts);
+    if (opts.unsignedCore)
+      rep.warn('--unsigned-core: a bare .wasm given to --core runs UNSIGNED — no release key vouches for it; a device would refuse it (development only)');
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');
     const bar = frameProgress(rep, 'recording');
     const registryPassphrase = opts.registry === undefined ? null : singlePassphrase(io, opts.registryPassphraseFile);

@@ -1,0 +1,1 @@
+// Empty: see Cargo.toml. The dependency is fetched, never compiled.

@@ -1,0 +1,65 @@
+/**
+ * The firmware's portable C (hal/, loader/, port-linux/) against mbedTLS 3.x, the API of ESP-IDF 5's
+ * mbedTLS: a compile-only check (every file, -Wall -Wextra -Werror) against the mbedTLS 3.6.5 headers that
+ * the crate mbedtls-rs-sys vendors, fetched into cargo's registry by npm run setup
+ * (firmware/mbedtls3-check). The runner itself links Debian's 2.28; nothing here links 3.x.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, scratch } from './helpers/fixtures.js';
+
+const FW = join(ROOT, 'firmware');
+const s = scratch('shidi-mbedtls3-');
+afterAll(s.cleanup);
+
+/** The source folder of a crate in cargo's registry, as cargo metadata names it (offline: setup fetched it). */
+function crateDir(manifest: string, name: string): string {
+  const out = execFileSync('cargo', ['metadata', '--format-version', '1', '--offline', '--manifest-path', manifest], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const pkg = (JSON.parse(out) as { packages: { name: string; manifest_path: string }[] }).packages.find((p) => p.name === name);
+  if (!pkg) throw new Error(`${name} is not in ${manifest}'s metadata — run npm run setup (it fetches the crate)`);
+  return dirname(pkg.manifest_path);
+}
+
+let mbedtls3: string;
+let wamr: string;
+beforeAll(() => {
+  mbedtls3 = join(crateDir(join(FW, 'mbedtls3-check', 'Cargo.toml'), 'mbedtls-rs-sys'), 'mbedtls', 'include');
+  wamr = join(crateDir(join(FW, 'host-linux', 'Cargo.toml'), 'wamrx-sys'), 'wasm-micro-runtime', 'core', 'iwasm', 'include');
+}, 60_000);
+
+const sources = [
+  ...readdirSync(join(FW, 'hal'))
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => join('hal', f)),
+  join('loader', 'shidi_loader.c'),
+  ...readdirSync(join(FW, 'port-linux'))
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => join('port-linux', f)),
+];
+
+function compile(file: string, include: string) {
+  const args = ['-std=c11', '-D_DEFAULT_SOURCE', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror', '-fsyntax-only', '-I', include, '-I', wamr];
+  for (const d of ['main', 'hal', 'port-linux', 'loader']) args.push('-I', join(FW, d));
+  return spawnSync('gcc', [...args, file], { encoding: 'utf8' });
+}
+
+describe('the portable C against mbedTLS 3.x headers', () => {
+  it('the headers found are mbedTLS 3.x', () => {
+    const macros = execFileSync('gcc', ['-E', '-dM', '-I', mbedtls3, '-'], { input: '#include "mbedtls/version.h"\n', encoding: 'utf8' });
+    expect(macros).toMatch(/#define MBEDTLS_VERSION_STRING "3\.\d+\.\d+"/);
+  });
+
+  it('a 2.x-only call does not compile against them (the check can fail)', () => {
+    const probe = join(s.dir, 'probe.c');
+    writeFileSync(probe, '#include "mbedtls/sha256.h"\nint f(mbedtls_sha256_context *c) { return mbedtls_sha256_starts_ret(c, 0); }\n');
+    expect(compile(probe, mbedtls3).status).not.toBe(0);
+  });
+
+  it.each(sources)('%s compiles without a warning', (file) => {
+    const r = compile(join(FW, file), mbedtls3);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
