@@ -47,7 +47,14 @@ describe('a bad board is refused with one line naming the field', () => {
     ['a pin of the octal PSRAM', edit((b) => (b.pins.gps.rx = 35)), /pins\.gps\.rx is GPIO 35, which the module's octal flash and PSRAM use/],
     ['a pin of the SPI flash', edit((b) => (b.pins.sd.d0 = 30)), /pins\.sd\.d0 is GPIO 30, which the module's SPI flash uses/],
     ['a strapping pin', edit((b) => (b.pins.leds[0].gpio = 46)), /pins\.leds\[0\]\.gpio is GPIO 46, a strapping pin/],
-    ['GPIO 0 for anything but the button', edit((b) => ((b.pins.button.gpio = 48), (b.pins.leds[0].gpio = 0))), /pins\.leds\[0\]\.gpio is GPIO 0/],
+    [
+      'GPIO 0 for anything but the button',
+      edit((b) => {
+        b.pins.button.gpio = 48;
+        b.pins.leds[0].gpio = 0;
+      }),
+      /pins\.leds\[0\]\.gpio is GPIO 0/,
+    ],
     ['a USB line for the GPS', edit((b) => (b.pins.gps.tx = 19)), /pins\.gps\.tx is GPIO 19, the USB-Serial-JTAG line/],
     ['battery sense off ADC1', edit((b) => (b.pins.battery_adc.gpio = 14)), /pins\.battery_adc\.gpio is GPIO 14; the battery sense needs an ADC1 pin/],
     ['an unknown pin name', edit((b) => (b.pins.camera.d8 = 1)), /pins\.camera has an unknown key "d8"/],
@@ -83,7 +90,10 @@ describe('a bad board is refused with one line naming the field', () => {
     ['a sensor id the core cannot take', edit((b) => (b.sensors.gps.id = 8)), /sensors\.gps\.id must be <= 7/],
     [
       'an audio block of a fraction of a sample',
-      edit((b) => ((b.sensors.microphone.rate = 44100), (b.sensors.microphone.block_ms = 33))),
+      edit((b) => {
+        b.sensors.microphone.rate = 44100;
+        b.sensors.microphone.block_ms = 33;
+      }),
       /sensors\.microphone\.block_ms 33 is not a whole number of samples/,
     ],
     [
@@ -251,7 +261,7 @@ describe('the generated pin map', () => {
     const top = readFileSync(join(ROOT, 'firmware', 'CMakeLists.txt'), 'utf8');
     expect(top).toMatch(/set\(SHIDI_BOARD "reference" CACHE STRING/);
     const main = readFileSync(join(ROOT, 'firmware', 'main', 'CMakeLists.txt'), 'utf8');
-    expect(main).toContain('board_${SHIDI_BOARD}.generated.h');
+    expect(main).toMatch(/board_\$\{SHIDI_BOARD\}\.generated\.h/);
   });
 });
 
