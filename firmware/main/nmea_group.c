@@ -46,11 +46,16 @@ static int digits(const char *p, size_t n) {
 }
 static int two(const char *p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
 
-/* xxRMC with hhmmss(.s…) and ddmmyy in range: only such a sentence can start a fix. */
+static int is_rmc(const char *s, size_t n) {
+    const char *a;
+    size_t al;
+    return field(s, n, 0, &a, &al) && al == 5 && memcmp(a + 2, "RMC", 3) == 0;
+}
+
+/* An RMC with hhmmss(.s…) and ddmmyy in range: only such a sentence can start a fix. */
 static int rmc_with_time(const char *s, size_t n) {
-    const char *a, *t, *d;
-    size_t al, tl, dl;
-    if (!field(s, n, 0, &a, &al) || al != 5 || memcmp(a + 2, "RMC", 3) != 0) return 0;
+    const char *t, *d;
+    size_t tl, dl;
     if (!field(s, n, 1, &t, &tl) || !field(s, n, 9, &d, &dl)) return 0;
     if (tl < 6 || !digits(t, 6) || dl != 6 || !digits(d, 6)) return 0;
     if (tl > 6 && (t[6] != '.' || tl == 7 || !digits(t + 7, tl - 7))) return 0;
@@ -89,7 +94,12 @@ static void line_done(nmea_group *g, void (*emit)(const uint8_t *, size_t, void 
         g->dropped_sentences++;
         return;
     }
-    if (rmc_with_time(s, n)) {
+    if (is_rmc(s, n)) {
+        /* An RMC without a time and date starts nothing and belongs to no fix. */
+        if (!rmc_with_time(s, n)) {
+            g->dropped_sentences++;
+            return;
+        }
         nmea_group_flush(g, emit, ctx);
         g->in_fix = 1;
     } else if (!g->in_fix) {
