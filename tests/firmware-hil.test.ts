@@ -21,7 +21,7 @@ describe('firmware/hil.sh', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^usage: firmware\/hil\.sh --port DEV --sd DIR \[options\]/);
     // The options, read from the script's own case arms.
-    const parsed = [...readFileSync(HIL, 'utf8').matchAll(/^\s+(--[a-z-]+)(?: \| -h \| --help)?\)/gm)].map((m) => m[1]);
+    const parsed = [...readFileSync(HIL, 'utf8').matchAll(/^\s+(--[a-z-]+)(?: \| -h \| --help)?\)/gm)].map((m) => m[1]!);
     expect(parsed).toEqual(['--port', '--sd', '--board', '--seconds', '--out', '--registry', '--no-provision']);
     for (const o of [...parsed, '-h, --help']) expect(r.stdout, o).toMatch(new RegExp(`^  ${o.replace(/-/g, '\\-')}\\b`, 'm'));
     for (const s of [
