@@ -1,6 +1,6 @@
 /*
  * The core under WAMR's fast interpreter: natives from the generated table, the device's memory limits, an
- * import check after load, then the recording loop (drivers -> core -> SD through the HAL natives).
+ * import check after load, then the recording loop (recorder.c: drivers -> core -> SD through the HAL natives).
  * The Linux runner (firmware/host-linux) drives the same module the same way; keep the two in step.
  */
 #include <pthread.h>
@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "core_task.h"
-#include "drivers.h"
 #include "esp_log.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 #include "hal_natives.generated.h"
+#include "recorder.h"
 
 static const char *TAG = "shidi-core";
 
@@ -58,29 +58,6 @@ static int32_t call_i32(wasm_exec_env_t env, wasm_module_inst_t inst, const char
     return (int32_t)buf[0];
 }
 
-/* PLACEHOLDER loop: frames go in through the io buffer; core_configure (the device conf from provisioning)
- * and core_sensor declarations come with the provisioning and driver work. */
-static void record(wasm_exec_env_t env, wasm_module_inst_t inst) {
-    uint32_t io = (uint32_t)call_i32(env, inst, "io_buffer", NULL, 0);
-    int32_t io_size = call_i32(env, inst, "io_buffer_size", NULL, 0);
-    if (io_size <= 0 || !wasm_runtime_validate_app_addr(inst, io, (uint64_t)io_size)) return;
-    drivers_start();
-    for (;;) {
-        shidi_frame f;
-        if (drivers_next_frame(&f, 1000) != 1) continue;
-        uint32_t begin[4] = {(uint32_t)f.sensor, (uint32_t)f.t_ms, (uint32_t)((uint64_t)f.t_ms >> 32), f.len};
-        if (call_i32(env, inst, "core_frame_begin", begin, 4) < 0) continue;
-        for (uint32_t at = 0; at < f.len;) {
-            uint32_t n = f.len - at < (uint32_t)io_size ? f.len - at : (uint32_t)io_size;
-            /* Re-derived each time: a memory.grow could move linear memory (it cannot here, at max pages). */
-            memcpy(wasm_runtime_addr_app_to_native(inst, io), f.data + at, n);
-            if (call_i32(env, inst, "core_frame_chunk", &n, 1) < 0) break;
-            at += n;
-        }
-        call_i32(env, inst, "core_frame_end", NULL, 0);
-    }
-}
-
 static void *core_main(void *arg) {
     (void)arg;
     char err[128];
@@ -110,7 +87,7 @@ static void *core_main(void *arg) {
         }
     }
     xSemaphoreGive(core.started);
-    if (core.ok) record(env, inst);
+    if (core.ok) recorder_run(env, inst);
     if (env) wasm_runtime_destroy_exec_env(env);
     if (inst) wasm_runtime_deinstantiate(inst);
     if (module) wasm_runtime_unload(module);

@@ -52,6 +52,19 @@ export {
   type PartitionTable,
   PARTITIONS_JSON,
 } from './partitions.js';
+export {
+  type Board,
+  BOARD_DIR,
+  boardDescriptors,
+  checkBoard,
+  DEFAULT_BOARD,
+  type Figure,
+  listBoards,
+  loadBoard,
+  POWER_COMPONENTS,
+  type PowerComponent,
+  type Source,
+} from './board.js';
 export { authenticatorTrustee } from './device-conf/default-cryptoconf.js';
 export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
 
