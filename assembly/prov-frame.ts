@@ -28,7 +28,6 @@ const MSG: usize = STAGE;
 assert(FRAME_MAX <= STAGE_SIZE);
 
 // Frame-level faults, reported with no sequence number (the body could not be read).
-export const FRAME_OK: i32 = 0;
 export const FRAME_BAD_BASE64: i32 = 1;
 export const FRAME_TOO_LONG_LINE: i32 = 2;
 export const FRAME_OVERSIZE: i32 = 3;
@@ -59,11 +58,15 @@ export function resetDecoder(): void {
   pad = 0;
 }
 
-/** What the decoder hands up per completed line: a fault, or a whole message's body. */
-export class FrameEvents {
-  onMessage(body: usize, len: i32): void {}
-  onFault(fault: i32): void {}
-}
+/** A whole message's body, valid after feedNext returned FRAME_MESSAGE (until the next feedNext). */
+export const FRAME_MESSAGE: i32 = -1;
+export const FRAME_NONE: i32 = 0;
+export let messageBody: usize = 0;
+export let messageLen: i32 = 0;
+let inPtr: usize = 0;
+let inEnd: usize = 0;
+/** A fault noticed in the middle of a line, reported when feedNext returns. */
+let pendingFault: i32 = 0;
 
 function sixBits(c: i32): i32 {
   if (c >= 65 && c <= 90) return c - 65;
@@ -74,15 +77,15 @@ function sixBits(c: i32): i32 {
   return -1;
 }
 
-function broken(ev: FrameEvents, fault: i32): void {
+function broken(fault: i32): void {
   active = false;
   lineState = L_SKIP;
-  ev.onFault(fault);
+  pendingFault = fault;
 }
 
-function emit(b: u32, ev: FrameEvents): bool {
+function emit(b: u32): bool {
   if (got >= FRAME_MAX) {
-    broken(ev, FRAME_OVERSIZE);
+    broken(FRAME_OVERSIZE);
     return false;
   }
   store<u8>(MSG + <usize>got, <u8>b);
@@ -90,39 +93,59 @@ function emit(b: u32, ev: FrameEvents): bool {
   if (got == 2) {
     const total = (<i32>load<u8>(MSG) << 8) | <i32>load<u8>(MSG + 1);
     if (total > PROV_MESSAGE_MAX + 2) {
-      broken(ev, FRAME_OVERSIZE);
+      broken(FRAME_OVERSIZE);
       return false;
     }
   }
   return true;
 }
 
-function endLine(ev: FrameEvents): void {
+/** Ends a line: FRAME_MESSAGE when it completed a message whose CRC holds, a fault, or FRAME_NONE. */
+function endLine(): i32 {
+  let ev = FRAME_NONE;
   if (lineState == L_DATA && active) {
-    if (quadN != 0) broken(ev, FRAME_BAD_BASE64);
+    if (quadN != 0) broken(FRAME_BAD_BASE64);
     else if (got >= 2) {
       const total = (<i32>load<u8>(MSG) << 8) | <i32>load<u8>(MSG + 1);
-      if (got > 2 + total || total < 2) broken(ev, FRAME_BAD_LENGTH);
+      if (got > 2 + total || total < 2) broken(FRAME_BAD_LENGTH);
       else if (got == 2 + total) {
         active = false;
         const want = (<u32>load<u8>(MSG + <usize>got - 2) << 8) | <u32>load<u8>(MSG + <usize>got - 1);
-        if (crc16(MSG, got - 2) != want) ev.onFault(FRAME_BAD_CRC);
-        else ev.onMessage(MSG + 2, total - 2);
+        if (crc16(MSG, got - 2) != want) ev = FRAME_BAD_CRC;
+        else {
+          messageBody = MSG + 2;
+          messageLen = total - 2;
+          ev = FRAME_MESSAGE;
+        }
       }
     }
   }
+  if (pendingFault != 0) ev = pendingFault;
+  pendingFault = 0;
   lineState = L_START;
   lineLen = 0;
   quadN = 0;
   pad = 0;
+  return ev;
 }
 
-/** Feeds received bytes; completed messages and faults are reported through `ev` as their line ends. */
-export function feed(ptr: usize, len: i32, ev: FrameEvents): void {
-  for (let i = 0; i < len; i++) {
-    const c = <i32>load<u8>(ptr + <usize>i);
+/** Received bytes to decode; feedNext then walks them. */
+export function feedStart(ptr: usize, len: i32): void {
+  inPtr = ptr;
+  inEnd = ptr + <usize>len;
+}
+
+/**
+ * Decodes until a line ends with something to report (a message or a fault: returned) or the bytes run
+ * out (FRAME_NONE; a partial line waits for the next feedStart). A fault is reported once, at the end of
+ * the line it happened in, whatever else the line holds.
+ */
+export function feedNext(): i32 {
+  while (inPtr < inEnd) {
+    const c = <i32>load<u8>(inPtr++);
     if (c == 10) {
-      endLine(ev);
+      const ev = endLine();
+      if (ev != FRAME_NONE) return ev;
       continue;
     }
     lineLen++;
@@ -140,13 +163,13 @@ export function feed(ptr: usize, len: i32, ev: FrameEvents): void {
       lineState = c == MARK_NEXT_1 && active ? L_DATA : L_SKIP;
     } else if (lineState == L_DATA) {
       if (lineLen > PROV_LINE_MAX - 1) {
-        broken(ev, FRAME_TOO_LONG_LINE);
+        broken(FRAME_TOO_LONG_LINE);
         continue;
       }
       if (c == 13) continue; // a console that turns '\n' into "\r\n"
       if (c == 61 /* '=' */) {
         if (quadN < 2) {
-          broken(ev, FRAME_BAD_BASE64);
+          broken(FRAME_BAD_BASE64);
           continue;
         }
         pad++;
@@ -154,7 +177,7 @@ export function feed(ptr: usize, len: i32, ev: FrameEvents): void {
       } else {
         const v = sixBits(c);
         if (v < 0 || pad > 0) {
-          broken(ev, FRAME_BAD_BASE64);
+          broken(FRAME_BAD_BASE64);
           continue;
         }
         quad = (quad << 6) | <u32>v;
@@ -165,13 +188,14 @@ export function feed(ptr: usize, len: i32, ev: FrameEvents): void {
         const n = 3 - pad;
         quadN = 0;
         quad = 0;
-        if (!emit((q >> 16) & 0xff, ev)) continue;
-        if (n > 1 && !emit((q >> 8) & 0xff, ev)) continue;
-        if (n > 2 && !emit(q & 0xff, ev)) continue;
+        if (!emit((q >> 16) & 0xff)) continue;
+        if (n > 1 && !emit((q >> 8) & 0xff)) continue;
+        if (n > 2 && !emit(q & 0xff)) continue;
         if (pad > 0) pad = 4; // nothing may follow a padded quad on this line
       }
     }
   }
+  return FRAME_NONE;
 }
 
 const OUT: usize = memory.data(PROV_LINE_MAX);

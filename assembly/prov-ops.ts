@@ -8,7 +8,7 @@ import { CborReader, MT_BYTES, MT_MAP, MT_SIMPLE, MT_UINT, writeHead, writeText 
 import { parseConf } from "./conf";
 import { clearFailure, failed } from "./errors";
 import { HAL_ABI_VERSION, clock_set, clock_utc_ms, ecdsa_p256_verify, se_public, sha_digest } from "./hal";
-import { FRAME_BAD_BASE64, FRAME_BAD_CRC, FRAME_OVERSIZE, FRAME_TOO_LONG_LINE, FrameEvents, feed, sendFrame } from "./prov-frame";
+import { FRAME_BAD_BASE64, FRAME_BAD_CRC, FRAME_MESSAGE, FRAME_NONE, FRAME_OVERSIZE, FRAME_TOO_LONG_LINE, feedNext, feedStart, messageBody, messageLen, sendFrame } from "./prov-frame";
 import { contains, outline } from "./prov-der";
 import * as rec from "./prov-store";
 import { random, startupHealthTest } from "./random";
@@ -75,11 +75,12 @@ class AnswerSink extends Sink {
 /** A writer into caller-given memory that notes when it would overflow instead of writing past its end. */
 class SpanSink extends Sink {
   over: bool = false;
-  constructor(
-    public ptr: usize,
-    public cap: i32,
-  ) {
+  ptr: usize = 0;
+  cap: i32 = 0;
+  constructor(ptr: usize, cap: i32) {
     super();
+    this.ptr = ptr;
+    this.cap = cap;
   }
   write(ptr: usize, len: i32): void {
     if (this.count + len > <i64>this.cap) this.over = true;
@@ -617,23 +618,13 @@ function refuse(seq: i64, opv: i64, code: i32, message: string): void {
   sendFrame(ANS, <i32>o.count);
 }
 
-let answered: i32 = 0;
-
-class Events extends FrameEvents {
-  onFault(fault: i32): void {
-    answered++;
-    if (fault == FRAME_OVERSIZE) refuse(-1, -1, E_MSGSIZE, "message larger than the device takes (info: max message); nothing was done");
-    else if (fault == FRAME_TOO_LONG_LINE) refuse(-1, -1, E_MSGSIZE, "frame line longer than 512 bytes; nothing was done");
-    else if (fault == FRAME_BAD_CRC) refuse(-1, -1, E_CORRUPT, "CRC mismatch: the frame was damaged; nothing was done, send it again");
-    else if (fault == FRAME_BAD_BASE64) refuse(-1, -1, E_CORRUPT, "a frame line is not base64; nothing was done, send it again");
-    else refuse(-1, -1, E_CORRUPT, "the frame's length does not match its lines; nothing was done, send it again");
-  }
-  onMessage(body: usize, len: i32): void {
-    answered++;
-    handle(body, len);
-  }
+function frameFault(fault: i32): void {
+  if (fault == FRAME_OVERSIZE) refuse(-1, -1, E_MSGSIZE, "message larger than the device takes (info: max message); nothing was done");
+  else if (fault == FRAME_TOO_LONG_LINE) refuse(-1, -1, E_MSGSIZE, "frame line longer than 512 bytes; nothing was done");
+  else if (fault == FRAME_BAD_CRC) refuse(-1, -1, E_CORRUPT, "CRC mismatch: the frame was damaged; nothing was done, send it again");
+  else if (fault == FRAME_BAD_BASE64) refuse(-1, -1, E_CORRUPT, "a frame line is not base64; nothing was done, send it again");
+  else refuse(-1, -1, E_CORRUPT, "the frame's length does not match its lines; nothing was done, send it again");
 }
-const EVENTS = new Events();
 
 function handle(body: usize, len: i32): void {
   clearFailure();
@@ -712,8 +703,13 @@ function handle(body: usize, len: i32): void {
 export function provFeed(ptr: usize, len: i32): i32 {
   clearFailure();
   if (!ensureSession()) return -1;
-  answered = 0;
-  feed(ptr, len, EVENTS);
+  let answered = 0;
+  feedStart(ptr, len);
+  for (let ev = feedNext(); ev != FRAME_NONE; ev = feedNext()) {
+    answered++;
+    if (ev == FRAME_MESSAGE) handle(messageBody, messageLen);
+    else frameFault(ev);
+  }
   return answered;
 }
 
