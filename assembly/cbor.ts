@@ -75,8 +75,7 @@ export class CborReader {
       // The count is read once: the nested skips overwrite `value`.
       const n = this.value;
       for (let i: u64 = 0; i < n; i++) this.skip();
-    }
-    else if (this.major == MT_MAP) {
+    } else if (this.major == MT_MAP) {
       const n = this.value;
       for (let i: u64 = 0; i < n * 2; i++) this.skip();
     }

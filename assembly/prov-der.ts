@@ -52,6 +52,11 @@ export class CertOutline {
 }
 
 /** Certificate ::= SEQ { tbs SEQ { [0] version?, serial, signature, issuer, validity, subject, spki, ... }, alg, sig } */
+/** The tag readTlv found (a call, so that TypeScript does not narrow the field across readTlv calls). */
+function tagOf(t: Tlv): i32 {
+  return t.tag;
+}
+
 export function outline(ptr: usize, len: i32): CertOutline {
   const o = new CertOutline();
   const t = new Tlv();
@@ -66,24 +71,24 @@ export function outline(ptr: usize, len: i32): CertOutline {
     p = t.end;
     if (!readTlv(t, p, tbsEnd)) return o;
   }
-  if (t.tag != 0x02) return o; // serialNumber
+  if (tagOf(t) != 0x02) return o; // serialNumber
   p = t.end;
-  if (!readTlv(t, p, tbsEnd) || t.tag != SEQ) return o; // signature algorithm
+  if (!readTlv(t, p, tbsEnd) || tagOf(t) != SEQ) return o; // signature algorithm
   p = t.end;
-  if (!readTlv(t, p, tbsEnd) || t.tag != SEQ) return o; // issuer
+  if (!readTlv(t, p, tbsEnd) || tagOf(t) != SEQ) return o; // issuer
   o.issuer = t.start;
   o.issuerLen = <i32>(t.end - t.start);
   p = t.end;
-  if (!readTlv(t, p, tbsEnd) || t.tag != SEQ) return o; // validity
+  if (!readTlv(t, p, tbsEnd) || tagOf(t) != SEQ) return o; // validity
   p = t.end;
-  if (!readTlv(t, p, tbsEnd) || t.tag != SEQ) return o; // subject
+  if (!readTlv(t, p, tbsEnd) || tagOf(t) != SEQ) return o; // subject
   p = t.end;
-  if (!readTlv(t, p, tbsEnd) || t.tag != SEQ) return o; // subjectPublicKeyInfo
+  if (!readTlv(t, p, tbsEnd) || tagOf(t) != SEQ) return o; // subjectPublicKeyInfo
   o.spki = t.start;
   o.spkiLen = <i32>(t.end - t.start);
   // The signature algorithm and value after the tbs must be there too.
-  if (!readTlv(t, tbsEnd, certEnd) || t.tag != SEQ) return o;
-  if (!readTlv(t, t.end, certEnd) || t.tag != 0x03 || t.end != certEnd) return o;
+  if (!readTlv(t, tbsEnd, certEnd) || tagOf(t) != SEQ) return o;
+  if (!readTlv(t, t.end, certEnd) || tagOf(t) != 0x03 || t.end != certEnd) return o;
   o.ok = true;
   return o;
 }

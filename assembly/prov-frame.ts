@@ -24,7 +24,6 @@ const FRAME_MAX: i32 = 2 + PROV_MESSAGE_MAX + 2;
  * recording does (prov_input refuses then), so the two never hold bytes at the same time.
  */
 const MSG: usize = STAGE;
-// @ts-ignore: a compile-time check in AssemblyScript
 assert(FRAME_MAX <= STAGE_SIZE);
 
 // Frame-level faults, reported with no sequence number (the body could not be read).
@@ -91,7 +90,7 @@ function emit(b: u32): bool {
   store<u8>(MSG + <usize>got, <u8>b);
   got++;
   if (got == 2) {
-    const total = (<i32>load<u8>(MSG) << 8) | <i32>load<u8>(MSG + 1);
+    const total = ((<i32>load<u8>(MSG)) << 8) | <i32>load<u8>(MSG + 1);
     if (total > PROV_MESSAGE_MAX + 2) {
       broken(FRAME_OVERSIZE);
       return false;
@@ -106,11 +105,11 @@ function endLine(): i32 {
   if (lineState == L_DATA && active) {
     if (quadN != 0) broken(FRAME_BAD_BASE64);
     else if (got >= 2) {
-      const total = (<i32>load<u8>(MSG) << 8) | <i32>load<u8>(MSG + 1);
+      const total = ((<i32>load<u8>(MSG)) << 8) | <i32>load<u8>(MSG + 1);
       if (got > 2 + total || total < 2) broken(FRAME_BAD_LENGTH);
       else if (got == 2 + total) {
         active = false;
-        const want = (<u32>load<u8>(MSG + <usize>got - 2) << 8) | <u32>load<u8>(MSG + <usize>got - 1);
+        const want = ((<u32>load<u8>(MSG + <usize>got - 2)) << 8) | <u32>load<u8>(MSG + <usize>got - 1);
         if (crc16(MSG, got - 2) != want) ev = FRAME_BAD_CRC;
         else {
           messageBody = MSG + 2;
@@ -220,7 +219,7 @@ export function sendFrame(frame: usize, bodyLen: i32): void {
     for (let j = 0; j < m; j += 3) {
       const p = frame + <usize>(at + j);
       const left = m - j;
-      const c = (<u32>load<u8>(p) << 16) | (left > 1 ? <u32>load<u8>(p + 1) << 8 : 0) | (left > 2 ? <u32>load<u8>(p + 2) : 0);
+      const c = ((<u32>load<u8>(p)) << 16) | (left > 1 ? (<u32>load<u8>(p + 1)) << 8 : 0) | (left > 2 ? <u32>load<u8>(p + 2) : 0);
       store<u8>(OUT + o, digit(<i32>(c >> 18) & 63));
       store<u8>(OUT + o + 1, digit(<i32>(c >> 12) & 63));
       store<u8>(OUT + o + 2, left > 1 ? digit(<i32>(c >> 6) & 63) : 61);

@@ -8,7 +8,19 @@ import { CborReader, MT_BYTES, MT_MAP, MT_SIMPLE, MT_UINT, writeHead, writeText 
 import { parseConf } from "./conf";
 import { clearFailure, failed } from "./errors";
 import { HAL_ABI_VERSION, clock_set, clock_utc_ms, ecdsa_p256_verify, se_public, sha_digest } from "./hal";
-import { FRAME_BAD_BASE64, FRAME_BAD_CRC, FRAME_MESSAGE, FRAME_NONE, FRAME_OVERSIZE, FRAME_TOO_LONG_LINE, feedNext, feedStart, messageBody, messageLen, sendFrame } from "./prov-frame";
+import {
+  FRAME_BAD_BASE64,
+  FRAME_BAD_CRC,
+  FRAME_MESSAGE,
+  FRAME_NONE,
+  FRAME_OVERSIZE,
+  FRAME_TOO_LONG_LINE,
+  feedNext,
+  feedStart,
+  messageBody,
+  messageLen,
+  sendFrame,
+} from "./prov-frame";
 import { contains, outline } from "./prov-der";
 import * as rec from "./prov-store";
 import { random, startupHealthTest } from "./random";
@@ -493,7 +505,8 @@ function opConf(o: Sink): bool {
   if (rec.settingsLen > 0) {
     const eff = heap.alloc(CONF_SIZE);
     const el = compose(conf, len, rec.SETTINGS, rec.settingsLen, eff, CONF_SIZE);
-    if (el < 0 || parseConf(eff, el) == null) return err(E_BADCONF, "the cryptoconf does not fit the stored settings (e.g. a segment size for a conf without the segmented cipher)");
+    if (el < 0 || parseConf(eff, el) == null)
+      return err(E_BADCONF, "the cryptoconf does not fit the stored settings (e.g. a segment size for a conf without the segmented cipher)");
   }
   const digest = heap.alloc(32);
   sha_digest(SHA256, conf, len, digest, 32);
@@ -528,7 +541,10 @@ function opSettings(o: Sink): bool {
   if (!rec.readConf(CONF)) return err(E_STORE, "the installed cryptoconf cannot be read back");
   const el = compose(CONF, rec.confLen, start, len, eff, CONF_SIZE);
   if (el < 0 || parseConf(eff, el) == null)
-    return err(E_BADSETTINGS, "the settings are out of range or do not fit the installed cryptoconf (docs/device-conf.md: slice, pseudonym [a-z0-9-], segment size, retention >= slice, policy)");
+    return err(
+      E_BADSETTINGS,
+      "the settings are out of range or do not fit the installed cryptoconf (docs/device-conf.md: slice, pseudonym [a-z0-9-], segment size, retention >= slice, policy)",
+    );
   if (!authorised(rec.OPERATOR_KEY)) return false;
   clearFailures();
   rec.setSettings(start, len);

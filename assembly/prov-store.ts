@@ -226,4 +226,3 @@ function digestIs(ptr: usize, len: i32, want: usize): bool {
   if (sha_digest(SHA256, ptr, len, DIG, 32) != 32) return false;
   return memory.compare(DIG, want, 32) == 0;
 }
-

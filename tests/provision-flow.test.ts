@@ -16,6 +16,9 @@ import { newOperatorKey, type OperatorKey } from '../tools/src/lib/provision/pro
 
 const POP_PREFIX_BYTES = POP_CONTEXT.length;
 import { CoreErrorCode } from '../host-sim/src/abi.generated.js';
+import { FUSE_KEY_FILE, SEALED_KEY_FILE, unsealKey } from '../host-sim/src/secure-element.js';
+import { readFileSync } from 'node:fs';
+import { scanMemory } from './helpers/slice-secrets.js';
 import { MIC, T0, testKeys, type TestKeys } from './helpers/core.js';
 
 let dir: string;
@@ -32,7 +35,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The device's public key as the registry wants it: an SPKI from the modulus and exponent the device gave. */
 const spkiOf = (n: Uint8Array, e: Uint8Array) =>
-  new Uint8Array(createPublicKey({ key: { kty: 'RSA', n: Buffer.from(n).toString('base64url'), e: Buffer.from(e).toString('base64url') }, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
+  new Uint8Array(
+    createPublicKey({ key: { kty: 'RSA', n: Buffer.from(n).toString('base64url'), e: Buffer.from(e).toString('base64url') }, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'der',
+    }),
+  );
 
 describe('provisioning a simulated device in process', () => {
   let dev: InProcessDevice;
@@ -44,7 +52,16 @@ describe('provisioning a simulated device in process', () => {
     dev = new InProcessDevice({ deviceDir: join(dir, 'dev'), sdDir: join(dir, 'card') });
     host = new ProvisionClient(dev);
     const info = await host.info();
-    expect(info).toMatchObject({ protocol: 1, abi: 6, deviceId: null, state: 'blank', maxMessage: 16448, operatorBound: false, maxLine: 512, imageDigest: null });
+    expect(info).toMatchObject({
+      protocol: 1,
+      abi: 6,
+      deviceId: null,
+      state: 'blank',
+      maxMessage: 16448,
+      operatorBound: false,
+      maxLine: 512,
+      imageDigest: null,
+    });
     expect(info.session).toHaveLength(8);
   });
 
@@ -81,6 +98,27 @@ describe('provisioning a simulated device in process', () => {
     expect(Buffer.from(info.deviceId!).toString('hex')).toBe(issued.device_uid.replaceAll('-', ''));
   });
 
+  it("no window of the device key's private parts is in the core's memory or in any frame it wrote", () => {
+    const deviceDir = join(dir, 'dev');
+    const key = unsealKey(readFileSync(join(deviceDir, SEALED_KEY_FILE)), readFileSync(join(deviceDir, FUSE_KEY_FILE)), 'test');
+    const jwk = key.export({ format: 'jwk' });
+    const needles = (['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((k) => ({ name: k, bytes: Buffer.from(jwk[k]!, 'base64url') }));
+    const hits = (bytes: Uint8Array) => scanMemory(bytes, [{ file: 'device key', needles, live: [] }]).map((h) => h.needle);
+    // The frames are base64 lines: scan them decoded, as a listener would read them, and raw.
+    const out = Buffer.concat(dev.serialOut);
+    const decoded = Buffer.concat(
+      out
+        .toString('latin1')
+        .split('\n')
+        .map((l) => Buffer.from(l.slice(2), 'base64')),
+    );
+    expect(hits(decoded)).toEqual([]);
+    expect(hits(out)).toEqual([]);
+    expect(hits(new Uint8Array(dev.core.memory.buffer))).toEqual([]);
+    // Positive control: the scanner finds them in the key's own encoding.
+    expect(hits(key.export({ type: 'pkcs1', format: 'der' })).sort()).toEqual(['d', 'dp', 'dq', 'p', 'q', 'qi']);
+  });
+
   it('installs the certificate, the conf and the settings; the digests are the host’s own', async () => {
     const der = new Uint8Array(issued.certificate.rawData);
     expect(Buffer.from(await host.installCertificate(operator, der))).toEqual(createHash('sha256').update(der).digest());
@@ -92,7 +130,12 @@ describe('provisioning a simulated device in process', () => {
     expect(st).toMatchObject({ state: 'provisioned', operatorBound: true, failures: 0, damaged: false });
     expect(Buffer.from(st.confDigest!)).toEqual(createHash('sha256').update(conf).digest());
     expect(Buffer.from(st.certificateDigest!)).toEqual(createHash('sha256').update(new Uint8Array(issued.certificate.rawData)).digest());
-    expect(st.settings).toEqual(new Map<number, unknown>([[3, 10_000], [4, 'unit-7']]));
+    expect(st.settings).toEqual(
+      new Map<number, unknown>([
+        [3, 10_000],
+        [4, 'unit-7'],
+      ]),
+    );
   });
 
   it('sets the clock', async () => {
@@ -126,4 +169,3 @@ describe('provisioning a simulated device in process', () => {
     expect(names.every((n) => n.includes('_unit-7_'))).toBe(true);
   });
 });
-

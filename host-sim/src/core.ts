@@ -96,7 +96,8 @@ export class EncryptorCore {
   /** Console bytes for the provisioning protocol, in pieces of at most the I/O buffer; answers come out through the HAL's serial_write. */
   provInput(bytes: Uint8Array): number {
     let answered = 0;
-    for (let at = 0; at < bytes.length; at += this.ioSize) answered += this.check('prov_input', this.x.prov_input(this.put(bytes.subarray(at, at + this.ioSize))));
+    for (let at = 0; at < bytes.length; at += this.ioSize)
+      answered += this.check('prov_input', this.x.prov_input(this.put(bytes.subarray(at, at + this.ioSize))));
     return answered;
   }
   /** Records with what provisioning stored (the cryptoconf with the settings in place). */
@@ -110,6 +111,10 @@ export class EncryptorCore {
     this.x.core_set_image_digest();
   }
 
+  /** The core's linear memory (tests scan it for secrets). */
+  get memory(): WebAssembly.Memory {
+    return this.x.memory;
+  }
   get memoryBytes(): number {
     return this.x.memory.buffer.byteLength;
   }

@@ -80,7 +80,12 @@ export interface RecordingSettings {
   fullPolicy?: number;
 }
 
-const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? new Uint8Array(v) : (() => { throw new TypeError('expected a byte string'); })());
+const bytes = (v: unknown): Uint8Array =>
+  v instanceof Uint8Array
+    ? new Uint8Array(v)
+    : (() => {
+        throw new TypeError('expected a byte string');
+      })();
 const bytesOrNull = (v: unknown): Uint8Array | null => (v === null ? null : bytes(v));
 
 export class ProvisionClient {
@@ -173,10 +178,14 @@ export class ProvisionClient {
 
   /** The device key (made on first use), with a proof of possession over the registry's message. */
   async keygen(key: OperatorKey, caDigest: Uint8Array, nonce: Uint8Array): Promise<KeygenResult> {
-    const r = await this.signed('keygen', key, encodeArgs([
-      [0, caDigest],
-      [1, nonce],
-    ]));
+    const r = await this.signed(
+      'keygen',
+      key,
+      encodeArgs([
+        [0, caDigest],
+        [1, nonce],
+      ]),
+    );
     return { modulus: bytes(r.get(0)), exponent: bytes(r.get(1)), signature: bytes(r.get(2)), deviceId: bytes(r.get(3)) };
   }
 
@@ -200,7 +209,6 @@ export class ProvisionClient {
     await this.signed('lock', key);
   }
 }
-
 
 export function settingsMap(s: RecordingSettings): CborMap {
   return new CborMap([

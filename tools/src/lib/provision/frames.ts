@@ -26,7 +26,11 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
   raw[body.length + 3] = crc & 0xff;
   const lines: Buffer[] = [];
   for (let at = 0; at < raw.length; at += LINE_RAW) {
-    lines.push(Buffer.from(at === 0 ? MARK_FIRST : MARK_NEXT), Buffer.from(Buffer.from(raw.subarray(at, at + LINE_RAW)).toString('base64'), 'latin1'), Buffer.of(0x0a));
+    lines.push(
+      Buffer.from(at === 0 ? MARK_FIRST : MARK_NEXT),
+      Buffer.from(Buffer.from(raw.subarray(at, at + LINE_RAW)).toString('base64'), 'latin1'),
+      Buffer.of(0x0a),
+    );
   }
   return new Uint8Array(Buffer.concat(lines));
 }
@@ -75,21 +79,36 @@ export class FrameDecoder {
       this.parts = [];
       this.got = 0;
     }
-    if (line.length + 1 > LINE_MAX) return this.fault('line-too-long', out);
+    if (line.length + 1 > LINE_MAX) {
+      this.fault('line-too-long', out);
+      return;
+    }
     const text = line.subarray(2).toString('latin1').replace(/\r$/, '');
-    if (text.length % 4 !== 0 || !B64.test(text)) return this.fault('bad-base64', out);
+    if (text.length % 4 !== 0 || !B64.test(text)) {
+      this.fault('bad-base64', out);
+      return;
+    }
     const raw = Buffer.from(text, 'base64');
     this.parts!.push(raw);
     this.got += raw.length;
     const all = Buffer.concat(this.parts!);
     if (all.length < 2) return;
     const total = all.readUInt16BE(0);
-    if (total > MESSAGE_MAX + 2) return this.fault('oversize', out);
-    if (this.got > total + 2 || total < 2) return this.fault('bad-length', out);
+    if (total > MESSAGE_MAX + 2) {
+      this.fault('oversize', out);
+      return;
+    }
+    if (this.got > total + 2 || total < 2) {
+      this.fault('bad-length', out);
+      return;
+    }
     if (this.got < total + 2) return;
     this.parts = null;
     const want = all.readUInt16BE(total);
-    if (crc16Xmodem(all.subarray(0, total)) !== want) return this.fault('bad-crc', out);
+    if (crc16Xmodem(all.subarray(0, total)) !== want) {
+      this.fault('bad-crc', out);
+      return;
+    }
     out.push({ kind: 'message', body: new Uint8Array(all.subarray(2, total)) });
   }
 }
