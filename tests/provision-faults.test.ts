@@ -11,7 +11,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceRefused, ProvisionClient } from '../tools/src/lib/provision/client.js';
 import { encodeFrame } from '../tools/src/lib/provision/frames.js';
 import { InProcessDevice } from '../tools/src/lib/provision/in-process.js';
-import { authMessage, encodeArgs, encodeRequest, newOperatorKey, NO_DEVICE_ID, Op, type OperatorKey, ProvError, signAuth } from '../tools/src/lib/provision/protocol.js';
+import {
+  authMessage,
+  encodeArgs,
+  encodeRequest,
+  newOperatorKey,
+  NO_DEVICE_ID,
+  Op,
+  type OperatorKey,
+  ProvError,
+  signAuth,
+} from '../tools/src/lib/provision/protocol.js';
 import { CborMap, encodeCbor } from '../tools/src/lib/device-conf/cbor-canonical.js';
 import { testKeys } from './helpers/core.js';
 
@@ -116,7 +126,10 @@ describe('requests the device refuses, state unchanged', () => {
 
 describe('fuzz: random and mutated frames', () => {
   it('never trap, never change the stored state, and get exactly one error answer each', async () => {
-    const seeds = [encodeFrame(encodeRequest({ seq: 5000, op: Op.lock })), encodeFrame(encodeRequest({ seq: 5001, op: Op.bindOperator, args: encodeArgs([[0, operator.publicRaw]]), signature: new Uint8Array(64) }))];
+    const seeds = [
+      encodeFrame(encodeRequest({ seq: 5000, op: Op.lock })),
+      encodeFrame(encodeRequest({ seq: 5001, op: Op.bindOperator, args: encodeArgs([[0, operator.publicRaw]]), signature: new Uint8Array(64) })),
+    ];
     let seq = 6000;
     const before = slots();
     await fc.assert(
@@ -129,7 +142,9 @@ describe('fuzz: random and mutated frames', () => {
             m[i] = m[i]! ^ x;
             return m;
           }),
-          fc.uint8Array({ minLength: 0, maxLength: 200 }).map((b) => encodeFrame(encodeRequest({ seq: seq++, op: Op.setSettings, args: encodeArgs([[0, b]]) }))),
+          fc
+            .uint8Array({ minLength: 0, maxLength: 200 })
+            .map((b) => encodeFrame(encodeRequest({ seq: seq++, op: Op.setSettings, args: encodeArgs([[0, b]]) }))),
         ),
         async (frame) => {
           const answers = await host.raw(Buffer.concat([Buffer.from(frame), Buffer.from('\n')]));
