@@ -25,7 +25,8 @@ export const SENSORS: usize = memory.data(MAX_SENSORS * SENSOR_DESC_SIZE, 16);
  * flushed at the slice's end, the same buffer carries the final header's copy (slice.ts).
  */
 export const STAGE_CHUNK: i32 = MAX_DEVICE_SEGMENT_SIZE;
-export const STAGE: usize = memory.data(STAGE_CHUNK + 16 * MAX_PAYLOAD_LAYERS + SEG_TAG_BYTES, 16);
+export const STAGE_SIZE: i32 = STAGE_CHUNK + 16 * MAX_PAYLOAD_LAYERS + SEG_TAG_BYTES;
+export const STAGE: usize = memory.data(STAGE_SIZE, 16);
 
 /** Write-behind buffer of the header file sink. */
 export const FILE_BUF_SIZE: i32 = 4096;

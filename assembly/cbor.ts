@@ -71,8 +71,11 @@ export class CborReader {
   skip(): void {
     if (!this.head()) return;
     if (this.major == MT_BYTES || this.major == MT_TEXT) this.ptr += <usize>this.value;
-    else if (this.major == MT_ARRAY) for (let i: u64 = 0; i < this.value; i++) this.skip();
-    else if (this.major == MT_MAP) {
+    else if (this.major == MT_ARRAY) {
+      // The count is read once: the nested skips overwrite `value`.
+      const n = this.value;
+      for (let i: u64 = 0; i < n; i++) this.skip();
+    } else if (this.major == MT_MAP) {
       const n = this.value;
       for (let i: u64 = 0; i < n * 2; i++) this.skip();
     }

@@ -17,6 +17,8 @@ import {
   C_STATE,
   C_STATE_STORE,
   C_BAD_TIME,
+  C_NOT_PROVISIONED,
+  C_PROVISIONED,
   C_TOO_MANY_SENSORS,
   C_TRNG_HEALTH,
   C_UNKNOWN_SENSOR,
@@ -27,6 +29,7 @@ import { housekeeping, newestOnCard } from "./retention";
 import { checkpoint, commitState, loadState, nextSeq, observeClock, reserveAbove } from "./device-state";
 import { Slice } from "./slice";
 import { markGpsSensor } from "./gps";
+import { effectiveConf, provFeed, provIsProvisioned, setImageDigest } from "./prov-ops";
 import "./abort";
 
 const SENSOR_LENS: usize = memory.data(4 * 8);
@@ -73,6 +76,27 @@ export function frame_max_size(): i32 {
 export function core_configure(length: i32): i32 {
   if (slice != null || framesStarted) return C_STATE;
   if (length <= 0 || length > CONF_SIZE) return C_BAD_CONF;
+  // A provisioned device records only with what it was provisioned with.
+  const p = provIsProvisioned();
+  if (p < 0) return C_STATE_STORE;
+  if (p > 0) return C_PROVISIONED;
+  return configureFromIO(length);
+}
+
+/** The provisioned cryptoconf with the recording settings in place of its own entries (docs/provisioning.md). */
+export function core_configure_provisioned(): i32 {
+  if (slice != null || framesStarted) return C_STATE;
+  const p = provIsProvisioned();
+  if (p < 0) return C_STATE_STORE;
+  if (p == 0) return C_NOT_PROVISIONED;
+  forget();
+  const n = effectiveConf(IO);
+  forget();
+  if (n < 0) return C_STATE_STORE;
+  return configureFromIO(n);
+}
+
+function configureFromIO(length: i32): i32 {
   memory.copy(CONF, IO, length);
   forget();
   conf = parseConf(CONF, length);
@@ -92,6 +116,27 @@ export function core_configure(length: i32): i32 {
     return done(C_TRNG_HEALTH);
   }
   return done(0);
+}
+
+/**
+ * Console bytes for the provisioning protocol, from the I/O buffer. Provisioning and recording never run
+ * at once: refused once frames have started; and it drops a conf given before (configure after it), since
+ * it may change what the device records with and it borrows the conf and staging buffers.
+ */
+export function prov_input(length: i32): i32 {
+  if (slice != null || framesStarted) return C_STATE;
+  if (length <= 0 || length > IO_SIZE) return C_FRAME_LENGTH;
+  confLen = 0;
+  forget();
+  const n = provFeed(IO, length);
+  forget();
+  if (n < 0) return done(C_TRNG_HEALTH);
+  return done(n);
+}
+
+export function core_set_image_digest(): i32 {
+  setImageDigest(IO);
+  return 0;
 }
 
 /** The descriptor must be a CBOR map with a uint `id` < 8 and a text `kind`. */

@@ -22,24 +22,34 @@ let modulusBits: i32 = 0;
  */
 export function deviceInit(): void {
   if (modulusLen > 0) return;
-  const k = hal(se_generate(SE_KEY_BITS));
+  hal(se_generate(SE_KEY_BITS));
   if (failed()) return;
-  const n = heap.alloc(<usize>k);
+  if (!deviceFind()) hal(-1);
+}
+
+/**
+ * Finds the device key without making one (provisioning's info must not create it): false when the body
+ * holds none yet. Derives the identity as deviceInit does.
+ */
+export function deviceFind(): bool {
+  if (modulusLen > 0) return true;
+  const n = heap.alloc(512);
   const e = heap.alloc(4);
-  const got = hal(se_public(n, k, e, 4));
-  if (!failed() && (got != k || load<u8>(n) == 0)) hal(-1);
-  if (!failed()) {
+  const k = se_public(n, 512, e, 4);
+  if (k > 0 && k <= 512 && load<u8>(n) != 0) {
     const dig = heap.alloc(32);
-    hal(sha_digest(SHA256, n, k, dig, 32));
-    memory.copy(DEVICE_UID, dig, 16);
-    store<u8>(DEVICE_UID + 6, (load<u8>(DEVICE_UID + 6) & 0x0f) | 0x80);
-    store<u8>(DEVICE_UID + 8, (load<u8>(DEVICE_UID + 8) & 0x3f) | 0x80);
+    if (sha_digest(SHA256, n, k, dig, 32) == 32) {
+      memory.copy(DEVICE_UID, dig, 16);
+      store<u8>(DEVICE_UID + 6, (load<u8>(DEVICE_UID + 6) & 0x0f) | 0x80);
+      store<u8>(DEVICE_UID + 8, (load<u8>(DEVICE_UID + 8) & 0x3f) | 0x80);
+      modulusBits = k * 8 - <i32>clz<u32>(<u32>load<u8>(n)) + 24;
+      modulusLen = k;
+    }
     release(dig);
-    modulusBits = k * 8 - <i32>clz<u32>(<u32>load<u8>(n)) + 24;
-    if (!failed()) modulusLen = k;
   }
   release(e);
   release(n);
+  return modulusLen > 0;
 }
 
 export function deviceUid(): usize {

@@ -106,7 +106,7 @@ export class MemSink extends Sink {
  * table lookup would let the cache see them. Each step adds the gap to the next range when v is past it
  * ((bound - v) >> 8 is all ones exactly when v > bound).
  */
-function digit(v: i32): u8 {
+export function digit(v: i32): u8 {
   let c = v + 65; // 'A' + v
   c += ((25 - v) >> 8) & 6; // v >= 26: 'a' + (v - 26) = v + 71
   c -= ((51 - v) >> 8) & 75; // v >= 52: '0' + (v - 52) = v - 4

@@ -48,4 +48,11 @@ int32_t shidi_port_se_public(uint8_t *n, size_t cap, uint32_t *e);
 /* out = in^d mod n, both k bytes; the native has checked lengths and in < n. */
 int32_t shidi_port_se_private(const uint8_t *in, uint8_t *out, size_t k);
 
+/* clock: sets the device clock (provisioning's set-clock). 0 or an ABI error. */
+int32_t shidi_port_clock_set(int64_t utc_ms);
+
+/* serial: queues answer bytes of the provisioning protocol on the console, after any queued log line and
+ * never inside one (docs/provisioning.md). The byte count or SHIDI_E_IO. */
+int32_t shidi_port_serial_write(const uint8_t *data, size_t len);
+
 #endif

@@ -34,6 +34,9 @@ typedef struct {
  * *kind names the class ("device", "sealed-store", "io"). */
 const char *shidi_linux_init(const shidi_linux_config *cfg, const char **kind);
 void shidi_linux_set_clock(int64_t t_ms);
+/* The provisioning link (serial_linux.c): where serial_write's bytes go; -1 (the default) drops them. */
+void shidi_linux_set_serial_fd(int fd);
+uint64_t shidi_linux_serial_dropped(void);
 
 /* The lines log_write produced since the last take, each "L<level> <text>\n". */
 typedef void (*shidi_log_sink)(int32_t level, const uint8_t *msg, size_t len);

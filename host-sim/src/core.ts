@@ -93,7 +93,28 @@ export class EncryptorCore {
   finish(): void {
     this.check('core_finish', this.x.core_finish());
   }
+  /** Console bytes for the provisioning protocol, in pieces of at most the I/O buffer; answers come out through the HAL's serial_write. */
+  provInput(bytes: Uint8Array): number {
+    let answered = 0;
+    for (let at = 0; at < bytes.length; at += this.ioSize)
+      answered += this.check('prov_input', this.x.prov_input(this.put(bytes.subarray(at, at + this.ioSize))));
+    return answered;
+  }
+  /** Records with what provisioning stored (the cryptoconf with the settings in place). */
+  configureProvisioned(): void {
+    this.check('core_configure_provisioned', this.x.core_configure_provisioned());
+  }
+  /** The SHA-256 of the signed core image the loader checked, for provisioning's info answer. */
+  setImageDigest(digest: Uint8Array): void {
+    if (digest.length !== 32) throw new RangeError('an image digest is 32 bytes');
+    this.put(digest);
+    this.x.core_set_image_digest();
+  }
 
+  /** The core's linear memory (tests scan it for secrets). */
+  get memory(): WebAssembly.Memory {
+    return this.x.memory;
+  }
   get memoryBytes(): number {
     return this.x.memory.buffer.byteLength;
   }

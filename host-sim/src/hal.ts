@@ -60,6 +60,8 @@ export interface HalBodyOptions {
   fuseKey?: Uint8Array;
   /** Receives one line per HAL call (trace.ts), secret buffers by length only. */
   trace?: (line: string) => void;
+  /** Receives the provisioning answer bytes the core writes to the console (serial_write); default: dropped. */
+  serial?: (bytes: Uint8Array) => void;
 }
 
 /**
@@ -180,6 +182,24 @@ function stripLeadingZeros(bytes: Uint8Array): Uint8Array {
 
 const RSA_KEY_CACHE_LIMIT = 64;
 
+/**
+ * The ecdsa service (docs/hal-abi.md): WebCrypto's ECDSA P-256 / SHA-256 over the message, r || s. OpenSSL
+ * refuses a point that is not on the curve when the key is made, which is the ABI's E_INVAL.
+ */
+export function ecdsaP256Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number {
+  if (publicKey.length !== 65 || publicKey[0] !== 0x04 || signature.length !== 64) return E_INVAL;
+  let key: crypto.KeyObject;
+  try {
+    key = crypto.createPublicKey({
+      key: { kty: 'EC', crv: 'P-256', x: b64url(publicKey.subarray(1, 33)), y: b64url(publicKey.subarray(33)) },
+      format: 'jwk',
+    });
+  } catch {
+    return E_INVAL;
+  }
+  return crypto.verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature) ? 0 : 1;
+}
+
 export class HalBody {
   readonly clock: SimClock;
   readonly sd: SdCard;
@@ -195,6 +215,7 @@ export class HalBody {
   private memory: WebAssembly.Memory | undefined;
   private readonly log: (level: number, message: string) => void;
   private readonly trace: ((line: string) => void) | undefined;
+  private readonly serial: (bytes: Uint8Array) => void;
   private readonly faults: HalFaults;
   private readonly trng: SeededTrng | undefined;
   /** Bytes trng_fill has produced so far (for the trngStuckAfterBytes fault). */
@@ -214,6 +235,7 @@ export class HalBody {
     this.clock = options.clock;
     this.log = options.log ?? (() => {});
     this.trace = options.trace;
+    this.serial = options.serial ?? (() => {});
     this.faults = { ...options.faults };
     this.trng = options.seed === undefined ? undefined : new SeededTrng(options.seed);
     this.sd = new SdCard(options.sdDir, { faults: this.faults });
@@ -254,6 +276,17 @@ export class HalBody {
       state_read: (slot: number, output: Uint8Array) => this.state.read(slot, output),
       state_commit: (slot: number, data: Uint8Array) => this.stateCommit(slot, data),
       clock_utc_ms: () => BigInt(this.clock.now()),
+      clock_set: (utcMs: bigint) => {
+        if (utcMs < 0n) return E_INVAL;
+        this.clock.set(Number(utcMs));
+        return 0;
+      },
+      serial_write: (data: Uint8Array) => {
+        // A copy: the view is the core's memory, which the next call may overwrite.
+        this.serial(Uint8Array.from(data));
+        return data.length;
+      },
+      ecdsa_p256_verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => ecdsaP256Verify(publicKey, message, signature),
       log_write: (level: number, message: Uint8Array) => {
         this.log(level, this.decoder.decode(message));
       },

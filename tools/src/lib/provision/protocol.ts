@@ -1,0 +1,140 @@
+/**
+ * The provisioning protocol's messages on the host side (docs/provisioning.md): operation and error codes,
+ * device states, the request body and its operator signature, the answer body. Written from the document,
+ * apart from the core's implementation (assembly/prov-ops.ts), so that each checks the other.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { Decoder } from 'cbor-x';
+import { CborMap, type CborValue, encodeCbor } from '../device-conf/cbor-canonical.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const Op = {
+  info: 0,
+  status: 1,
+  challenge: 2,
+  bindOperator: 3,
+  keygen: 4,
+  installCertificate: 5,
+  installConf: 6,
+  setSettings: 7,
+  setClock: 8,
+  lock: 9,
+} as const;
+export type OpName = keyof typeof Op;
+
+export const ProvError = {
+  EINVAL: 3,
+  EBADSTATE: 6,
+  EMSGSIZE: 7,
+  ENOTSUP: 8,
+  ECORRUPT: 9,
+  EACCESSDENIED: 11,
+  EVERSION: 13,
+  ESEQ: 256,
+  ENOCHALLENGE: 257,
+  ERATELIMIT: 258,
+  ENOOPERATOR: 259,
+  ELOCKED: 260,
+  EBADCONF: 261,
+  EBADCERT: 262,
+  EBADSETTINGS: 263,
+  ESTORE: 264,
+  EHW: 265,
+  EKEYMISMATCH: 266,
+  EOPERATORBOUND: 267,
+} as const;
+export type ProvErrorName = keyof typeof ProvError;
+
+export const STATES = ['blank', 'keyed', 'certified', 'provisioned', 'locked'] as const;
+export type DeviceStateName = (typeof STATES)[number];
+
+/** The auth message's first bytes: the context and a zero byte. */
+export const AUTH_CONTEXT = Buffer.from('shidi provision auth v1\0', 'ascii');
+/** What a device without a key signs with as its id. */
+export const NO_DEVICE_ID = new Uint8Array(16);
+const EMPTY_ARGS = encodeCbor(new CborMap([]));
+
+export interface Request {
+  seq: number;
+  op: number;
+  /** The args map, already encoded (its bytes are what the signature covers). */
+  args?: Uint8Array;
+  signature?: Uint8Array;
+}
+
+/** The request body: {0: version, 1: seq, 2: op, 3?: args, 4?: signature}, args spliced in as encoded. */
+export function encodeRequest(r: Request, version = PROTOCOL_VERSION): Uint8Array {
+  const parts: Uint8Array[] = [encodeCbor(0), encodeCbor(version), encodeCbor(1), encodeCbor(r.seq), encodeCbor(2), encodeCbor(r.op)];
+  if (r.args) parts.push(encodeCbor(3), r.args);
+  if (r.signature) parts.push(encodeCbor(4), encodeCbor(r.signature));
+  return new Uint8Array(Buffer.concat([Buffer.of(0xa0 + parts.length / 2), ...parts]));
+}
+
+export const encodeArgs = (entries: Iterable<readonly [number, CborValue]>): Uint8Array => encodeCbor(new CborMap(entries));
+
+/** The message an operator signs (docs/provisioning.md, "Operator authentication"). */
+export function authMessage(deviceId: Uint8Array, nonce: Uint8Array, op: number, args: Uint8Array | undefined): Uint8Array {
+  if (deviceId.length !== 16 || nonce.length !== 32) throw new RangeError('a device id is 16 bytes and a nonce 32');
+  const argsDigest = createHash('sha256')
+    .update(args ?? EMPTY_ARGS)
+    .digest();
+  return new Uint8Array(Buffer.concat([AUTH_CONTEXT, deviceId, nonce, Buffer.of(op), argsDigest]));
+}
+
+/** An operator's ECDSA P-256 key pair, as WebCrypto makes it. */
+export interface OperatorKey {
+  privateKey: KeyObject;
+  /** 65 bytes: 04 || X || Y. */
+  publicRaw: Uint8Array;
+}
+
+export function rawPublicKey(key: KeyObject): Uint8Array {
+  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  if (jwk.crv !== 'P-256' || !jwk.x || !jwk.y) throw new TypeError('an operator key is ECDSA P-256');
+  return new Uint8Array(Buffer.concat([Buffer.of(4), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]));
+}
+
+export function newOperatorKey(): OperatorKey {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, publicRaw: rawPublicKey(privateKey) };
+}
+
+export function operatorKeyFromPem(pem: string): OperatorKey {
+  const privateKey = createPrivateKey(pem);
+  return { privateKey, publicRaw: rawPublicKey(privateKey) };
+}
+
+/** r || s (IEEE P1363), as WebCrypto's ECDSA sign returns it, over SHA-256 of the message. */
+export function signAuth(key: OperatorKey, message: Uint8Array): Uint8Array {
+  return new Uint8Array(sign('sha256', message, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }));
+}
+
+export interface Answer {
+  version: number;
+  seq: number | null;
+  op: number | null;
+  result?: Map<number, unknown>;
+  error?: { code: number; message: string };
+}
+
+const decoder = new Decoder({ mapsAsObjects: false, useRecords: false } as ConstructorParameters<typeof Decoder>[0]);
+
+/** Decodes an answer body; throws a TypeError naming what is wrong with a body that is not one. */
+export function decodeAnswer(body: Uint8Array): Answer {
+  const m = decoder.decode(body) as unknown;
+  if (!(m instanceof Map)) throw new TypeError('an answer is a CBOR map');
+  const seq = m.get(1);
+  const op = m.get(2);
+  const a: Answer = { version: Number(m.get(0)), seq: seq === null ? null : Number(seq), op: op === null ? null : Number(op) };
+  const result = m.get(3);
+  const error = m.get(4);
+  if (result instanceof Map) a.result = result as Map<number, unknown>;
+  else if (error instanceof Map) a.error = { code: Number(error.get(0)), message: String(error.get(1)) };
+  else throw new TypeError('an answer carries a result (key 3) or an error (key 4)');
+  return a;
+}
+
+export function errorName(code: number): ProvErrorName | undefined {
+  return (Object.keys(ProvError) as ProvErrorName[]).find((k) => ProvError[k] === code);
+}
