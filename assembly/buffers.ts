@@ -26,7 +26,13 @@ export const SENSORS: usize = memory.data(MAX_SENSORS * SENSOR_DESC_SIZE, 16);
  */
 export const STAGE_CHUNK: i32 = MAX_DEVICE_SEGMENT_SIZE;
 export const STAGE_SIZE: i32 = STAGE_CHUNK + 16 * MAX_PAYLOAD_LAYERS + SEG_TAG_BYTES;
-export const STAGE: usize = memory.data(STAGE_SIZE, 16);
+/**
+ * STAGE is preceded by one block of its own (STAGE_HEADROOM): a streaming OMAC holds its last block back
+ * until it knows whether more follows, and puts it there when a chunk comes, so that the held block and the
+ * chunk go to the AES engine in one call (ciphers.ts). Ciphertext only, never a key.
+ */
+export const STAGE_HEADROOM: usize = memory.data(16 + STAGE_SIZE, 16);
+export const STAGE: usize = STAGE_HEADROOM + 16;
 
 /** Write-behind buffer of the header file sink. */
 export const FILE_BUF_SIZE: i32 = 4096;
