@@ -23,8 +23,8 @@ const PTY_LINE = /PTY is (\S+)/;
 export async function openPty(timeoutMs = 5000): Promise<Pty> {
   let child: ChildProcess;
   try {
-    // raw,echo=0: the line discipline passes every byte untouched both ways (no echo, no CR/LF rewriting).
-    child = spawn('socat', ['-d', '-d', 'PTY,raw,echo=0', 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // rawer (raw, no echo): the line discipline passes every byte untouched both ways (no echo, no CR/LF rewriting).
+    child = spawn('socat', ['-d', '-d', 'PTY,rawer', 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     throw noSocat(e);
   }
