@@ -69,11 +69,14 @@ export interface SimInputs {
   unsignedCore?: boolean;
   /** Release public keys the image may be signed by (default SHIDI_RELEASE_PUBKEY, else the build's test key). */
   releaseKey?: string[];
+  /** Record with the cryptoconf and settings provisioning installed on the device (shidi provision). */
+  provisioned?: boolean;
 }
 
 export interface SimResult extends SimReport {
   capture: string;
-  cryptoconf: string;
+  /** null: the device recorded with its provisioned cryptoconf. */
+  cryptoconf: string | null;
   keys: string;
   out: string;
   device: string;
@@ -181,6 +184,7 @@ async function recordWith(
   madeKeys: (dir: string) => void,
   core: ReturnType<typeof resolveSimCore>,
 ): Promise<SimResult> {
+  if (o.provisioned) return recordProvisioned(o, out, device, core);
   let keys = o.keys;
   let confPath = o.cryptoconf;
   let testKeys = false;
@@ -281,6 +285,59 @@ async function recordWith(
     test_keys: testKeys,
     cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
     enrolment,
+    device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
+    core_image: { path: core.path, signed: core.signed },
+  };
+}
+
+/**
+ * A provisioned device records only with what its operator installed: no conf is compiled here, and the
+ * device's certificate is the one provisioning installed (verify it with the registry that issued it).
+ */
+async function recordProvisioned(o: SimInputs, out: string, device: string, core: ReturnType<typeof resolveSimCore>): Promise<SimResult> {
+  if (o.cryptoconf !== undefined)
+    throw new ShidiError(ExitCode.usage, '--cryptoconf does not apply to --provisioned (the device records with the cryptoconf provisioning installed) — drop it', 'usage');
+  if (o.keys === undefined) throw new ShidiError(ExitCode.usage, "--provisioned needs --keys (the guardians' pool, to reveal what it records)", 'usage');
+  if ((o.body ?? 'node') !== 'node') throw new ShidiError(ExitCode.usage, '--provisioned with --body wamr is not built yet — use --body node', 'usage');
+  const capturePath = o.capture ?? SAMPLE_CAPTURE;
+  const capture = await openCapture(capturePath);
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    throw fsFailure(e, `cannot create the card folder ${out}`, { fix: 'give --out a new folder in a place you may write' });
+  }
+  let report: SimReport;
+  try {
+    report = await runSimulation({
+      conf: null,
+      sensors: capture.header.sensors.map((d) => encodeSensorDescriptor(d)),
+      frames: capture.records,
+      startMs: capture.header.start_ms,
+      outDir: out,
+      deviceDir: device,
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      ...(o.faults ? { faults: o.faults } : {}),
+      ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
+      ...core.run,
+    });
+    core.started();
+  } catch (e) {
+    if (e instanceof CoreError && e.code === CoreErrorCode.C_NOT_PROVISIONED)
+      throw badInput(`--device ${device} is not provisioned — provision it first (shidi sim --serial, then shidi provision), or record without --provisioned`, 'not-provisioned');
+    if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
+    throw e;
+  }
+  return {
+    ...report,
+    capture: resolve(capturePath),
+    cryptoconf: null,
+    keys: resolve(o.keys),
+    out,
+    device,
+    test_keys: false,
+    cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
+    enrolment: null,
     device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
     core_image: { path: core.path, signed: core.signed },
   };

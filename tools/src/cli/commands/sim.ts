@@ -78,6 +78,7 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       )
       .option('--unsigned-core', 'let --core name a bare .wasm module and run it UNSIGNED (development only: no release key vouches for it)')
       .option('--trace', 'print every HAL call on stderr ("trace: name(args) -> result"); key, secret and random buffers by length only')
+      .option('--provisioned', 'record with the cryptoconf and settings shidi provision installed on the device (--device); needs --keys to reveal')
       .option('--serial', 'serve the provisioning protocol on a pseudo-terminal (made with socat) instead of recording; prints its path; stops on Ctrl-C')
       .option('--serial-timeout <seconds>', 'with --serial: stop serving after this long', numberOption({ min: 0.1, max: 1e7, unit: 'seconds' }))
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
