@@ -261,6 +261,8 @@ async function recordWith(
     // A core that ran and then failed has started: the device keeps its counter as it would.
     if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
     if (e instanceof CoreImageRejected) throw coreRefusal(core.path, e.refusal, e.message);
+    if (e instanceof CoreError && e.code === CoreErrorCode.C_PROVISIONED)
+      throw badInput(`--device ${device} is provisioned: it records only with the cryptoconf and settings its operator installed — add --provisioned`, 'provisioned');
     if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
     if (e instanceof ShidiError) throw stoppedRecording(e, out);
     if (e instanceof AbiMismatch) throw badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
