@@ -79,7 +79,12 @@ describe('provisioning resumes without duplicating', () => {
     await expect(provision(newClient(spy), inputs)).rejects.toThrow('cable pulled');
     expect(writes).toBeGreaterThan(5);
     const r = await provision(newClient(dev), inputs);
-    expect(Object.fromEntries(r.steps.map((x) => [x.step, x.outcome]))).toMatchObject({ certificate: 'kept', cryptoconf: 'kept', settings: 'done', record: 'done' });
+    expect(Object.fromEntries(r.steps.map((x) => [x.step, x.outcome]))).toMatchObject({
+      certificate: 'kept',
+      cryptoconf: 'kept',
+      settings: 'done',
+      record: 'done',
+    });
     expect(records()).toBe(2);
     const again = await provision(newClient(dev), inputs);
     expect(again.record_appended).toBe(false);

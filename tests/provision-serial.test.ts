@@ -34,7 +34,9 @@ interface Sim {
 
 /** `shidi sim --serial --json` as a child; resolves once it printed its port. */
 async function startSim(device: string): Promise<Sim> {
-  const child = spawn(process.execPath, [BIN, 'sim', '--serial', '--device', device, '--json', '--serial-timeout', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'sim', '--serial', '--device', device, '--json', '--serial-timeout', '60'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines: string[] = [];
   const port = await new Promise<string>((resolve, reject) => {

@@ -262,7 +262,10 @@ async function recordWith(
     if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
     if (e instanceof CoreImageRejected) throw coreRefusal(core.path, e.refusal, e.message);
     if (e instanceof CoreError && e.code === CoreErrorCode.C_PROVISIONED)
-      throw badInput(`--device ${device} is provisioned: it records only with the cryptoconf and settings its operator installed — add --provisioned`, 'provisioned');
+      throw badInput(
+        `--device ${device} is provisioned: it records only with the cryptoconf and settings its operator installed — add --provisioned`,
+        'provisioned',
+      );
     if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
     if (e instanceof ShidiError) throw stoppedRecording(e, out);
     if (e instanceof AbiMismatch) throw badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
@@ -298,7 +301,11 @@ async function recordWith(
  */
 async function recordProvisioned(o: SimInputs, out: string, device: string, core: ReturnType<typeof resolveSimCore>): Promise<SimResult> {
   if (o.cryptoconf !== undefined)
-    throw new ShidiError(ExitCode.usage, '--cryptoconf does not apply to --provisioned (the device records with the cryptoconf provisioning installed) — drop it', 'usage');
+    throw new ShidiError(
+      ExitCode.usage,
+      '--cryptoconf does not apply to --provisioned (the device records with the cryptoconf provisioning installed) — drop it',
+      'usage',
+    );
   if (o.keys === undefined) throw new ShidiError(ExitCode.usage, "--provisioned needs --keys (the guardians' pool, to reveal what it records)", 'usage');
   if ((o.body ?? 'node') !== 'node') throw new ShidiError(ExitCode.usage, '--provisioned with --body wamr is not built yet — use --body node', 'usage');
   const capturePath = o.capture ?? SAMPLE_CAPTURE;
@@ -326,7 +333,10 @@ async function recordProvisioned(o: SimInputs, out: string, device: string, core
     core.started();
   } catch (e) {
     if (e instanceof CoreError && e.code === CoreErrorCode.C_NOT_PROVISIONED)
-      throw badInput(`--device ${device} is not provisioned — provision it first (shidi sim --serial, then shidi provision), or record without --provisioned`, 'not-provisioned');
+      throw badInput(
+        `--device ${device} is not provisioned — provision it first (shidi sim --serial, then shidi provision), or record without --provisioned`,
+        'not-provisioned',
+      );
     if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
     throw e;
   }

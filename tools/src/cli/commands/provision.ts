@@ -45,7 +45,8 @@ async function confirmLock(io: Io, o: ProvisionCliOptions): Promise<void> {
   const rl = createInterface({ input: stdin, output: process.stderr });
   const answer = await rl.question(`Lock the device on ${o.port}? This cannot be undone. Type "lock" to go on: `);
   rl.close();
-  if (answer.trim() !== 'lock') throw new ShidiError(ExitCode.failed, 'not locked: the confirmation was not given — run again and type lock, or drop --lock', 'not-confirmed');
+  if (answer.trim() !== 'lock')
+    throw new ShidiError(ExitCode.failed, 'not locked: the confirmation was not given — run again and type lock, or drop --lock', 'not-confirmed');
 }
 
 export function provisionCommand(io: Io, done: (code: number) => void): Command {
@@ -126,7 +127,10 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
         rep.result(`  certificate ${doc.certificate_sha256 ?? 'none'}, cryptoconf ${doc.cryptoconf_sha256 ?? 'none'}`);
         rep.result(`  settings ${doc.settings ? JSON.stringify(doc.settings) : 'none'}, failed authentications ${status.failures}, clock ${doc.device_clock}`);
         if (o.dryRun) {
-          rep.result('Dry run: nothing was changed. A run would do what is missing of: operator, key, certificate, cryptoconf, settings, clock, record' + (o.lock ? ', lock.' : '.'));
+          rep.result(
+            'Dry run: nothing was changed. A run would do what is missing of: operator, key, certificate, cryptoconf, settings, clock, record' +
+              (o.lock ? ', lock.' : '.'),
+          );
           if (o.lock) {
             rep.result('On a real ESP32-S3, locking also needs these eFuses burned (irreversible), after the provisioning record is written:');
             for (const s of efusePlan(o.port)) rep.result(`  ${s.command}\n      makes permanent: ${s.irreversible}`);
@@ -156,7 +160,9 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
       const r = await provision(client, inputs, progress);
       rep.json({ ok: true, port: o.port, ...r });
       rep.result(`provisioned device ${r.device_uid} on ${o.port}: state ${r.state}`);
-      rep.result(`  certificate ${r.certificate.serial} (lease ${r.certificate.not_before} to ${r.certificate.not_after}), cryptoconf ${r.cryptoconf_sha256.slice(0, 16)}…`);
+      rep.result(
+        `  certificate ${r.certificate.serial} (lease ${r.certificate.not_before} to ${r.certificate.not_after}), cryptoconf ${r.cryptoconf_sha256.slice(0, 16)}…`,
+      );
       rep.result(`  record: ${r.record}${r.record_appended ? '' : ' (already held this provisioning)'}`);
       done(0);
     } catch (e) {

@@ -53,7 +53,12 @@ export async function serveSerialCommand(io: Io, rep: Reporter, o: SerialOptions
   const r = await serving.done;
   offs.forEach((off) => off());
   if (r.stopped_by === 'error')
-    throw new ShidiError(ExitCode.failed, `the simulated device stopped serving: ${r.error} — its state in ${displayPath(device)} is as last committed; start it again`, 'serial', r);
+    throw new ShidiError(
+      ExitCode.failed,
+      `the simulated device stopped serving: ${r.error} — its state in ${displayPath(device)} is as last committed; start it again`,
+      'serial',
+      r,
+    );
   summary(r);
   return ExitCode.ok;
 }

@@ -1,5 +1,15 @@
 import { Command } from 'commander';
-import { ExitCode, FULL_POLICIES, ShidiError, LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE, type SimInputs, simulate } from '../../lib/index.js';
+import {
+  ExitCode,
+  FULL_POLICIES,
+  ShidiError,
+  LogLevel,
+  MAX_DEVICE_SEGMENT_SIZE,
+  MAX_KEEP_MIN,
+  SEG_MIN_SIZE,
+  type SimInputs,
+  simulate,
+} from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';

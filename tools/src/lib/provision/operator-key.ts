@@ -2,7 +2,7 @@
  * The operator's key file: an ECDSA P-256 private key, PKCS#8 PEM, encrypted when a passphrase is given.
  * Whoever holds it may change a provisioned device (docs/provisioning.md, operator authentication).
  */
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { badInput, ExitCode, ShidiError } from '../errors.js';
 import { fsFailure } from '../fs-errors.js';
@@ -30,7 +30,7 @@ export function readOperatorKeyFile(path: string, passphrase: string | null): Op
   } catch (e) {
     throw fsFailure(e, `cannot read the operator key ${path}`, { fix: 'give the file shidi keygen --operator wrote' });
   }
-  let key;
+  let key: KeyObject;
   try {
     key = createPrivateKey(passphrase ? { key: pem, passphrase } : pem);
   } catch (e) {

@@ -30,7 +30,10 @@ export async function openPty(timeoutMs = 5000): Promise<Pty> {
   }
   const path = await new Promise<string>((resolve, reject) => {
     let err = '';
-    const timer = setTimeout(() => reject(new ShidiError(ExitCode.failed, `socat named no pseudo-terminal within ${timeoutMs} ms — check that socat works (socat -V)`, 'pty')), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new ShidiError(ExitCode.failed, `socat named no pseudo-terminal within ${timeoutMs} ms — check that socat works (socat -V)`, 'pty')),
+      timeoutMs,
+    );
     child.once('error', (e) => {
       clearTimeout(timer);
       reject(noSocat(e));
@@ -45,7 +48,13 @@ export async function openPty(timeoutMs = 5000): Promise<Pty> {
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new ShidiError(ExitCode.failed, `socat stopped (exit ${code}) before making a pseudo-terminal: ${err.trim().split('\n').pop() ?? ''} — check socat`, 'pty'));
+      reject(
+        new ShidiError(
+          ExitCode.failed,
+          `socat stopped (exit ${code}) before making a pseudo-terminal: ${err.trim().split('\n').pop() ?? ''} — check socat`,
+          'pty',
+        ),
+      );
     });
   });
   // Holding the slave open ourselves keeps the pty alive between clients: without it the master reads EIO

@@ -13,9 +13,18 @@ import { ExitCode, failed, ShidiError } from '../errors.js';
 import { uuidText } from '../evidence/device-id.js';
 import { checkPop, deviceUidOf, enrolDevice, judgeDevice, openRegistry, popChallenge, trustFromRegistry, type OpenRegistry } from '../registry/index.js';
 import { KeyPool } from '../wacryptolib/keystore.js';
-import { DeviceRefused, type DeviceInfo, type DeviceStatus, NoAnswer, ProvisionClient, type ProvisionLink, type RecordingSettings, settingsMap } from './client.js';
+import {
+  DeviceRefused,
+  type DeviceInfo,
+  type DeviceStatus,
+  NoAnswer,
+  ProvisionClient,
+  type ProvisionLink,
+  type RecordingSettings,
+  settingsMap,
+} from './client.js';
 import type { OperatorKey } from './protocol.js';
-import { x509 } from '../registry/x509.js';
+import type { x509 } from '../registry/x509.js';
 
 /** The host's provisioning record, beside the registry's certificates (append-only JSON lines). */
 export const PROVISIONING_RECORD = 'provisioning.jsonl';
@@ -70,7 +79,7 @@ const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).
  * host's clock in milliseconds (a run sends a few dozen requests, far fewer than the milliseconds between
  * two runs). It wraps every 49 days; a device then answers ESEQ once, which a power cycle clears.
  */
-export const firstSeq = (now = Date.now()) => (now - Date.UTC(2026, 0, 1)) % 2 ** 32 >>> 0;
+export const firstSeq = (now = Date.now()) => ((now - Date.UTC(2026, 0, 1)) % 2 ** 32) >>> 0;
 
 export function newClient(link: ProvisionLink, timeoutMs?: number): ProvisionClient {
   return new ProvisionClient(link, { firstSeq: firstSeq(), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
@@ -156,10 +165,14 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
   const caDigest = sha256(new Uint8Array(reg.ca.rawData));
 
   const info = await client.info();
-  if (info.protocol !== 1) throw new ShidiError(ExitCode.device, `the device speaks provisioning protocol ${info.protocol}, this tool 1 — update shidi`, 'protocol');
+  if (info.protocol !== 1)
+    throw new ShidiError(ExitCode.device, `the device speaks provisioning protocol ${info.protocol}, this tool 1 — update shidi`, 'protocol');
   let status = await client.status();
   if (status.damaged)
-    throw failed('the device reports its provisioning record damaged: it refuses every change — have the device repaired (its flash re-initialised at the factory)', 'record-damaged');
+    throw failed(
+      'the device reports its provisioning record damaged: it refuses every change — have the device repaired (its flash re-initialised at the factory)',
+      'record-damaged',
+    );
   step('info', 'kept', `device ${info.deviceId ? uuidText(info.deviceId) : '(no key yet)'}, state ${info.state}, session ${hex(info.session)}`);
 
   if (!info.operatorBound) {
@@ -175,7 +188,11 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
     const challenge = popChallenge(new Uint8Array(reg.ca.rawData));
     const k = await client.keygen(o.operator, caDigest, challenge.nonce);
     const checked = checkPop(challenge, new Uint8Array(spkiOf(k.modulus, k.exponent).export({ type: 'spki', format: 'der' })), k.signature);
-    if (checked === null) throw failed("the device's proof of possession does not verify — the device is faulty or not the one answering; do not certify it", 'proof-of-possession');
+    if (checked === null)
+      throw failed(
+        "the device's proof of possession does not verify — the device is faulty or not the one answering; do not certify it",
+        'proof-of-possession',
+      );
     key = checked;
     step('key', info.state === 'blank' ? 'done' : 'kept', `device key ${deviceUidOf(key)} (RSA-${k.modulus.length * 8}), proof of possession checked`);
     const held = await heldCertificate(reg, key, new Date(now()));
@@ -193,7 +210,8 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
     }
     const der = new Uint8Array(cert.rawData);
     const echoed = await client.installCertificate(o.operator, der);
-    if (hex(echoed) !== hex(sha256(der))) throw failed('the device stored another certificate than the one sent — the link corrupts data; retry on another cable or port', 'digest-mismatch');
+    if (hex(echoed) !== hex(sha256(der)))
+      throw failed('the device stored another certificate than the one sent — the link corrupts data; retry on another cable or port', 'digest-mismatch');
     step('certificate', 'done', `certificate ${cert.serialNumber} installed (${held ? 'already issued by the registry' : 'issued now'})`);
   } else {
     const want = hex(status.certificateDigest);
@@ -221,11 +239,15 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
   });
   const confDigest = hex(sha256(compiled.bytes));
   status = await client.status();
-  if (status.confDigest !== null && hex(status.confDigest) === confDigest) step('cryptoconf', 'kept', `cryptoconf ${confDigest.slice(0, 16)}… already installed`);
+  if (status.confDigest !== null && hex(status.confDigest) === confDigest)
+    step('cryptoconf', 'kept', `cryptoconf ${confDigest.slice(0, 16)}… already installed`);
   else {
     const echoed = hex(await client.installConf(o.operator, compiled.bytes));
     if (echoed !== confDigest)
-      throw failed(`the device's digest of the cryptoconf (${echoed.slice(0, 16)}…) is not the host's (${confDigest.slice(0, 16)}…) — the link corrupts data; retry`, 'digest-mismatch');
+      throw failed(
+        `the device's digest of the cryptoconf (${echoed.slice(0, 16)}…) is not the host's (${confDigest.slice(0, 16)}…) — the link corrupts data; retry`,
+        'digest-mismatch',
+      );
     step('cryptoconf', 'done', `cryptoconf installed, the device's digest matches (${confDigest.slice(0, 16)}…)`);
   }
   if (sameSettings(status.settings, settings)) step('settings', 'kept', 'recording settings already set');

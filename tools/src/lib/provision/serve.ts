@@ -40,7 +40,8 @@ export async function serveSerial(o: ServeOptions): Promise<Serving> {
   try {
     checkDeviceFolder(o.deviceDir);
   } catch (e) {
-    if (e instanceof DeviceFolderError) throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+    if (e instanceof DeviceFolderError)
+      throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
     throw e;
   }
   // Provisioning writes nothing to the card, but the HAL needs one: a throw-away folder.
