@@ -28,19 +28,19 @@ export function readOperatorKeyFile(path: string, passphrase: string | null): Op
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    throw fsFailure(e, `cannot read the operator key ${path}`, { fix: 'give the file shidi keygen --operator wrote' });
+    throw fsFailure(e, `cannot read the operator key ${path}`, { exitCode: ExitCode.badInput, kind: 'operator-key', fix: 'give the file shidi keygen --operator wrote' });
   }
   let key: KeyObject;
   try {
     key = createPrivateKey(passphrase ? { key: pem, passphrase } : pem);
-  } catch (e) {
+  } catch {
     const encrypted = /ENCRYPTED/.test(pem);
     throw badInput(
       encrypted && !passphrase
         ? `--operator-key ${path} is passphrase-protected — give its passphrase with --operator-passphrase-file`
         : encrypted
           ? `--operator-key ${path}: the passphrase does not open it — check --operator-passphrase-file`
-          : `--operator-key ${path} is not a PEM private key (${(e as Error).message}) — give the file shidi keygen --operator wrote`,
+          : `--operator-key ${path} is not a PEM private key — give the file shidi keygen --operator wrote`,
       'operator-key',
     );
   }
