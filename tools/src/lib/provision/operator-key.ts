@@ -28,7 +28,11 @@ export function readOperatorKeyFile(path: string, passphrase: string | null): Op
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    throw fsFailure(e, `cannot read the operator key ${path}`, { exitCode: ExitCode.badInput, kind: 'operator-key', fix: 'give the file shidi keygen --operator wrote' });
+    throw fsFailure(e, `cannot read the operator key ${path}`, {
+      exitCode: ExitCode.badInput,
+      kind: 'operator-key',
+      fix: 'give the file shidi keygen --operator wrote',
+    });
   }
   let key: KeyObject;
   try {
