@@ -15,6 +15,8 @@ import { makeTestGuardians } from '../tools/src/lib/keygen.js';
 import { createRegistry } from '../tools/src/lib/registry/index.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
+import { WAMR_RUNNER } from '../host-sim/src/wamr-body.js';
+import { existsSync } from 'node:fs';
 
 const BIN = join(ROOT, 'tools', 'bin', 'shidi.js');
 const s = scratch('shidi-prov-serial-');
@@ -33,8 +35,8 @@ interface Sim {
 }
 
 /** `shidi sim --serial --json` as a child; resolves once it printed its port. */
-async function startSim(device: string): Promise<Sim> {
-  const child = spawn(process.execPath, [BIN, 'sim', '--serial', '--device', device, '--json', '--serial-timeout', '60'], {
+async function startSim(device: string, body = 'node'): Promise<Sim> {
+  const child = spawn(process.execPath, [BIN, 'sim', '--serial', '--body', body, '--device', device, '--json', '--serial-timeout', '60'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -219,5 +221,40 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     expectCleanFailure(plain);
     expect(plain.code).toBe(3);
     expect(plain.stderr).toMatch(/is provisioned: .* — add --provisioned/);
+  }, 30_000);
+});
+
+describe("the same through the WAMR body (the firmware's C natives)", () => {
+  const WDEV = join(s.dir, 'dev-wamr');
+  it('provisions and locks a device served by the runner; the node body then finds it locked and records with it', async () => {
+    if (!existsSync(WAMR_RUNNER)) throw new Error(`${WAMR_RUNNER} is missing — run npm run setup (it builds the WAMR body with cargo)`);
+    const w = await startSim(WDEV, 'wamr');
+    try {
+      const args = provisionArgs(w.port, '--lock', '--yes', '--json');
+      args[args.indexOf('unit-3')] = 'unit-w';
+      const r = await shidi(args);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout) as { state: string; device_uid: string };
+      expect(doc.state).toBe('locked');
+      expect(recordLines().filter((l) => l.device_uid === doc.device_uid)).toHaveLength(1);
+    } finally {
+      w.child.kill('SIGTERM');
+    }
+    expect(await w.exit).toBe(0);
+    // The device folder the C natives wrote is the one the node body reads (docs/device-state.md).
+    const n = await startSim(WDEV, 'node');
+    try {
+      const st = JSON.parse((await shidi(['provision', '--port', n.port, '--status', '--json'])).stdout) as Record<string, unknown>;
+      expect(st).toMatchObject({ state: 'locked', settings: { 3: 4000, 4: 'unit-w' } });
+    } finally {
+      n.child.kill('SIGTERM');
+    }
+    await n.exit;
+    const card = join(s.dir, 'card-wamr');
+    const rec = await shidi(['sim', '--provisioned', '--device', WDEV, '--keys', POOL, '--out', card]);
+    expect(rec.code, rec.stderr).toBe(0);
+    expect(readdirSync(card).filter((n) => n.endsWith('.crypt') && n.includes('_unit-w_')).length).toBeGreaterThan(1);
+    const v = await shidi(['verify', card, '--registry', REG, '--json']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
   }, 30_000);
 });

@@ -27,6 +27,8 @@ export interface BodyOptions {
   log: (level: number, message: string) => void;
   /** One line per HAL call (host-sim/src/trace.ts; the same lines under both bodies). */
   trace?: (line: string) => void;
+  /** The console bytes the core writes (serial_write: provisioning answers); absent: dropped. */
+  serial?: (bytes: Uint8Array) => void;
 }
 
 export interface BodyReport {

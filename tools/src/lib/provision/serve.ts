@@ -7,12 +7,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkDeviceFolder, DeviceFolderError } from '../../../../host-sim/src/device-state.js';
-import { badInput, failed } from '../errors.js';
+import { badInput, failed, ShidiError } from '../errors.js';
+import type { BodyKind, CoreImageSource } from '../../../../host-sim/src/body.js';
+import { WamrBody } from '../../../../host-sim/src/wamr-body.js';
 import { InProcessDevice } from './in-process.js';
 import { openPty } from './pty.js';
 
 export interface ServeOptions {
   deviceDir: string;
+  /** What runs the core: node (the simulator's HAL, default) or wamr (the firmware's C natives). */
+  body?: BodyKind;
+  /** The node body's core: the module the host verifier took out of the signed image (default: the build's). */
+  wasm?: Uint8Array;
+  /** The wamr body's core: a signed image and its release keys, checked by the firmware's loader. */
+  coreImage?: CoreImageSource;
   /** Stop on its own after this long (tests, scripts); default: until stop(). */
   timeoutMs?: number;
   seed?: string;
@@ -36,6 +44,48 @@ export interface Serving {
   done: Promise<ServeResult>;
 }
 
+/** The simulated device as the pty sees it: bytes in, answers out through the sink given at start. */
+interface ServedDevice {
+  /** Node answers before returning; the runner's answers follow the promise. */
+  input(bytes: Uint8Array): Promise<unknown> | undefined;
+  /** Immediate (a signal handler cannot wait): the node body shuts its HAL; the runner is told to end. */
+  stop(): void;
+}
+
+async function startDevice(o: ServeOptions, card: string, out: (b: Uint8Array) => void, log: (line: string) => void): Promise<ServedDevice> {
+  const seed = o.seed === undefined ? {} : { seed: o.seed };
+  if ((o.body ?? 'node') === 'node') {
+    const dev = new InProcessDevice({ deviceDir: o.deviceDir, sdDir: card, startMs: Date.now(), ...seed, ...(o.wasm ? { wasm: o.wasm } : {}) });
+    dev.onData(out);
+    let logged = 0;
+    return {
+      input: (b) => {
+        dev.write(b);
+        for (; logged < dev.log.length; logged++) log(dev.log[logged]!);
+        return undefined;
+      },
+      stop: () => dev.hal.shutdown(),
+    };
+  }
+  if (!o.coreImage) throw new TypeError('the wamr body serves a signed core image');
+  const body = await WamrBody.start({
+    wasm: new Uint8Array(0),
+    coreImage: o.coreImage,
+    sdDir: card,
+    deviceDir: o.deviceDir,
+    startMs: Date.now(),
+    ...seed,
+    log: (level, message) => log(`${level} ${message}`),
+    serial: out,
+  });
+  // Bytes are fed in the order they came: each prov_input call waits for the one before.
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    input: (b) => (queue = queue.then(() => body.provInput(b))),
+    stop: () => void body.dispose(),
+  };
+}
+
 export async function serveSerial(o: ServeOptions): Promise<Serving> {
   try {
     checkDeviceFolder(o.deviceDir);
@@ -46,21 +96,31 @@ export async function serveSerial(o: ServeOptions): Promise<Serving> {
   }
   // Provisioning writes nothing to the card, but the HAL needs one: a throw-away folder.
   const card = mkdtempSync(join(tmpdir(), 'shidi-serial-card-'));
-  let dev: InProcessDevice;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let toPty: (b: Uint8Array) => void = () => {};
+  let dev: ServedDevice;
   try {
-    dev = new InProcessDevice({ deviceDir: o.deviceDir, sdDir: card, startMs: Date.now(), ...(o.seed === undefined ? {} : { seed: o.seed }) });
+    dev = await startDevice(
+      o,
+      card,
+      (b) => {
+        bytesOut += b.length;
+        toPty(b);
+      },
+      (line) => o.log?.(line),
+    );
   } catch (e) {
     rmSync(card, { recursive: true, force: true });
+    if (e instanceof ShidiError) throw e;
     throw failed(`the simulated device did not start: ${(e as Error).message} — check the device folder (--device)`, 'device-start');
   }
   const pty = await openPty().catch((e: unknown) => {
-    dev.hal.shutdown();
+    dev.stop();
     rmSync(card, { recursive: true, force: true });
     throw e;
   });
-  let bytesIn = 0;
-  let bytesOut = 0;
-  let logged = 0;
+  toPty = (b) => pty.write(b);
   let finish: (r: ServeResult) => void = () => {};
   const done = new Promise<ServeResult>((resolve) => (finish = resolve));
   let result: ServeResult | null = null;
@@ -69,24 +129,21 @@ export async function serveSerial(o: ServeOptions): Promise<Serving> {
     result = { port: pty.path, device: o.deviceDir, bytes_in: bytesIn, bytes_out: bytesOut, stopped_by, ...(error ? { error } : {}) };
     clearTimeout(timer);
     pty.close();
-    dev.hal.shutdown();
+    dev.stop();
     rmSync(card, { recursive: true, force: true });
     finish(result);
     return result;
   };
-  dev.onData((b) => {
-    bytesOut += b.length;
-    pty.write(b);
-  });
+  // A core that traps or a HAL that fails ends the service: the device would reset.
+  const failedWith = (e: unknown) => end('error', (e as Error).message);
   pty.onData((b) => {
     bytesIn += b.length;
     try {
-      dev.write(b);
+      const p = dev.input(b);
+      if (p) p.catch(failedWith);
     } catch (e) {
-      // A core that traps or a HAL that fails ends the service: the device would reset.
-      end('error', (e as Error).message);
+      failedWith(e);
     }
-    for (; logged < dev.log.length; logged++) o.log?.(dev.log[logged]!);
   });
   void pty.ended.then(() => end('error', 'socat ended'));
   const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => end('timeout'), o.timeoutMs);
