@@ -226,7 +226,7 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
 
 describe("the same through the WAMR body (the firmware's C natives)", () => {
   const WDEV = join(s.dir, 'dev-wamr');
-  it('provisions and locks a device served by the runner; the node body then finds it locked and records with it', async () => {
+  it('provisions and locks a device served by the runner; the node body finds it locked; the runner records with it', async () => {
     if (!existsSync(WAMR_RUNNER)) throw new Error(`${WAMR_RUNNER} is missing — run npm run setup (it builds the WAMR body with cargo)`);
     const w = await startSim(WDEV, 'wamr');
     try {
@@ -251,7 +251,7 @@ describe("the same through the WAMR body (the firmware's C natives)", () => {
     }
     await n.exit;
     const card = join(s.dir, 'card-wamr');
-    const rec = await shidi(['sim', '--provisioned', '--device', WDEV, '--keys', POOL, '--out', card]);
+    const rec = await shidi(['sim', '--provisioned', '--body', 'wamr', '--device', WDEV, '--keys', POOL, '--out', card]);
     expect(rec.code, rec.stderr).toBe(0);
     expect(readdirSync(card).filter((n) => n.endsWith('.crypt') && n.includes('_unit-w_')).length).toBeGreaterThan(1);
     const v = await shidi(['verify', card, '--registry', REG, '--json']);

@@ -276,6 +276,9 @@ export class WamrBody implements SimBody {
     }
     return answered;
   }
+  async configureProvisioned(): Promise<void> {
+    await this.check('core_configure_provisioned');
+  }
   async configure(conf: Uint8Array): Promise<void> {
     if (conf.length > this.ioSize) throw new CoreError('core_configure', CoreErrorCode.C_BAD_CONF, 0);
     await this.check('core_configure', [conf.length], conf);

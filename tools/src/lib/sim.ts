@@ -161,6 +161,36 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
   }
 }
 
+/** A failed run as the CLI reports it (the same for a conf from the body and a provisioned one). */
+function runFailure(e: unknown, core: ReturnType<typeof resolveSimCore>, out: string, device: string): unknown {
+  // A core that ran and then failed has started: the device keeps its counter as it would.
+  if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
+  if (e instanceof CoreImageRejected) return coreRefusal(core.path, e.refusal, e.message);
+  if (e instanceof CoreError && e.code === CoreErrorCode.C_PROVISIONED)
+    return badInput(
+      `--device ${device} is provisioned: it records only with the cryptoconf and settings its operator installed — add --provisioned`,
+      'provisioned',
+    );
+  if (e instanceof CoreError && e.code === CoreErrorCode.C_NOT_PROVISIONED)
+    return badInput(
+      `--device ${device} is not provisioned — provision it first (shidi sim --serial, then shidi provision), or record without --provisioned`,
+      'not-provisioned',
+    );
+  if (e instanceof CoreError) return stoppedRecording(coreFailure(e), out);
+  if (e instanceof ShidiError) return stoppedRecording(e, out);
+  if (e instanceof AbiMismatch) return badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
+  if (e instanceof DeviceFolderError)
+    return badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+  if (e instanceof SealedStoreError)
+    return badInput(
+      `--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`,
+      'sealed-store',
+    );
+  if (e instanceof WamrBodyError) return failed(e.message, 'wamr-body');
+  if (e instanceof HalTrap) return failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
+  return e;
+}
+
 async function record(o: SimInputs, out: string, device: string, madeKeys: (dir: string) => void): Promise<SimResult> {
   // The core is judged before anything is made for the run: a refused image leaves nothing behind.
   const core = resolveSimCore({
@@ -258,27 +288,7 @@ async function recordWith(
     });
     core.started();
   } catch (e) {
-    // A core that ran and then failed has started: the device keeps its counter as it would.
-    if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
-    if (e instanceof CoreImageRejected) throw coreRefusal(core.path, e.refusal, e.message);
-    if (e instanceof CoreError && e.code === CoreErrorCode.C_PROVISIONED)
-      throw badInput(
-        `--device ${device} is provisioned: it records only with the cryptoconf and settings its operator installed — add --provisioned`,
-        'provisioned',
-      );
-    if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
-    if (e instanceof ShidiError) throw stoppedRecording(e, out);
-    if (e instanceof AbiMismatch) throw badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
-    if (e instanceof DeviceFolderError)
-      throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
-    if (e instanceof SealedStoreError)
-      throw badInput(
-        `--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`,
-        'sealed-store',
-      );
-    if (e instanceof WamrBodyError) throw failed(e.message, 'wamr-body');
-    if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
-    throw e;
+    throw runFailure(e, core, out, device);
   }
   return {
     ...report,
@@ -307,7 +317,6 @@ async function recordProvisioned(o: SimInputs, out: string, device: string, core
       'usage',
     );
   if (o.keys === undefined) throw new ShidiError(ExitCode.usage, "--provisioned needs --keys (the guardians' pool, to reveal what it records)", 'usage');
-  if ((o.body ?? 'node') !== 'node') throw new ShidiError(ExitCode.usage, '--provisioned with --body wamr is not built yet — use --body node', 'usage');
   const capturePath = o.capture ?? SAMPLE_CAPTURE;
   const capture = await openCapture(capturePath);
   try {
@@ -328,17 +337,12 @@ async function recordProvisioned(o: SimInputs, out: string, device: string, core
       ...(o.faults ? { faults: o.faults } : {}),
       ...(o.onFrame ? { onFrame: o.onFrame } : {}),
       ...(o.trace ? { trace: o.trace } : {}),
+      ...(o.body === undefined ? {} : { body: o.body }),
       ...core.run,
     });
     core.started();
   } catch (e) {
-    if (e instanceof CoreError && e.code === CoreErrorCode.C_NOT_PROVISIONED)
-      throw badInput(
-        `--device ${device} is not provisioned — provision it first (shidi sim --serial, then shidi provision), or record without --provisioned`,
-        'not-provisioned',
-      );
-    if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
-    throw e;
+    throw runFailure(e, core, out, device);
   }
   return {
     ...report,
