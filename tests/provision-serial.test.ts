@@ -10,6 +10,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestGuardians } from '../tools/src/lib/keygen.js';
 import { createRegistry } from '../tools/src/lib/registry/index.js';
@@ -109,6 +110,19 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     expect(r.stderr).toMatch(/no such port — /);
     const j = await shidi(['provision', '--port', join(s.dir, 'no-such-tty'), '--status', '--json']);
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, exit_code: 5, kind: 'no-port' });
+  });
+
+  it('a client that died mid-frame leaves a partial line; the next run is answered at once', async () => {
+    // Half of an info frame, no newline, then the port closed: what a killed tool leaves on the console.
+    const port = new SerialPort({ path: sim.port, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => port.write(Buffer.from([0x06, 0x09, 0x41, 0x41, 0x6d, 0x6a]), (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve) => port.drain(() => resolve()));
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+    const t0 = Date.now();
+    const r = await shidi(['provision', '--port', sim.port, '--status', '--json', '--timeout', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1500);
   });
 
   it('--status on the blank device', async () => {

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { ExitCode, FULL_POLICIES, ShidiError } from '../../lib/index.js';
 import { efusePlan } from '../../lib/provision/efuse-plan.js';
 import { readOperatorKeyFile } from '../../lib/provision/operator-key.js';
-import { deviceFailure, deviceStatus, newClient, provision, type ProvisionInputs, type Step } from '../../lib/provision/run.js';
+import { connect, deviceFailure, deviceStatus, provision, type ProvisionInputs, type Step } from '../../lib/provision/run.js';
 import { openSerialLink } from '../../lib/provision/serial-link.js';
 import type { FullPolicy } from '../../lib/device-conf/compile.js';
 import { readPassphraseFile, singlePassphrase } from '../passphrases.js';
@@ -101,8 +101,8 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
       : null;
     const registryPassphrase = o.status ? null : singlePassphrase(io, o.registryPassphraseFile);
     const link = await openSerialLink(o.port);
-    const client = newClient(link, Math.round(o.timeout * 1000));
     try {
+      const client = await connect(link, Math.round(o.timeout * 1000));
       if (o.status || o.dryRun) {
         const { info, status } = await deviceStatus(client);
         const doc = {

@@ -85,6 +85,17 @@ export function newClient(link: ProvisionLink, timeoutMs?: number): ProvisionCli
   return new ProvisionClient(link, { firstSeq: firstSeq(), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 }
 
+/**
+ * A client on a console that an earlier run may have left mid-line (killed while writing a frame): a lone
+ * newline first ends that line, which the device then skips or answers once as a frame fault, so the first
+ * request of this run starts on a line of its own.
+ */
+export async function connect(link: ProvisionLink, timeoutMs?: number): Promise<ProvisionClient> {
+  const client = newClient(link, timeoutMs);
+  await link.write(Uint8Array.of(0x0a));
+  return client;
+}
+
 /** The device's answers and silences as the CLI reports them. */
 export function deviceFailure(e: unknown, port: string): ShidiError | null {
   if (e instanceof NoAnswer)
