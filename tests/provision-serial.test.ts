@@ -129,6 +129,11 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     const r = await shidi(['provision', '--port', sim.port, '--status', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, state: 'blank', operator_bound: false, device_id: null, protocol: 1 });
+    // A dry run plans everything and changes nothing (unsigned requests only).
+    const d = JSON.parse((await shidi([...provisionArgs(sim.port, '--dry-run'), '--json'])).stdout) as { plan: { step: string; outcome: string }[] };
+    expect(d.plan.every((p) => p.outcome === 'planned')).toBe(true);
+    expect(d.plan.map((p) => p.step)).toEqual(['operator', 'key', 'certificate', 'cryptoconf', 'settings', 'clock', 'record']);
+    expect(JSON.parse((await shidi(['provision', '--port', sim.port, '--status', '--json'])).stdout)).toMatchObject({ state: 'blank', operator_bound: false });
   });
 
   it('a run killed mid-flow, then a resumed run: provisioned, one certificate, one record line', async () => {
@@ -189,6 +194,23 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     expect(d.code).toBe(0);
     expect(d.stdout).toMatch(/espefuse --port \S+ burn-efuse SECURE_BOOT_EN/);
     expect(d.stdout).toMatch(/Dry run: nothing was changed/);
+    const j = JSON.parse((await shidi(provisionArgs(sim.port, '--lock', '--dry-run', '--json'))).stdout) as {
+      plan: { step: string; outcome: string }[];
+      failed_authentications: number;
+    };
+    expect(Object.fromEntries(j.plan.map((p) => [p.step, p.outcome]))).toEqual({
+      operator: 'kept',
+      key: 'kept',
+      certificate: 'kept',
+      cryptoconf: 'kept',
+      settings: 'kept',
+      clock: 'planned',
+      record: 'planned',
+      lock: 'planned',
+    });
+    // Other settings: the conf (compiled with the slice length) and the settings would change.
+    const other = JSON.parse((await shidi(provisionArgs(sim.port, '--dry-run', '--json', '--slice-seconds', '8'))).stdout) as typeof j;
+    expect(other.plan.filter((p) => p.outcome === 'planned').map((p) => p.step)).toEqual(['cryptoconf', 'settings', 'clock', 'record']);
     const st = JSON.parse((await shidi(['provision', '--port', sim.port, '--status', '--json'])).stdout) as { state: string };
     expect(st.state).toBe('provisioned');
   });

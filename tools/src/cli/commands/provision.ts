@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline/promises';
 import { ExitCode, FULL_POLICIES, ShidiError } from '../../lib/index.js';
 import { efusePlan } from '../../lib/provision/efuse-plan.js';
 import { readOperatorKeyFile } from '../../lib/provision/operator-key.js';
-import { connect, deviceFailure, deviceStatus, provision, type ProvisionInputs, type Step } from '../../lib/provision/run.js';
+import type { OperatorKey } from '../../lib/provision/protocol.js';
+import { connect, deviceFailure, deviceStatus, planProvision, provision, type ProvisionInputs, type Step } from '../../lib/provision/run.js';
 import { openSerialLink } from '../../lib/provision/serial-link.js';
 import type { FullPolicy } from '../../lib/device-conf/compile.js';
 import { readPassphraseFile, singlePassphrase } from '../passphrases.js';
@@ -47,6 +48,25 @@ async function confirmLock(io: Io, o: ProvisionCliOptions): Promise<void> {
   rl.close();
   if (answer.trim() !== 'lock')
     throw new ShidiError(ExitCode.failed, 'not locked: the confirmation was not given — run again and type lock, or drop --lock', 'not-confirmed');
+}
+
+function inputsOf(o: ProvisionCliOptions, registryPassphrase: string | null, operator: OperatorKey, from: Date | undefined): ProvisionInputs {
+  return {
+    cryptoconf: o.cryptoconf!,
+    keys: o.keys!,
+    registry: o.registry!,
+    registryPassphrase,
+    operator,
+    sliceSeconds: o.sliceSeconds,
+    ...(o.pseudonym === undefined ? {} : { pseudonym: o.pseudonym }),
+    ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
+    ...(o.retentionMinutes === undefined ? {} : { retentionMinutes: o.retentionMinutes }),
+    ...(o.cardFull === undefined ? {} : { cardFull: o.cardFull }),
+    ...(o.leaseDays === undefined ? {} : { leaseDays: o.leaseDays }),
+    ...(from ? { from } : {}),
+    ...(o.record === undefined ? {} : { record: o.record }),
+    ...(o.lock ? { lock: true } : {}),
+  };
 }
 
 export function provisionCommand(io: Io, done: (code: number) => void): Command {
@@ -104,6 +124,7 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
     try {
       const client = await connect(link, Math.round(o.timeout * 1000));
       if (o.status || o.dryRun) {
+        const plan = o.dryRun ? await planProvision(client, inputsOf(o, registryPassphrase, operator!, from)) : null;
         const { info, status } = await deviceStatus(client);
         const doc = {
           port: o.port,
@@ -120,6 +141,7 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
           hal_abi: info.abi,
           core_sha256: hex(info.imageDigest),
           session: hex(info.session),
+          ...(plan ? { plan } : {}),
           ...(o.dryRun && o.lock ? { efuse_plan: efusePlan(o.port) } : {}),
         };
         rep.json({ ok: true, ...doc });
@@ -127,10 +149,8 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
         rep.result(`  certificate ${doc.certificate_sha256 ?? 'none'}, cryptoconf ${doc.cryptoconf_sha256 ?? 'none'}`);
         rep.result(`  settings ${doc.settings ? JSON.stringify(doc.settings) : 'none'}, failed authentications ${status.failures}, clock ${doc.device_clock}`);
         if (o.dryRun) {
-          rep.result(
-            'Dry run: nothing was changed. A run would do what is missing of: operator, key, certificate, cryptoconf, settings, clock, record' +
-              (o.lock ? ', lock.' : '.'),
-          );
+          rep.result('Dry run: nothing was changed. A run would:');
+          for (const p of plan ?? []) rep.result(`  ${p.outcome === 'planned' ? 'do  ' : 'keep'} ${p.step}: ${p.detail}`);
           if (o.lock) {
             rep.result('On a real ESP32-S3, locking also needs these eFuses burned (irreversible), after the provisioning record is written:');
             for (const s of efusePlan(o.port)) rep.result(`  ${s.command}\n      makes permanent: ${s.irreversible}`);
@@ -139,22 +159,7 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
         done(0);
         return;
       }
-      const inputs: ProvisionInputs = {
-        cryptoconf: o.cryptoconf!,
-        keys: o.keys!,
-        registry: o.registry!,
-        registryPassphrase,
-        operator: operator!,
-        sliceSeconds: o.sliceSeconds,
-        ...(o.pseudonym === undefined ? {} : { pseudonym: o.pseudonym }),
-        ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
-        ...(o.retentionMinutes === undefined ? {} : { retentionMinutes: o.retentionMinutes }),
-        ...(o.cardFull === undefined ? {} : { cardFull: o.cardFull }),
-        ...(o.leaseDays === undefined ? {} : { leaseDays: o.leaseDays }),
-        ...(from ? { from } : {}),
-        ...(o.record === undefined ? {} : { record: o.record }),
-        ...(o.lock ? { lock: true } : {}),
-      };
+      const inputs = inputsOf(o, registryPassphrase, operator!, from);
       let n = 0;
       const progress = (s: Step) => rep.note(`[${++n}/9] ${s.step}: ${s.detail}`);
       const r = await provision(client, inputs, progress);

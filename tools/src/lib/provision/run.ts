@@ -55,7 +55,8 @@ export type StepName = 'info' | 'operator' | 'key' | 'certificate' | 'cryptoconf
 /** done: changed now; kept: the device (or the record) already held it. */
 export interface Step {
   step: StepName;
-  outcome: 'done' | 'kept' | 'skipped';
+  /** planned: what a --dry-run says a run would do. */
+  outcome: 'done' | 'kept' | 'skipped' | 'planned';
   detail: string;
 }
 
@@ -147,6 +148,17 @@ function settingsOf(o: ProvisionInputs, deviceId: Uint8Array): RecordingSettings
     ...(o.retentionMinutes ? { retentionMs: Math.round(o.retentionMinutes * 60_000) } : {}),
     ...(o.cardFull === undefined ? {} : { fullPolicy: FULL_POLICY_CODE[o.cardFull] }),
   };
+}
+
+/** The conf compiled with the settings' slice length and pseudonym, so its digest is stable run after run. */
+function compileFor(o: ProvisionInputs, conf: ReturnType<typeof loadCryptoconfFile>, settings: RecordingSettings) {
+  return compileCryptoconfDetailed(conf, new KeyPool([o.keys]), {
+    sliceMs: settings.sliceMs,
+    pseudonym: settings.pseudonym,
+    ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
+    ...(settings.retentionMs === undefined ? {} : { retentionMs: settings.retentionMs }),
+    ...(o.cardFull === undefined ? {} : { fullPolicy: o.cardFull }),
+  });
 }
 
 function sameSettings(held: Map<number, unknown> | null, want: RecordingSettings): boolean {
@@ -241,13 +253,7 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
   const deviceId = Buffer.from(uid.replaceAll('-', ''), 'hex');
 
   const settings = settingsOf(o, deviceId);
-  const compiled = await compileCryptoconfDetailed(conf, new KeyPool([o.keys]), {
-    sliceMs: settings.sliceMs,
-    pseudonym: settings.pseudonym,
-    ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
-    ...(settings.retentionMs === undefined ? {} : { retentionMs: settings.retentionMs }),
-    ...(o.cardFull === undefined ? {} : { fullPolicy: o.cardFull }),
-  });
+  const compiled = await compileFor(o, conf, settings);
   const confDigest = hex(sha256(compiled.bytes));
   status = await client.status();
   if (status.confDigest !== null && hex(status.confDigest) === confDigest)
@@ -309,6 +315,40 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
     record: recordPath,
     record_appended: appended,
   };
+}
+
+/**
+ * What a run would do, from unsigned requests only (info, status): nothing on the device changes, no
+ * challenge is spent and no failed authentication can count. `planned` steps are what a run would do.
+ */
+export async function planProvision(client: ProvisionClient, o: ProvisionInputs): Promise<Step[]> {
+  const conf = loadCryptoconfFile(o.cryptoconf);
+  const reg = await openRegistry(o.registry, o.registryPassphrase);
+  const info = await client.info();
+  const status = await client.status();
+  const plan: Step[] = [];
+  const add = (step: StepName, planned: boolean, detail: string) => plan.push({ step, outcome: planned ? 'planned' : 'kept', detail });
+  add('operator', !info.operatorBound, info.operatorBound ? 'an operator is bound; --operator-key must be it' : 'bind --operator-key (trust on first use)');
+  add('key', info.state === 'blank', info.deviceId ? `device key ${uuidText(info.deviceId)}` : 'the device makes its key');
+  const cert = status.certificateDigest === null ? null : reg.issued.find((c) => hex(sha256(new Uint8Array(c.rawData))) === hex(status.certificateDigest!));
+  if (status.certificateDigest !== null && !cert)
+    throw failed(`the device carries a certificate that ${reg.dir} did not issue — give the registry that certified it (--registry)`, 'foreign-certificate');
+  add('certificate', cert === null, cert ? `certificate ${cert.serialNumber} installed` : 'issue (or reuse one good now from the registry) and install');
+  if (info.deviceId === null && o.pseudonym === undefined) {
+    add('cryptoconf', true, 'compile and install (its pseudonym comes from the device id, made at the key step)');
+    add('settings', true, 'set');
+  } else {
+    const settings = settingsOf(o, info.deviceId ?? new Uint8Array(16));
+    const digest = hex(sha256((await compileFor(o, conf, settings)).bytes));
+    const confKept = status.confDigest !== null && hex(status.confDigest) === digest;
+    add('cryptoconf', !confKept, confKept ? `cryptoconf ${digest.slice(0, 16)}… installed` : `install cryptoconf ${digest.slice(0, 16)}…`);
+    const setKept = sameSettings(status.settings, settings);
+    add('settings', !setKept, setKept ? 'settings as asked' : `set slices of ${settings.sliceMs / 1000} s, pseudonym ${settings.pseudonym}`);
+  }
+  add('clock', true, 'set to the host clock');
+  add('record', true, `append to ${o.record ?? join(reg.dir, PROVISIONING_RECORD)} unless it holds this provisioning`);
+  if (o.lock) add('lock', info.state !== 'locked', info.state === 'locked' ? 'already locked' : 'lock (one-way)');
+  return plan;
 }
 
 function settingsRecord(s: RecordingSettings): Record<string, unknown> {
