@@ -20,6 +20,10 @@ import { WAMR_RUNNER } from '../host-sim/src/wamr-body.js';
 import { existsSync } from 'node:fs';
 
 const BIN = join(ROOT, 'tools', 'bin', 'shidi.js');
+/** The signed core both bodies serve by default, hashed here as a file (what the loaders checked). */
+const CORE_SHA256 = createHash('sha256')
+  .update(readFileSync(join(ROOT, 'build', 'encryptor.core')))
+  .digest('hex');
 const s = scratch('shidi-prov-serial-');
 const POOL = join(s.dir, 'pool');
 const REG = join(s.dir, 'reg');
@@ -128,7 +132,7 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
   it('--status on the blank device', async () => {
     const r = await shidi(['provision', '--port', sim.port, '--status', '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, state: 'blank', operator_bound: false, device_id: null, protocol: 1 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, state: 'blank', operator_bound: false, device_id: null, protocol: 1, core_sha256: CORE_SHA256 });
     // A dry run plans everything and changes nothing (unsigned requests only).
     const d = JSON.parse((await shidi([...provisionArgs(sim.port, '--dry-run'), '--json'])).stdout) as { plan: { step: string; outcome: string }[] };
     expect(d.plan.every((p) => p.outcome === 'planned')).toBe(true);
@@ -273,6 +277,9 @@ describe("the same through the WAMR body (the firmware's C natives)", () => {
       const doc = JSON.parse(r.stdout) as { state: string; device_uid: string };
       expect(doc.state).toBe('locked');
       expect(recordLines().filter((l) => l.device_uid === doc.device_uid)).toHaveLength(1);
+      // The runner's loader reports the image it checked, as the node body's verifier does.
+      const st = JSON.parse((await shidi(['provision', '--port', w.port, '--status', '--json'])).stdout) as Record<string, unknown>;
+      expect(st.core_sha256).toBe(CORE_SHA256);
     } finally {
       w.child.kill('SIGTERM');
     }

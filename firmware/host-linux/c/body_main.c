@@ -488,6 +488,12 @@ int main_c(int argc, char **argv)
     io_size = (uint32_t)v;
     if (io_size == 0 || !wasm_runtime_validate_app_addr(inst, io_buffer, io_size))
         refuse("abi", "the core's I/O buffer [%u, +%u) is not inside its memory", (unsigned)io_buffer, (unsigned)io_size);
+    /* Provisioning's info reports what the loader checked, as the firmware's boot tells the core. */
+    const uint8_t *digest = core_boot_image_digest();
+    if (digest != NULL) {
+        memcpy(wasm_runtime_addr_app_to_native(inst, io_buffer), digest, 32);
+        if (call_export("core_set_image_digest", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "core_set_image_digest(): %s", exception);
+    }
     wire_msg ready;
     wire_begin(&ready, ST_OK);
     wire_u32(&ready, io_buffer);

@@ -3,6 +3,8 @@
  * until Ctrl-C, SIGTERM or --serial-timeout, and ends with what it moved. Under --json every document is one
  * line: the `listening` event first, the summary last.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExitCode, ShidiError } from '../../lib/index.js';
 import type { BodyKind } from '../../../../host-sim/src/body.js';
@@ -43,6 +45,7 @@ export async function serveSerialCommand(io: Io, rep: Reporter, o: SerialOptions
     deviceDir: device,
     body,
     ...(core.run.core ? { wasm: core.run.core } : {}),
+    ...(core.signed && body === 'node' ? { imageDigest: new Uint8Array(createHash('sha256').update(readFileSync(core.path)).digest()) } : {}),
     ...(core.run.coreImage ? { coreImage: core.run.coreImage } : {}),
     ...(o.serialTimeout === undefined ? {} : { timeoutMs: Math.round(o.serialTimeout * 1000) }),
     ...(o.seed === undefined ? {} : { seed: o.seed }),

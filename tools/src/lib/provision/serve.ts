@@ -19,6 +19,8 @@ export interface ServeOptions {
   body?: BodyKind;
   /** The node body's core: the module the host verifier took out of the signed image (default: the build's). */
   wasm?: Uint8Array;
+  /** The node body: the SHA-256 of the signed image the host verifier accepted, for info (the runner finds its own). */
+  imageDigest?: Uint8Array;
   /** The wamr body's core: a signed image and its release keys, checked by the firmware's loader. */
   coreImage?: CoreImageSource;
   /** Stop on its own after this long (tests, scripts); default: until stop(). */
@@ -57,6 +59,7 @@ async function startDevice(o: ServeOptions, card: string, out: (b: Uint8Array) =
   if ((o.body ?? 'node') === 'node') {
     const dev = new InProcessDevice({ deviceDir: o.deviceDir, sdDir: card, startMs: Date.now(), ...seed, ...(o.wasm ? { wasm: o.wasm } : {}) });
     dev.onData(out);
+    if (o.imageDigest) dev.core.setImageDigest(o.imageDigest);
     let logged = 0;
     return {
       input: (b) => {
