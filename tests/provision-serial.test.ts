@@ -116,6 +116,18 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, exit_code: 5, kind: 'no-port' });
   });
 
+  it('a port another program holds is busy (exit 5), and free again once it lets go', async () => {
+    const other = new SerialPort({ path: sim.port, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => other.open((e) => (e ? reject(e) : resolve())));
+    try {
+      const r = await shidi(['provision', '--port', sim.port, '--status', '--json']);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exit_code: 5, kind: 'port-busy' });
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+    expect((await shidi(['provision', '--port', sim.port, '--status'])).code).toBe(0);
+  });
+
   it('a client that died mid-frame leaves a partial line; the next run is answered at once', async () => {
     // Half of an info frame, no newline, then the port closed: what a killed tool leaves on the console.
     const port = new SerialPort({ path: sim.port, baudRate: 115200, autoOpen: false });
