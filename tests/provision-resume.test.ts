@@ -4,7 +4,7 @@
  * is cut deterministically (the in-process device behind a wrapper), then a fresh client resumes; the
  * registry must not issue a second certificate and the record must not get a second line.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decoder } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import type { ProvisionLink } from '../tools/src/lib/provision/client.js';
 import { InProcessDevice } from '../tools/src/lib/provision/in-process.js';
 import { FrameDecoder } from '../tools/src/lib/provision/frames.js';
 import { newOperatorKey, Op } from '../tools/src/lib/provision/protocol.js';
-import { newClient, provision, type ProvisionInputs } from '../tools/src/lib/provision/run.js';
+import { appendRecord, newClient, provision, type ProvisionInputs } from '../tools/src/lib/provision/run.js';
 import { scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-prov-resume-');
@@ -89,5 +89,37 @@ describe('provisioning resumes without duplicating', () => {
     const again = await provision(newClient(dev), inputs);
     expect(again.record_appended).toBe(false);
     expect(records()).toBe(2);
+  });
+});
+
+describe('the provisioning record', () => {
+  const entry = (conf: string) => ({ device_uid: 'd1', certificate_sha256: 'c', cryptoconf_sha256: conf, settings: { slice_ms: 1 }, operator_public_key: 'o' });
+  it("appends unless the device's latest line is the same; going back to an earlier conf is a new line", () => {
+    const f = join(s.dir, 'record-a.jsonl');
+    expect([appendRecord(f, entry('A')), appendRecord(f, entry('A')), appendRecord(f, entry('B')), appendRecord(f, entry('A'))]).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
+    expect(
+      readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { cryptoconf_sha256: string }).cryptoconf_sha256),
+    ).toEqual(['A', 'B', 'A']);
+    // Another device's line in between does not hide this device's latest.
+    appendRecord(f, { ...entry('A'), device_uid: 'd2' });
+    expect(appendRecord(f, entry('A'))).toBe(false);
+  });
+  it('a line torn by a crash stays; the next line starts on its own and reads back', () => {
+    const f = join(s.dir, 'record-b.jsonl');
+    appendRecord(f, entry('A'));
+    appendFileSync(f, '{"version":1,"device_uid":"d1","cryp');
+    expect(appendRecord(f, entry('B'))).toBe(true);
+    const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toBe('{"version":1,"device_uid":"d1","cryp');
+    expect(JSON.parse(lines[2]!)).toMatchObject({ cryptoconf_sha256: 'B' });
   });
 });
