@@ -14,7 +14,8 @@ import type { ProvisionLink } from '../tools/src/lib/provision/client.js';
 import { InProcessDevice } from '../tools/src/lib/provision/in-process.js';
 import { FrameDecoder } from '../tools/src/lib/provision/frames.js';
 import { newOperatorKey, Op } from '../tools/src/lib/provision/protocol.js';
-import { appendRecord, newClient, provision, type ProvisionInputs } from '../tools/src/lib/provision/run.js';
+import { appendRecord } from '../tools/src/lib/provision/record.js';
+import { newClient, provision, type ProvisionInputs } from '../tools/src/lib/provision/run.js';
 import { scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-prov-resume-');

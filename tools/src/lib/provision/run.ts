@@ -5,7 +5,6 @@
  * recording anything twice. The device's own state machine makes each step atomic (docs/provisioning.md).
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileCryptoconfDetailed, FULL_POLICY_CODE, type FullPolicy } from '../device-conf/compile.js';
 import { loadCryptoconfFile } from '../device-conf/load.js';
@@ -24,10 +23,8 @@ import {
   settingsMap,
 } from './client.js';
 import type { OperatorKey } from './protocol.js';
+import { appendRecord, PROVISIONING_RECORD } from './record.js';
 import type { x509 } from '../registry/x509.js';
-
-/** The host's provisioning record, beside the registry's certificates (append-only JSON lines). */
-export const PROVISIONING_RECORD = 'provisioning.jsonl';
 
 export interface ProvisionInputs {
   cryptoconf: string;
@@ -359,37 +356,4 @@ function settingsRecord(s: RecordingSettings): Record<string, unknown> {
     ...(s.retentionMs === undefined ? {} : { retention_ms: s.retentionMs }),
     ...(s.fullPolicy === undefined ? {} : { card_full_policy: s.fullPolicy }),
   };
-}
-
-/** The fields that make two records the same provisioning (the time does not). */
-const IDENTITY = ['device_uid', 'certificate_sha256', 'cryptoconf_sha256', 'settings', 'operator_public_key'] as const;
-
-/**
- * Appends one line unless this device's latest line is the same provisioning (a repeated or resumed run);
- * going back to an earlier configuration is a new event and gets its line. The line is synced before
- * returning. A line cut by a crash is left as it is (append-only) and the new one starts on a line of its own.
- */
-export function appendRecord(path: string, entry: Record<(typeof IDENTITY)[number], unknown> & Record<string, unknown>): boolean {
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-  const mine = text
-    .split('\n')
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return null;
-      }
-    })
-    .filter((r): r is Record<string, unknown> => r !== null && r.device_uid === entry.device_uid);
-  const latest = mine.at(-1);
-  if (latest && IDENTITY.every((k) => JSON.stringify(latest[k]) === JSON.stringify(entry[k]))) return false;
-  const line = `${text === '' || text.endsWith('\n') ? '' : '\n'}${JSON.stringify({ version: 1, at: new Date().toISOString(), ...entry })}\n`;
-  const fd = openSync(path, 'a', 0o644);
-  try {
-    writeSync(fd, line);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
 }
