@@ -12,9 +12,9 @@ import {
   MAX_KEYCHAINS,
   ShidiError,
   createReleaseKey,
+  createOperatorKeyFile,
 } from '../../lib/index.js';
 import { resolve } from 'node:path';
-import { createOperatorKeyFile } from '../../lib/provision/operator-key.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';

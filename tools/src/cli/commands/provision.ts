@@ -1,12 +1,22 @@
 import { Command } from 'commander';
+import {
+  connect,
+  deviceFailure,
+  deviceStatus,
+  efusePlan,
+  ExitCode,
+  FULL_POLICIES,
+  type FullPolicy,
+  type OperatorKey,
+  openSerialLink,
+  planProvision,
+  type ProvisionInputs,
+  provision,
+  readOperatorKeyFile,
+  ShidiError,
+  type Step,
+} from '../../lib/index.js';
 import { createInterface } from 'node:readline/promises';
-import { ExitCode, FULL_POLICIES, ShidiError } from '../../lib/index.js';
-import { efusePlan } from '../../lib/provision/efuse-plan.js';
-import { readOperatorKeyFile } from '../../lib/provision/operator-key.js';
-import type { OperatorKey } from '../../lib/provision/protocol.js';
-import { connect, deviceFailure, deviceStatus, planProvision, provision, type ProvisionInputs, type Step } from '../../lib/provision/run.js';
-import { openSerialLink } from '../../lib/provision/serial-link.js';
-import type { FullPolicy } from '../../lib/device-conf/compile.js';
 import { readPassphraseFile, singlePassphrase } from '../passphrases.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';

@@ -3,20 +3,15 @@
  * until Ctrl-C, SIGTERM or --serial-timeout, and ends with what it moved. Under --json every document is one
  * line: the `listening` event first, the summary last.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ExitCode, ShidiError } from '../../lib/index.js';
-import type { BodyKind } from '../../../../host-sim/src/body.js';
-import { type ServeResult, serveSerial } from '../../lib/provision/serve.js';
-import { resolveSimCore } from '../../lib/sim-core.js';
+import { ExitCode, type ServeResult, ShidiError, serveSerial } from '../../lib/index.js';
 import type { Io, Reporter } from '../io.js';
 import { displayPath } from '../display-path.js';
 
 export interface SerialOptions {
   out: string;
   device?: string;
-  body?: BodyKind;
+  body?: 'node' | 'wamr';
   core?: string;
   unsignedCore?: boolean;
   releaseKey?: string[];
@@ -27,34 +22,17 @@ export interface SerialOptions {
 
 export async function serveSerialCommand(io: Io, rep: Reporter, o: SerialOptions): Promise<number> {
   const device = resolve(o.device ?? `${resolve(o.out)}-device`);
-  const body = o.body ?? 'node';
-  // The core is judged as for a recording: the signed image, its release keys, the device's counter.
-  const core = resolveSimCore({
-    ...(o.core === undefined ? {} : { core: o.core }),
-    ...(o.unsignedCore ? { unsignedCore: true } : {}),
-    ...(o.releaseKey === undefined ? {} : { releaseKeys: o.releaseKey }),
-    body,
-    device,
-  });
-  if (body === 'wamr' && !core.run.coreImage) {
-    core.cleanup();
-    throw new ShidiError(ExitCode.usage, '--serial --body wamr serves a signed core image — drop --unsigned-core, or use --body node', 'usage');
-  }
   if (o.seed !== undefined) rep.warn('--seed makes the device key follow from the seed text: INSECURE, for tests only');
   const serving = await serveSerial({
     deviceDir: device,
-    body,
-    ...(core.run.core ? { wasm: core.run.core } : {}),
-    ...(core.signed && body === 'node' ? { imageDigest: new Uint8Array(createHash('sha256').update(readFileSync(core.path)).digest()) } : {}),
-    ...(core.run.coreImage ? { coreImage: core.run.coreImage } : {}),
+    ...(o.body === undefined ? {} : { body: o.body }),
+    ...(o.core === undefined ? {} : { core: o.core }),
+    ...(o.unsignedCore ? { unsignedCore: true } : {}),
+    ...(o.releaseKey === undefined ? {} : { releaseKey: o.releaseKey }),
     ...(o.serialTimeout === undefined ? {} : { timeoutMs: Math.round(o.serialTimeout * 1000) }),
     ...(o.seed === undefined ? {} : { seed: o.seed }),
     log: (line) => rep.note(`device: ${line}`),
-  }).catch((e: unknown) => {
-    core.cleanup();
-    throw e;
   });
-  core.started();
   const line = (doc: object) => io.stdout.write(JSON.stringify(doc) + '\n');
   if (o.json) line({ event: 'listening', port: serving.port, device });
   else {
@@ -78,7 +56,6 @@ export async function serveSerialCommand(io: Io, rep: Reporter, o: SerialOptions
   const offs = (['SIGINT', 'SIGTERM'] as const).map(stopOn);
   const r = await serving.done;
   offs.forEach((off) => off());
-  core.cleanup();
   if (r.stopped_by === 'error')
     throw new ShidiError(
       ExitCode.failed,

@@ -3,11 +3,13 @@
  * simulator's HAL (the in-process device) reads the pty's bytes through prov_input and answers through
  * serial_write; its state lives in the device folder, so a restart finds what the last run provisioned.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkDeviceFolder, DeviceFolderError } from '../../../../host-sim/src/device-state.js';
-import { badInput, failed, ShidiError } from '../errors.js';
+import { badInput, ExitCode, failed, ShidiError } from '../errors.js';
+import { resolveSimCore } from '../sim-core.js';
 import type { BodyKind, CoreImageSource } from '../../../../host-sim/src/body.js';
 import { WamrBody } from '../../../../host-sim/src/wamr-body.js';
 import { InProcessDevice } from './in-process.js';
@@ -89,7 +91,7 @@ async function startDevice(o: ServeOptions, card: string, out: (b: Uint8Array) =
   };
 }
 
-export async function serveSerial(o: ServeOptions): Promise<Serving> {
+async function serveOn(o: ServeOptions): Promise<Serving> {
   try {
     checkDeviceFolder(o.deviceDir);
   } catch (e) {
@@ -151,4 +153,55 @@ export async function serveSerial(o: ServeOptions): Promise<Serving> {
   void pty.ended.then(() => end('error', 'socat ended'));
   const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => end('timeout'), o.timeoutMs);
   return { port: pty.path, stop: () => end('stop'), done };
+}
+
+export interface SimulatedDeviceInputs {
+  deviceDir: string;
+  body?: 'node' | 'wamr';
+  /** A signed core image (default build/encryptor.core), or a bare module with unsignedCore (node only). */
+  core?: string;
+  unsignedCore?: boolean;
+  releaseKey?: string[];
+  timeoutMs?: number;
+  seed?: string;
+  log?: (line: string) => void;
+}
+
+/**
+ * The simulated device served on a pty, its core judged as for a recording (the signed image, its release
+ * keys, the device's anti-rollback counter) before the device starts.
+ */
+export async function serveSerial(o: SimulatedDeviceInputs): Promise<Serving> {
+  const body = o.body ?? 'node';
+  const core = resolveSimCore({
+    ...(o.core === undefined ? {} : { core: o.core }),
+    ...(o.unsignedCore ? { unsignedCore: true } : {}),
+    ...(o.releaseKey === undefined ? {} : { releaseKeys: o.releaseKey }),
+    body,
+    device: o.deviceDir,
+  });
+  if (body === 'wamr' && !core.run.coreImage) {
+    core.cleanup();
+    throw new ShidiError(ExitCode.usage, '--serial --body wamr serves a signed core image — drop --unsigned-core, or use --body node', 'usage');
+  }
+  let serving: Serving;
+  try {
+    serving = await serveOn({
+      deviceDir: o.deviceDir,
+      body,
+      ...(core.run.core ? { wasm: core.run.core } : {}),
+      // The runner's loader hashes what it accepted itself; under node, the file the verifier accepted.
+      ...(core.signed && body === 'node' ? { imageDigest: new Uint8Array(createHash('sha256').update(readFileSync(core.path)).digest()) } : {}),
+      ...(core.run.coreImage ? { coreImage: core.run.coreImage } : {}),
+      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      ...(o.log ? { log: o.log } : {}),
+    });
+  } catch (e) {
+    core.cleanup();
+    throw e;
+  }
+  core.started();
+  void serving.done.then(() => core.cleanup());
+  return serving;
 }
