@@ -100,8 +100,12 @@ beforeAll(async () => {
   expect((await shidi(['keygen', '--operator', OPERATOR, '-q'])).code).toBe(0);
   sim = await startSim(DEV);
 }, 60_000);
-afterAll(() => {
-  sim?.child.kill('SIGKILL');
+afterAll(async () => {
+  // SIGTERM lets a sim still running (a failed test) remove its throw-away card folder.
+  if (sim && sim.child.exitCode === null && sim.child.signalCode === null) {
+    sim.child.kill('SIGTERM');
+    await sim.exit;
+  }
   s.cleanup();
 });
 
