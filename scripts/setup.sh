@@ -44,6 +44,12 @@ if ! command -v openssl >/dev/null 2>&1; then
   say "installing Debian's openssl"
   apt-get update -qq && apt-get install -y -qq openssl
 fi
+# 3b. socat: `shidi sim --serial` serves the simulated device on a pseudo-terminal pair it makes
+#     (tests/provision-serial.test.ts runs `shidi provision` against it through the real serialport package).
+if ! command -v socat >/dev/null 2>&1; then
+  say "installing Debian's socat"
+  apt-get update -qq && apt-get install -y -qq socat
+fi
 # 4. The firmware's body on Linux (firmware/host-linux): WAMR from the crate registry (wamrx-sys) with the
 #    portable C HAL natives, for shidi sim --body wamr and tests/wamr-body.test.ts; and the core image
 #    loader's C test driver (tests/core-image.test.ts). Debian packages first: libclang-dev (wamrx-sys runs

@@ -320,6 +320,30 @@ const cases: Case[] = [
       expect(doc.message).toContain(`recording stopped: ${finished.length} slice(s) finished (${finished.join(', ')})`);
     },
   },
+  // provision and its neighbours, without a device
+  { what: 'provision: --port does not exist', args: () => ['provision', '--port', at('no-tty'), '--status'], code: 5, kind: 'no-port' },
+  { what: 'provision: --port is not a serial port', args: () => ['provision', '--port', '/dev/null', '--status'], code: 5, kind: 'not-a-port' },
+  { what: 'provision: no --cryptoconf without --status', args: () => ['provision', '--port', '/dev/null'], code: 2, kind: 'usage' },
+  {
+    what: 'provision: --operator-key not a PEM key',
+    args: () => ['provision', '--port', '/dev/null', '--cryptoconf', 'c', '--keys', 'k', '--registry', 'r', '--operator-key', at('text.wav')],
+    code: 3,
+    kind: 'operator-key',
+  },
+  {
+    what: 'provision: --operator-key missing',
+    args: () => ['provision', '--port', '/dev/null', '--cryptoconf', 'c', '--keys', 'k', '--registry', 'r', '--operator-key', at('nope.pem')],
+    code: 3,
+    kind: 'operator-key',
+  },
+  { what: 'keygen --operator: the file exists', args: () => ['keygen', '--operator', at('text.wav')], code: 1, kind: 'output-exists' },
+  {
+    what: 'sim --provisioned: a device never provisioned',
+    args: () => ['sim', '--provisioned', '--keys', keys.pool, '--out', at('s7'), '--device', at('s7-device')],
+    code: 3,
+    kind: 'not-provisioned',
+    out: () => at('s7'),
+  },
   // before any command
   { what: 'an unknown command', args: () => ['record'], code: 2, kind: 'usage' },
 ];

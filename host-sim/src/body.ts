@@ -27,6 +27,8 @@ export interface BodyOptions {
   log: (level: number, message: string) => void;
   /** One line per HAL call (host-sim/src/trace.ts; the same lines under both bodies). */
   trace?: (line: string) => void;
+  /** The console bytes the core writes (serial_write: provisioning answers); absent: dropped. */
+  serial?: (bytes: Uint8Array) => void;
 }
 
 export interface BodyReport {
@@ -52,6 +54,8 @@ export interface BodyReport {
 export interface SimBody {
   readonly kind: BodyKind;
   configure(conf: Uint8Array): Promise<void>;
+  /** Records with what provisioning installed on the device (absent: this body cannot yet). */
+  configureProvisioned?(): Promise<void>;
   sensor(descriptor: Uint8Array): Promise<number>;
   /** One frame: the clock set to tMs, then begin, pieces of at most the I/O buffer, end. */
   frame(sensor: number, tMs: number, data: Uint8Array): Promise<void>;
@@ -102,6 +106,9 @@ export class NodeBody implements SimBody {
 
   async configure(conf: Uint8Array): Promise<void> {
     this.timed(() => this.core.configure(conf));
+  }
+  async configureProvisioned(): Promise<void> {
+    this.timed(() => this.core.configureProvisioned());
   }
   async sensor(descriptor: Uint8Array): Promise<number> {
     return this.timed(() => this.core.sensor(descriptor));

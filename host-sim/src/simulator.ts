@@ -17,8 +17,8 @@ export interface SimFrame {
 }
 
 export interface SimOptions {
-  /** The compiled cryptoconf (docs/device-conf.md). */
-  conf: Uint8Array;
+  /** The compiled cryptoconf (docs/device-conf.md); null: the device records with what provisioning installed (core_configure_provisioned). */
+  conf: Uint8Array | null;
   /** Each sensor's CBOR descriptor (docs/records.md), in declaration order. */
   sensors: Uint8Array[];
   frames: AsyncIterable<SimFrame> | Iterable<SimFrame>;
@@ -138,7 +138,9 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
   let report: Awaited<ReturnType<SimBody['report']>>;
   try {
     try {
-      await body.configure(o.conf);
+      if (o.conf !== null) await body.configure(o.conf);
+      else if (body.configureProvisioned) await body.configureProvisioned();
+      else throw new Error(`the ${kind} body cannot record with a provisioned configuration yet`);
       const ids: number[] = [];
       for (const d of o.sensors) ids.push(await body.sensor(d));
       const accept = (f: SimFrame): boolean => {

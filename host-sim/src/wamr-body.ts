@@ -145,7 +145,13 @@ export class WamrBody implements SimBody {
     if (o.seed !== undefined) args.push('--seed', o.seed);
     if (o.trace !== undefined) args.push('--trace', '1');
     args.push(...faultArgs(o.faults ?? {}));
-    const child = spawn(WAMR_RUNNER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // The console gets its own pipe (fd 3): the runner's stdout is the request protocol's.
+    if (o.serial) args.push('--serial-fd', '3');
+    const child = spawn(WAMR_RUNNER, args, { stdio: o.serial ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
+    if (o.serial) {
+      const serial = o.serial;
+      (child.stdio[3] as NodeJS.ReadableStream).on('data', (c: Buffer) => serial(new Uint8Array(c)));
+    }
     const reader = new MessageReader();
     const body = new WamrBody(child, reader, o.log, o.trace);
     child.stdout.on('data', (c: Buffer) => reader.push(c));
@@ -261,6 +267,18 @@ export class WamrBody implements SimBody {
     return this.checked(name, await this.call(name, args, put));
   }
 
+  /** Console bytes for the provisioning protocol, in pieces of at most the I/O buffer; answers come out on the serial pipe. */
+  async provInput(bytes: Uint8Array): Promise<number> {
+    let answered = 0;
+    for (let at = 0; at < bytes.length; at += this.ioSize) {
+      const piece = bytes.subarray(at, at + this.ioSize);
+      answered += await this.check('prov_input', [piece.length], piece);
+    }
+    return answered;
+  }
+  async configureProvisioned(): Promise<void> {
+    await this.check('core_configure_provisioned');
+  }
   async configure(conf: Uint8Array): Promise<void> {
     if (conf.length > this.ioSize) throw new CoreError('core_configure', CoreErrorCode.C_BAD_CONF, 0);
     await this.check('core_configure', [conf.length], conf);

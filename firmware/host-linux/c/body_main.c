@@ -3,6 +3,7 @@
  * core runs (ABI custom section, every import linked, the device's memory and stack limits), then executes
  * one request at a time; Node keeps the simulator's loop, this process is only the body. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,7 @@ typedef struct {
     long pages;
     long stack;
     bool trace;
+    int serial_fd; /* -1: serial_write's bytes are dropped (a recording run has no console) */
 } runner_args;
 
 static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config *c)
@@ -175,6 +177,14 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         else if (strcmp(a, "--device") == 0) c->device_dir = v;
         else if (strcmp(a, "--seed") == 0) c->seed = v;
         else if (strcmp(a, "--trace") == 0) r->trace = strcmp(v, "1") == 0;
+        else if (strcmp(a, "--serial-fd") == 0) {
+            /* A descriptor the parent left open (shidi sim --serial --body wamr passes a pipe): checked
+             * now, so a wrong number is a usage refusal rather than an I/O error at the first answer. */
+            char *end;
+            long fd = strtol(v, &end, 10);
+            ok = *end == 0 && end != v && fd > 2 && fd < 1024 && fcntl((int)fd, F_GETFD) != -1;
+            r->serial_fd = (int)fd;
+        }
         else if (strcmp(a, "--start-ms") == 0) { shidi_opt_i64 t = {0}; ok = opt_i64(v, &t); c->start_ms = t.value; }
         else if (strcmp(a, "--power-cut-at-ms") == 0) ok = opt_i64(v, &c->power_cut_at_ms);
         else if (strcmp(a, "--power-cut-after-card-ops") == 0) ok = opt_i64(v, &c->power_cut_after_card_ops);
@@ -444,8 +454,10 @@ int main_c(int argc, char **argv)
     out_fd = dup(1);
     dup2(2, 1);
     runner_args r = {0};
+    r.serial_fd = -1;
     shidi_linux_config c = {0};
     parse_args(argc, argv, &r, &c);
+    shidi_linux_set_serial_fd(r.serial_fd);
 
     RuntimeInitArgs init;
     memset(&init, 0, sizeof init);
@@ -476,6 +488,12 @@ int main_c(int argc, char **argv)
     io_size = (uint32_t)v;
     if (io_size == 0 || !wasm_runtime_validate_app_addr(inst, io_buffer, io_size))
         refuse("abi", "the core's I/O buffer [%u, +%u) is not inside its memory", (unsigned)io_buffer, (unsigned)io_size);
+    /* Provisioning's info reports what the loader checked, as the firmware's boot tells the core. */
+    const uint8_t *digest = core_boot_image_digest();
+    if (digest != NULL) {
+        memcpy(wasm_runtime_addr_app_to_native(inst, io_buffer), digest, 32);
+        if (call_export("core_set_image_digest", 0, NULL, &v, &exception) != ST_OK) refuse("abi", "core_set_image_digest(): %s", exception);
+    }
     wire_msg ready;
     wire_begin(&ready, ST_OK);
     wire_u32(&ready, io_buffer);

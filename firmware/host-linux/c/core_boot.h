@@ -22,4 +22,7 @@ typedef struct {
  * (the stored counter cannot be read), "load" (a file cannot be read). */
 const char *core_boot_load(const core_source *s, uint8_t **wasm, size_t *len, uint32_t *counter, const char **kind);
 
+/* The SHA-256 of the signed image core_boot_load accepted; NULL for an unsigned module. */
+const uint8_t *core_boot_image_digest(void);
+
 #endif

@@ -8,6 +8,7 @@ import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
+import { provisionCommand } from './commands/provision.js';
 import { registryCommand } from './commands/registry.js';
 import { simCommand } from './commands/sim.js';
 import { verifyCommand } from './commands/verify.js';
@@ -88,7 +89,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, registryCommand]) {
+  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, provisionCommand, registryCommand]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     for (const sub of cmd.commands) sub.configureOutput(output(`shidi ${cmd.name()} ${sub.name()}`)).exitOverride();

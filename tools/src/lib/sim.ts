@@ -69,11 +69,14 @@ export interface SimInputs {
   unsignedCore?: boolean;
   /** Release public keys the image may be signed by (default SHIDI_RELEASE_PUBKEY, else the build's test key). */
   releaseKey?: string[];
+  /** Record with the cryptoconf and settings provisioning installed on the device (shidi provision). */
+  provisioned?: boolean;
 }
 
 export interface SimResult extends SimReport {
   capture: string;
-  cryptoconf: string;
+  /** null: the device recorded with its provisioned cryptoconf. */
+  cryptoconf: string | null;
   keys: string;
   out: string;
   device: string;
@@ -158,6 +161,36 @@ export async function simulate(o: SimInputs): Promise<SimResult> {
   }
 }
 
+/** A failed run as the CLI reports it (the same for a conf from the body and a provisioned one). */
+function runFailure(e: unknown, core: ReturnType<typeof resolveSimCore>, out: string, device: string): unknown {
+  // A core that ran and then failed has started: the device keeps its counter as it would.
+  if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
+  if (e instanceof CoreImageRejected) return coreRefusal(core.path, e.refusal, e.message);
+  if (e instanceof CoreError && e.code === CoreErrorCode.C_PROVISIONED)
+    return badInput(
+      `--device ${device} is provisioned: it records only with the cryptoconf and settings its operator installed — add --provisioned`,
+      'provisioned',
+    );
+  if (e instanceof CoreError && e.code === CoreErrorCode.C_NOT_PROVISIONED)
+    return badInput(
+      `--device ${device} is not provisioned — provision it first (shidi sim --serial, then shidi provision), or record without --provisioned`,
+      'not-provisioned',
+    );
+  if (e instanceof CoreError) return stoppedRecording(coreFailure(e), out);
+  if (e instanceof ShidiError) return stoppedRecording(e, out);
+  if (e instanceof AbiMismatch) return badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
+  if (e instanceof DeviceFolderError)
+    return badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
+  if (e instanceof SealedStoreError)
+    return badInput(
+      `--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`,
+      'sealed-store',
+    );
+  if (e instanceof WamrBodyError) return failed(e.message, 'wamr-body');
+  if (e instanceof HalTrap) return failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
+  return e;
+}
+
 async function record(o: SimInputs, out: string, device: string, madeKeys: (dir: string) => void): Promise<SimResult> {
   // The core is judged before anything is made for the run: a refused image leaves nothing behind.
   const core = resolveSimCore({
@@ -181,6 +214,7 @@ async function recordWith(
   madeKeys: (dir: string) => void,
   core: ReturnType<typeof resolveSimCore>,
 ): Promise<SimResult> {
+  if (o.provisioned) return recordProvisioned(o, out, device, core);
   let keys = o.keys;
   let confPath = o.cryptoconf;
   let testKeys = false;
@@ -254,22 +288,7 @@ async function recordWith(
     });
     core.started();
   } catch (e) {
-    // A core that ran and then failed has started: the device keeps its counter as it would.
-    if (e instanceof CoreError || e instanceof HalTrap || e instanceof ShidiError) core.started();
-    if (e instanceof CoreImageRejected) throw coreRefusal(core.path, e.refusal, e.message);
-    if (e instanceof CoreError) throw stoppedRecording(coreFailure(e), out);
-    if (e instanceof ShidiError) throw stoppedRecording(e, out);
-    if (e instanceof AbiMismatch) throw badInput(`${core.path}: ${e.message} — rebuild it with npm run build`, 'abi');
-    if (e instanceof DeviceFolderError)
-      throw badInput(`--device: ${e.message} — give a new folder, or the device folder of an earlier run`, 'bad-device-folder');
-    if (e instanceof SealedStoreError)
-      throw badInput(
-        `--device: the device key: ${e.message} — use the device folder as the device left it, or a new one (a new device identity)`,
-        'sealed-store',
-      );
-    if (e instanceof WamrBodyError) throw failed(e.message, 'wamr-body');
-    if (e instanceof HalTrap) throw failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; rerun with --debug and report it`, 'trap');
-    throw e;
+    throw runFailure(e, core, out, device);
   }
   return {
     ...report,
@@ -281,6 +300,60 @@ async function recordWith(
     test_keys: testKeys,
     cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
     enrolment,
+    device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
+    core_image: { path: core.path, signed: core.signed },
+  };
+}
+
+/**
+ * A provisioned device records only with what its operator installed: no conf is compiled here, and the
+ * device's certificate is the one provisioning installed (verify it with the registry that issued it).
+ */
+async function recordProvisioned(o: SimInputs, out: string, device: string, core: ReturnType<typeof resolveSimCore>): Promise<SimResult> {
+  if (o.cryptoconf !== undefined)
+    throw new ShidiError(
+      ExitCode.usage,
+      '--cryptoconf does not apply to --provisioned (the device records with the cryptoconf provisioning installed) — drop it',
+      'usage',
+    );
+  if (o.keys === undefined) throw new ShidiError(ExitCode.usage, "--provisioned needs --keys (the guardians' pool, to reveal what it records)", 'usage');
+  const capturePath = o.capture ?? SAMPLE_CAPTURE;
+  const capture = await openCapture(capturePath);
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    throw fsFailure(e, `cannot create the card folder ${out}`, { fix: 'give --out a new folder in a place you may write' });
+  }
+  let report: SimReport;
+  try {
+    report = await runSimulation({
+      conf: null,
+      sensors: capture.header.sensors.map((d) => encodeSensorDescriptor(d)),
+      frames: capture.records,
+      startMs: capture.header.start_ms,
+      outDir: out,
+      deviceDir: device,
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      ...(o.faults ? { faults: o.faults } : {}),
+      ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
+      ...(o.body === undefined ? {} : { body: o.body }),
+      ...core.run,
+    });
+    core.started();
+  } catch (e) {
+    throw runFailure(e, core, out, device);
+  }
+  return {
+    ...report,
+    capture: resolve(capturePath),
+    cryptoconf: null,
+    keys: resolve(o.keys),
+    out,
+    device,
+    test_keys: false,
+    cryptainers: report.files.filter((f) => f.name.endsWith('.crypt')).map((f) => join(out, f.name)),
+    enrolment: null,
     device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
     core_image: { path: core.path, signed: core.signed },
   };

@@ -12,7 +12,9 @@ import {
   MAX_KEYCHAINS,
   ShidiError,
   createReleaseKey,
+  createOperatorKeyFile,
 } from '../../lib/index.js';
+import { resolve } from 'node:path';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
@@ -29,6 +31,7 @@ interface KeygenCliOptions extends CommonOptions {
   passphraseHint?: string;
   testGuardians?: boolean;
   cryptoconfOut?: string;
+  operator?: string;
 }
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
@@ -44,6 +47,7 @@ async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir
     ['--passphrase-hint', opts.passphraseHint],
     ['--test-guardians', opts.testGuardians],
     ['--cryptoconf-out', opts.cryptoconfOut],
+    ['--operator', opts.operator],
   ] as const)
     if (given !== undefined)
       throw usage(`${flag} does not apply to --release (a release key is one RSA-3072 key, not a guardian keystore) — drop ${flag}, or drop --release`);
@@ -77,6 +81,7 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
     ['--cryptoconf-out', opts.cryptoconfOut],
     ['--passphrase-hint', opts.passphraseHint],
     ['--release', opts.release],
+    ['--operator', opts.operator],
   ] as const)
     if (given !== undefined) throw usage(`${flag} does not apply to --registry (the CA key is ECDSA P-256, docs/registry.md) — drop ${flag}`);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
@@ -97,6 +102,29 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
   rep.note(`      or record with it:  shidi sim --registry ${displayPath(r.dir)} --out card/`);
 }
 
+/** `--operator FILE`: the key that authorises provisioning changes (docs/provisioning.md). */
+function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: string): void {
+  for (const [flag, given] of [
+    ['--keys', opts.keys],
+    ['--registry', opts.registry],
+    ['--name', opts.name],
+    ['--keychains', opts.keychains],
+    ['--bits', opts.bits],
+    ['--passphrase-hint', opts.passphraseHint],
+    ['--test-guardians', opts.testGuardians],
+    ['--cryptoconf-out', opts.cryptoconfOut],
+  ] as const)
+    if (given !== undefined) throw usage(`${flag} does not apply to --operator (an operator key is one ECDSA P-256 key) — drop ${flag}`);
+  const passphrase = singlePassphrase(io, opts.passphraseFile);
+  const k = createOperatorKeyFile(file, passphrase);
+  if (!passphrase) rep.warn('the operator key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
+  const pub = Buffer.from(k.publicRaw).toString('hex');
+  rep.json({ ok: true, operator_key: resolve(file), public_key: pub, passphrase_protected: Boolean(passphrase) });
+  rep.result(`created an operator key (ECDSA P-256) in ${displayPath(file)}`);
+  rep.result(`  public key ${pub}`);
+  rep.note(`Next: shidi provision --port PORT --operator-key ${displayPath(file)} …`);
+}
+
 export function keygenCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
     new Command('keygen')
@@ -104,6 +132,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       .option('-k, --keys <pool>', 'the keystore pool to create it in (created if missing): POOL/foreign_keystores/keystore_<uid>/')
       .option('-r, --registry <dir>', 'instead: create a device registry in this new folder (its CA key, certificate, serial counter, CRL; docs/registry.md)')
       .option('--release <dir>', 'instead: make a release key (RSA-3072) that signs core images, in DIR (created if missing)')
+      .option('--operator <file>', 'instead: make an operator key (ECDSA P-256, PKCS#8 PEM) for shidi provision, in this new file')
       .option('--name <name>', "the guardian's name (keystore_owner); with --registry, the registry's name")
       .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, numberOption({ min: 1, max: MAX_KEYCHAINS, whole: true }))
       .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', choiceOption(KEY_BITS))
@@ -118,6 +147,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
   shidi keygen --keys test-pool/ --test-guardians
   shidi keygen --registry reg/ --name "Shidi fleet" --passphrase-file ca.pass
   shidi keygen --release release-key/ --passphrase-file release.pass
+  shidi keygen --operator operator.pem --passphrase-file operator.pass
 `,
       ),
   ).action(async (opts: KeygenCliOptions) => {
@@ -129,6 +159,11 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
     }
     if (opts.release !== undefined) {
       await makeReleaseKey(io, rep, opts, opts.release);
+      done(0);
+      return;
+    }
+    if (opts.operator !== undefined) {
+      makeOperatorKey(io, rep, opts, opts.operator);
       done(0);
       return;
     }

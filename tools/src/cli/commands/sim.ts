@@ -1,16 +1,29 @@
 import { Command } from 'commander';
-import { FULL_POLICIES, LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE, type SimInputs, simulate } from '../../lib/index.js';
+import {
+  ExitCode,
+  FULL_POLICIES,
+  ShidiError,
+  LogLevel,
+  MAX_DEVICE_SEGMENT_SIZE,
+  MAX_KEEP_MIN,
+  SEG_MIN_SIZE,
+  type SimInputs,
+  simulate,
+} from '../../lib/index.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { displayPath } from '../display-path.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
 import { frameProgress } from '../progress.js';
 import { singlePassphrase } from '../passphrases.js';
+import { serveSerialCommand } from './sim-serial.js';
 
 /** The library's inputs as options, but the TRNG fault by name (the library takes a fault object). */
 interface SimOptions extends CommonOptions, Omit<SimInputs, 'faults' | 'onFrame' | 'registryPassphrase' | 'trace'> {
   trngFault?: 'stuck' | 'biased';
   trace?: boolean;
   registryPassphraseFile?: string;
+  serial?: boolean;
+  serialTimeout?: number;
 }
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
@@ -75,6 +88,9 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
       )
       .option('--unsigned-core', 'let --core name a bare .wasm module and run it UNSIGNED (development only: no release key vouches for it)')
       .option('--trace', 'print every HAL call on stderr ("trace: name(args) -> result"); key, secret and random buffers by length only')
+      .option('--provisioned', 'record with the cryptoconf and settings shidi provision installed on the device (--device); needs --keys to reveal')
+      .option('--serial', 'serve the provisioning protocol on a pseudo-terminal (made with socat) instead of recording; prints its path; stops on Ctrl-C')
+      .option('--serial-timeout <seconds>', 'with --serial: stop serving after this long', numberOption({ min: 0.1, max: 1e7, unit: 'seconds' }))
       .option('--trng-fault <kind>', 'simulate a broken TRNG (stuck or biased): the core must refuse to record', choiceOption(['stuck', 'biased'] as const))
       .addHelpText(
         'beforeAll',
@@ -84,10 +100,13 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
   shidi sim --out cut/ --power-cut-at 3.2                # then: shidi decrypt cut/ … --allow-unfinished
   shidi sim --out cut/ --resume                          # reboot onto the same card and device: records on
   shidi sim --keys pool/ --registry reg/ --out card/      # enrol the device with reg/ first (a certificate with a lease)
+  shidi sim --serial --device dev/                       # a blank device on a pty, for shidi provision --port
 `,
       ),
   ).action(async (opts: SimOptions) => {
     const rep = new Reporter(io, opts);
+    if (opts.serial) return done(await serveSerialCommand(io, rep, opts));
+    if (opts.serialTimeout !== undefined) throw new ShidiError(ExitCode.usage, '--serial-timeout goes with --serial — add --serial, or drop it', 'usage');
     if (opts.unsignedCore)
       rep.warn('--unsigned-core: a bare .wasm given to --core runs UNSIGNED — no release key vouches for it; a device would refuse it (development only)');
     if (opts.seed !== undefined) rep.warn('--seed makes every key follow from the seed text: INSECURE, for tests and reproducible runs only');

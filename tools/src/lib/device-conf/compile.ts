@@ -62,7 +62,7 @@ export const DEFAULT_SEGMENT_BYTES = MAX_DEVICE_SEGMENT_SIZE;
 /** What a full card does (docs/device-conf.md key 7), by the names the CLI takes. */
 export const FULL_POLICIES = ['stop', 'delete-oldest'] as const;
 export type FullPolicy = (typeof FULL_POLICIES)[number];
-const FULL_POLICY_CODE: Readonly<Record<FullPolicy, number>> = { stop: FullPolicyCode.STOP, 'delete-oldest': FullPolicyCode.DELETE_OLDEST };
+export const FULL_POLICY_CODE: Readonly<Record<FullPolicy, number>> = { stop: FullPolicyCode.STOP, 'delete-oldest': FullPolicyCode.DELETE_OLDEST };
 const MIN_DEVICE_RSA_BITS = MIN_RSA_MODULUS_BYTES * 8;
 const MAX_DEVICE_RSA_BITS = MAX_RSA_MODULUS_BYTES * 8;
 const PSEUDONYM_PATTERN = new RegExp(`^[a-z0-9-]{1,${MAX_PSEUDONYM_BYTES}}$`);

@@ -40,6 +40,18 @@ export class DeviceRefused extends Error {
   }
 }
 
+/** No answer came within the timeout: the link, not the device, is in question. */
+export class NoAnswer extends Error {
+  override readonly name = 'NoAnswer';
+  constructor(
+    readonly op: string,
+    readonly seq: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`${op}: no answer to request ${seq} within ${timeoutMs} ms`);
+  }
+}
+
 export interface DeviceInfo {
   protocol: number;
   abi: number;
@@ -97,11 +109,16 @@ export class ProvisionClient {
   /** Framing faults the device's own answers showed (never expected; kept for diagnosis). */
   readonly faults: string[] = [];
 
+  private readonly timeoutMs: number;
+  /** Wakes a request waiting for its answer (a serial link answers later; the in-process one at once). */
+  private arrived: () => void = () => {};
+
   constructor(
     private readonly link: ProvisionLink,
-    opts: { firstSeq?: number } = {},
+    opts: { firstSeq?: number; timeoutMs?: number } = {},
   ) {
     this.seq = opts.firstSeq ?? 1;
+    this.timeoutMs = opts.timeoutMs ?? 5000;
     link.onData((b) => this.take(this.decoder.push(b)));
   }
 
@@ -110,6 +127,25 @@ export class ProvisionClient {
       if (e.kind === 'log') this.logs.push(e.line);
       else if (e.kind === 'fault') this.faults.push(e.fault);
       else this.answers.push(decodeAnswer(e.body));
+    }
+    if (events.length > 0) this.arrived();
+  }
+
+  /** The answer to `seq`, as soon as it is in, or NoAnswer after the timeout. */
+  private async answerTo(opName: string, seq: number): Promise<Answer> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const i = this.answers.findIndex((x) => x.seq === seq);
+      if (i >= 0) return this.answers.splice(i, 1)[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new NoAnswer(opName, seq, this.timeoutMs);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.arrived = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
     }
   }
 
@@ -123,9 +159,10 @@ export class ProvisionClient {
   /** One request and its answer; throws DeviceRefused on an error answer. */
   async call(opName: keyof typeof Op, args?: Uint8Array, signature?: Uint8Array, seq = this.seq++): Promise<Map<number, unknown>> {
     const op = Op[opName];
-    const answers = await this.raw(encodeFrame(encodeRequest({ seq, op, ...(args ? { args } : {}), ...(signature ? { signature } : {}) })));
-    const a = answers.find((x) => x.seq === seq);
-    if (a === undefined) throw new Error(`${opName}: no answer to request ${seq} (answers: ${answers.length})`);
+    // Answers to earlier requests (a retransmission's duplicate, a late one) are no longer awaited.
+    this.answers.length = 0;
+    await this.link.write(encodeFrame(encodeRequest({ seq, op, ...(args ? { args } : {}), ...(signature ? { signature } : {}) })));
+    const a = await this.answerTo(opName, seq);
     if (a.error) throw new DeviceRefused(opName, a.error.code, errorName(a.error.code) ?? `error ${a.error.code}`, a.error.message);
     return a.result!;
   }

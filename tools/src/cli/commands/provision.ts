@@ -1,0 +1,189 @@
+import { Command } from 'commander';
+import {
+  connect,
+  deviceFailure,
+  deviceStatus,
+  efusePlan,
+  ExitCode,
+  FULL_POLICIES,
+  type FullPolicy,
+  type OperatorKey,
+  openSerialLink,
+  planProvision,
+  type ProvisionInputs,
+  provision,
+  readOperatorKeyFile,
+  ShidiError,
+  type Step,
+} from '../../lib/index.js';
+import { createInterface } from 'node:readline/promises';
+import { readPassphraseFile, singlePassphrase } from '../passphrases.js';
+import { Reporter, type CommonOptions, type Io } from '../io.js';
+import { choiceOption, commonOptions, numberOption } from '../options.js';
+
+interface ProvisionCliOptions extends CommonOptions {
+  port: string;
+  status?: boolean;
+  cryptoconf?: string;
+  keys?: string;
+  registry?: string;
+  registryPassphraseFile?: string;
+  operatorKey?: string;
+  operatorPassphraseFile?: string;
+  sliceSeconds: number;
+  pseudonym?: string;
+  segmentBytes?: number;
+  retentionMinutes?: number;
+  cardFull?: FullPolicy;
+  leaseDays?: number;
+  from?: string;
+  record?: string;
+  lock?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+  timeout: number;
+}
+
+const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
+const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
+
+/** Locking is one-way: a person confirms it, or a script says --yes. */
+async function confirmLock(io: Io, o: ProvisionCliOptions): Promise<void> {
+  if (o.yes || o.dryRun) return;
+  const stdin = io.stdin as NodeJS.ReadStream | undefined;
+  if (!stdin?.isTTY || o.json)
+    throw usage('--lock is one-way (no operator change and no new device key afterwards) — add --yes to lock without asking, or run it in a terminal');
+  const rl = createInterface({ input: stdin, output: process.stderr });
+  const answer = await rl.question(`Lock the device on ${o.port}? This cannot be undone. Type "lock" to go on: `);
+  rl.close();
+  if (answer.trim() !== 'lock')
+    throw new ShidiError(ExitCode.failed, 'not locked: the confirmation was not given — run again and type lock, or drop --lock', 'not-confirmed');
+}
+
+function inputsOf(o: ProvisionCliOptions, registryPassphrase: string | null, operator: OperatorKey, from: Date | undefined): ProvisionInputs {
+  return {
+    cryptoconf: o.cryptoconf!,
+    keys: o.keys!,
+    registry: o.registry!,
+    registryPassphrase,
+    operator,
+    sliceSeconds: o.sliceSeconds,
+    ...(o.pseudonym === undefined ? {} : { pseudonym: o.pseudonym }),
+    ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
+    ...(o.retentionMinutes === undefined ? {} : { retentionMinutes: o.retentionMinutes }),
+    ...(o.cardFull === undefined ? {} : { cardFull: o.cardFull }),
+    ...(o.leaseDays === undefined ? {} : { leaseDays: o.leaseDays }),
+    ...(from ? { from } : {}),
+    ...(o.record === undefined ? {} : { record: o.record }),
+    ...(o.lock ? { lock: true } : {}),
+  };
+}
+
+export function provisionCommand(io: Io, done: (code: number) => void): Command {
+  return commonOptions(
+    new Command('provision')
+      .description("provision a Shidi over its serial console: operator, on-device key and certificate, guardians' cryptoconf, settings, optional lock")
+      .requiredOption('-p, --port <path>', 'the serial port (e.g. /dev/ttyACM0, or the path shidi sim --serial printed)')
+      .option('--status', "only show the device's state; change nothing")
+      .option('--cryptoconf <file>', 'the cryptoconf (wacryptolib JSON) to install')
+      .option('-k, --keys <dir>', "key store pool with the guardians' public keys")
+      .option('-r, --registry <dir>', "the device registry that certifies the device's key (and keeps the provisioning record)")
+      .option('--registry-passphrase-file <file>', "the registry CA key's passphrase on its first line (else SHIDI_PASSPHRASE)")
+      .option('--operator-key <file>', 'the operator key (shidi keygen --operator FILE): bound on first use, then needed for every change')
+      .option('--operator-passphrase-file <file>', "the operator key's passphrase on its first line")
+      .option('--slice-seconds <n>', 'length of a time slice', numberOption({ min: 1, max: 86400, unit: 'seconds' }), 60)
+      .option('--pseudonym <name>', 'device pseudonym in file names (default: shidi- and the first 8 hex digits of the device id, unique per device)')
+      .option('--segment-bytes <n>', 'plaintext bytes per segment (segmented confs)', numberOption({ min: 16, max: 1 << 20, whole: true, unit: 'bytes' }))
+      .option('--retention-minutes <n>', 'delete slices older than this (0: keep all)', numberOption({ min: 0, max: 5256000, unit: 'minutes' }))
+      .option('--card-full <policy>', `when the card is full: ${FULL_POLICIES.join(' or ')}`, choiceOption(FULL_POLICIES))
+      .option('--lease-days <n>', "a new certificate's lease in days", numberOption({ min: 1, max: 3650, unit: 'days' }))
+      .option('--from <date>', "start of a new certificate's lease (ISO date; default now)")
+      .option('--record <file>', 'the append-only provisioning record (default REGISTRY/provisioning.jsonl)')
+      .option('--lock', 'lock the device afterwards (one-way; refused without --yes when not in a terminal)')
+      .option('-y, --yes', 'lock without asking')
+      .option('--dry-run', "show the device's state and the plan (with --lock, the eFuse steps a real device needs); change nothing")
+      .option('--timeout <seconds>', 'how long to wait for each answer', numberOption({ min: 0.1, max: 600, unit: 'seconds' }), 5)
+      .addHelpText(
+        'beforeAll',
+        `Examples:
+  shidi keygen --operator operator.pem
+  shidi provision --port /dev/pts/3 --cryptoconf conf.json --keys pool/ --registry reg/ --operator-key operator.pem
+  shidi provision --port /dev/pts/3 --status
+  shidi provision --port /dev/ttyACM0 … --lock --dry-run     # the plan and the eFuse steps, nothing changed
+`,
+      ),
+  ).action(async (o: ProvisionCliOptions) => {
+    const rep = new Reporter(io, o);
+    if (!o.status) {
+      for (const [flag, v] of [
+        ['--cryptoconf', o.cryptoconf],
+        ['--keys', o.keys],
+        ['--registry', o.registry],
+        ['--operator-key', o.operatorKey],
+      ] as const)
+        if (v === undefined) throw usage(`provisioning needs ${flag} — give it, or --status to only look`);
+      if (o.lock) await confirmLock(io, o);
+    }
+    const from = o.from === undefined ? undefined : new Date(o.from);
+    if (from && Number.isNaN(from.getTime())) throw usage(`--from ${o.from}: give an ISO date such as 2026-01-01`);
+    const operator = o.operatorKey
+      ? readOperatorKeyFile(o.operatorKey, o.operatorPassphraseFile ? (readPassphraseFile(o.operatorPassphraseFile)[0] ?? null) : null)
+      : null;
+    const registryPassphrase = o.status ? null : singlePassphrase(io, o.registryPassphraseFile);
+    const link = await openSerialLink(o.port);
+    try {
+      const client = await connect(link, Math.round(o.timeout * 1000));
+      if (o.status || o.dryRun) {
+        const plan = o.dryRun ? await planProvision(client, inputsOf(o, registryPassphrase, operator!, from)) : null;
+        const { info, status } = await deviceStatus(client);
+        const doc = {
+          port: o.port,
+          device_id: hex(info.deviceId),
+          state: info.state,
+          operator_bound: info.operatorBound,
+          failed_authentications: status.failures,
+          certificate_sha256: hex(status.certificateDigest),
+          cryptoconf_sha256: hex(status.confDigest),
+          settings: status.settings ? Object.fromEntries(status.settings) : null,
+          device_clock: new Date(status.clockMs).toISOString(),
+          record_damaged: status.damaged,
+          protocol: info.protocol,
+          hal_abi: info.abi,
+          core_sha256: hex(info.imageDigest),
+          session: hex(info.session),
+          ...(plan ? { plan } : {}),
+          ...(o.dryRun && o.lock ? { efuse_plan: efusePlan(o.port) } : {}),
+        };
+        rep.json({ ok: true, ...doc });
+        rep.result(`${o.port}: device ${doc.device_id ?? '(no key yet)'}, state ${info.state}${info.operatorBound ? ', operator bound' : ', no operator'}`);
+        rep.result(`  certificate ${doc.certificate_sha256 ?? 'none'}, cryptoconf ${doc.cryptoconf_sha256 ?? 'none'}`);
+        rep.result(`  settings ${doc.settings ? JSON.stringify(doc.settings) : 'none'}, failed authentications ${status.failures}, clock ${doc.device_clock}`);
+        if (o.dryRun) {
+          rep.result('Dry run: nothing was changed. A run would:');
+          for (const p of plan ?? []) rep.result(`  ${p.outcome === 'planned' ? 'do  ' : 'keep'} ${p.step}: ${p.detail}`);
+          if (o.lock) {
+            rep.result('On a real ESP32-S3, locking also needs these eFuses burned (irreversible), after the provisioning record is written:');
+            for (const s of efusePlan(o.port)) rep.result(`  ${s.command}\n      makes permanent: ${s.irreversible}`);
+          }
+        }
+        done(0);
+        return;
+      }
+      const inputs = inputsOf(o, registryPassphrase, operator!, from);
+      let n = 0;
+      const progress = (s: Step) => rep.note(`[${++n}/9] ${s.step}: ${s.detail}`);
+      const r = await provision(client, inputs, progress);
+      rep.json({ ok: true, port: o.port, ...r });
+      rep.result(`provisioned device ${r.device_uid} on ${o.port}: state ${r.state}`);
+      rep.result(
+        `  certificate ${r.certificate.serial} (lease ${r.certificate.not_before} to ${r.certificate.not_after}), cryptoconf ${r.cryptoconf_sha256.slice(0, 16)}…`,
+      );
+      rep.result(`  record: ${r.record}${r.record_appended ? '' : ' (already held this provisioning)'}`);
+      done(0);
+    } catch (e) {
+      throw deviceFailure(e, o.port) ?? e;
+    } finally {
+      await link.close();
+    }
+  });
+}
