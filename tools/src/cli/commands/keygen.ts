@@ -36,9 +36,14 @@ interface KeygenCliOptions extends CommonOptions {
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 
+/** keygen makes one kind of key per run: an option of another kind is a usage error naming both. */
+function refuseOthers(mode: string, why: string, given: readonly (readonly [string, unknown])[]): void {
+  for (const [flag, value] of given) if (value !== undefined) throw usage(`${flag} does not apply to ${mode} (${why}) — drop ${flag}, or drop ${mode}`);
+}
+
 /** `--release DIR`: a release key for core images (docs/core-image.md); guardian options do not apply. */
 async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir: string): Promise<void> {
-  for (const [flag, given] of [
+  refuseOthers('--release', 'a release key is one RSA-3072 key, not a guardian keystore', [
     ['--keys', opts.keys],
     ['--registry', opts.registry],
     ['--name', opts.name],
@@ -48,9 +53,7 @@ async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir
     ['--test-guardians', opts.testGuardians],
     ['--cryptoconf-out', opts.cryptoconfOut],
     ['--operator', opts.operator],
-  ] as const)
-    if (given !== undefined)
-      throw usage(`${flag} does not apply to --release (a release key is one RSA-3072 key, not a guardian keystore) — drop ${flag}, or drop --release`);
+  ]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const k = await createReleaseKey(dir, { passphrase });
   if (!k.passphraseProtected) rep.warn('the release private key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
@@ -73,7 +76,7 @@ function describe(g: GuardianInfo) {
 
 /** `keygen --registry DIR`: a registry whose CA key is protected like the guardians' keys, or warned about. */
 async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Promise<void> {
-  for (const [flag, given] of [
+  refuseOthers('--registry', 'the CA key is ECDSA P-256, docs/registry.md', [
     ['--keys', opts.keys],
     ['--keychains', opts.keychains],
     ['--bits', opts.bits],
@@ -82,8 +85,7 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
     ['--passphrase-hint', opts.passphraseHint],
     ['--release', opts.release],
     ['--operator', opts.operator],
-  ] as const)
-    if (given !== undefined) throw usage(`${flag} does not apply to --registry (the CA key is ECDSA P-256, docs/registry.md) — drop ${flag}`);
+  ]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const r = await createRegistry(opts.registry!, { name: opts.name ?? 'Shidi device registry', passphrase });
   if (!passphrase) rep.warn("the registry's CA key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it");
@@ -104,7 +106,7 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
 
 /** `--operator FILE`: the key that authorises provisioning changes (docs/provisioning.md). */
 function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: string): void {
-  for (const [flag, given] of [
+  refuseOthers('--operator', 'an operator key is one ECDSA P-256 key', [
     ['--keys', opts.keys],
     ['--registry', opts.registry],
     ['--name', opts.name],
@@ -113,8 +115,7 @@ function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: st
     ['--passphrase-hint', opts.passphraseHint],
     ['--test-guardians', opts.testGuardians],
     ['--cryptoconf-out', opts.cryptoconfOut],
-  ] as const)
-    if (given !== undefined) throw usage(`${flag} does not apply to --operator (an operator key is one ECDSA P-256 key) — drop ${flag}`);
+  ]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const k = createOperatorKeyFile(file, passphrase);
   if (!passphrase) rep.warn('the operator key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
@@ -171,16 +172,12 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       throw usage('nothing to make — give --keys POOL (guardian keys), --registry DIR (a device registry) or --release DIR (a core release key)');
     const keys = opts.keys;
     if (opts.testGuardians) {
-      for (const [flag, given] of [
+      refuseOthers('--test-guardians', 'test keys have fixed names, one keychain each, no passphrase', [
         ['--name', opts.name],
         ['--keychains', opts.keychains],
         ['--passphrase-file', opts.passphraseFile],
         ['--passphrase-hint', opts.passphraseHint],
-      ] as const)
-        if (given !== undefined)
-          throw usage(
-            `${flag} does not apply to --test-guardians (test keys have fixed names, one keychain each, no passphrase) — drop ${flag}, or drop --test-guardians`,
-          );
+      ]);
       io.stderr.write(
         'shidi: WARNING: INSECURE TEST KEYS — these private keys have no passphrase and sit next to their public keys.\n' +
           '       Use them only for tests and demos; never for real recordings.\n',
