@@ -265,31 +265,7 @@ async function recordWith(
           ...(o.seed === undefined ? {} : { seed: o.seed }),
           captureStartMs: capture.header.start_ms,
         });
-  try {
-    mkdirSync(out, { recursive: true });
-  } catch (e) {
-    throw fsFailure(e, `cannot create the card folder ${out}`, { fix: 'give --out a new folder in a place you may write' });
-  }
-  let report: SimReport;
-  try {
-    report = await runSimulation({
-      conf: compiled.bytes,
-      sensors: capture.header.sensors.map((d) => encodeSensorDescriptor(d)),
-      frames: capture.records,
-      startMs: capture.header.start_ms,
-      outDir: out,
-      deviceDir: device,
-      ...(o.seed === undefined ? {} : { seed: o.seed }),
-      faults,
-      ...(o.body === undefined ? {} : { body: o.body }),
-      ...(o.onFrame ? { onFrame: o.onFrame } : {}),
-      ...(o.trace ? { trace: o.trace } : {}),
-      ...core.run,
-    });
-    core.started();
-  } catch (e) {
-    throw runFailure(e, core, out, device);
-  }
+  const report = await recordCard(o, capture, compiled.bytes, out, device, core, faults);
   return {
     ...report,
     capture: resolve(capturePath),
@@ -303,6 +279,43 @@ async function recordWith(
     device_public_keys: devicePublicKeyFile(device) === null ? null : join(device, 'public'),
     core_image: { path: core.path, signed: core.signed },
   };
+}
+
+/** The capture through the simulated device into the card folder (`conf` null: the provisioned one). */
+async function recordCard(
+  o: SimInputs,
+  capture: Awaited<ReturnType<typeof openCapture>>,
+  conf: Uint8Array | null,
+  out: string,
+  device: string,
+  core: ReturnType<typeof resolveSimCore>,
+  faults: HalFaults,
+): Promise<SimReport> {
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    throw fsFailure(e, `cannot create the card folder ${out}`, { fix: 'give --out a new folder in a place you may write' });
+  }
+  try {
+    const report = await runSimulation({
+      conf,
+      sensors: capture.header.sensors.map((d) => encodeSensorDescriptor(d)),
+      frames: capture.records,
+      startMs: capture.header.start_ms,
+      outDir: out,
+      deviceDir: device,
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      faults,
+      ...(o.body === undefined ? {} : { body: o.body }),
+      ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
+      ...core.run,
+    });
+    core.started();
+    return report;
+  } catch (e) {
+    throw runFailure(e, core, out, device);
+  }
 }
 
 /**
@@ -319,31 +332,7 @@ async function recordProvisioned(o: SimInputs, out: string, device: string, core
   if (o.keys === undefined) throw new ShidiError(ExitCode.usage, "--provisioned needs --keys (the guardians' pool, to reveal what it records)", 'usage');
   const capturePath = o.capture ?? SAMPLE_CAPTURE;
   const capture = await openCapture(capturePath);
-  try {
-    mkdirSync(out, { recursive: true });
-  } catch (e) {
-    throw fsFailure(e, `cannot create the card folder ${out}`, { fix: 'give --out a new folder in a place you may write' });
-  }
-  let report: SimReport;
-  try {
-    report = await runSimulation({
-      conf: null,
-      sensors: capture.header.sensors.map((d) => encodeSensorDescriptor(d)),
-      frames: capture.records,
-      startMs: capture.header.start_ms,
-      outDir: out,
-      deviceDir: device,
-      ...(o.seed === undefined ? {} : { seed: o.seed }),
-      ...(o.faults ? { faults: o.faults } : {}),
-      ...(o.onFrame ? { onFrame: o.onFrame } : {}),
-      ...(o.trace ? { trace: o.trace } : {}),
-      ...(o.body === undefined ? {} : { body: o.body }),
-      ...core.run,
-    });
-    core.started();
-  } catch (e) {
-    throw runFailure(e, core, out, device);
-  }
+  const report = await recordCard(o, capture, null, out, device, core, { ...o.faults });
   return {
     ...report,
     capture: resolve(capturePath),
