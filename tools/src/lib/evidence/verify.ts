@@ -138,7 +138,7 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
   const revealWith = (o.keys ?? []).some((d) => holdsPrivateKeys(d));
   const lookup: DeviceKeyLookup = (uid) => fromCerts(uid) ?? fromKeys(uid);
   const slices: SliceVerdict[] = [];
-  const chained: { name: string; path: string; verdict: CheckpointVerdict | null }[] = [];
+  const chained: { name: string; path: string; sequence: number | null; verdict: CheckpointVerdict | null }[] = [];
   for (const path of files) {
     const name = sliceName(path);
     const parsed = parseSliceName(name);
@@ -162,9 +162,9 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
       // An unfinished slice has no header signature: the checkpoints, by the same device key, attribute it.
       const cp = checkCheckpoints(name, path, header.deviceKey ?? lookup(header.keychainUid));
       findings.push(...cp.findings);
-      chained.push({ name, path, verdict: cp.verdict });
+      chained.push({ name, path, sequence, verdict: cp.verdict });
     }
-    if (pool && revealWith)
+    if (revealWith)
       findings.push(
         ...(await checkRevealed(
           file,
@@ -185,9 +185,10 @@ export async function verifyRecordings(paths: string[], o: VerifyOptions = {}): 
     if (cert) findings.push(cert);
     slices.push({ name: sliceName(path), path, sequence: null, ok: findings.every((f) => f.verdict !== 'failed'), findings });
   }
-  // The chain in the order the slices were made: their sequence numbers (names), as the set came otherwise.
-  const order = (n: string) => slices.find((x) => x.name === n)?.sequence ?? Number.MAX_SAFE_INTEGER;
-  const set: Finding[] = checkChain([...chained].sort((a, b) => order(a.name) - order(b.name)));
+  // The chain in the order the slices were made: their names' sequence numbers (a stable sort keeps the
+  // given order among slices whose names carry none).
+  const order = (x: { sequence: number | null }) => x.sequence ?? Number.MAX_SAFE_INTEGER;
+  const set: Finding[] = checkChain([...chained].sort((a, b) => order(a) - order(b)));
   const failures = [...slices.flatMap((s) => s.findings), ...set].filter((f) => f.verdict === 'failed');
   return { ok: failures.length === 0 && slices.length > 0, slices, set, failures };
 }
