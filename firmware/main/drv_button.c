@@ -1,6 +1,8 @@
 /* The button and the status LED. The button (pin and polarity from the board) is sampled every 10 ms by a
  * small task; debounce.c turns the samples into short and long presses, queued for the recording loop. The
  * LED shows that a recording is running. Safe shutdown sleeps until the button is pressed again. */
+#include <stddef.h>
+
 #include "board.h"
 #include "debounce.h"
 #include "driver/gpio.h"

@@ -2,6 +2,8 @@
  * ESP-IDF's VFS at SHIDI_SD_ESP_ROOT, on the bus and pins of the board header (SDMMC 1- or 4-bit, or SPI).
  * A card that does not mount is never formatted: it may hold a recording. Long file names must be on
  * (sdkconfig.defaults: CONFIG_FATFS_LFN_HEAP), since slice names are up to 96 characters. */
+#include <stdio.h>
+
 #include "board.h"
 #include "esp_log.h"
 #include "esp_vfs_fat.h"
