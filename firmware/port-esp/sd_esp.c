@@ -19,8 +19,10 @@
 #include "shidi_abi.generated.h"
 #include "shidi_port.h"
 
-/* The mount point and a name: what VFS paths take at most. */
-#define PATH_BYTES (SHIDI_SD_ESP_ROOT_MAX + 1 + SHIDI_MAX_NAME_BYTES + 1)
+/* The folder: the mount point on the S3 (at most SHIDI_SD_ESP_ROOT_MAX), a scratch folder when a test runs this
+ * file on Linux. */
+#define ROOT_BYTES 128
+#define PATH_BYTES (ROOT_BYTES + 1 + SHIDI_MAX_NAME_BYTES + 1)
 
 typedef struct {
     bool used;
@@ -32,7 +34,7 @@ typedef struct {
 } sd_file;
 
 static sd_file files[SHIDI_SD_ESP_HANDLES];
-static char root[SHIDI_SD_ESP_ROOT_MAX + 1]; /* empty: no card mounted */
+static char root[ROOT_BYTES]; /* empty: no card mounted */
 
 /* sd_list's names, sorted; rebuilt after a create, rename or remove (the only calls that change them), since
  * reading a FAT directory of thousands of slices for each index would cost O(n^2) card reads. */
@@ -44,7 +46,8 @@ static struct {
 
 void shidi_sd_esp_set_root(const char *mount_point)
 {
-    snprintf(root, sizeof root, "%s", mount_point != NULL ? mount_point : "");
+    bool fits = mount_point != NULL && strlen(mount_point) < sizeof root;
+    snprintf(root, sizeof root, "%s", fits ? mount_point : "");
     listing.valid = false;
 }
 
@@ -180,7 +183,8 @@ int32_t shidi_port_sd_rename(const char *from, const char *to)
     /* FatFs's rename never replaces (FR_EXIST, EEXIST): no link-and-unlink needed, and FAT has no links. */
     int r = rename(pf, pt);
     if (r == 0) forget_listing();
-    return r == 0 ? 0 : errno == EEXIST ? SHIDI_E_EXISTS : SHIDI_E_IO;
+    /* A folder of that name is there (FatFs: FR_EXIST; POSIX: EISDIR): the name is taken, as on Linux. */
+    return r == 0 ? 0 : errno == EEXIST || errno == EISDIR || errno == ENOTEMPTY ? SHIDI_E_EXISTS : SHIDI_E_IO;
 }
 
 /* The ABI's name rule (the natives check names coming in; these come from the card, where a PC may have put
