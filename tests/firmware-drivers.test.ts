@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
   });
 });
 
-describe('the battery sense (battery.c) on the board files\' curves', () => {
+describe("the battery sense (battery.c) on the board files' curves", () => {
   for (const board of ['reference', 'xl']) {
     const json = JSON.parse(readFileSync(join(ROOT, 'board', `${board}.json`), 'utf8')) as {
       battery: { curve: { points: { soc: number; v: number }[] }; cutoff_v: { value: number } };
@@ -184,7 +184,10 @@ int main(int argc, char **argv) {
         }
         return 0;
       };
-      const rows = execFileSync(exe, ['soc'], { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
+      const rows = execFileSync(exe, ['soc'], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').map(Number) as [number, number]);
       expect(rows.length).toBe(1701);
       let last = -1;
       for (const [mv, permille] of rows) {
@@ -202,10 +205,19 @@ int main(int argc, char **argv) {
     it(`${board}: the cell's voltage is the ADC's times the divider, and three readings under the cut-off make it flat`, () => {
       const div = json.pins.battery_adc.divider;
       const adc = [0, 1650, 1850, 2100, 1701];
-      expect(execFileSync(exe, ['cell', ...adc.map(String)], { encoding: 'utf8' }).trim().split('\n').map(Number)).toEqual(adc.map((a) => Math.floor(a * div)));
+      expect(
+        execFileSync(exe, ['cell', ...adc.map(String)], { encoding: 'utf8' })
+          .trim()
+          .split('\n')
+          .map(Number),
+      ).toEqual(adc.map((a) => Math.floor(a * div)));
       const cut = Math.round(json.battery.cutoff_v.value * 1000);
       const seq = [cut - 1, cut - 1, cut, cut - 50, cut - 50, cut - 50, cut - 50, cut + 200];
-      expect(execFileSync(exe, ['flat', ...seq.map(String)], { encoding: 'utf8' }).trim().split('\n')).toEqual(['0', '0', '0', '0', '0', '1', '1', '0']);
+      expect(
+        execFileSync(exe, ['flat', ...seq.map(String)], { encoding: 'utf8' })
+          .trim()
+          .split('\n'),
+      ).toEqual(['0', '0', '0', '0', '0', '1', '1', '0']);
     });
   }
 });

@@ -33,7 +33,7 @@ function build(name: string, harness: string, sources: string[], libs: string[] 
 
 const run = (exe: string, args: string[], input = '') => execFileSync(exe, args, { input, encoding: 'utf8' }).trim().split('\n');
 
-describe('the card on FAT (sd_esp.c) against host-sim\'s SdCard', () => {
+describe("the card on FAT (sd_esp.c) against host-sim's SdCard", () => {
   let exe: string;
   beforeAll(() => {
     exe = build(
@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
   }
   const randomHex = (r: (n: number) => number) => Buffer.from(Array.from({ length: 1 + r(40) }, () => r(256))).toString('hex');
 
-  it.each([1, 7, 2026, 90210])('seed %i: 600 operations give host-sim\'s results, and the folders end byte-identical', (seed) => {
+  it.each([1, 7, 2026, 90210])("seed %i: 600 operations give host-sim's results, and the folders end byte-identical", (seed) => {
     const esp = join(tmp.dir, `esp-${seed}`);
     const sim = join(tmp.dir, `sim-${seed}`);
     for (const d of [esp, sim]) {
@@ -172,12 +172,27 @@ int main(int argc, char **argv) {
     for (const f of files(esp)) if (f !== 'subdir') expect(readFileSync(join(esp, f)).equals(readFileSync(join(sim, f))), f).toBe(true);
   });
 
-  it('FAT\'s own rules: a trailing dot or a short alias is refused (E_INVAL), case-different names are one open file', () => {
+  it("FAT's own rules: a trailing dot or a short alias is refused (E_INVAL), case-different names are one open file", () => {
     const dir = join(tmp.dir, 'fat-rules');
     mkdirSync(dir);
     // (On FAT the file system itself also finds data.BIN as Data.bin; on Linux only the port's own rule can be
     // run: a name open in any spelling counts as open.)
-    const got = run(exe, [dir], ['open name. 1', 'open ab~1.cry 1', 'open Data.bin 1', 'open data.BIN 2', 'open Data.bin 3', 'rename data.bin x', 'remove DATA.BIN', 'size data.bin', 'close 0', 'size Data.bin'].join('\n'));
+    const got = run(
+      exe,
+      [dir],
+      [
+        'open name. 1',
+        'open ab~1.cry 1',
+        'open Data.bin 1',
+        'open data.BIN 2',
+        'open Data.bin 3',
+        'rename data.bin x',
+        'remove DATA.BIN',
+        'size data.bin',
+        'close 0',
+        'size Data.bin',
+      ].join('\n'),
+    );
     // E_INVAL for names FAT would not keep; the writer of Data.bin blocks an append of data.BIN (one writer per
     // file), a rename, a removal and a size of any spelling while it is open; a read handle is fine.
     expect(got).toEqual(['-1', '-1', '0', '-1', '1', '-1', '-1', '-1', '0', '0']);
@@ -189,7 +204,7 @@ int main(int argc, char **argv) {
   });
 });
 
-describe('the DS peripheral\'s key parameters (ds_params.c)', () => {
+describe("the DS peripheral's key parameters (ds_params.c)", () => {
   let exe: string;
   beforeAll(() => {
     exe = build(
@@ -264,7 +279,7 @@ int main(int argc, char **argv) {
     return r;
   };
 
-  it.each([2048, 3072, 4096])('%i bits: Y = d, M = n, Rb = 2^(2 bits) mod n, M\' = -n^-1 mod 2^32, and the words sign as node:crypto does', (bits) => {
+  it.each([2048, 3072, 4096])("%i bits: Y = d, M = n, Rb = 2^(2 bits) mod n, M' = -n^-1 mod 2^32, and the words sign as node:crypto does", (bits) => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 });
     const jwk = privateKey.export({ format: 'jwk' });
     const der = privateKey.export({ format: 'der', type: 'pkcs1' }).toString('hex');
@@ -275,7 +290,13 @@ int main(int argc, char **argv) {
     for (const k of ['Y', 'M', 'Rb']) {
       expect(out.get(k)!.length).toBe(128);
       // Above the key's size the operands are zero: the peripheral reads length + 1 words of each.
-      expect(out.get(k)!.slice(bits / 32).every((w) => w === '00000000'), k).toBe(true);
+      expect(
+        out
+          .get(k)!
+          .slice(bits / 32)
+          .every((w) => w === '00000000'),
+        k,
+      ).toBe(true);
     }
     const Y = fromWords(out.get('Y')!);
     const M = fromWords(out.get('M')!);
@@ -293,13 +314,19 @@ int main(int argc, char **argv) {
     expect(modpow(m, Y, M)).toBe(want);
   });
 
-  it('refuses a size that is not the key\'s, and leaves nothing of the key behind', () => {
+  it("refuses a size that is not the key's, and leaves nothing of the key behind", () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 });
     const der = privateKey.export({ format: 'der', type: 'pkcs1' }).toString('hex');
     for (const bits of ['3072', '2047', '8192']) {
       const out = run(exe, ['prepare', der, bits]);
       expect(out[0]).toBe('r -1');
-      for (const l of out.slice(1, 4)) expect(l.split(' ').slice(1).every((w) => w === '00000000')).toBe(true);
+      for (const l of out.slice(1, 4))
+        expect(
+          l
+            .split(' ')
+            .slice(1)
+            .every((w) => w === '00000000'),
+        ).toBe(true);
       expect(out.slice(4)).toEqual(['Mp 00000000', 'length 0']);
     }
   });
