@@ -32,7 +32,7 @@ uint32_t drivers_dropped(void);
  * counted as dropped. Paused until drivers_start. */
 void drivers_pause(bool paused);
 
-/* Held while the SAR ADC is read (battery sense): the TRNG's entropy source uses it (port_trng_esp.c). */
+/* Held while the SAR ADC is read (battery sense): the TRNG's entropy source uses it (port-esp/port_esp.c). */
 void shidi_entropy_lock(void);
 void shidi_entropy_unlock(void);
 
