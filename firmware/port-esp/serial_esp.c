@@ -20,6 +20,7 @@
 
 #include "driver/usb_serial_jtag.h"
 #include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
 #include "esp_idf_version.h"
 #include "port_esp.h"
 #include "shidi_port.h"
@@ -34,16 +35,24 @@
 /* Two whole frame lines each way (PROV_LINE_MAX): the host waits for each answer, so no more is in flight. */
 #define LINK_BUFFER_BYTES (2 * SHIDI_PROV_LINE_MAX)
 
+static bool installed;
+
 const char *shidi_esp_serial_init(void)
 {
     usb_serial_jtag_driver_config_t cfg = {.tx_buffer_size = LINK_BUFFER_BYTES, .rx_buffer_size = LINK_BUFFER_BYTES};
-    if (usb_serial_jtag_driver_install(&cfg) != ESP_OK) return "the USB-Serial-JTAG driver did not install";
+    if (usb_serial_jtag_driver_install(&cfg) != ESP_OK) return "the USB-Serial-JTAG driver did not install: no provisioning";
     console_use_driver();
+    installed = true;
     return NULL;
 }
 
 int shidi_esp_serial_read(uint8_t *buf, size_t cap, uint32_t timeout_ms)
 {
+    /* The driver's read dereferences its state unchecked: without it, nothing comes, after the wait. */
+    if (!installed) {
+        vTaskDelay(pdMS_TO_TICKS(timeout_ms));
+        return 0;
+    }
     int n = usb_serial_jtag_read_bytes(buf, (uint32_t)cap, pdMS_TO_TICKS(timeout_ms));
     return n < 0 ? 0 : n;
 }
