@@ -23,6 +23,7 @@ then checks the slices it wrote to its microSD card with shidi verify.
 Steps: 1 npm run build (core + throw-away release key)   2 idf.py set-target esp32s3, build
        3 flash the app, then the core into slot core_a (esptool.py; shidi flash once it exists)
        4 provision (shidi provision once it exists)   5 record N seconds, logging the serial console
+         (a press of the board's button starts the recording, a long press ends it and shuts down)
        6 move the card to a reader: copy its slices   7 shidi verify them
 Exit codes: 0 verified, 1 a step failed, 2 usage.
 EOF
@@ -85,16 +86,17 @@ if [[ $PROVISION == 1 ]]; then
   # PLACEHOLDER: provisioning (the serial bridge into the core) is other work; until shidi provision exists
   # the device has no conf and records nothing, so stop here rather than verify an empty card.
   "${SHIDI[@]}" provision --help >/dev/null 2>&1 || fail 'shidi provision does not exist yet — provision the device another way and rerun with --no-provision'
-  "${SHIDI[@]}" provision --port "$PORT" || fail 'shidi provision failed'
+  # A real board makes its device key in the DS peripheral: seconds to a minute, past the default 5 s.
+  "${SHIDI[@]}" provision --port "$PORT" --timeout 120 || fail 'shidi provision failed'
 fi
 
-step "5/7 record ${SECONDS_TO_RECORD}s (serial console in $OUT/console.log)"
+step "5/7 record ${SECONDS_TO_RECORD}s (serial console in $OUT/console.log): press the board's button once now"
 mkdir -p "$OUT"
 stty -F "$PORT" 115200 raw -echo 2>/dev/null || true
 timeout "$SECONDS_TO_RECORD" cat "$PORT" >"$OUT/console.log" || true
 grep -q 'recording on board' "$OUT/console.log" || echo "hil.sh: the console never said 'recording on board' — see $OUT/console.log" >&2
 
-step "6/7 move the microSD card to a reader mounted at $SD, then press Enter"
+step "6/7 hold the button until the LED goes out (the slice is finished, the card unmounted), move the microSD card to a reader mounted at $SD, then press Enter"
 read -r _
 [[ -d "$SD" ]] || fail "$SD is not a folder — mount the card there"
 shopt -s nullglob

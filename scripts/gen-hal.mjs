@@ -153,7 +153,7 @@ function cHeader() {
     const r = f.result === 'void' ? 'void' : cType(f.result);
     s += `${r} shidi_hal_${f.name}(wasm_exec_env_t env${ps.map((p) => ', ' + p).join('')});\n`;
   }
-  s += `\n/* Not const: WAMR sorts the array in place and keeps the pointer for the process's lifetime. */\nstatic NativeSymbol shidi_hal_native_symbols[] = {\n`;
+  s += `\n/* Not const: WAMR sorts the array in place and keeps the pointer for the process's lifetime. Unused in every file\n * but the one that registers it (the port's files include this header for the error codes). */\nstatic NativeSymbol shidi_hal_native_symbols[] __attribute__((unused)) = {\n`;
   for (const f of imports) s += `    { "${f.name}", (void *)shidi_hal_${f.name}, "${wamrSig(f)}", NULL },\n`;
   s += `};\n\n#endif\n`;
   return s;

@@ -6,27 +6,20 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mbedtls3Include, wamrInclude } from './helpers/crates.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 
 const FW = join(ROOT, 'firmware');
 const s = scratch('shidi-mbedtls3-');
 afterAll(s.cleanup);
 
-/** The source folder of a crate in cargo's registry, as cargo metadata names it (offline: setup fetched it). */
-function crateDir(manifest: string, name: string): string {
-  const out = execFileSync('cargo', ['metadata', '--format-version', '1', '--offline', '--manifest-path', manifest], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const pkg = (JSON.parse(out) as { packages: { name: string; manifest_path: string }[] }).packages.find((p) => p.name === name);
-  if (!pkg) throw new Error(`${name} is not in ${manifest}'s metadata — run npm run setup (it fetches the crate)`);
-  return dirname(pkg.manifest_path);
-}
-
 let mbedtls3: string;
 let wamr: string;
 beforeAll(() => {
-  mbedtls3 = join(crateDir(join(FW, 'mbedtls3-check', 'Cargo.toml'), 'mbedtls-rs-sys'), 'mbedtls', 'include');
-  wamr = join(crateDir(join(FW, 'host-linux', 'Cargo.toml'), 'wamrx-sys'), 'wasm-micro-runtime', 'core', 'iwasm', 'include');
+  mbedtls3 = mbedtls3Include();
+  wamr = wamrInclude();
 }, 60_000);
 
 const sources = [

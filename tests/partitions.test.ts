@@ -100,7 +100,7 @@ describe('layouts ESP-IDF would refuse, or the firmware could not use', () => {
 
 describe('the ESP-IDF project files agree with the layout and the budget (they cannot be built here)', () => {
   const fw = (...p: string[]) => readFileSync(join(ROOT, 'firmware', ...p), 'utf8');
-  it('sdkconfig.defaults: this partition table and flash size; fast interpreter without AOT, WASI, libc-builtin, threads; hardware crypto; PSRAM; stack checks', () => {
+  it('sdkconfig.defaults: this partition table and flash size; fast interpreter without AOT, WASI, libc-builtin, threads; hardware crypto; PSRAM; stack checks; the USB console; FAT long names', () => {
     const conf = fw('sdkconfig.defaults');
     const set = (k: string) => new RegExp(`^${k}=y$`, 'm');
     const unset = (k: string) => new RegExp(`^# ${k} is not set$`, 'm');
@@ -114,8 +114,14 @@ describe('the ESP-IDF project files agree with the layout and the budget (they c
       'CONFIG_SPIRAM',
       'CONFIG_FREERTOS_USE_TRACE_FACILITY',
       'CONFIG_COMPILER_STACK_CHECK_MODE_STRONG',
+      // The provisioning link is the USB-Serial-JTAG console, one vprintf per log line (port-esp/serial_esp.c);
+      // slice names need FATFS's long file names (port-esp/sd_esp.c).
+      'CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG',
+      'CONFIG_LOG_VERSION_1',
+      'CONFIG_FATFS_LFN_HEAP',
     ])
       expect(conf).toMatch(set(k));
+    expect(conf).toMatch(/^CONFIG_FATFS_MAX_LFN=255$/m);
     for (const k of [
       'CONFIG_WAMR_ENABLE_AOT',
       'CONFIG_WAMR_ENABLE_LIBC_WASI',
@@ -126,13 +132,19 @@ describe('the ESP-IDF project files agree with the layout and the budget (they c
       expect(conf).toMatch(unset(k));
   });
 
-  it('the core task caps linear memory at the budget, and main/CMakeLists.txt compiles every C file of main/ and the loader', () => {
+  it('the core task caps linear memory at the budget, and main/CMakeLists.txt compiles every C file of main/, port-esp/ and the loader', () => {
     const budget = JSON.parse(readFileSync(join(ROOT, 'assembly', 'budget.json'), 'utf8')) as { pages: number };
     expect(fw('main', 'core_task.c')).toMatch(new RegExp(`^#define CORE_MEMORY_PAGES ${budget.pages}$`, 'm'));
     const cmake = fw('main', 'CMakeLists.txt');
     const sources = readdirSync(join(ROOT, 'firmware', 'main')).filter((f) => f.endsWith('.c'));
+    const port = readdirSync(join(ROOT, 'firmware', 'port-esp'))
+      .filter((f) => f.endsWith('.c'))
+      .map((f) => `../port-esp/${f}`);
     expect(sources.length).toBeGreaterThan(2);
-    for (const c of [...sources, '../loader/shidi_loader.c']) expect(cmake).toContain(`"${c}"`);
+    expect(port.length).toBeGreaterThanOrEqual(10);
+    for (const c of [...sources, ...port, '../loader/shidi_loader.c']) expect(cmake).toContain(`"${c}"`);
+    // The port's headers (port_esp.h) and the HAL's (shidi_port.h) are found by main's files.
+    expect(cmake).toMatch(/INCLUDE_DIRS "\." "\.\.\/loader" "\.\.\/hal" "\.\.\/port-esp"/);
     expect(fw('main', 'idf_component.yml')).toMatch(/^ {2}espressif\/wasm-micro-runtime: "==[\d.~]+"$/m);
   });
 });

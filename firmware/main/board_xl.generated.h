@@ -72,6 +72,10 @@
 #define SHIDI_BATTERY_ADC_PIN 1
 #define SHIDI_BATTERY_DIVIDER_X1000 2000
 #define SHIDI_BATTERY_CUTOFF_MV 3400
+/* battery.curve: the cell's voltage against its state of charge, full to empty, as {mV, per mille}
+ * initialisers for main/battery.h (shidi_battery_point). */
+#define SHIDI_BATTERY_CURVE_POINTS 12
+#define SHIDI_BATTERY_CURVE {{4200, 1000}, {4080, 900}, {3980, 800}, {3920, 700}, {3870, 600}, {3820, 500}, {3790, 400}, {3770, 300}, {3730, 200}, {3680, 100}, {3550, 50}, {3300, 0}}
 
 /* The sensor descriptors the recording loop declares with core_sensor, in id order: CBOR exactly as
  * docs/records.md encodes them (tools/src/lib/records/descriptors.ts). */

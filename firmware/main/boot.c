@@ -1,16 +1,17 @@
 /*
- * Boot: choose the core slot through the portable loader (firmware/loader, docs/core-image.md), then start the
- * core. Each slot is copied into RAM before it is checked, so the bytes WAMR loads are the bytes that were
- * verified, not a second read of flash.
+ * Boot: the port's stores and the console first, then the core slot chosen through the portable loader
+ * (firmware/loader, docs/core-image.md), then the core. Each slot is copied into RAM before it is checked, so
+ * the bytes WAMR loads are the bytes that were verified, not a second read of flash.
  */
 #include <stdlib.h>
 
 #include "core_task.h"
+#include "drivers.h"
 #include "esp_log.h"
 #include "esp_partition.h"
-#include "nvs.h"
-#include "nvs_flash.h"
+#include "port_esp.h"
 #include "shidi_loader.h"
+#include "shidi_mbedtls.h"
 #include "shidi_partitions.generated.h"
 
 static const char *TAG = "shidi-boot";
@@ -19,12 +20,15 @@ static const char *TAG = "shidi-boot";
 extern const uint8_t release_pub_start[] asm("_binary_release_public_der_start");
 extern const uint8_t release_pub_end[] asm("_binary_release_public_der_end");
 
-/* The stored anti-rollback counter and last-booted slot live in NVS, which a full flash preserves. */
-#define NVS_NAMESPACE "shidi_core"
-
 static void log_refusal(void *ctx, const char *line) {
     (void)ctx;
     ESP_LOGW(TAG, "%s", line);
+}
+
+/* A part of the device that did not start is named; boot goes on without it where it can. */
+static bool started(const char *what, const char *why) {
+    if (why != NULL) ESP_LOGE(TAG, "%s: %s", what, why);
+    return why == NULL;
 }
 
 static uint8_t *read_slot(const char *label, esp_partition_subtype_t subtype, size_t *len) {
@@ -49,16 +53,18 @@ static uint8_t *read_slot(const char *label, esp_partition_subtype_t subtype, si
 }
 
 void app_main(void) {
-    /* Never erase NVS to recover it: that would forget the anti-rollback counter. */
-    nvs_handle_t nvs;
-    if (nvs_flash_init() != ESP_OK || nvs_open(NVS_NAMESPACE, NVS_READWRITE, &nvs) != ESP_OK) {
-        ESP_LOGE(TAG, "NVS unreadable: not starting a core without its anti-rollback counter");
-        return;
-    }
-    uint32_t stored = 0;
-    uint8_t last = 0;
-    nvs_get_u32(nvs, "counter", &stored);
-    nvs_get_u8(nvs, "slot", &last);
+    uint32_t stored;
+    int last;
+    if (!started("anti-rollback counter", shidi_core_counter_read(&stored, &last))) return;
+    /* Without the console there is no provisioning; without the state partition the core stops at its first
+     * commit (C_STATE_STORE); without a card it records nothing. Each is logged, none stops the boot: the
+     * console must stay up to say what is wrong. */
+    started("console", shidi_esp_serial_init());
+    if (started("state partition", shidi_esp_state_init())) started("device key", shidi_esp_se_init());
+    started("microSD card", shidi_esp_sd_mount());
+    shidi_esp_clock_report();
+    if (drv_button_start() != 0) ESP_LOGE(TAG, "no button: recording cannot be started");
+    if (drv_battery_start() != 0) ESP_LOGW(TAG, "no battery sense: a flat cell will not stop the recording cleanly");
 
     const shidi_release_key key = {release_pub_start, (size_t)(release_pub_end - release_pub_start)};
     const shidi_core_policy policy = {
@@ -79,13 +85,18 @@ void app_main(void) {
     }
     uint8_t *image = slot == 0 ? a : b;
     free(slot == 0 ? b : a);
+    /* What provisioning's info reports: the SHA-256 of exactly the image the loader accepted. */
+    uint8_t digest[32];
+    if (shidi_sha256(image, info.image_len, digest, 0) != 0) {
+        ESP_LOGE(TAG, "cannot hash the core image");
+        free(image);
+        return;
+    }
     ESP_LOGI(TAG, "core slot %c: counter %u, %u-byte module", 'A' + slot, (unsigned)info.counter, (unsigned)info.wasm_len);
-    if (core_task_start(image, (uint8_t *)info.wasm, info.wasm_len) != 0 || core_task_wait_started(10000) != 0) {
+    if (core_task_start(image, (uint8_t *)info.wasm, info.wasm_len, digest) != 0 || core_task_wait_started(10000) != 0) {
         ESP_LOGE(TAG, "the core in slot %c did not start; its counter is not recorded", 'A' + slot);
         return;
     }
     /* Only a core that started raises the counter: one that cannot run must not lock out one that can. */
-    if (info.counter > stored) nvs_set_u32(nvs, "counter", info.counter);
-    nvs_set_u8(nvs, "slot", (uint8_t)slot);
-    if (nvs_commit(nvs) != ESP_OK) ESP_LOGE(TAG, "could not record the booted core's counter");
+    if (shidi_core_counter_raise(info.counter, slot) != 0) ESP_LOGE(TAG, "could not record the booted core's counter");
 }

@@ -29,6 +29,7 @@ static struct {
     uint8_t *image;
     uint8_t *wasm;
     uint32_t wasm_len;
+    uint8_t digest[32];
     SemaphoreHandle_t started;
     int ok;
 } core;
@@ -58,6 +59,18 @@ static int32_t call_i32(wasm_exec_env_t env, wasm_module_inst_t inst, const char
     return (int32_t)buf[0];
 }
 
+/* Provisioning's info reports the SHA-256 of the image the loader checked (docs/provisioning.md), given
+ * through the I/O buffer as the Linux runner gives it (firmware/host-linux/c/body_main.c). */
+static int set_image_digest(wasm_exec_env_t env, wasm_module_inst_t inst) {
+    uint32_t io = (uint32_t)call_i32(env, inst, "io_buffer", NULL, 0);
+    if (!wasm_runtime_validate_app_addr(inst, io, sizeof core.digest)) {
+        ESP_LOGE(TAG, "the core's I/O buffer is not inside its memory");
+        return 0;
+    }
+    memcpy(wasm_runtime_addr_app_to_native(inst, io), core.digest, sizeof core.digest);
+    return call_i32(env, inst, "core_set_image_digest", NULL, 0) == 0;
+}
+
 static void *core_main(void *arg) {
     (void)arg;
     char err[128];
@@ -81,7 +94,7 @@ static void *core_main(void *arg) {
             ESP_LOGE(TAG, "WAMR cannot instantiate the core: %s", err);
         } else if ((env = wasm_runtime_create_exec_env(inst, CORE_WASM_STACK_BYTES)) != NULL &&
                    call_i32(env, inst, "abi_version", NULL, 0) == (int32_t)SHIDI_HAL_ABI_VERSION) {
-            core.ok = 1;
+            core.ok = set_image_digest(env, inst);
         } else {
             ESP_LOGE(TAG, "the core does not report HAL ABI v%d", SHIDI_HAL_ABI_VERSION);
         }
@@ -95,10 +108,11 @@ static void *core_main(void *arg) {
     return NULL;
 }
 
-int core_task_start(uint8_t *image, uint8_t *wasm, uint32_t wasm_len) {
+int core_task_start(uint8_t *image, uint8_t *wasm, uint32_t wasm_len, const uint8_t digest[32]) {
     core.image = image;
     core.wasm = wasm;
     core.wasm_len = wasm_len;
+    memcpy(core.digest, digest, sizeof core.digest);
     core.started = xSemaphoreCreateBinary();
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -25,10 +25,15 @@ static QueueHandle_t queue;
 static queued current;
 static volatile uint32_t dropped;
 static int64_t last_t_ms;
+static volatile bool paused = true;
 
 int drivers_submit(int32_t sensor, const uint8_t *data, uint32_t len, void (*release)(void *ctx), void *ctx) {
     /* Stamped now, on the clock the core reads: the frame is complete at this instant. */
     queued q = {{sensor, shidi_port_clock_ms(), data, len}, release, ctx};
+    if (paused) {
+        if (release) release(ctx);
+        return -1;
+    }
     if (queue == NULL || xQueueSend(queue, &q, 0) != pdTRUE) {
         dropped++;
         if (release) release(ctx);
@@ -39,9 +44,21 @@ int drivers_submit(int32_t sensor, const uint8_t *data, uint32_t len, void (*rel
 
 uint32_t drivers_dropped(void) { return dropped; }
 
+/* Called from the recording loop, which owns `current`. */
+void drivers_pause(bool p) {
+    paused = p;
+    if (!p || queue == NULL) return;
+    if (current.release) current.release(current.ctx);
+    current = (queued){0};
+    queued q;
+    while (xQueueReceive(queue, &q, 0) == pdTRUE)
+        if (q.release) q.release(q.ctx);
+}
+
 int drivers_start(void) {
     queue = xQueueCreate(QUEUE_DEPTH, sizeof(queued));
     if (queue == NULL) return -1;
+    paused = false;
     /* Each driver that fails is logged and left out: a recording without a photo beats no recording. */
     int started = 0;
     started += drv_mic_start() == 0;

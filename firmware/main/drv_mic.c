@@ -38,7 +38,8 @@ static void mic_task(void *arg) {
         size_t have = 0;
         while (have < samples * SLOT_BYTES) {
             size_t got = 0;
-            if (i2s_channel_read(rx, raw + have, samples * SLOT_BYTES - have, &got, pdMS_TO_TICKS(1000)) != ESP_OK)
+            /* i2s_channel_read's timeout is in milliseconds, not ticks. */
+            if (i2s_channel_read(rx, raw + have, samples * SLOT_BYTES - have, &got, 1000) != ESP_OK)
                 ESP_LOGW(TAG, "I2S read timed out");
             have += got;
         }

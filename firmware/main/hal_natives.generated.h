@@ -54,8 +54,9 @@ int32_t shidi_hal_ecdsa_p256_verify(wasm_exec_env_t env, uint8_t *public_key, ui
 void shidi_hal_log_write(wasm_exec_env_t env, int32_t level, uint8_t *message, uint32_t message_len);
 void shidi_hal_log_panic(wasm_exec_env_t env, int32_t line, int32_t column);
 
-/* Not const: WAMR sorts the array in place and keeps the pointer for the process's lifetime. */
-static NativeSymbol shidi_hal_native_symbols[] = {
+/* Not const: WAMR sorts the array in place and keeps the pointer for the process's lifetime. Unused in every file
+ * but the one that registers it (the port's files include this header for the error codes). */
+static NativeSymbol shidi_hal_native_symbols[] __attribute__((unused)) = {
     { "aes_setkey", (void *)shidi_hal_aes_setkey, "(*~)i", NULL },
     { "aes_free", (void *)shidi_hal_aes_free, "(i)i", NULL },
     { "aes_cbc_encrypt", (void *)shidi_hal_aes_cbc_encrypt, "(i*~*~*~)i", NULL },

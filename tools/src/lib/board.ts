@@ -368,6 +368,11 @@ export function boardHeader(b: Board): string {
   def('SHIDI_BATTERY_ADC_PIN', b.pins.battery_adc.gpio);
   def('SHIDI_BATTERY_DIVIDER_X1000', Math.round(b.pins.battery_adc.divider * 1000));
   def('SHIDI_BATTERY_CUTOFF_MV', Math.round(b.battery.cutoff_v.value * 1000));
+  const curve = b.battery.curve.points;
+  L.push(`/* battery.curve: the cell's voltage against its state of charge, full to empty, as {mV, per mille}`);
+  L.push(' * initialisers for main/battery.h (shidi_battery_point). */');
+  def('SHIDI_BATTERY_CURVE_POINTS', curve.length);
+  def('SHIDI_BATTERY_CURVE', `{${curve.map((p) => `{${Math.round(p.v * 1000)}, ${Math.round(p.soc * 1000)}}`).join(', ')}}`);
   const descs = boardDescriptors(b);
   L.push(
     '',
