@@ -180,7 +180,9 @@ describe('guardians on separate machines', () => {
     const again = await shidi(['reveal', 'combine', '--request', join(requester, 'rev1'), '--out', join(requester, 'out1')]);
     expect(again.code).toBe(4);
     expect(again.stderr).toContain(`answered: ${NAME.a}, ${NAME.b}`);
-    expect(again.stderr).toMatch(new RegExp(`still needed: answers from ${NAME.wearer.replace(/[()]/g, '\\$&')} — send .*requests/wearer-test-[0-9a-f]{8}\\.shidi-request`));
+    expect(again.stderr).toMatch(
+      new RegExp(`still needed: answers from ${NAME.wearer.replace(/[()]/g, '\\$&')} — send .*requests/wearer-test-[0-9a-f]{8}\\.shidi-request`),
+    );
   });
 
   it('M = the wearer and two guardians: every slice revealed, byte for byte as decrypt with the three keys gathered', async () => {

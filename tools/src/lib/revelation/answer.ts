@@ -140,7 +140,8 @@ export function checkRequest(req: ParsedRequest, file: string, pool: KeyPool, ex
 /** The sealed metadata against the claim, in words; null when they are the same. */
 function metadataDifference(sealed: EJson, claimed: RequestItem['cryptainer_metadata']): string | null {
   if (dumpEJson(sealed) === dumpEJson(claimed)) return null;
-  const seq = (m: EJson) => (isEJsonObject(m) && Object.hasOwn(m, 'slice_sequence') ? `slice ${asInteger(m.slice_sequence) ?? dumpEJson(m.slice_sequence!)}` : null);
+  const seq = (m: EJson) =>
+    isEJsonObject(m) && Object.hasOwn(m, 'slice_sequence') ? `slice ${asInteger(m.slice_sequence) ?? dumpEJson(m.slice_sequence!)}` : null;
   const s = seq(sealed);
   const c = seq(claimed);
   if (s && c && s !== c) return `the wrapped key is sealed for ${s}, the request claims ${c}`;
