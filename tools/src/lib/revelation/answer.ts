@@ -10,7 +10,7 @@
  * time are the requester's word only: no wrapped key seals them.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { badInput, failed, notEnoughKeys, ShidiError } from '../errors.js';
+import { badInput, ExitCode, failed, notEnoughKeys, ShidiError } from '../errors.js';
 import { fsReadFailure } from '../fs-errors.js';
 import { parseSliceName } from '../records/slice-name.js';
 import { oaepDecryptChunks, oaepEncryptChunks } from '../wacryptolib/asymmetric.js';
@@ -81,7 +81,12 @@ export function checkRequest(req: ParsedRequest, file: string, pool: KeyPool, ex
   let pinned: boolean | null = null;
   if (expectRequester !== undefined) {
     const want = normaliseFingerprint(expectRequester);
-    if (!want) throw badInput(`--expect-requester ${expectRequester}: not a SHA-256 fingerprint (64 hex digits)`, 'usage');
+    if (!want)
+      throw new ShidiError(
+        ExitCode.usage,
+        `--expect-requester ${expectRequester}: not a SHA-256 fingerprint — give the 64 hex digits 'shidi keygen --requester' printed for the requester`,
+        'usage',
+      );
     if (want !== req.requesterFingerprint)
       throw failed(
         `${file} is signed by requester key ${req.requesterFingerprint}, not the one pinned (${want}) — do not answer; ask the requester, by another channel, which key they use`,
@@ -158,7 +163,7 @@ export async function answerRequest(req: ParsedRequest, file: string, pool: KeyP
   for (const [index, it] of b.symkey_decryption_requests.entries()) {
     const what = `${file}: key ${index + 1} of ${b.symkey_decryption_requests.length} (${it.cryptainer_name}, ${it.key_location})`;
     const found = await pool.privateKey({ trustee: b.target_trustee, keychainUid: it.keychain_uid, algo: 'RSA_OAEP' });
-    if (!found.ok) throw new ShidiError(4, `${what}: ${found.message}`, found.problem === 'missing' ? 'not-enough-keys' : found.problem);
+    if (!found.ok) throw new ShidiError(ExitCode.notEnoughKeys, `${what}: ${found.message}`, found.problem === 'missing' ? 'not-enough-keys' : found.problem);
     const struct = oaepDecryptChunks(found.key, oaepChunksOf(it.symkey_decryption_request_data)!, what);
     try {
       let parsed: EJson;
