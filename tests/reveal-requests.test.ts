@@ -27,7 +27,12 @@ afterAll(s.cleanup);
 type Party = 'wearer' | 'a' | 'b' | 'c';
 const PARTIES: Party[] = ['wearer', 'a', 'b', 'c'];
 const NAME: Record<Party, string> = { wearer: 'Wearer (TEST)', a: 'Guardian A (TEST)', b: 'Guardian B (TEST)', c: 'Guardian C (TEST)' };
-const machine = (p: Party | 'requester') => join(s.dir, p);
+/** Each party's machine is a temporary folder of its own; `s` holds what no party owns (the setup, references). */
+const machines = Object.fromEntries((['requester', ...PARTIES] as const).map((p) => [p, scratch(`shidi-machine-${p}-`)]));
+afterAll(() => {
+  for (const m of Object.values(machines)) m.cleanup();
+});
+const machine = (p: Party | 'requester') => machines[p]!.dir;
 const keystore = (p: Party) => join(machine(p), 'keystore');
 const requester = machine('requester');
 const card = join(requester, 'card');
@@ -43,7 +48,6 @@ beforeAll(async () => {
   info = { wearer: g.wearer, a: g.guardians[0]!, b: g.guardians[1]!, c: g.guardians[2]! };
   // Each keystore goes to its own machine; the requester keeps only the public halves (and the metadata that names them).
   for (const p of PARTIES) {
-    mkdirSync(machine(p));
     renameSync(info[p].keystoreDir, keystore(p));
     const pub = join(publicPool, 'foreign_keystores', basename(info[p].keystoreDir));
     mkdirSync(pub, { recursive: true });
@@ -290,9 +294,11 @@ describe('guardians on separate machines', () => {
         needles: [mid(struct, 40), mid(keyBytes, 24), Buffer.from(mid(keyBytes, 24).toString('base64'))],
       });
     }
-    const files = readdirSync(s.dir, { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => join(e.parentPath, e.name));
+    const files = [s.dir, ...Object.values(machines).map((m) => m.dir)].flatMap((root) =>
+      readdirSync(root, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name)),
+    );
     expect(files.length).toBeGreaterThan(60);
     const contents = new Map(files.map((f) => [f, readFileSync(f)]));
     for (const sec of secrets) {

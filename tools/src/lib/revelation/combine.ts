@@ -253,7 +253,14 @@ export async function combineResponses(paths: string[], opts: CombineOptions, ev
     }
     for (const a of already) events.onAlreadyRecorded?.(a);
     for (const f of fresh) {
-      await writeNewFile(f.as, f.r.bytes, 0o600);
+      await writeNewFile(f.as, f.r.bytes, 0o600).catch((e: unknown) => {
+        if (e instanceof ShidiError && e.kind === 'exists')
+          throw failed(
+            `${f.path}: ${f.r.party.name}'s response was recorded by another run meanwhile (${f.as}) — run shidi reveal combine again: it compares the two`,
+            'answered-twice',
+          );
+        throw e;
+      });
       const r = { ...refOf(f.r.party, rev.dir), response: f.path, recorded_as: f.as };
       recorded.push(r);
       events.onRecorded?.(r);
