@@ -5,6 +5,7 @@
  * appears outside its own folder (every file written is scanned); every bad response, replay, swap,
  * tampered request and second answer is refused with the requester's folder left exactly as it was.
  */
+import { execFileSync } from 'node:child_process';
 import { constants, createHash, createPrivateKey, privateDecrypt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
@@ -19,7 +20,8 @@ import type { Cryptoconf } from '../tools/src/lib/wacryptolib/model.js';
 import { encryptCryptainer } from '../tools/src/testing/encrypt.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
 import { recordMic, testKeys } from './helpers/core.js';
-import { CRYPTAINERS, copyOf, manifest, POOL, scratch } from './helpers/fixtures.js';
+import { CRYPTAINERS, copyOf, manifest, POOL, ROOT, scratch } from './helpers/fixtures.js';
+import { requireWacryptolib, VENV_BIN } from './helpers/wacryptolib.js';
 
 const s = scratch('shidi-reveal-requests-');
 afterAll(s.cleanup);
@@ -613,6 +615,28 @@ describe('other cryptainers', () => {
     const revealed = JSON.parse(c.stdout).revealed as { cryptainer: string; sha256: string; origin: string }[];
     expect(revealed).toHaveLength(Object.keys(manifest).length);
     for (const rep of revealed) expect(rep.sha256).toBe(manifest[basename(rep.cryptainer)]!.plaintext_sha256);
+    // wacryptolib itself, given only the answers as its predecrypted symkeys (the gateway's path) and a pool
+    // without a single private key, reveals the same plaintexts: the answers are exactly what it expects.
+    const publicOnly = copyOf(POOL, dir, 'public-pool');
+    for (const e of readdirSync(publicOnly, { recursive: true, withFileTypes: true }))
+      if (e.isFile() && e.name.endsWith('_private_key.pem')) rmSync(join(e.parentPath, e.name));
+    requireWacryptolib();
+    const names = Object.keys(manifest).sort();
+    const wa = JSON.parse(
+      execFileSync(join(VENV_BIN, 'python'), [join(ROOT, 'tests', 'interop', 'wa_answers.py')], {
+        input: JSON.stringify({
+          pool: publicOnly,
+          response_key: join(reqDir, 'response-key.pem'),
+          answers: doc.requests.map((x, i) => ({ request: x.request_file, response: responses[i] })),
+          cryptainers: names.map((n) => join(crypt, n)),
+        }),
+        encoding: 'utf8',
+        env: { ...process.env, _WA_RANDOMIZE_CLI_APP_DIR: '1' },
+      }),
+    ) as { ok: boolean; sha256: string; errors: string[]; predecrypted: number }[];
+    expect(wa.map((x) => x.sha256)).toEqual(names.map((n) => manifest[n]!.plaintext_sha256));
+    for (const x of wa) expect(x).toMatchObject({ ok: true, errors: [] });
+    expect(wa[0]!.predecrypted).toBe(doc.requests.reduce((n, x) => n + x.keys, 0));
   });
 
   it('a key layer that needs a second round (RSA under another RSA) is refused by the request, naming the layer', async () => {
