@@ -4,7 +4,6 @@
  * `reveal answer` and `reveal combine` are done. Checked by looking: the buffers are caught as they are made
  * (node:crypto's privateDecrypt, Buffer.concat and Buffer.from wrapped), then read after the command.
  */
-import * as crypto from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { shidi } from './helpers/cli.js';
