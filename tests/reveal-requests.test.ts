@@ -615,6 +615,13 @@ describe('other cryptainers', () => {
     const revealed = JSON.parse(c.stdout).revealed as { cryptainer: string; sha256: string; origin: string }[];
     expect(revealed).toHaveLength(Object.keys(manifest).length);
     for (const rep of revealed) expect(rep.sha256).toBe(manifest[basename(rep.cryptainer)]!.plaintext_sha256);
+    // Verified as decrypt verifies: the same verdicts, signatures included (the fixtures carry RSA_PSS, DSA and ECDSA).
+    const d = await shidi(['decrypt', crypt, '--keys', POOL, '--out', join(dir, 'decrypted'), '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    const verdicts = (x: { integrity: string; origin: string; signatures: { algo: string; verified: boolean }[] }[]) =>
+      x.map((r) => ({ integrity: r.integrity, origin: r.origin, signatures: r.signatures.map((g) => [g.algo, g.verified]) }));
+    expect(verdicts(revealed as never)).toEqual(verdicts(JSON.parse(d.stdout).revealed));
+    expect(revealed.filter((r) => r.origin === 'signed').length).toBeGreaterThanOrEqual(3);
     // wacryptolib itself, given only the answers as its predecrypted symkeys (the gateway's path) and a pool
     // without a single private key, reveals the same plaintexts: the answers are exactly what it expects.
     const publicOnly = copyOf(POOL, dir, 'public-pool');
