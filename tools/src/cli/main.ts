@@ -10,6 +10,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { provisionCommand } from './commands/provision.js';
 import { registryCommand } from './commands/registry.js';
+import { revealCommand } from './commands/reveal.js';
 import { simCommand } from './commands/sim.js';
 import { verifyCommand } from './commands/verify.js';
 import { failureDocument, jsonText, processIo, type Io } from './io.js';
@@ -89,7 +90,17 @@ async function run(argv: string[], io: Io): Promise<number> {
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, provisionCommand, registryCommand]) {
+  for (const make of [
+    decryptCommand,
+    revealCommand,
+    verifyCommand,
+    inspectCommand,
+    keygenCommand,
+    captureCommand,
+    simCommand,
+    provisionCommand,
+    registryCommand,
+  ]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     for (const sub of cmd.commands) sub.configureOutput(output(`shidi ${cmd.name()} ${sub.name()}`)).exitOverride();

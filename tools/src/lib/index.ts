@@ -88,6 +88,25 @@ export {
   revealBatch,
 } from './reveal-batch.js';
 
+// Revelation requests (docs/revelation-requests.md): each guardian unwraps their own keys on their own machine.
+export {
+  answerRequest,
+  type AskedItem,
+  checkRequest,
+  combineResponses,
+  type CombineResult,
+  createRequesterKeyFile,
+  makeRevelationRequest,
+  type PartyRef,
+  readRequesterKeyFile,
+  readRequestFile,
+  REQUEST_SUFFIX,
+  type RequestSummary,
+  type RequestView,
+  RESPONSE_SUFFIX,
+  writeNewFile,
+} from './revelation/index.js';
+
 // Evidence: `shidi verify`'s checks and their findings.
 export type { Finding, Part, Verdict } from './evidence/findings.js';
 export { certifiedKeyFolder } from './evidence/device-certificates.js';

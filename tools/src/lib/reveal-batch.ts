@@ -148,6 +148,7 @@ export async function revealBatch(paths: string[], opts: RevealBatchOptions, eve
           );
         const r = await revealCryptainer(file, opts.out, {
           pool: opts.pool,
+          ...(opts.answers ? { answers: opts.answers } : {}),
           allowUnfinished: opts.allowUnfinished,
           checkSignatures: opts.checkSignatures,
           requireSignature: opts.requireSignature,

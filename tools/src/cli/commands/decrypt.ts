@@ -9,6 +9,7 @@ import {
   NOT_A_RECORD_STREAM,
   REQUIRE_SIGNATURE_FLAG,
   revealBatch,
+  type RevealBatchEvents,
   type RevealReport,
   ShidiError,
   trustFromFiles,
@@ -94,23 +95,7 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
           progress.bar = byteProgress(rep, bytes, 'revealing');
         },
         onProgress: (n) => progress.bar?.add(n),
-        onRevealed: (file, r) => {
-          const state =
-            r.state === 'incomplete'
-              ? `INCOMPLETE, ${r.incomplete}; `
-              : r.state === 'finished-payload-pending-header'
-                ? 'complete payload, header never finalized; '
-                : '';
-          const segs = r.segments_restored === undefined ? '' : `${r.segments_restored} segment(s) verified; `;
-          rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${describeVerdict(r)})`);
-          if (opts.verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
-          for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
-        },
-        onExported: (x) => {
-          rep.result(`exported ${x.input} -> ${x.output}/ (${x.records} records: ${x.sensors.map((s) => `${s.name} ${s.records}`).join(', ')})`);
-          for (const w of x.warnings) rep.warn(w);
-        },
-        onNotExported: (_cryptainer, restored) => rep.warn(`${basename(restored)}: not a Shidi record stream, nothing exported`),
+        ...revealPrinters(rep, Boolean(opts.verbose)),
       },
     ).finally(() => {
       progress.bar?.stop();
@@ -140,6 +125,29 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       );
     done(exitCode);
   });
+}
+
+/** How every revealing command prints each cryptainer revealed and each export (decrypt, reveal combine). */
+export function revealPrinters(rep: Reporter, verbose: boolean): Pick<RevealBatchEvents, 'onRevealed' | 'onExported' | 'onNotExported'> {
+  return {
+    onRevealed: (file, r) => {
+      const state =
+        r.state === 'incomplete'
+          ? `INCOMPLETE, ${r.incomplete}; `
+          : r.state === 'finished-payload-pending-header'
+            ? 'complete payload, header never finalized; '
+            : '';
+      const segs = r.segments_restored === undefined ? '' : `${r.segments_restored} segment(s) verified; `;
+      rep.result(`revealed ${file.path} -> ${r.output} (${r.bytes} bytes, sha256 ${r.sha256}; ${state}${segs}${describeVerdict(r)})`);
+      if (verbose) rep.note(`  keys used: ${r.keys_used.map((h) => holderLabel(h)).join(', ')}`);
+      for (const w of r.warnings) rep.warn(`${file.plainName}: ${w}`);
+    },
+    onExported: (x) => {
+      rep.result(`exported ${x.input} -> ${x.output}/ (${x.records} records: ${x.sensors.map((s) => `${s.name} ${s.records}`).join(', ')})`);
+      for (const w of x.warnings) rep.warn(w);
+    },
+    onNotExported: (_cryptainer, restored) => rep.warn(`${basename(restored)}: not a Shidi record stream, nothing exported`),
+  };
 }
 
 /** "integrity verified; origin signed by …": the two verdicts, never merged into one word. */

@@ -13,6 +13,7 @@ import {
   ShidiError,
   createReleaseKey,
   createOperatorKeyFile,
+  createRequesterKeyFile,
 } from '../../lib/index.js';
 import { resolve } from 'node:path';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
@@ -32,6 +33,7 @@ interface KeygenCliOptions extends CommonOptions {
   testGuardians?: boolean;
   cryptoconfOut?: string;
   operator?: string;
+  requester?: string;
 }
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
@@ -53,6 +55,7 @@ async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir
     ['--test-guardians', opts.testGuardians],
     ['--cryptoconf-out', opts.cryptoconfOut],
     ['--operator', opts.operator],
+    ['--requester', opts.requester],
   ]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const k = await createReleaseKey(dir, { passphrase });
@@ -85,6 +88,7 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
     ['--passphrase-hint', opts.passphraseHint],
     ['--release', opts.release],
     ['--operator', opts.operator],
+    ['--requester', opts.requester],
   ]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const r = await createRegistry(opts.registry!, { name: opts.name ?? 'Shidi device registry', passphrase });
@@ -115,6 +119,7 @@ function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: st
     ['--passphrase-hint', opts.passphraseHint],
     ['--test-guardians', opts.testGuardians],
     ['--cryptoconf-out', opts.cryptoconfOut],
+    ['--requester', opts.requester],
   ]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const k = createOperatorKeyFile(file, passphrase);
@@ -126,6 +131,30 @@ function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: st
   rep.note(`Next: shidi provision --port PORT --operator-key ${displayPath(file)} …`);
 }
 
+/** `--requester FILE`: the key that signs revelation requests (docs/revelation-requests.md). */
+function makeRequesterKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: string): void {
+  refuseOthers('--requester', 'a requester key is one ECDSA P-256 key', [
+    ['--keys', opts.keys],
+    ['--registry', opts.registry],
+    ['--release', opts.release],
+    ['--operator', opts.operator],
+    ['--name', opts.name],
+    ['--keychains', opts.keychains],
+    ['--bits', opts.bits],
+    ['--passphrase-hint', opts.passphraseHint],
+    ['--test-guardians', opts.testGuardians],
+    ['--cryptoconf-out', opts.cryptoconfOut],
+  ]);
+  const passphrase = singlePassphrase(io, opts.passphraseFile);
+  const k = createRequesterKeyFile(file, passphrase);
+  if (!passphrase) rep.warn('the requester key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
+  rep.json({ ok: true, requester_key: resolve(file), fingerprint: k.fingerprint, passphrase_protected: Boolean(passphrase) });
+  rep.result(`created a requester key (ECDSA P-256) in ${displayPath(file)}`);
+  rep.result(`  fingerprint ${k.fingerprint}`);
+  rep.note('Next: tell your guardians this fingerprint by a channel they trust (they pin it with shidi reveal answer --expect-requester),');
+  rep.note(`      then ask them:  shidi reveal request RECORDINGS… --reason "…" --requester-key ${displayPath(file)} --out REQUEST_DIR`);
+}
+
 export function keygenCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
     new Command('keygen')
@@ -134,6 +163,10 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       .option('-r, --registry <dir>', 'instead: create a device registry in this new folder (its CA key, certificate, serial counter, CRL; docs/registry.md)')
       .option('--release <dir>', 'instead: make a release key (RSA-3072) that signs core images, in DIR (created if missing)')
       .option('--operator <file>', 'instead: make an operator key (ECDSA P-256, PKCS#8 PEM) for shidi provision, in this new file')
+      .option(
+        '--requester <file>',
+        'instead: make a requester key (ECDSA P-256, PKCS#8 PEM) that signs revelation requests (shidi reveal request), in this new file',
+      )
       .option('--name <name>', "the guardian's name (keystore_owner); with --registry, the registry's name")
       .option('--keychains <n>', `number of RSA_OAEP keypairs (default 1, at most ${MAX_KEYCHAINS})`, numberOption({ min: 1, max: MAX_KEYCHAINS, whole: true }))
       .option('--bits <bits>', 'RSA key size: 2048 (default), 3072 or 4096', choiceOption(KEY_BITS))
@@ -149,6 +182,7 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
   shidi keygen --registry reg/ --name "Shidi fleet" --passphrase-file ca.pass
   shidi keygen --release release-key/ --passphrase-file release.pass
   shidi keygen --operator operator.pem --passphrase-file operator.pass
+  shidi keygen --requester me.pem --passphrase-file me.pass
 `,
       ),
   ).action(async (opts: KeygenCliOptions) => {
@@ -168,8 +202,15 @@ export function keygenCommand(io: Io, done: (code: number) => void): Command {
       done(0);
       return;
     }
+    if (opts.requester !== undefined) {
+      makeRequesterKey(io, rep, opts, opts.requester);
+      done(0);
+      return;
+    }
     if (opts.keys === undefined)
-      throw usage('nothing to make — give --keys POOL (guardian keys), --registry DIR (a device registry) or --release DIR (a core release key)');
+      throw usage(
+        'nothing to make — give --keys POOL (guardian keys), --registry DIR (a device registry), --release DIR (a core release key), --operator FILE or --requester FILE',
+      );
     const keys = opts.keys;
     if (opts.testGuardians) {
       refuseOthers('--test-guardians', 'test keys have fixed names, one keychain each, no passphrase', [

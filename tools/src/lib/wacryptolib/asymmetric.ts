@@ -17,26 +17,42 @@ export function checkRsaKey(key: KeyObject, what: string): void {
   if (bits < MIN_RSA_BITS) throw badInput(`${what} has ${bits} bits; wacryptolib refuses RSA keys under ${MIN_RSA_BITS}`, 'bad-key');
 }
 
-export function oaepEncryptChunks(publicKey: KeyObject, plaintext: Uint8Array): Buffer[] {
+/**
+ * `label` is OAEP's label (wacryptolib always leaves it empty; revelation responses bind each answer to its
+ * request and item with one, docs/revelation-requests.md).
+ */
+export function oaepEncryptChunks(publicKey: KeyObject, plaintext: Uint8Array, label?: Uint8Array): Buffer[] {
   const chunks: Buffer[] = [];
   for (let off = 0; off < plaintext.length; off += OAEP_CHUNK_SIZE)
     chunks.push(
-      publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, plaintext.subarray(off, off + OAEP_CHUNK_SIZE)),
+      publicEncrypt(
+        { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512', ...(label ? { oaepLabel: label } : {}) },
+        plaintext.subarray(off, off + OAEP_CHUNK_SIZE),
+      ),
     );
   return chunks;
 }
 
-/** Throws (exit 1) on any chunk that does not decrypt: a wrong key and an altered chunk look alike. */
-export function oaepDecryptChunks(privateKey: KeyObject, chunks: Uint8Array[], what: string): Buffer {
-  return Buffer.concat(
-    chunks.map((c, i) => {
+/**
+ * Throws (exit 1) on any chunk that does not decrypt: a wrong key, a wrong label and an altered chunk look
+ * alike. The plaintext is usually a key struct: the per-chunk pieces are wiped once joined.
+ */
+export function oaepDecryptChunks(privateKey: KeyObject, chunks: Uint8Array[], what: string, label?: Uint8Array): Buffer {
+  const parts: Buffer[] = [];
+  try {
+    for (const [i, c] of chunks.entries()) {
       try {
-        return privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, c);
+        parts.push(
+          privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512', ...(label ? { oaepLabel: label } : {}) }, c),
+        );
       } catch {
         throw failed(`${what}: RSA-OAEP chunk ${i + 1} of ${chunks.length} does not decrypt — wrong key, or the wrapped key was altered`, 'oaep');
       }
-    }),
-  );
+    }
+    return Buffer.concat(parts);
+  } finally {
+    for (const p of parts) p.fill(0);
+  }
 }
 
 /** The message whose SHA-512 the signer signs. */

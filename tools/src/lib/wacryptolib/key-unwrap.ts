@@ -7,7 +7,7 @@
 import { ShidiError } from '../errors.js';
 import { asInteger, dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from './ejson.js';
 import { oaepDecryptChunks } from './asymmetric.js';
-import { isAsym, isShared, type KeyLayer, type AsymKeyLayer } from './model.js';
+import { isAsym, isShared, type KeyLayer, type AsymKeyLayer, type Trustee } from './model.js';
 import { combineShards, type Shard } from './shamir.js';
 import { decryptBytes, symkeyFromEJson } from './symmetric.js';
 import { shortUid, type KeyPool, type KeyProblem } from './keystore.js';
@@ -30,6 +30,22 @@ export type Problem =
   | { kind: 'all'; problems: Problem[] };
 
 type Outcome = { ok: true; value: Buffer } | { ok: false; problem: Problem };
+
+/**
+ * Key structs unwrapped elsewhere — by each guardian on their own machine, in answer to a revelation request
+ * (docs/revelation-requests.md) — used in place of private keys: an RSA leaf is then opened only by the
+ * answer given for exactly its wrapped bytes, as wacryptolib's predecrypted symkeys are.
+ */
+export interface AnswerSource {
+  /** The key struct `holder` unwrapped for exactly `wrapped` (a copy, which the caller wipes), or null. */
+  keyStruct(holder: Holder, wrapped: Uint8Array): Buffer | null;
+  /** Whether `holder` answered at all (for parts a failed revelation never reached). */
+  answered(holder: Holder): boolean;
+  /** Why `holder`'s part is missing, one clause without a fix (e.g. "has not answered request …"). */
+  missing(holder: Holder): string;
+  /** The name the requester gave this trustee when asking; null to ask the key pool. */
+  nameOf(trustee: Trustee): string | null;
+}
 
 export function holderLabel(h: Holder, first = true): string {
   return `${h.owner} (${first ? 'keychain ' : ''}${shortUid(Uuid.parse(h.keychain_uid))})`;
@@ -87,12 +103,14 @@ export class KeyUnwrapper {
     private readonly what: string,
     /** The header's cleartext metadata, compared with the copy sealed in every RSA key struct. */
     private readonly metadata: EJson = null,
+    /** Guardians' answers instead of private keys: the pool then serves only names. */
+    private readonly answers: AnswerSource | null = null,
   ) {}
 
   holderOf(layer: AsymKeyLayer): Holder {
     const t = layer.key_cipher_trustee;
     return {
-      owner: this.pool.trusteeName(t),
+      owner: this.answers?.nameOf(t) ?? this.pool.trusteeName(t),
       keychain_uid: (layer.keychain_uid ?? this.defaultKeychain).toString(),
       keystore_uid: t.trustee_type === 'authenticator' ? t.keystore_uid.toString() : null,
       trustee_type: t.trustee_type,
@@ -134,6 +152,7 @@ export class KeyUnwrapper {
   private absence(layer: KeyLayer): Problem | null {
     if (isAsym(layer)) {
       const holder = this.holderOf(layer);
+      if (this.answers) return this.answers.answered(holder) ? null : { kind: 'key', holder, problem: 'missing', message: this.answers.missing(holder) };
       const absent = this.pool.privateKeyAbsence({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychain_uid), algo: 'RSA_OAEP' });
       return absent ? { kind: 'key', holder, ...absent } : null;
     }
@@ -171,7 +190,7 @@ export class KeyUnwrapper {
     const cipherdict = this.parse(data, 'wrapped key');
     if (!isEJsonObject(cipherdict)) return this.damaged(`a wrapped key for ${layer.key_cipher_algo} is not valid JSON (altered?)`);
     try {
-      if (isAsym(layer)) return await this.unwrapRsa(layer, cipherdict.ciphertext_chunks ?? cipherdict.digest_list);
+      if (isAsym(layer)) return await this.unwrapRsa(layer, cipherdict.ciphertext_chunks ?? cipherdict.digest_list, data);
       if (isShared(layer)) return await this.unwrapShared(layer, cipherdict.shard_ciphertexts);
       const sub = await this.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
       if (!sub.ok) return sub;
@@ -188,15 +207,28 @@ export class KeyUnwrapper {
     }
   }
 
-  private async unwrapRsa(layer: AsymKeyLayer, chunks: EJson | undefined): Promise<Outcome> {
+  /** The key struct of an RSA leaf: from the holder's answer, or decrypted with the holder's private key. */
+  private async keyStructOf(layer: AsymKeyLayer, holder: Holder, chunks: Uint8Array[], wrapped: Buffer): Promise<Outcome> {
+    if (this.answers) {
+      const answer = this.answers.keyStruct(holder, wrapped);
+      if (!answer) return { ok: false, problem: { kind: 'key', holder, problem: 'missing', message: this.answers.missing(holder) } };
+      return { ok: true, value: answer };
+    }
+    const found = await this.pool.privateKey({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychain_uid), algo: 'RSA_OAEP' });
+    if (!found.ok) return { ok: false, problem: { kind: 'key', holder, problem: found.problem, message: found.message } };
+    return { ok: true, value: oaepDecryptChunks(found.key, chunks, `${this.what}: key of ${holderLabel(holder)}`) };
+  }
+
+  private async unwrapRsa(layer: AsymKeyLayer, chunks: EJson | undefined, wrapped: Buffer): Promise<Outcome> {
     const holder = this.holderOf(layer);
     if (!Array.isArray(chunks) || chunks.length === 0 || !chunks.every((c) => c instanceof Uint8Array))
       return this.damaged(`the RSA_OAEP ciphertext for ${holderLabel(holder)} has no chunks (altered?)`);
-    const found = await this.pool.privateKey({ trustee: layer.key_cipher_trustee, keychainUid: Uuid.parse(holder.keychain_uid), algo: 'RSA_OAEP' });
-    if (!found.ok) return { ok: false, problem: { kind: 'key', holder, problem: found.problem, message: found.message } };
-    const plain = oaepDecryptChunks(found.key, chunks as Uint8Array[], `${this.what}: key of ${holderLabel(holder)}`);
+    const got = await this.keyStructOf(layer, holder, chunks as Uint8Array[], wrapped);
+    if (!got.ok) return got;
+    const plain = got.value;
     this.used.push(holder);
     const struct = this.parse(plain, 'key struct');
+    plain.fill(0); // the key struct holds the unwrapped key: only the copy taken below lives on
     // wacryptolib reads both fields; a struct without them did not come from its encryptor.
     if (!isEJsonObject(struct) || !(struct.key_bytes instanceof Uint8Array) || !Object.hasOwn(struct, 'cryptainer_metadata'))
       return this.damaged(`the key struct unwrapped by ${holderLabel(holder)} is malformed`);
@@ -204,7 +236,9 @@ export class KeyUnwrapper {
     // cleartext one, which anyone can edit; comparing makes such an edit visible.
     if (dumpEJson(struct.cryptainer_metadata!) !== dumpEJson(this.metadata))
       return this.damaged('the cleartext cryptainer_metadata differs from the copy sealed in the wrapped key — the header was altered');
-    return { ok: true, value: Buffer.from(struct.key_bytes) };
+    const value = Buffer.from(struct.key_bytes);
+    struct.key_bytes.fill(0);
+    return { ok: true, value };
   }
 
   private async unwrapShared(layer: Extract<KeyLayer, { key_cipher_algo: '[SHARED_SECRET]' }>, ciphertexts: EJson | undefined): Promise<Outcome> {

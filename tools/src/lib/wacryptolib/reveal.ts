@@ -26,7 +26,7 @@ import { checkSignatureKey, verifySignature } from './asymmetric.js';
 import type { DeviceVerdict } from '../registry/trust.js';
 import type { CryptainerFile } from './cryptainer-file.js';
 import { NODE_HASH } from './hashes.js';
-import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type Holder, type Problem } from './key-unwrap.js';
+import { KeyUnwrapper, describeProblem, isOnlyMissingKeys, type AnswerSource, type Holder, type Problem } from './key-unwrap.js';
 import type { KeyPool } from './keystore.js';
 import type { PayloadLayer, SignatureConf } from './model.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
@@ -50,6 +50,11 @@ import {
 
 export interface RevealOptions {
   pool: KeyPool;
+  /**
+   * The guardians' answers to a revelation request, in place of their private keys (the pool then serves
+   * names and signers' public keys only), with what to do when some are missing.
+   */
+  answers?: { source: AnswerSource; fix: string };
   /**
    * Reveal an unfinished (pending) cryptainer of wacryptolib ciphers, unauthenticated, to NAME.unfinished;
    * and an incomplete segmented payload, its verified segments only, to NAME.
@@ -142,14 +147,26 @@ export const UNFINISHED_SUFFIX = '.unfinished';
 const layerName = (layers: PayloadLayer[], i: number) => `layer ${i + 1} of ${layers.length} (${layers[i]!.payload_cipher_algo})`;
 
 /** Unwraps every payload layer's key; throws one error naming everything that is missing. */
-export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, used: Holder[] = [], warnings: string[] = []): Promise<PayloadKey[]> {
+export async function unwrapPayloadKeys(
+  file: CryptainerFile,
+  pool: KeyPool,
+  used: Holder[] = [],
+  warnings: string[] = [],
+  answers: RevealOptions['answers'] = undefined,
+): Promise<PayloadKey[]> {
   const { cryptainer } = file;
   const layers = cryptainer.payload_cipher_layers;
   const keys: PayloadKey[] = [];
   const problems: { layer: number; problem: Problem }[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i]!;
-    const unwrapper = new KeyUnwrapper(pool, cryptainer.keychain_uid, `${file.plainName}: ${layerName(layers, i)}`, cryptainer.cryptainer_metadata);
+    const unwrapper = new KeyUnwrapper(
+      pool,
+      cryptainer.keychain_uid,
+      `${file.plainName}: ${layerName(layers, i)}`,
+      cryptainer.cryptainer_metadata,
+      answers?.source ?? null,
+    );
     const out = await unwrapper.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
     used.push(...unwrapper.used);
     warnings.push(...unwrapper.warnings);
@@ -168,7 +185,10 @@ export async function unwrapPayloadKeys(file: CryptainerFile, pool: KeyPool, use
     const text = problems.map(({ layer, problem }) => (layers.length > 1 ? `${layerName(layers, layer)}: ` : '') + describeProblem(problem)).join('; ');
     const details = { problems };
     if (problems.every(({ problem }) => isOnlyMissingKeys(problem)))
-      throw notEnoughKeys(`cannot reveal ${file.plainName}: ${text}${text.includes(' — ') ? '' : " — bring the missing guardians' keys (--keys)"}`, details);
+      throw notEnoughKeys(
+        `cannot reveal ${file.plainName}: ${text}${text.includes(' — ') ? '' : ` — ${answers?.fix ?? "bring the missing guardians' keys (--keys)"}`}`,
+        details,
+      );
     throw failed(`cannot reveal ${file.plainName}: ${text}`, 'key-unwrap', details);
   }
   return keys;
@@ -393,7 +413,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const signatures = checkSignatures ? prepareSignatures(file, opts.pool) : [];
 
   const keysUsed: Holder[] = [];
-  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed, warnings);
+  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed, warnings, opts.answers);
 
   // The segmented verdict, before a byte is written.
   const segKey = segmented ? (keys[outer] as SegmentedKey) : null;
