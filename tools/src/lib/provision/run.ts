@@ -8,6 +8,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { compileCryptoconfDetailed, FULL_POLICY_CODE, type FullPolicy } from '../device-conf/compile.js';
 import { loadCryptoconfFile } from '../device-conf/load.js';
+import { SEG_ALGO } from '../../../../host-sim/src/abi.generated.js';
 import { ExitCode, failed, ShidiError } from '../errors.js';
 import { uuidText } from '../evidence/device-id.js';
 import { checkPop, deviceUidOf, enrolDevice, judgeDevice, openRegistry, popChallenge, trustFromRegistry, type OpenRegistry } from '../registry/index.js';
@@ -147,6 +148,23 @@ function settingsOf(o: ProvisionInputs, deviceId: Uint8Array): RecordingSettings
   };
 }
 
+/**
+ * Everything the run will send, checked before the device is touched: the settings against the device's
+ * ranges and the cryptoconf compiled against --keys (a guardian whose key is missing exits 4 and names it),
+ * so that bad input changes nothing on the device. The pseudonym, when it comes from the device id, is
+ * checked with a stand-in of the same shape.
+ */
+async function checkInputs(o: ProvisionInputs, conf: ReturnType<typeof loadCryptoconfFile>): Promise<void> {
+  const outer = conf.payload_cipher_layers.at(-1)?.payload_cipher_algo;
+  if (o.segmentBytes !== undefined && outer !== SEG_ALGO)
+    throw new ShidiError(
+      ExitCode.usage,
+      `--segment-bytes ${o.segmentBytes}: ${o.cryptoconf}'s payload is ${outer ?? 'not encrypted'}, not ${SEG_ALGO}, so it has no segments — drop --segment-bytes`,
+      'usage',
+    );
+  await compileFor(o, conf, settingsOf(o, new Uint8Array(16)));
+}
+
 /** The conf compiled with the settings' slice length and pseudonym, so its digest is stable run after run. */
 function compileFor(o: ProvisionInputs, conf: ReturnType<typeof loadCryptoconfFile>, settings: RecordingSettings) {
   return compileCryptoconfDetailed(conf, new KeyPool([o.keys]), {
@@ -182,8 +200,10 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, pro
   };
   progress.begin?.('info');
   const now = o.now ?? Date.now;
-  // Inputs are read before the device is touched: a bad conf or registry changes nothing on it.
+  // Inputs are read and checked before the device is touched: a bad conf, key pool, setting or registry
+  // changes nothing on it.
   const conf = loadCryptoconfFile(o.cryptoconf);
+  await checkInputs(o, conf);
   const reg = await openRegistry(o.registry, o.registryPassphrase);
   const caDigest = sha256(new Uint8Array(reg.ca.rawData));
 
@@ -333,6 +353,7 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, pro
  */
 export async function planProvision(client: ProvisionClient, o: ProvisionInputs): Promise<Step[]> {
   const conf = loadCryptoconfFile(o.cryptoconf);
+  await checkInputs(o, conf);
   const reg = await openRegistry(o.registry, o.registryPassphrase);
   const info = await client.info();
   const status = await client.status();
