@@ -14,6 +14,8 @@ import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestGuardians } from '../tools/src/lib/keygen.js';
 import { createRegistry } from '../tools/src/lib/registry/index.js';
+import { PassThrough } from 'node:stream';
+import { main } from '../tools/src/cli/main.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 import { WAMR_RUNNER } from '../host-sim/src/wamr-body.js';
@@ -246,6 +248,19 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
       lock: 'skipped',
     });
     expect(recordLines()).toHaveLength(1);
+    // The same run at a terminal: a progress bar of the nine steps on stderr, each step's line above it.
+    let err = '';
+    const stdin = new PassThrough();
+    stdin.end();
+    const code = await main(provisionArgs(sim.port), {
+      stdout: { write: () => true },
+      stderr: { write: (t: string) => (err += t), isTTY: true },
+      stdin,
+      env: {},
+    });
+    expect(code).toBe(0);
+    expect(err).toMatch(/provisioning \[█+\] 9\/9 done/);
+    expect(err).toMatch(/\[9\/9\] lock: not asked \(--lock\)/);
   });
 
   it('--lock without --yes and without a terminal is refused (exit 2); --dry-run prints the eFuse plan and locks nothing', async () => {

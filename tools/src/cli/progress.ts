@@ -77,10 +77,13 @@ export function stepProgress(rep: Reporter, steps: readonly string[], label: str
     {
       stream: rep.io.stderr as unknown as NodeJS.WritableStream,
       format: `${label} [{bar}] {value}/{total} {doing}`,
-      hideCursor: true,
+      // Nothing a Ctrl-C could leave behind on the terminal (a hidden cursor, wrapping off), and no SIGINT
+      // handler of the bar's own: an interrupted run ends as any other (it resumes next time).
+      hideCursor: false,
+      linewrap: true,
+      gracefulExit: false,
       clearOnComplete: false,
       barsize: 18,
-      gracefulExit: true,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -88,7 +91,8 @@ export function stepProgress(rep: Reporter, steps: readonly string[], label: str
   let finished = 0;
   let stopped = false;
   return {
-    begin: (step, doing) => bar.update(finished, { doing: `${step}: ${doing}…` }),
+    // What is under way stays short, so that the bar keeps to one line of a narrow terminal.
+    begin: (step, doing) => bar.update(finished, { doing: `${step}: ${doing}`.slice(0, 48) + '…' }),
     done: (step, line) => {
       finished++;
       bars.log(numbered(step, line) + '\n');
