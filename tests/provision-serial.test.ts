@@ -322,7 +322,7 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     ]);
     const human = await shidi(['provision', '--port', sim.port, '--status']);
     expect(human.stdout).toMatch(/security eFuses: 6 of 6 steps burned/);
-    expect(human.stdout).toMatch(/burned SECURE_DOWNLOAD: espefuse --port \S+ burn-efuse ENABLE_SECURITY_DOWNLOAD/);
+    expect(human.stdout).toMatch(/SECURE_DOWNLOAD: burned \(espefuse --port \S+ burn-efuse ENABLE_SECURITY_DOWNLOAD/);
     sim.child.kill('SIGTERM');
     expect(await sim.exit).toBe(0);
     expect(JSON.parse(sim.lines.at(-1)!)).toMatchObject({ ok: true, stopped_by: 'stop' });

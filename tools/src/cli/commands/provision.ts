@@ -178,10 +178,13 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
         rep.result(
           status.efuses === null
             ? '  security eFuses: the device cannot read them'
-            : `  security eFuses: ${burned} of ${fuses.length} steps burned${burned === fuses.length ? ' (a signature from this device needs its key, which only signed firmware can use)' : ''}`,
+            : `  security eFuses: ${burned} of ${fuses.length} steps burned${burned === 0 ? ' (--lock --dry-run lists them)' : ''}`,
         );
         if (!o.dryRun && burned > 0)
-          for (const e of fuses.filter((x) => x.burned)) rep.result(`    burned ${e.efuse}: ${e.commands.at(-1)}\n      made permanent: ${e.irreversible}`);
+          for (const e of fuses) {
+            rep.result(`    ${e.efuse}: ${e.burned ? 'burned' : 'not burned'} (${e.commands.at(-1)})`);
+            if (e.burned) rep.result(`      made permanent: ${e.irreversible}`);
+          }
         if (o.dryRun) {
           rep.result('Dry run: nothing was changed. A run would:');
           for (const p of plan ?? []) rep.result(`  ${p.outcome === 'planned' ? 'do  ' : 'keep'} ${p.step}: ${p.detail}`);
