@@ -9,7 +9,7 @@
  * simulated eFuse key come along).
  */
 import { constants, createHash, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decoder } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,17 @@ describe.each(BODIES)('a provisioned device under the %s body', (body) => {
     const again = dev.client();
     expect(await again.lock(operator)).toBe(EFUSE_ALL);
     expect(await again.status()).toMatchObject({ state: 'locked', efuses: EFUSE_ALL });
+  });
+
+  it('an eFuse record that does not read as a mask is never taken for none burned: status says null, lock is refused', async () => {
+    const { dir, host } = await clone();
+    mkdirSync(join(dir, 'efuse'), { recursive: true });
+    writeFileSync(join(dir, 'efuse', 'security'), 'burned?\n');
+    const before = flash(dir);
+    expect(await host.status()).toMatchObject({ state: 'provisioned', efuses: null });
+    await refusedWith(host.lock(operator), 'EFUSE_FAILED');
+    expect((await host.status()).state).toBe('provisioned');
+    expect(flash(dir)).toEqual(before);
   });
 
   it('a cryptoconf naming a guardian without a key (no modulus), or with a truncated one: EBADCONF, the installed conf kept', async () => {
