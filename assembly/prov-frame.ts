@@ -9,13 +9,13 @@ import { STAGE, STAGE_SIZE } from "./buffers";
 import { crc16 } from "./prov-crc";
 import { digit } from "./sink";
 import { serial_write } from "./hal";
+import { PROV_LINE_RAW, PROV_MARK_FIRST, PROV_MARK_NEXT } from "./prov-abi";
 
-export const MARK_FIRST_0: u8 = 0x06;
-export const MARK_FIRST_1: u8 = 0x09;
-export const MARK_NEXT_0: u8 = 0x04;
-export const MARK_NEXT_1: u8 = 0x14;
-/** Raw bytes per line: 127 base64 quads, so marker + 508 characters + '\n' = 511 <= PROV_LINE_MAX. */
-export const LINE_RAW: i32 = 381;
+const MARK_FIRST_0: i32 = PROV_MARK_FIRST >> 8;
+const MARK_FIRST_1: i32 = PROV_MARK_FIRST & 0xff;
+const MARK_NEXT_0: i32 = PROV_MARK_NEXT >> 8;
+const MARK_NEXT_1: i32 = PROV_MARK_NEXT & 0xff;
+const LINE_RAW = PROV_LINE_RAW;
 /** Length field + body + CRC. */
 const FRAME_MAX: i32 = 2 + PROV_MESSAGE_MAX + 2;
 
@@ -213,8 +213,8 @@ export function sendFrame(frame: usize, bodyLen: i32): void {
   const n = bodyLen + 4;
   for (let at = 0; at < n; at += LINE_RAW) {
     const m = min(LINE_RAW, n - at);
-    store<u8>(OUT, at == 0 ? MARK_FIRST_0 : MARK_NEXT_0);
-    store<u8>(OUT + 1, at == 0 ? MARK_FIRST_1 : MARK_NEXT_1);
+    store<u8>(OUT, <u8>(at == 0 ? MARK_FIRST_0 : MARK_NEXT_0));
+    store<u8>(OUT + 1, <u8>(at == 0 ? MARK_FIRST_1 : MARK_NEXT_1));
     let o: usize = 2;
     for (let j = 0; j < m; j += 3) {
       const p = frame + <usize>(at + j);

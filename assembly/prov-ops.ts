@@ -2,12 +2,12 @@
 // are checked (version, sequence, operation, state, arguments, operator signature) before anything
 // changes, and each gets exactly one answer frame. No operation returns a private key: the device key stays
 // in the secure element, and the only bytes made with it here are the registry's proof of possession.
-import { CONF_SIZE, PROV_LINE_MAX, PROV_MESSAGE_MAX, SHA256, SHA512, STATE_MAX_BYTES } from "./abi";
+import { CONF_SIZE, EFUSE_ALL, PROV_LINE_MAX, PROV_MESSAGE_MAX, SHA256, SHA512, STATE_MAX_BYTES } from "./abi";
 import { CONF } from "./buffers";
-import { CborReader, MT_BYTES, MT_MAP, MT_SIMPLE, MT_UINT, writeHead, writeText } from "./cbor";
+import { CborReader, MT_BYTES, MT_MAP, MT_SIMPLE, MT_TEXT, MT_UINT, writeHead } from "./cbor";
 import { parseConf } from "./conf";
 import { clearFailure, failed } from "./errors";
-import { HAL_ABI_VERSION, clock_set, clock_utc_ms, ecdsa_p256_verify, se_public, sha_digest } from "./hal";
+import { HAL_ABI_VERSION, clock_set, clock_utc_ms, ecdsa_p256_verify, efuse_burn, efuse_read, se_public, sha_digest } from "./hal";
 import {
   FRAME_BAD_BASE64,
   FRAME_BAD_CRC,
@@ -26,48 +26,92 @@ import * as rec from "./prov-store";
 import { random, startupHealthTest } from "./random";
 import { deviceFind, deviceInit, deviceUid, pssSign } from "./signer";
 import { Sink } from "./sink";
+import {
+  M_ARG_CERT,
+  M_ARG_CLOCK,
+  M_ARG_CONF,
+  M_ARG_OPERATOR_KEY,
+  M_ARG_POP_CA,
+  M_ARG_POP_NONCE,
+  M_ARG_SETTINGS,
+  M_BAD_CONF,
+  M_BAD_SIGNATURE,
+  M_CERT_UNREADABLE,
+  M_CLOCK_REFUSED,
+  M_CONF_UNREADABLE,
+  M_CONF_VS_SETTINGS,
+  M_EFUSE_FAILED,
+  M_FRAME_BASE64,
+  M_FRAME_CRC,
+  M_FRAME_LENGTH,
+  M_FRAME_LONG_LINE,
+  M_FRAME_OVERSIZE,
+  M_KEY_MISMATCH,
+  M_LOCKED_ISSUER,
+  M_LOCKED_OPERATOR,
+  M_MALFORMED,
+  M_NEED_CERT,
+  M_NEED_CONF,
+  M_NEED_SIGNATURE,
+  M_NO_CHALLENGE,
+  M_NO_KEY_YET,
+  M_NO_OPERATOR,
+  M_NOT_CERT,
+  M_NOT_PROVISIONED,
+  M_OPERATOR_BOUND,
+  M_OPERATOR_NOT_P256,
+  M_RATE_LIMITED,
+  M_RECORD_DAMAGED,
+  M_SE_KEY,
+  M_SE_PUBLIC,
+  M_SE_SIGN,
+  M_SETTINGS_RANGE,
+  M_SETTINGS_SHAPE,
+  M_SHA_FAILED,
+  M_STALE_SEQ,
+  M_STORE_CERT,
+  M_STORE_CONF,
+  M_STORE_FAILED,
+  M_STORE_KEYED,
+  M_STORE_LOCK,
+  M_STORE_OPERATOR,
+  M_STORE_SETTINGS,
+  M_STORE_UNREADABLE,
+  M_TRNG_FAILED,
+  M_UNKNOWN_OP,
+  M_VERSION,
+  OP_BIND,
+  OP_CERT,
+  OP_CHALLENGE,
+  OP_CLOCK,
+  OP_CONF,
+  OP_INFO,
+  OP_KEYGEN,
+  OP_LOCK,
+  OP_SETTINGS,
+  OP_STATUS,
+  PROV_AUTH_CONTEXT,
+  PROV_FREE_FAILURES,
+  PROV_NONCE_BYTES,
+  PROV_OPERATOR_KEY_BYTES,
+  PROV_POP_NONCE_BYTES,
+  PROV_SESSION_BYTES,
+  PROV_SETTINGS_MAX,
+  PROV_SIGNATURE_BYTES,
+  PROV_TEXT,
+  PROV_TEXT_AT,
+  PROV_VERSION,
+  ST_BLANK,
+  ST_CERTIFIED,
+  ST_KEYED,
+  ST_LOCKED,
+  ST_PROVISIONED,
+} from "./prov-abi";
 
-export const PROTOCOL_VERSION: u64 = 1;
-
-// Operations.
-const OP_INFO: u64 = 0;
-const OP_STATUS: u64 = 1;
-const OP_CHALLENGE: u64 = 2;
-const OP_BIND: u64 = 3;
-const OP_KEYGEN: u64 = 4;
-const OP_CERT: u64 = 5;
-const OP_CONF: u64 = 6;
-const OP_SETTINGS: u64 = 7;
-const OP_CLOCK: u64 = 8;
-const OP_LOCK: u64 = 9;
-
-// Error codes: MCUmgr's generic ones where they fit, the protocol's own from 256.
-const E_INVAL: i32 = 3;
-const E_BADSTATE: i32 = 6;
-const E_MSGSIZE: i32 = 7;
-const E_NOTSUP: i32 = 8;
-const E_CORRUPT: i32 = 9;
-const E_ACCESS: i32 = 11;
-const E_VERSION: i32 = 13;
-const E_SEQ: i32 = 256;
-const E_NOCHALLENGE: i32 = 257;
-const E_RATE: i32 = 258;
-const E_NOOPERATOR: i32 = 259;
-const E_LOCKED: i32 = 260;
-const E_BADCONF: i32 = 261;
-const E_BADCERT: i32 = 262;
-const E_BADSETTINGS: i32 = 263;
-const E_STORE: i32 = 264;
-const E_HW: i32 = 265;
-const E_KEYMISMATCH: i32 = 266;
-const E_BOUND: i32 = 267;
-
-/** Failed authentications after which the device gives one challenge per boot. */
-export const FREE_FAILURES: u32 = 5;
-const NONCE_BYTES: i32 = 32;
-const SESSION_BYTES: i32 = 8;
-const SIG_BYTES: i32 = 64;
-const POP_NONCE_BYTES: i32 = 32;
+const PROTOCOL_VERSION: u64 = <u64>PROV_VERSION;
+const NONCE_BYTES = PROV_NONCE_BYTES;
+const SESSION_BYTES = PROV_SESSION_BYTES;
+const SIG_BYTES = PROV_SIGNATURE_BYTES;
 
 // --- the answer buffer: 2 bytes of length, the body, 2 bytes of CRC ---------------------------------------
 
@@ -140,15 +184,14 @@ function ensureSession(): bool {
 
 // --- the request being handled --------------------------------------------------------------------------
 
-let errCode: i32 = 0;
-let errMsg: string = "";
+/** The refusal of the request being handled: a message id of prov-abi.ts (its code << 8 | its index). */
+let errMsg: i32 = 0;
 let argsPtr: usize = 0;
 let argsLen: i32 = 0;
 let authPtr: usize = 0;
 let op: u64 = 0;
 
-function err(code: i32, message: string): bool {
-  errCode = code;
+function err(message: i32): bool {
   errMsg = message;
   return false;
 }
@@ -179,7 +222,7 @@ function bytesArg(key: u64, min: i32, max: i32): usize {
 
 // --- operator authentication ------------------------------------------------------------------------------
 
-const AUTH_CONTEXT = "shidi provision auth v1";
+const AUTH_CONTEXT = PROV_AUTH_CONTEXT;
 const AUTH_MSG_LEN: i32 = 24 + 16 + NONCE_BYTES + 1 + 32;
 const AUTH_MSG: usize = memory.data(AUTH_MSG_LEN);
 const DEVICE_ID: usize = memory.data(16);
@@ -199,10 +242,10 @@ const EMPTY_MAP: usize = memory.data<u8>([0xa0]);
  * whatever the outcome; a wrong or missing one counts as a failure, persistently.
  */
 function authorised(key: usize): bool {
-  if (authPtr == 0) return err(E_ACCESS, "this operation needs the operator's signature (request key 4)");
+  if (authPtr == 0) return err(M_NEED_SIGNATURE);
   if (!nonceValid) {
     countFailure();
-    return err(E_NOCHALLENGE, "no challenge is outstanding (each is single-use and lost at reboot): ask for a challenge, then sign it");
+    return err(M_NO_CHALLENGE);
   }
   for (let i = 0; i < AUTH_CONTEXT.length; i++) store<u8>(AUTH_MSG + <usize>i, <u8>AUTH_CONTEXT.charCodeAt(i));
   store<u8>(AUTH_MSG + 23, 0);
@@ -211,14 +254,14 @@ function authorised(key: usize): bool {
   store<u8>(AUTH_MSG + 72, <u8>op);
   const a = argsPtr == 0 ? EMPTY_MAP : argsPtr;
   const al = argsPtr == 0 ? 1 : argsLen;
-  if (sha_digest(SHA256, a, al, AUTH_MSG + 73, 32) != 32) return err(E_HW, "the SHA engine failed");
+  if (sha_digest(SHA256, a, al, AUTH_MSG + 73, 32) != 32) return err(M_SHA_FAILED);
   nonceValid = false;
   memory.fill(NONCE, 0, NONCE_BYTES);
-  const v = ecdsa_p256_verify(key, rec.OPERATOR_KEY_BYTES, AUTH_MSG, AUTH_MSG_LEN, authPtr, SIG_BYTES);
+  const v = ecdsa_p256_verify(key, PROV_OPERATOR_KEY_BYTES, AUTH_MSG, AUTH_MSG_LEN, authPtr, SIG_BYTES);
   if (v != 0) {
     countFailure();
-    if (v < 0) return err(E_INVAL, "the operator key is not a point of P-256");
-    return err(E_ACCESS, "the signature does not verify: wrong operator key, or not over this challenge, device and request");
+    if (v < 0) return err(M_OPERATOR_NOT_P256);
+    return err(M_BAD_SIGNATURE);
   }
   return true;
 }
@@ -286,7 +329,7 @@ export function compose(c: usize, cl: i32, s: usize, sl: i32, dst: usize, cap: i
 
 /** Settings: a map of device-conf entries 3..7 (docs/device-conf.md), slice period and pseudonym required. */
 function settingsShapeOk(p: usize, len: i32): bool {
-  if (len > rec.SETTINGS_MAX) return false;
+  if (len > PROV_SETTINGS_MAX) return false;
   const r = new CborReader(p, p + <usize>len);
   const n = r.expect(MT_MAP);
   let mask = 0;
@@ -308,7 +351,7 @@ export function effectiveConf(dst: usize): i32 {
 // --- operations -------------------------------------------------------------------------------------------
 
 function needRecord(): bool {
-  if (rec.damaged) return err(E_STORE, "the provisioning record (state slot 1) is damaged: nothing can change until the device is re-flashed");
+  if (rec.damaged) return err(M_RECORD_DAMAGED);
   return true;
 }
 
@@ -345,8 +388,9 @@ function opInfo(o: Sink): bool {
 
 function opStatus(o: Sink): bool {
   const keyed = deviceFind();
+  const fuses = efuse_read();
   ok(o);
-  writeHead(o, MT_MAP, 9);
+  writeHead(o, MT_MAP, 10);
   writeHead(o, MT_UINT, 0);
   writeHead(o, MT_UINT, <u64>rec.pstate);
   writeHead(o, MT_UINT, 1);
@@ -369,14 +413,16 @@ function opStatus(o: Sink): bool {
   writeHead(o, MT_UINT, <u64>clock_utc_ms());
   writeHead(o, MT_UINT, 8);
   writeBool(o, rec.damaged);
+  writeHead(o, MT_UINT, 9);
+  if (fuses >= 0) writeHead(o, MT_UINT, <u64>fuses);
+  else writeNull(o);
   return true;
 }
 
 function opChallenge(o: Sink): bool {
-  if (rec.failures >= FREE_FAILURES && challengesThisBoot >= 1)
-    return err(E_RATE, "too many failed authentications: one challenge per boot until one succeeds (restart the device)");
+  if (rec.failures >= <u32>PROV_FREE_FAILURES && challengesThisBoot >= 1) return err(M_RATE_LIMITED);
   random(NONCE, NONCE_BYTES);
-  if (failed()) return err(E_HW, "the TRNG failed its health test: no nonce");
+  if (failed()) return err(M_TRNG_FAILED);
   nonceValid = true;
   challengesThisBoot++;
   ok(o);
@@ -388,17 +434,16 @@ function opChallenge(o: Sink): bool {
 
 function opBind(o: Sink): bool {
   if (!needRecord()) return false;
-  if (rec.pstate == rec.ST_LOCKED) return err(E_LOCKED, "the device is locked: its operator cannot change");
-  if (rec.pstate == rec.ST_BLANK && rec.hasOperator)
-    return err(E_BOUND, "an operator is already bound; changing it needs the device key: run keygen, then bind-operator signed by the current operator");
-  const key = bytesArg(0, rec.OPERATOR_KEY_BYTES, rec.OPERATOR_KEY_BYTES);
-  if (key == 0 || load<u8>(key) != 4) return err(E_INVAL, "args {0: operator public key}: 65 bytes, uncompressed P-256 (04 || X || Y)");
+  if (rec.pstate == ST_LOCKED) return err(M_LOCKED_OPERATOR);
+  if (rec.pstate == ST_BLANK && rec.hasOperator) return err(M_OPERATOR_BOUND);
+  const key = bytesArg(0, PROV_OPERATOR_KEY_BYTES, PROV_OPERATOR_KEY_BYTES);
+  if (key == 0 || load<u8>(key) != 4) return err(M_ARG_OPERATOR_KEY);
   // The first binding is signed by the key being bound (it proves its holder is here now); a change, by
   // the operator bound so far.
   if (!authorised(rec.hasOperator ? rec.OPERATOR_KEY : key)) return false;
   rec.setOperator(key);
   clearFailures();
-  if (!rec.commitRecord()) return err(E_STORE, "the state store failed: the operator is unchanged");
+  if (!rec.commitRecord()) return err(M_STORE_OPERATOR);
   ok(o);
   writeHead(o, MT_MAP, 0);
   return true;
@@ -408,23 +453,23 @@ const POP_CONTEXT = "shidi registry pop v1";
 
 function opKeygen(o: Sink): bool {
   if (!needRecord()) return false;
-  if (!rec.hasOperator) return err(E_NOOPERATOR, "no operator is bound: bind-operator first");
+  if (!rec.hasOperator) return err(M_NO_OPERATOR);
   const ca = bytesArg(0, 32, 32);
-  if (ca == 0) return err(E_INVAL, "args {0: SHA-256 of the registry's CA certificate, 32 bytes, 1: nonce}");
-  const nonce = bytesArg(1, POP_NONCE_BYTES, POP_NONCE_BYTES);
-  if (nonce == 0) return err(E_INVAL, "args {1: the registry's proof-of-possession nonce, 32 bytes}");
+  if (ca == 0) return err(M_ARG_POP_CA);
+  const nonce = bytesArg(1, PROV_POP_NONCE_BYTES, PROV_POP_NONCE_BYTES);
+  if (nonce == 0) return err(M_ARG_POP_NONCE);
   if (!authorised(rec.OPERATOR_KEY)) return false;
   // Makes the key only if the secure element holds none: an existing key is returned, never replaced.
   deviceInit();
-  if (failed()) return err(E_HW, "the secure element could not make or find the device key");
+  if (failed()) return err(M_SE_KEY);
   clearFailures();
-  if (rec.pstate == rec.ST_BLANK) rec.setState(rec.ST_KEYED);
-  if (!rec.commitRecord()) return err(E_STORE, "the state store failed: the key exists but the device still says blank; run keygen again");
+  if (rec.pstate == ST_BLANK) rec.setState(ST_KEYED);
+  if (!rec.commitRecord()) return err(M_STORE_KEYED);
   const k = 512;
   const n = heap.alloc(k);
   const e = heap.alloc(4);
   const len = se_public(n, k, e, 4);
-  if (len <= 0) return err(E_HW, "the secure element did not give the public key");
+  if (len <= 0) return err(M_SE_PUBLIC);
   // The registry's message (docs/registry.md): context, 0x00, SHA-256(CA certificate), nonce.
   const m = heap.alloc(22 + 64);
   for (let i = 0; i < POP_CONTEXT.length; i++) store<u8>(m + <usize>i, <u8>POP_CONTEXT.charCodeAt(i));
@@ -435,7 +480,7 @@ function opKeygen(o: Sink): bool {
   sha_digest(SHA512, m, 86, h, 64);
   const sig = heap.alloc(<usize>len);
   pssSign(h, sig);
-  if (failed()) return err(E_HW, "the secure element could not sign the proof of possession");
+  if (failed()) return err(M_SE_SIGN);
   ok(o);
   writeHead(o, MT_MAP, 4);
   writeHead(o, MT_UINT, 0);
@@ -451,24 +496,23 @@ function opKeygen(o: Sink): bool {
 
 function opCert(o: Sink): bool {
   if (!needRecord()) return false;
-  if (rec.pstate == rec.ST_BLANK) return err(E_BADSTATE, "the device has no key yet: keygen first");
+  if (rec.pstate == ST_BLANK) return err(M_NO_KEY_YET);
   const cert = bytesArg(0, 1, STATE_MAX_BYTES);
-  if (cert == 0) return err(E_INVAL, "args {0: the device certificate, DER, 1 to 4096 bytes}");
+  if (cert == 0) return err(M_ARG_CERT);
   const len = argLen;
   const c = outline(cert, len);
-  if (!c.ok) return err(E_BADCERT, "not one DER X.509 certificate");
-  if (!deviceFind()) return err(E_HW, "the secure element did not give the public key");
+  if (!c.ok) return err(M_NOT_CERT);
+  if (!deviceFind()) return err(M_SE_PUBLIC);
   const n = heap.alloc(512);
   const e = heap.alloc(4);
   const k = se_public(n, 512, e, 4);
-  if (k <= 0) return err(E_HW, "the secure element did not give the public key");
-  if (!contains(c.spki, c.spkiLen, n, k)) return err(E_KEYMISMATCH, "the certificate is for another key than this device's");
-  if (rec.pstate == rec.ST_LOCKED) {
+  if (k <= 0) return err(M_SE_PUBLIC);
+  if (!contains(c.spki, c.spkiLen, n, k)) return err(M_KEY_MISMATCH);
+  if (rec.pstate == ST_LOCKED) {
     const old = heap.alloc(STATE_MAX_BYTES);
-    if (!rec.readCert(old)) return err(E_STORE, "the stored certificate cannot be read back");
+    if (!rec.readCert(old)) return err(M_CERT_UNREADABLE);
     const oc = outline(old, rec.certLen);
-    if (!oc.ok || oc.issuerLen != c.issuerLen || memory.compare(oc.issuer, c.issuer, c.issuerLen) != 0)
-      return err(E_LOCKED, "the device is locked: a new certificate must come from the registry that certified it (the issuer differs)");
+    if (!oc.ok || oc.issuerLen != c.issuerLen || memory.compare(oc.issuer, c.issuer, c.issuerLen) != 0) return err(M_LOCKED_ISSUER);
   }
   const digest = heap.alloc(32);
   sha_digest(SHA256, cert, len, digest, 32);
@@ -477,11 +521,11 @@ function opCert(o: Sink): bool {
   const same = rec.certLen == len && memory.compare(digest, rec.CERT_DIGEST, 32) == 0;
   if (!same) {
     const bank = rec.certLen > 0 ? 1 - rec.certBank : 0;
-    if (!rec.writeCertBank(bank, cert, len)) return err(E_STORE, "the state store failed: the certificate is unchanged");
+    if (!rec.writeCertBank(bank, cert, len)) return err(M_STORE_CERT);
     rec.setCert(bank, len, digest);
   }
-  if (rec.pstate == rec.ST_KEYED) rec.setState(rec.ST_CERTIFIED);
-  if (!rec.commitRecord()) return err(E_STORE, "the state store failed: the certificate is unchanged");
+  if (rec.pstate == ST_KEYED) rec.setState(ST_CERTIFIED);
+  if (!rec.commitRecord()) return err(M_STORE_CERT);
   ok(o);
   writeHead(o, MT_MAP, 1);
   writeHead(o, MT_UINT, 0);
@@ -490,23 +534,21 @@ function opCert(o: Sink): bool {
 }
 
 function becomeProvisioned(): void {
-  if (rec.pstate == rec.ST_CERTIFIED && rec.confLen > 0 && rec.settingsLen > 0) rec.setState(rec.ST_PROVISIONED);
+  if (rec.pstate == ST_CERTIFIED && rec.confLen > 0 && rec.settingsLen > 0) rec.setState(ST_PROVISIONED);
 }
 
 function opConf(o: Sink): bool {
   if (!needRecord()) return false;
-  if (rec.pstate < rec.ST_CERTIFIED) return err(E_BADSTATE, "install the device certificate first");
+  if (rec.pstate < ST_CERTIFIED) return err(M_NEED_CERT);
   const conf = bytesArg(0, 1, CONF_SIZE);
-  if (conf == 0) return err(E_INVAL, "args {0: the compiled cryptoconf, 1 to 16384 bytes}");
+  if (conf == 0) return err(M_ARG_CONF);
   const len = argLen;
   // The core checks what it will record with: the conf alone, and with the stored settings in place.
-  if (parseConf(conf, len) == null)
-    return err(E_BADCONF, "the cryptoconf is malformed, or a key node is missing or unusable (threshold, key sizes: docs/device-conf.md)");
+  if (parseConf(conf, len) == null) return err(M_BAD_CONF);
   if (rec.settingsLen > 0) {
     const eff = heap.alloc(CONF_SIZE);
     const el = compose(conf, len, rec.SETTINGS, rec.settingsLen, eff, CONF_SIZE);
-    if (el < 0 || parseConf(eff, el) == null)
-      return err(E_BADCONF, "the cryptoconf does not fit the stored settings (e.g. a segment size for a conf without the segmented cipher)");
+    if (el < 0 || parseConf(eff, el) == null) return err(M_CONF_VS_SETTINGS);
   }
   const digest = heap.alloc(32);
   sha_digest(SHA256, conf, len, digest, 32);
@@ -515,11 +557,11 @@ function opConf(o: Sink): bool {
   const same = rec.confLen == len && memory.compare(digest, rec.CONF_DIGEST, 32) == 0;
   if (!same) {
     const bank = rec.confLen > 0 ? 1 - rec.confBank : 0;
-    if (!rec.writeConfBank(bank, conf, len)) return err(E_STORE, "the state store failed: the cryptoconf is unchanged");
+    if (!rec.writeConfBank(bank, conf, len)) return err(M_STORE_CONF);
     rec.setConf(bank, len, digest);
   }
   becomeProvisioned();
-  if (!rec.commitRecord()) return err(E_STORE, "the state store failed: the cryptoconf is unchanged");
+  if (!rec.commitRecord()) return err(M_STORE_CONF);
   ok(o);
   writeHead(o, MT_MAP, 1);
   writeHead(o, MT_UINT, 0);
@@ -529,27 +571,22 @@ function opConf(o: Sink): bool {
 
 function opSettings(o: Sink): bool {
   if (!needRecord()) return false;
-  if (rec.pstate < rec.ST_CERTIFIED || rec.confLen == 0) return err(E_BADSTATE, "install the cryptoconf first: settings apply to it");
+  if (rec.pstate < ST_CERTIFIED || rec.confLen == 0) return err(M_NEED_CONF);
   const r = arg(0);
-  if (r == null) return err(E_INVAL, "args {0: the settings, a map of device-conf entries 3..7}");
+  if (r == null) return err(M_ARG_SETTINGS);
   const start = r.ptr;
   r.skip();
   const len = <i32>(r.ptr - start);
-  if (r.bad || !settingsShapeOk(start, len))
-    return err(E_BADSETTINGS, "settings: a map of device-conf keys 3 (slice ms) and 4 (pseudonym), optionally 5, 6, 7 (docs/device-conf.md), at most 96 bytes");
+  if (r.bad || !settingsShapeOk(start, len)) return err(M_SETTINGS_SHAPE);
   const eff = heap.alloc(CONF_SIZE);
-  if (!rec.readConf(CONF)) return err(E_STORE, "the installed cryptoconf cannot be read back");
+  if (!rec.readConf(CONF)) return err(M_CONF_UNREADABLE);
   const el = compose(CONF, rec.confLen, start, len, eff, CONF_SIZE);
-  if (el < 0 || parseConf(eff, el) == null)
-    return err(
-      E_BADSETTINGS,
-      "the settings are out of range or do not fit the installed cryptoconf (docs/device-conf.md: slice, pseudonym [a-z0-9-], segment size, retention >= slice, policy)",
-    );
+  if (el < 0 || parseConf(eff, el) == null) return err(M_SETTINGS_RANGE);
   if (!authorised(rec.OPERATOR_KEY)) return false;
   clearFailures();
   rec.setSettings(start, len);
   becomeProvisioned();
-  if (!rec.commitRecord()) return err(E_STORE, "the state store failed: the settings are unchanged");
+  if (!rec.commitRecord()) return err(M_STORE_SETTINGS);
   ok(o);
   writeHead(o, MT_MAP, 0);
   return true;
@@ -557,16 +594,16 @@ function opSettings(o: Sink): bool {
 
 function opClock(o: Sink): bool {
   if (!needRecord()) return false;
-  if (!rec.hasOperator) return err(E_NOOPERATOR, "no operator is bound: bind-operator first");
+  if (!rec.hasOperator) return err(M_NO_OPERATOR);
   const r = arg(0);
   const ms = r == null ? 0 : r.uint();
-  if (r == null || r.bad || ms > 0x7fffffffffffffff) return err(E_INVAL, "args {0: UTC milliseconds since 1970, unsigned}");
+  if (r == null || r.bad || ms > 0x7fffffffffffffff) return err(M_ARG_CLOCK);
   if (!authorised(rec.OPERATOR_KEY)) return false;
   if (rec.failures > 0) {
     clearFailures();
-    if (!rec.commitRecord()) return err(E_STORE, "the state store failed");
+    if (!rec.commitRecord()) return err(M_STORE_FAILED);
   }
-  if (clock_set(<i64>ms) < 0) return err(E_HW, "the clock refused the time");
+  if (clock_set(<i64>ms) < 0) return err(M_CLOCK_REFUSED);
   ok(o);
   writeHead(o, MT_MAP, 1);
   writeHead(o, MT_UINT, 0);
@@ -576,29 +613,36 @@ function opClock(o: Sink): bool {
 
 function opLock(o: Sink): bool {
   if (!needRecord()) return false;
-  if (rec.pstate < rec.ST_PROVISIONED) return err(E_BADSTATE, "only a provisioned device (certificate, cryptoconf, settings) can be locked");
+  if (rec.pstate < ST_PROVISIONED) return err(M_NOT_PROVISIONED);
   if (!authorised(rec.OPERATOR_KEY)) return false;
+  // The eFuses before the record: a burn that fails leaves the record as it was, and a lock sent again
+  // (after a cut, or on a locked device) burns only what is still unburned. What the port burned is the
+  // answer; a port that leaves them to the production line answers what the eFuses already hold.
+  const fuses = efuse_burn(EFUSE_ALL);
+  if (fuses < 0) return err(M_EFUSE_FAILED);
   clearFailures();
-  rec.setState(rec.ST_LOCKED);
-  if (!rec.commitRecord()) return err(E_STORE, "the state store failed: the device is not locked");
+  rec.setState(ST_LOCKED);
+  if (!rec.commitRecord()) return err(M_STORE_LOCK);
   ok(o);
-  writeHead(o, MT_MAP, 0);
+  writeHead(o, MT_MAP, 1);
+  writeHead(o, MT_UINT, 0);
+  writeHead(o, MT_UINT, <u64>fuses);
   return true;
 }
 
 function run(o: Sink): bool {
-  if (!rec.loaded && !rec.loadRecord()) return err(E_STORE, "the state store cannot be read");
-  if (op == OP_INFO) return opInfo(o);
-  if (op == OP_STATUS) return opStatus(o);
-  if (op == OP_CHALLENGE) return opChallenge(o);
-  if (op == OP_BIND) return opBind(o);
-  if (op == OP_KEYGEN) return opKeygen(o);
-  if (op == OP_CERT) return opCert(o);
-  if (op == OP_CONF) return opConf(o);
-  if (op == OP_SETTINGS) return opSettings(o);
-  if (op == OP_CLOCK) return opClock(o);
-  if (op == OP_LOCK) return opLock(o);
-  return err(E_NOTSUP, "unknown operation");
+  if (!rec.loaded && !rec.loadRecord()) return err(M_STORE_UNREADABLE);
+  if (op == <u64>OP_INFO) return opInfo(o);
+  if (op == <u64>OP_STATUS) return opStatus(o);
+  if (op == <u64>OP_CHALLENGE) return opChallenge(o);
+  if (op == <u64>OP_BIND) return opBind(o);
+  if (op == <u64>OP_KEYGEN) return opKeygen(o);
+  if (op == <u64>OP_CERT) return opCert(o);
+  if (op == <u64>OP_CONF) return opConf(o);
+  if (op == <u64>OP_SETTINGS) return opSettings(o);
+  if (op == <u64>OP_CLOCK) return opClock(o);
+  if (op == <u64>OP_LOCK) return opLock(o);
+  return err(M_UNKNOWN_OP);
 }
 
 // --- the dispatcher ---------------------------------------------------------------------------------------
@@ -616,30 +660,35 @@ function envelope(o: Sink, seq: i64, opv: i64): void {
   else writeHead(o, MT_UINT, <u64>opv);
 }
 
-function writeError(o: Sink, code: i32, message: string): void {
+/** The error entry {0: code, 1: text} of a message id, its text taken from the generated UTF-8 table. */
+function writeError(o: Sink, message: i32): void {
+  const at = PROV_TEXT_AT + ((<usize>(message & 0xff)) << 1);
+  const start = <i32>load<u16>(at);
+  const len = <i32>load<u16>(at + 2) - start;
   writeHead(o, MT_UINT, 4);
   writeHead(o, MT_MAP, 2);
   writeHead(o, MT_UINT, 0);
-  writeHead(o, MT_UINT, <u64>code);
+  writeHead(o, MT_UINT, <u64>(message >>> 8));
   writeHead(o, MT_UINT, 1);
-  writeText(o, message);
+  writeHead(o, MT_TEXT, <u64>len);
+  o.write(PROV_TEXT + <usize>start, len);
 }
 
 /** An error answer that is not cached (it answers no sequence number, or one out of order). */
-function refuse(seq: i64, opv: i64, code: i32, message: string): void {
+function refuse(seq: i64, opv: i64, message: i32): void {
   const o = new AnswerSink();
   envelope(o, seq, opv);
-  writeError(o, code, message);
+  writeError(o, message);
   cachedSeq = -1;
   sendFrame(ANS, <i32>o.count);
 }
 
 function frameFault(fault: i32): void {
-  if (fault == FRAME_OVERSIZE) refuse(-1, -1, E_MSGSIZE, "message larger than the device takes (info: max message); nothing was done");
-  else if (fault == FRAME_TOO_LONG_LINE) refuse(-1, -1, E_MSGSIZE, "frame line longer than 512 bytes; nothing was done");
-  else if (fault == FRAME_BAD_CRC) refuse(-1, -1, E_CORRUPT, "CRC mismatch: the frame was damaged; nothing was done, send it again");
-  else if (fault == FRAME_BAD_BASE64) refuse(-1, -1, E_CORRUPT, "a frame line is not base64; nothing was done, send it again");
-  else refuse(-1, -1, E_CORRUPT, "the frame's length does not match its lines; nothing was done, send it again");
+  if (fault == FRAME_OVERSIZE) refuse(-1, -1, M_FRAME_OVERSIZE);
+  else if (fault == FRAME_TOO_LONG_LINE) refuse(-1, -1, M_FRAME_LONG_LINE);
+  else if (fault == FRAME_BAD_CRC) refuse(-1, -1, M_FRAME_CRC);
+  else if (fault == FRAME_BAD_BASE64) refuse(-1, -1, M_FRAME_BASE64);
+  else refuse(-1, -1, M_FRAME_LENGTH);
 }
 
 function handle(body: usize, len: i32): void {
@@ -681,11 +730,11 @@ function handle(body: usize, len: i32): void {
     }
   }
   if (r.bad || r.ptr != r.end || (seen & 7) != 7) {
-    refuse(seq, opv, E_INVAL, "malformed request: a CBOR map {0: version, 1: seq, 2: op, 3?: args map, 4?: signature (64 bytes)}");
+    refuse(seq, opv, M_MALFORMED);
     return;
   }
   if (v != PROTOCOL_VERSION) {
-    refuse(seq, opv, E_VERSION, "this device speaks provisioning protocol version 1");
+    refuse(seq, opv, M_VERSION);
     return;
   }
   if (lastSeq >= 0 && seq == lastSeq && cachedSeq == seq) {
@@ -694,7 +743,7 @@ function handle(body: usize, len: i32): void {
     return;
   }
   if (lastSeq >= 0 && seq <= lastSeq) {
-    refuse(seq, opv, E_SEQ, "sequence number not above the last one this session: a stale or replayed request; nothing was done");
+    refuse(seq, opv, M_STALE_SEQ);
     return;
   }
   lastSeq = seq;
@@ -702,10 +751,10 @@ function handle(body: usize, len: i32): void {
   const o = new AnswerSink();
   envelope(o, seq, opv);
   const mark = o.count;
-  errCode = 0;
+  errMsg = 0;
   if (!run(o)) {
     o.count = mark;
-    writeError(o, errCode, errMsg);
+    writeError(o, errMsg);
   }
   cachedSeq = seq;
   cachedLen = <i32>o.count;
@@ -732,5 +781,5 @@ export function provFeed(ptr: usize, len: i32): i32 {
 /** 1 when the stored record says provisioned or locked, 0 when not, -1 when the store cannot be read. */
 export function provIsProvisioned(): i32 {
   if (!rec.loadRecord()) return -1;
-  return !rec.damaged && rec.pstate >= rec.ST_PROVISIONED ? 1 : 0;
+  return !rec.damaged && rec.pstate >= ST_PROVISIONED ? 1 : 0;
 }

@@ -15,17 +15,12 @@ import {
 } from "./abi";
 import { CborReader, MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, writeHead } from "./cbor";
 import { sha_digest, state_commit, state_read } from "./hal";
+import { PROV_OPERATOR_KEY_BYTES, PROV_SETTINGS_MAX, ST_BLANK, ST_LOCKED } from "./prov-abi";
 import { Sink } from "./sink";
 
-export const ST_BLANK: i32 = 0;
-export const ST_KEYED: i32 = 1;
-export const ST_CERTIFIED: i32 = 2;
-export const ST_PROVISIONED: i32 = 3;
-export const ST_LOCKED: i32 = 4;
-
 const FORMAT: u64 = 1;
-export const OPERATOR_KEY_BYTES: i32 = 65;
-export const SETTINGS_MAX: i32 = 96;
+const OPERATOR_KEY_BYTES = PROV_OPERATOR_KEY_BYTES;
+export const SETTINGS_MAX = PROV_SETTINGS_MAX;
 
 /** The record as this boot knows it (valid when `loaded`). */
 export let loaded = false;

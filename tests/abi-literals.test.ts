@@ -17,8 +17,16 @@ interface Abi {
   segmented: { name: string; value: number | string }[];
 }
 const abi = JSON.parse(readFileSync(join(ROOT, 'assembly', 'hal-abi.json'), 'utf8')) as Abi;
+interface Prov {
+  constants: { name: string; value: number | string }[];
+  ops: { name: string; host: string; value: number }[];
+  states: { name: string; value: number }[];
+  errors: { name: string; code: number }[];
+  messages: { name: string; error: string; text: string }[];
+}
+const prov = JSON.parse(readFileSync(join(ROOT, 'assembly', 'prov-protocol.json'), 'utf8')) as Prov;
 
-const GENERATED = new Set(['assembly/hal.ts', 'assembly/abi.ts']);
+const GENERATED = new Set(['assembly/hal.ts', 'assembly/abi.ts', 'assembly/prov-abi.ts']);
 function sources(dir: string, ext: RegExp): { path: string; text: string }[] {
   const out: { path: string; text: string }[] = [];
   for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })) {
@@ -110,13 +118,50 @@ function segmentedStrings(text: string): string[] {
   return quotedStrings.filter((v) => ['"', "'", '`'].some((q) => t.includes(q + v + q)));
 }
 
+// The provisioning protocol's generated names: the core's and the host's.
+const provCoreNames = [
+  ...prov.constants.map((c) => c.name),
+  ...prov.ops.map((o) => `OP_${o.name}`),
+  ...prov.states.map((x) => `ST_${x.name}`),
+  ...prov.errors.map((e) => `PROV_${e.name}`),
+  ...prov.messages.map((m) => `M_${m.name}`),
+];
+const provHostObjects = ['Op', 'OP_WIRE_NAME', 'STATES', 'ProvState', 'ProvError', 'PROV_ERROR_TEXT', 'PROV_MESSAGES', ...prov.constants.map((c) => c.name)];
+
+/** The core refuses with a generated message (M_…), never with a code and a text of its own. */
+function handWrittenRefusals(text: string): string[] {
+  return ['err', 'refuse'].flatMap((fn) =>
+    callArgs(code(text), fn)
+      // not the function's own declaration (its parameters are typed)
+      .filter((args) => !args.some((a) => /^\w+\s*:\s*\w+$/.test(a)))
+      .filter((args) => !/^M_[A-Z0-9_]+$/.test(args.at(-1) ?? '') || args.some((a) => /^["'`]/.test(a)))
+      .map((args) => `${fn}(${args.join(', ')}): refuse with a message of assembly/prov-protocol.json`),
+  );
+}
+
+/** A text the device sends, written again in a source (it lives in prov-protocol.json only). */
+const deviceTexts = prov.messages.map((m) => m.text).filter((t) => t.length >= 24);
+function messageTexts(text: string): string[] {
+  const t = code(text);
+  return deviceTexts.filter((v) => t.includes(v));
+}
+
+/** Host code comparing a provisioning error code by number (ProvError.NAME says which). */
+const provCodes = new Set(prov.errors.filter((e) => e.code >= 256).map((e) => e.code));
+function provCodeLiterals(text: string): string[] {
+  return [...code(text).matchAll(/\b(?:code|codeName|error)\s*(?:===|!==|==|!=|:)\s*(\d{3})\b/g)]
+    .map((m) => Number(m[1]))
+    .filter((c) => provCodes.has(c))
+    .map(String);
+}
+
 function findings(files: { path: string; text: string }[], rule: (t: string) => string[]): string[] {
   return files.flatMap((f) => rule(f.text).map((x) => `${f.path}: ${x}`));
 }
 
 describe('no hand-written copy of a generated ABI fact', () => {
   it('the rules are live: each flags the hand-written style it forbids', () => {
-    expect(enumParams.map((p) => p.fn).sort()).toEqual(['log_write', 'sd_open', 'sha_begin', 'sha_digest', 'state_commit', 'state_read']);
+    expect(enumParams.map((p) => p.fn).sort()).toEqual(['efuse_burn', 'log_write', 'sd_open', 'sha_begin', 'sha_digest', 'state_commit', 'state_read']);
     expect(literalEnumArgs('hal(sha_digest(2, LHASH, 0, LHASH, 64));')).toHaveLength(1);
     expect(literalEnumArgs('this.handle = hal(sha_begin(1));')).toHaveLength(1);
     expect(literalEnumArgs('const h = sd(sd_open(FILE, fileName(".crypt~"), 1));')).toHaveLength(1);
@@ -136,6 +181,18 @@ describe('no hand-written copy of a generated ABI fact', () => {
     expect(restated('export const SdMode = { CREATE: 1, APPEND: 2, READ: 3 } as const;', hostObjects)).toEqual(['SdMode']);
     expect(restated('export const DEFAULT_SEGMENT_BYTES = MAX_DEVICE_SEGMENT_SIZE;', flatNames)).toEqual([]);
     expect(segmentedStrings('const SEG_LABEL = "SHIDI-SEG1";\nconst HKDF_INFO = "shidi segments v1";')).toHaveLength(2);
+    // the provisioning protocol's
+    expect(
+      restated('const OP_INFO: u64 = 0;\nconst E_INVAL: i32 = 3;\nexport const ST_LOCKED: i32 = 4;\nconst PROV_FREE_FAILURES = 5;', provCoreNames).sort(),
+    ).toEqual(['PROV_FREE_FAILURES', 'ST_LOCKED', 'OP_INFO'].sort());
+    expect(restated("export const ProvError = { EINVAL: 3 } as const;\nexport const STATES = ['blank'] as const;", provHostObjects).sort()).toEqual([
+      'ProvError',
+      'STATES',
+    ]);
+    expect(handWrittenRefusals('return err(E_INVAL, "args {0: operator public key}");\nrefuse(seq, opv, E_SEQ, "stale");')).toHaveLength(2);
+    expect(handWrittenRefusals('return err(M_ARG_OPERATOR_KEY);\nrefuse(seq, opv, M_STALE_SEQ);\nfunction err(message: i32): bool {')).toEqual([]);
+    expect(messageTexts(`const m = "${prov.messages.find((m) => m.name === 'KEY_MISMATCH')!.text}";`)).toHaveLength(1);
+    expect(provCodeLiterals('if (e.code === 261) x(); const y = { code: 266 }; z(code === 3);')).toEqual(['261', '266']);
   });
 
   it('the sources it reads are the real ones', () => {
@@ -166,6 +223,28 @@ describe('no hand-written copy of a generated ABI fact', () => {
 
   it("the segmented cipher's label and key info are written only in hal-abi.json", () => {
     expect(findings([...core, ...host], segmentedStrings)).toEqual([]);
+  });
+
+  it('no source restates a provisioning op, state, error code, constant or message: they live in prov-protocol.json', () => {
+    expect(findings(core, (t) => restated(t, provCoreNames))).toEqual([]);
+    // the provisioning host is tools/src (host-sim's runner protocol has an Op table of its own)
+    expect(
+      findings(
+        host.filter((f) => f.path.startsWith('tools/src/')),
+        (t) => restated(t, provHostObjects),
+      ),
+    ).toEqual([]);
+  });
+
+  it('the core refuses a request only with a generated message, and no source writes a device text again', () => {
+    const ops = core.find((f) => f.path === 'assembly/prov-ops.ts')!;
+    expect(callArgs(code(ops.text), 'err').length).toBeGreaterThan(40);
+    expect(findings(core, handWrittenRefusals)).toEqual([]);
+    expect(findings([...core, ...host], messageTexts)).toEqual([]);
+  });
+
+  it('host code names provisioning error codes (ProvError) instead of writing 2xx numbers', () => {
+    expect(findings(host, provCodeLiterals)).toEqual([]);
   });
 
   it('the core reads the conf by the generated key names, and the compiler writes it by them', () => {

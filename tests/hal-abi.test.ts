@@ -75,7 +75,7 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
     expect(m![1]).toBe(m![2]);
   });
 
-  it('every generated file agrees with assembly/hal-abi.json (npm run gen:hal)', () => {
+  it('every generated file agrees with assembly/hal-abi.json and assembly/prov-protocol.json (npm run gen:hal)', () => {
     const gen = readFileSync(join(ROOT, 'scripts', 'gen-hal.mjs'), 'utf8');
     for (const out of [
       'assembly/hal.ts',
@@ -86,6 +86,10 @@ describe('build/encryptor.wasm and the HAL ABI', () => {
       'firmware/main/shidi_abi.generated.h',
       'firmware/main/hal_trace.generated.h',
       'docs/hal-abi.md',
+      'assembly/prov-abi.ts',
+      'tools/src/lib/provision/protocol.generated.ts',
+      'firmware/hal/shidi_prov.generated.h',
+      'docs/provisioning.md',
     ])
       expect(gen, `${out} is not among the checked outputs`).toContain(`['${out}', `);
     // exits non-zero and names the file when one drifts

@@ -16,6 +16,7 @@ import { newOperatorKey, type OperatorKey } from '../tools/src/lib/provision/pro
 
 const POP_PREFIX_BYTES = POP_CONTEXT.length;
 import { CoreErrorCode } from '../host-sim/src/abi.generated.js';
+import { HAL_ABI_VERSION } from '../host-sim/src/hal-table.generated.js';
 import { FUSE_KEY_FILE, SEALED_KEY_FILE, unsealKey } from '../host-sim/src/secure-element.js';
 import { readFileSync } from 'node:fs';
 import { scanMemory } from './helpers/slice-secrets.js';
@@ -54,7 +55,7 @@ describe('provisioning a simulated device in process', () => {
     const info = await host.info();
     expect(info).toMatchObject({
       protocol: 1,
-      abi: 6,
+      abi: HAL_ABI_VERSION,
       deviceId: null,
       state: 'blank',
       maxMessage: 16448,

@@ -7,16 +7,19 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestGuardians } from '../tools/src/lib/keygen.js';
 import { createRegistry } from '../tools/src/lib/registry/index.js';
+import { PassThrough } from 'node:stream';
+import { main } from '../tools/src/cli/main.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 import { WAMR_RUNNER } from '../host-sim/src/wamr-body.js';
+import { EFUSE_ALL, EfuseStep } from '../host-sim/src/abi.generated.js';
 import { existsSync } from 'node:fs';
 
 const BIN = join(ROOT, 'tools', 'bin', 'shidi.js');
@@ -30,6 +33,9 @@ const REG = join(s.dir, 'reg');
 const OPERATOR = join(s.dir, 'operator.pem');
 const DEV = join(s.dir, 'dev');
 let conf: string;
+/** The guardians' wearer, whose keystore the POOL_MISSING copy lacks. */
+let wearerKeystore: string;
+const POOL_MISSING = join(s.dir, 'pool-missing');
 
 interface Sim {
   child: ChildProcess;
@@ -95,7 +101,11 @@ const recordLines = () =>
 let sim: Sim;
 
 beforeAll(async () => {
-  conf = (await makeTestGuardians(POOL, { deviceSignature: true })).cryptoconfPath;
+  const guardians = await makeTestGuardians(POOL, { deviceSignature: true });
+  conf = guardians.cryptoconfPath;
+  wearerKeystore = guardians.wearer.keystoreDir;
+  cpSync(POOL, POOL_MISSING, { recursive: true });
+  rmSync(join(POOL_MISSING, wearerKeystore.slice(POOL.length + 1)), { recursive: true });
   await createRegistry(REG, { name: 'Fleet', passphrase: null, test: true, notBefore: new Date('2025-06-01T00:00:00Z') });
   expect((await shidi(['keygen', '--operator', OPERATOR, '-q'])).code).toBe(0);
   sim = await startSim(DEV);
@@ -156,6 +166,40 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     expect(JSON.parse((await shidi(['provision', '--port', sim.port, '--status', '--json'])).stdout)).toMatchObject({ state: 'blank', operator_bound: false });
   });
 
+  it("bad input is refused before the device is touched: a guardian's key missing from --keys (exit 4), settings out of range (exit 3), --segment-bytes for a conf without segments (exit 2)", async () => {
+    const status = async () => JSON.parse((await shidi(['provision', '--port', sim.port, '--status', '--json'])).stdout) as Record<string, unknown>;
+    const before = await status();
+    const missing = provisionArgs(sim.port, '--json');
+    missing[missing.indexOf(POOL)] = POOL_MISSING;
+    const m = await shidi(missing);
+    expect(m.code, m.stderr).toBe(4);
+    const doc = JSON.parse(m.stdout) as { ok: boolean; kind: string; message: string };
+    expect(doc).toMatchObject({ ok: false, kind: 'not-enough-keys' });
+    // Its keystore is gone with its metadata: the message names the keystore and the file expected.
+    expect(doc.message).toMatch(/^cannot compile the cryptoconf: a guardian public key is missing: /);
+    expect(doc.message).toContain(wearerKeystore.slice(POOL.length + 1));
+    for (const [flags, code, pattern] of [
+      [['--pseudonym', 'Unit_7'], 3, /device pseudonym "Unit_7": .* 1 to 24 characters of a-z, 0-9 and -/],
+      [['--pseudonym', 'a'.repeat(25)], 3, /device pseudonym "a{25}"/],
+      [['--segment-bytes', '1000'], 3, /segment size 1000 bytes: .* a multiple of 16/],
+      [['--retention-minutes', '0.05'], 3, /retention 3000 ms: keep slices at least one slice period \(4000 ms\)/],
+    ] as const) {
+      const r = await shidi(provisionArgs(sim.port, ...flags));
+      expectCleanFailure(r);
+      expect({ flags, code: r.code }).toEqual({ flags, code });
+      expect(r.stderr).toMatch(pattern);
+    }
+    const plain = provisionArgs(sim.port, '--segment-bytes', '4096');
+    plain[plain.indexOf(conf)] = join(POOL, 'wacryptolib-cryptoconf.json');
+    const p = await shidi(plain);
+    expectCleanFailure(p);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toMatch(/--segment-bytes 4096: .* has no segments — drop --segment-bytes/);
+    const after = await status();
+    expect({ ...after, device_clock: null, session: null }).toEqual({ ...before, device_clock: null, session: null });
+    expect(after).toMatchObject({ state: 'blank', operator_bound: false, failed_authentications: 0 });
+  }, 30_000);
+
   it('a run killed mid-flow, then a resumed run: provisioned, one certificate, one record line', async () => {
     // The first run is a real process, killed as soon as it reports the device key (before or while the
     // certificate is issued and installed: exactly where is up to the race, and the resume must not care).
@@ -204,6 +248,19 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
       lock: 'skipped',
     });
     expect(recordLines()).toHaveLength(1);
+    // The same run at a terminal: a progress bar of the nine steps on stderr, each step's line above it.
+    let err = '';
+    const stdin = new PassThrough();
+    stdin.end();
+    const code = await main(provisionArgs(sim.port), {
+      stdout: { write: () => true },
+      stderr: { write: (t: string) => (err += t), isTTY: true },
+      stdin,
+      env: {},
+    });
+    expect(code).toBe(0);
+    expect(err).toMatch(/provisioning \[█+\] 9\/9 done/);
+    expect(err).toMatch(/\[9\/9\] lock: not asked \(--lock\)/);
   });
 
   it('--lock without --yes and without a terminal is refused (exit 2); --dry-run prints the eFuse plan and locks nothing', async () => {
@@ -217,7 +274,10 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
     const j = JSON.parse((await shidi(provisionArgs(sim.port, '--lock', '--dry-run', '--json'))).stdout) as {
       plan: { step: string; outcome: string }[];
       failed_authentications: number;
+      efuses: { efuse: string; burned: boolean }[];
     };
+    // Not locked yet: no eFuse burned, each step listed with its commands.
+    expect(j.efuses.map((e) => [e.efuse, e.burned])).toEqual(Object.keys(EfuseStep).map((k) => [k, false]));
     expect(Object.fromEntries(j.plan.map((p) => [p.step, p.outcome]))).toEqual({
       operator: 'kept',
       key: 'kept',
@@ -249,8 +309,20 @@ describe('shidi provision against shidi sim --serial over a pty', () => {
   it('--lock --yes locks; the sim stops on SIGTERM with its summary; the state survives a restart', async () => {
     const r = await shidi([...provisionArgs(sim.port, '--lock', '--yes'), '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'locked' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'locked', efuses: EFUSE_ALL });
     expect(recordLines()).toHaveLength(1);
+    // The simulated device burned every step of the plan and records them in its folder; --status shows them.
+    expect(readFileSync(join(DEV, 'efuse', 'security'), 'latin1')).toBe(`${EFUSE_ALL}\n`);
+    const shown = JSON.parse((await shidi(['provision', '--port', sim.port, '--status', '--json'])).stdout) as {
+      efuses: { efuse: string; burned: boolean; commands: string[] }[];
+    };
+    expect(shown.efuses.map((e) => [e.efuse, e.burned])).toEqual(Object.keys(EfuseStep).map((k) => [k, true]));
+    expect(shown.efuses.find((e) => e.efuse === 'JTAG_OFF')!.commands).toEqual([
+      `espefuse --port ${sim.port} burn-efuse DIS_PAD_JTAG DIS_USB_JTAG SOFT_DIS_JTAG 7`,
+    ]);
+    const human = await shidi(['provision', '--port', sim.port, '--status']);
+    expect(human.stdout).toMatch(/security eFuses: 6 of 6 steps burned/);
+    expect(human.stdout).toMatch(/SECURE_DOWNLOAD: burned \(espefuse --port \S+ burn-efuse ENABLE_SECURITY_DOWNLOAD/);
     sim.child.kill('SIGTERM');
     expect(await sim.exit).toBe(0);
     expect(JSON.parse(sim.lines.at(-1)!)).toMatchObject({ ok: true, stopped_by: 'stop' });
@@ -290,8 +362,8 @@ describe("the same through the WAMR body (the firmware's C natives)", () => {
       args[args.indexOf('unit-3')] = 'unit-w';
       const r = await shidi(args);
       expect(r.code, r.stderr).toBe(0);
-      const doc = JSON.parse(r.stdout) as { state: string; device_uid: string };
-      expect(doc.state).toBe('locked');
+      const doc = JSON.parse(r.stdout) as { state: string; device_uid: string; efuses: number };
+      expect(doc).toMatchObject({ state: 'locked', efuses: EFUSE_ALL });
       expect(recordLines().filter((l) => l.device_uid === doc.device_uid)).toHaveLength(1);
       // The runner's loader reports the image it checked, as the node body's verifier does.
       const st = JSON.parse((await shidi(['provision', '--port', w.port, '--status', '--json'])).stdout) as Record<string, unknown>;
@@ -303,8 +375,12 @@ describe("the same through the WAMR body (the firmware's C natives)", () => {
     // The device folder the C natives wrote is the one the node body reads (docs/device-state.md).
     const n = await startSim(WDEV, 'node');
     try {
-      const st = JSON.parse((await shidi(['provision', '--port', n.port, '--status', '--json'])).stdout) as Record<string, unknown>;
+      const st = JSON.parse((await shidi(['provision', '--port', n.port, '--status', '--json'])).stdout) as Record<string, unknown> & {
+        efuses: { burned: boolean }[];
+      };
       expect(st).toMatchObject({ state: 'locked', settings: { 3: 4000, 4: 'unit-w' } });
+      // The eFuses the C natives burned, read by the node body from the same device folder.
+      expect(st.efuses.map((e) => e.burned)).toEqual(Object.keys(EfuseStep).map(() => true));
     } finally {
       n.child.kill('SIGTERM');
     }

@@ -1,6 +1,7 @@
-/* The provisioning link's imports (docs/provisioning.md): the clock setter, the console's answer bytes and
- * the ECDSA P-256 software service that checks an operator's signed challenge. The S3 has no ECC block, so
- * verification is mbedTLS on the CPU; it runs once per authenticated request, never per recorded byte. */
+/* The provisioning link's imports (docs/provisioning.md): the clock setter, the console's answer bytes,
+ * the ECDSA P-256 software service that checks an operator's signed challenge, and the security eFuses a
+ * lock burns. The S3 has no ECC block, so verification is mbedTLS on the CPU; it runs once per
+ * authenticated request, never per recorded byte. */
 #include <string.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
@@ -60,4 +61,19 @@ int32_t shidi_hal_ecdsa_p256_verify(wasm_exec_env_t env, uint8_t *public_key, ui
     mbedtls_ecp_point_free(&q);
     mbedtls_ecp_group_free(&grp);
     return result;
+}
+
+int32_t shidi_hal_efuse_read(wasm_exec_env_t env)
+{
+    (void)env;
+    HAL_METER("efuse_read", 0);
+    return shidi_port_efuse_read();
+}
+
+int32_t shidi_hal_efuse_burn(wasm_exec_env_t env, int32_t steps)
+{
+    (void)env;
+    HAL_METER("efuse_burn", 0);
+    if (steps < 0 || (steps & ~SHIDI_EFUSE_ALL) != 0) return SHIDI_E_INVAL;
+    return shidi_port_efuse_burn(steps);
 }

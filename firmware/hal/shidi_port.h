@@ -55,4 +55,11 @@ int32_t shidi_port_clock_set(int64_t utc_ms);
  * never inside one (docs/provisioning.md). The byte count or SHIDI_E_IO. */
 int32_t shidi_port_serial_write(const uint8_t *data, size_t len);
 
+/* efuse: the security eFuses a lock burns, as a mask of efuse_step bits (SHIDI_EFUSE_*). read: the mask
+ * or an ABI error. burn: burns the steps' eFuses not burned yet (never clears one) and returns the mask
+ * afterwards as read back, or an ABI error; a port that leaves the burning to the production line's
+ * espefuse steps burns nothing and returns what read would. The native has checked the mask. */
+int32_t shidi_port_efuse_read(void);
+int32_t shidi_port_efuse_burn(int32_t steps);
+
 #endif

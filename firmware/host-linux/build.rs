@@ -48,6 +48,7 @@ fn main() {
         "port-linux/counter_linux.c",
         "loader/shidi_loader.c",
         "port-linux/serial_linux.c",
+        "port-linux/efuse_linux.c",
         "host-linux/c/wire.c",
         "host-linux/c/core_boot.c",
         "host-linux/c/body_main.c",

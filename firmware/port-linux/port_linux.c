@@ -61,6 +61,7 @@ const char *shidi_linux_init(const shidi_linux_config *c, const char **kind)
         *kind = "sealed-store";
         return se;
     }
+    shidi_efuse_linux_init(c->device_dir);
     return NULL;
 }
 

@@ -26,6 +26,8 @@ typedef struct {
     shidi_opt_i64 card_bytes;
     bool state_fail;
     bool state_cut_in_commit;
+    shidi_opt_i64 state_cut_at_commit; /* a power cut inside the Nth state commit of this boot (1: the first) */
+    bool efuse_fail;                   /* efuse_burn fails with SHIDI_E_HW and burns nothing */
     shidi_trng_fault trng;
     shidi_opt_i64 trng_stuck_after_bytes;
 } shidi_linux_config;
@@ -68,6 +70,7 @@ void shidi_linux_mark_power_cut(int64_t card_op);
 int64_t shidi_linux_card_ops(void);
 void shidi_sd_linux_power_cut(void);
 const char *shidi_se_linux_init(const char *device_dir, const char *seed);
+void shidi_efuse_linux_init(const char *device_dir);
 /* The OS generator, never the seeded stream: salts, nonces, the fuse key, blinding, Miller-Rabin bases
  * (none of which may shift a seeded run's TRNG bytes). 0 or -1. */
 int shidi_linux_os_random(uint8_t *out, size_t len);

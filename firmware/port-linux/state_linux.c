@@ -101,8 +101,11 @@ int32_t shidi_port_state_commit(int32_t slot, const uint8_t *data, size_t len)
 {
     const shidi_linux_config *c = shidi_linux_cfg();
     if (c->state_fail) return SHIDI_E_IO;
+    /* host-sim's stateCutAtCommit: the commits of this boot are counted, the Nth is cut. */
+    static int64_t commits;
+    bool cut = c->state_cut_in_commit || (c->state_cut_at_commit.set && ++commits == c->state_cut_at_commit.value);
     if (dir == NULL) {
-        if (c->state_cut_in_commit) {
+        if (cut) {
             shidi_linux_mark_power_cut(shidi_linux_card_ops() + 1);
             return SHIDI_PORT_HALT;
         }
@@ -118,7 +121,7 @@ int32_t shidi_port_state_commit(int32_t slot, const uint8_t *data, size_t len)
     int bad = write_all(fd, data, len) != 0 || fsync(fd) != 0;
     close(fd);
     if (bad) return SHIDI_E_IO;
-    if (c->state_cut_in_commit) {
+    if (cut) {
         shidi_linux_mark_power_cut(shidi_linux_card_ops() + 1);
         return SHIDI_PORT_HALT;
     }

@@ -19,6 +19,8 @@ export interface StateFaults {
   stateFail?: boolean;
   /** A power cut inside the next commit, after the new value is written and before it replaces the old. */
   stateCutInCommit?: boolean;
+  /** The same inside the Nth commit of this boot (1: the first), the ones before it done. */
+  stateCutAtCommit?: number;
 }
 
 /** Throws DeviceFolderError when `dir` exists, is not empty and is not a device folder. */
@@ -33,6 +35,8 @@ export class DeviceState {
   /** The device folder, or null for a store in memory. */
   readonly dir: string | null;
   private readonly memory = new Map<number, Uint8Array>();
+  /** Commits begun this boot (stateCutAtCommit counts them). */
+  private commits = 0;
 
   /**
    * Opens (and, if missing or empty, creates) a device folder. A non-empty folder without the marker is
@@ -89,8 +93,9 @@ export class DeviceState {
   commit(slot: number, data: Uint8Array): number {
     if (!Number.isInteger(slot) || slot < 0 || slot >= STATE_SLOTS || data.length < 1 || data.length > STATE_MAX_BYTES) return HalError.E_INVAL;
     if (this.faults.stateFail) return HalError.E_IO;
+    const cut = this.faults.stateCutInCommit === true || ++this.commits === this.faults.stateCutAtCommit;
     if (this.dir === null) {
-      if (this.faults.stateCutInCommit) throw new StateCommitCut();
+      if (cut) throw new StateCommitCut();
       this.memory.set(slot, new Uint8Array(data));
       return 0;
     }
@@ -104,7 +109,7 @@ export class DeviceState {
       } finally {
         fs.closeSync(fd);
       }
-      if (this.faults.stateCutInCommit) throw new StateCommitCut();
+      if (cut) throw new StateCommitCut();
       fs.renameSync(tmp, final);
       const dfd = fs.openSync(path.dirname(final), 'r');
       try {

@@ -10,6 +10,7 @@ import { traceLine } from './trace.js';
 import { SdCard, type SdFaults } from './sd-card.js';
 import { DeviceState, StateCommitCut, type StateFaults } from './device-state.js';
 import { SecureElement } from './secure-element.js';
+import { type EfuseFaults, SimEfuses } from './efuses.js';
 
 export { SimClock } from './clock.js';
 export { Meter, type MeterReport, type MeterCounts } from './meter.js';
@@ -29,7 +30,7 @@ export class PowerCut extends Error {
   override readonly name = 'PowerCut';
 }
 
-export interface HalFaults extends SdFaults, StateFaults {
+export interface HalFaults extends SdFaults, StateFaults, EfuseFaults {
   /** Cut the power at the first card-changing operation at or after this simulated time (UTC ms). */
   powerCutAtMs?: number;
   /** Cut the power before card-changing operation N + 1 (a seeded campaign picks N). */
@@ -206,6 +207,8 @@ export class HalBody {
   readonly state: DeviceState;
   /** The device key's sealed store (the `se` imports). */
   readonly se: SecureElement;
+  /** The security eFuses a lock burns (the `efuse` imports). */
+  readonly efuses: SimEfuses;
   readonly meter = new Meter();
   /** The source position the core reported through log_panic, if it did. */
   lastPanic: { line: number; column: number } | undefined;
@@ -245,6 +248,7 @@ export class HalBody {
       ...(options.seed === undefined ? {} : { seed: options.seed }),
       ...(options.fuseKey === undefined ? {} : { fuseKey: options.fuseKey }),
     });
+    this.efuses = new SimEfuses(options.deviceDir ?? null, this.faults);
     this.implementations = {
       aes_setkey: (key: Uint8Array) => this.aesSetkey(key),
       aes_free: (handle: number) => this.aesFree(handle),
@@ -287,6 +291,8 @@ export class HalBody {
         return data.length;
       },
       ecdsa_p256_verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => ecdsaP256Verify(publicKey, message, signature),
+      efuse_read: () => this.efuses.read(),
+      efuse_burn: (steps: number) => this.efuses.burn(steps),
       log_write: (level: number, message: Uint8Array) => {
         this.log(level, this.decoder.decode(message));
       },

@@ -61,6 +61,8 @@ function faultArgs(f: HalFaults): string[] {
   num('--trng-stuck-after-bytes', f.trngStuckAfterBytes);
   if (f.stateFail) a.push('--state-fail', '1');
   if (f.stateCutInCommit) a.push('--state-cut-in-commit', '1');
+  num('--state-cut-at-commit', f.stateCutAtCommit);
+  if (f.efuseFail) a.push('--efuse-fail', '1');
   if (f.trng !== undefined) a.push('--trng', f.trng);
   return a;
 }

@@ -194,6 +194,8 @@ static void parse_args(int argc, char **argv, runner_args *r, shidi_linux_config
         else if (strcmp(a, "--trng-stuck-after-bytes") == 0) ok = opt_i64(v, &c->trng_stuck_after_bytes);
         else if (strcmp(a, "--state-fail") == 0) c->state_fail = strcmp(v, "1") == 0;
         else if (strcmp(a, "--state-cut-in-commit") == 0) c->state_cut_in_commit = strcmp(v, "1") == 0;
+        else if (strcmp(a, "--state-cut-at-commit") == 0) ok = opt_i64(v, &c->state_cut_at_commit);
+        else if (strcmp(a, "--efuse-fail") == 0) c->efuse_fail = strcmp(v, "1") == 0;
         else if (strcmp(a, "--trng") == 0) {
             c->trng = strcmp(v, "stuck") == 0 ? TRNG_STUCK : strcmp(v, "fail") == 0 ? TRNG_FAIL
                       : strcmp(v, "biased") == 0 ? TRNG_BIASED : TRNG_OK;

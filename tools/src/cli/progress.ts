@@ -52,3 +52,58 @@ export function frameProgress(rep: Reporter, label: string): { update(frames: nu
     },
   };
 }
+
+/** A run of named steps (shidi provision), as the CLI reports it: begin(step) when one starts, done(step, line) when it ends. */
+export interface StepProgress {
+  begin(step: string, doing: string): void;
+  done(step: string, line: string): void;
+  stop(): void;
+}
+
+/**
+ * On a terminal, a bar of the steps finished with the one under way beside it, and each finished step's
+ * line printed above the bar; elsewhere (a pipe, a log, --json) one numbered line per step on stderr, the
+ * same lines without the bar; nothing under -q (CLI.md, Output).
+ */
+export function stepProgress(rep: Reporter, steps: readonly string[], label: string): StepProgress {
+  const numbered = (step: string, line: string) => `[${steps.indexOf(step) + 1}/${steps.length}] ${step}: ${line}`;
+  if (!rep.interactive)
+    return {
+      begin: () => undefined,
+      done: (step, line) => rep.note(numbered(step, line)),
+      stop: () => undefined,
+    };
+  const bars = new cliProgress.MultiBar(
+    {
+      stream: rep.io.stderr as unknown as NodeJS.WritableStream,
+      format: `${label} [{bar}] {value}/{total} {doing}`,
+      // Nothing a Ctrl-C could leave behind on the terminal (a hidden cursor, wrapping off), and no SIGINT
+      // handler of the bar's own: an interrupted run ends as any other (it resumes next time).
+      hideCursor: false,
+      linewrap: true,
+      gracefulExit: false,
+      clearOnComplete: false,
+      barsize: 18,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = bars.create(steps.length, 0, { doing: '' });
+  let finished = 0;
+  let stopped = false;
+  return {
+    // What is under way stays short, so that the bar keeps to one line of a narrow terminal.
+    begin: (step, doing) => bar.update(finished, { doing: `${step}: ${doing}`.slice(0, 48) + '…' }),
+    done: (step, line) => {
+      finished++;
+      bars.log(numbered(step, line) + '\n');
+      bar.update(finished, { doing: finished === steps.length ? 'done' : '' });
+    },
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      // The logged lines are written at the next redraw, which stop() alone does not do.
+      bars.update();
+      bars.stop();
+    },
+  };
+}

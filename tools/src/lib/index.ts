@@ -172,9 +172,19 @@ export { readSidecar } from './evidence/sidecar.js';
 export { SIDECAR_SUFFIX, type SliceFilesVerdict, sidecarPath, verifySliceFiles, verifySliceSet } from './evidence/slice-files.js';
 
 // Provisioning over a serial line (docs/provisioning.md): the simulated device on a pty, the host's run.
-export { efusePlan, type EfuseStep } from './provision/efuse-plan.js';
+export { allEfusesBurned, efusePlan, efuseReport, type EfusePlanStep } from './provision/efuse-plan.js';
 export { createOperatorKeyFile, readOperatorKeyFile } from './provision/operator-key.js';
 export type { OperatorKey } from './provision/protocol.js';
-export { connect, deviceFailure, deviceStatus, planProvision, provision, type ProvisionInputs, type Step } from './provision/run.js';
+export {
+  connect,
+  deviceFailure,
+  deviceStatus,
+  planProvision,
+  provision,
+  type ProvisionInputs,
+  STEPS as PROVISION_STEPS,
+  type Step,
+  type StepName,
+} from './provision/run.js';
 export { openSerialLink } from './provision/serial-link.js';
 export { type ServeResult, type Serving, serveSerial } from './provision/serve.js';

@@ -3,7 +3,7 @@ import {
   connect,
   deviceFailure,
   deviceStatus,
-  efusePlan,
+  efuseReport,
   ExitCode,
   FULL_POLICIES,
   type FullPolicy,
@@ -12,14 +12,29 @@ import {
   planProvision,
   type ProvisionInputs,
   provision,
+  PROVISION_STEPS,
   readOperatorKeyFile,
   ShidiError,
-  type Step,
+  type StepName,
 } from '../../lib/index.js';
 import { createInterface } from 'node:readline/promises';
 import { readPassphraseFile, singlePassphrase } from '../passphrases.js';
 import { Reporter, type CommonOptions, type Io } from '../io.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
+import { stepProgress } from '../progress.js';
+
+/** What the bar says while a step is under way (the device may take seconds: its key, the certificate). */
+const DOING: Readonly<Record<StepName, string>> = {
+  info: 'reading the device',
+  operator: 'binding the operator',
+  key: 'the device makes or finds its key',
+  certificate: 'issuing and installing the certificate',
+  cryptoconf: 'compiling and installing the cryptoconf',
+  settings: 'setting the recording settings',
+  clock: 'setting the clock',
+  record: 'writing the provisioning record',
+  lock: 'locking and burning the security eFuses',
+};
 
 interface ProvisionCliOptions extends CommonOptions {
   port: string;
@@ -147,32 +162,52 @@ export function provisionCommand(io: Io, done: (code: number) => void): Command 
           settings: status.settings ? Object.fromEntries(status.settings) : null,
           device_clock: new Date(status.clockMs).toISOString(),
           record_damaged: status.damaged,
+          efuses: efuseReport(o.port, status.efuses).map((e) => ({ efuse: e.efuse, burned: e.burned, commands: e.commands, irreversible: e.irreversible })),
           protocol: info.protocol,
           hal_abi: info.abi,
           core_sha256: hex(info.imageDigest),
           session: hex(info.session),
           ...(plan ? { plan } : {}),
-          ...(o.dryRun && o.lock ? { efuse_plan: efusePlan(o.port) } : {}),
         };
         rep.json({ ok: true, ...doc });
         rep.result(`${o.port}: device ${doc.device_id ?? '(no key yet)'}, state ${info.state}${info.operatorBound ? ', operator bound' : ', no operator'}`);
         rep.result(`  certificate ${doc.certificate_sha256 ?? 'none'}, cryptoconf ${doc.cryptoconf_sha256 ?? 'none'}`);
         rep.result(`  settings ${doc.settings ? JSON.stringify(doc.settings) : 'none'}, failed authentications ${status.failures}, clock ${doc.device_clock}`);
+        const fuses = efuseReport(o.port, status.efuses);
+        const burned = fuses.filter((e) => e.burned).length;
+        rep.result(
+          status.efuses === null
+            ? '  security eFuses: the device cannot read them'
+            : `  security eFuses: ${burned} of ${fuses.length} steps burned${burned === 0 ? ' (--lock --dry-run lists them)' : ''}`,
+        );
+        if (!o.dryRun && burned > 0)
+          for (const e of fuses) {
+            rep.result(`    ${e.efuse}: ${e.burned ? 'burned' : 'not burned'} (${e.commands.at(-1)})`);
+            if (e.burned) rep.result(`      made permanent: ${e.irreversible}`);
+          }
         if (o.dryRun) {
           rep.result('Dry run: nothing was changed. A run would:');
           for (const p of plan ?? []) rep.result(`  ${p.outcome === 'planned' ? 'do  ' : 'keep'} ${p.step}: ${p.detail}`);
           if (o.lock) {
             rep.result('On a real ESP32-S3, locking also needs these eFuses burned (irreversible), after the provisioning record is written:');
-            for (const s of efusePlan(o.port)) rep.result(`  ${s.command}\n      makes permanent: ${s.irreversible}`);
+            for (const e of fuses) {
+              rep.result(`  ${e.efuse}${e.burned ? ' (burned already)' : ''}`);
+              for (const c of e.commands) rep.result(`    ${c}`);
+              rep.result(`      makes permanent: ${e.irreversible}`);
+            }
           }
         }
         done(0);
         return;
       }
       const inputs = inputsOf(o, registryPassphrase, operator!, from);
-      let n = 0;
-      const progress = (s: Step) => rep.note(`[${++n}/9] ${s.step}: ${s.detail}`);
-      const r = await provision(client, inputs, progress);
+      const bar = stepProgress(rep, PROVISION_STEPS, 'provisioning');
+      let r: Awaited<ReturnType<typeof provision>>;
+      try {
+        r = await provision(client, inputs, { begin: (s) => bar.begin(s, DOING[s]), step: (s) => bar.done(s.step, s.detail) });
+      } finally {
+        bar.stop();
+      }
       rep.json({ ok: true, port: o.port, ...r });
       rep.result(`provisioned device ${r.device_uid} on ${o.port}: state ${r.state}`);
       rep.result(

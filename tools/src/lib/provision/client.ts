@@ -74,6 +74,8 @@ export interface DeviceStatus {
   deviceId: Uint8Array | null;
   clockMs: number;
   damaged: boolean;
+  /** The security eFuses burned (efuse_step bits, host-sim/src/abi.generated.ts EfuseStep); null: unreadable. */
+  efuses: number | null;
 }
 
 export interface KeygenResult {
@@ -201,6 +203,7 @@ export class ProvisionClient {
       deviceId: bytesOrNull(r.get(6)),
       clockMs: Number(r.get(7)),
       damaged: r.get(8) === true,
+      efuses: r.get(9) === null || r.get(9) === undefined ? null : Number(r.get(9)),
     };
   }
 
@@ -242,8 +245,9 @@ export class ProvisionClient {
     return Number((await this.signed('setClock', key, encodeArgs([[0, utcMs]]))).get(0));
   }
 
-  async lock(key: OperatorKey): Promise<void> {
-    await this.signed('lock', key);
+  /** Locks (or, on a locked device, burns any security eFuse still unburned); the eFuses burned afterwards. */
+  async lock(key: OperatorKey): Promise<number> {
+    return Number((await this.signed('lock', key)).get(0));
   }
 }
 

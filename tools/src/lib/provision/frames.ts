@@ -3,16 +3,18 @@
  * into marker-prefixed base64 lines, and a decoder that takes console bytes in any pieces, passes lines
  * without a marker through as device log lines, and hands up whole message bodies or framing faults.
  */
+import { PROV_LINE_MAX, PROV_MESSAGE_MAX } from '../../../../host-sim/src/abi.generated.js';
 import { crc16Xmodem } from './crc16.js';
+import { PROV_LINE_RAW, PROV_MARK_FIRST, PROV_MARK_NEXT } from './protocol.generated.js';
 
-export const MARK_FIRST = Uint8Array.of(0x06, 0x09);
-export const MARK_NEXT = Uint8Array.of(0x04, 0x14);
+export const MARK_FIRST = Uint8Array.of(PROV_MARK_FIRST >> 8, PROV_MARK_FIRST & 0xff);
+export const MARK_NEXT = Uint8Array.of(PROV_MARK_NEXT >> 8, PROV_MARK_NEXT & 0xff);
 /** The longest line, marker and '\n' included. */
-export const LINE_MAX = 512;
+export const LINE_MAX = PROV_LINE_MAX;
 /** Raw bytes per line: 127 base64 quads (508 characters) per line. */
-export const LINE_RAW = 381;
+export const LINE_RAW = PROV_LINE_RAW;
 /** The largest body either side sends (the device's info answer says the same). */
-export const MESSAGE_MAX = 16448;
+export const MESSAGE_MAX = PROV_MESSAGE_MAX;
 
 /** The frame of one message body: length (body + 2, big-endian), body, CRC over both; then its lines. */
 export function encodeFrame(body: Uint8Array): Uint8Array {

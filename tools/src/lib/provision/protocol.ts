@@ -1,58 +1,32 @@
 /**
- * The provisioning protocol's messages on the host side (docs/provisioning.md): operation and error codes,
- * device states, the request body and its operator signature, the answer body. Written from the document,
- * apart from the core's implementation (assembly/prov-ops.ts), so that each checks the other.
+ * The provisioning protocol's messages on the host side (docs/provisioning.md): the request body and its
+ * operator signature, the answer body. Written from the document, apart from the core's implementation
+ * (assembly/prov-ops.ts), so that each checks the other; the numbers both use (operations, states, error
+ * codes, sizes) are generated from assembly/prov-protocol.json.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { Decoder } from 'cbor-x';
 import { CborMap, type CborValue, encodeCbor } from '../device-conf/cbor-canonical.js';
+import { PROV_AUTH_CONTEXT, PROV_DEVICE_ID_BYTES, PROV_ERROR_TEXT, PROV_NONCE_BYTES, PROV_VERSION, type ProvErrorName } from './protocol.generated.js';
 
-export const PROTOCOL_VERSION = 1;
-
-export const Op = {
-  info: 0,
-  status: 1,
-  challenge: 2,
-  bindOperator: 3,
-  keygen: 4,
-  installCertificate: 5,
-  installConf: 6,
-  setSettings: 7,
-  setClock: 8,
-  lock: 9,
-} as const;
-export type OpName = keyof typeof Op;
-
-export const ProvError = {
-  EINVAL: 3,
-  EBADSTATE: 6,
-  EMSGSIZE: 7,
-  ENOTSUP: 8,
-  ECORRUPT: 9,
-  EACCESSDENIED: 11,
-  EVERSION: 13,
-  ESEQ: 256,
-  ENOCHALLENGE: 257,
-  ERATELIMIT: 258,
-  ENOOPERATOR: 259,
-  ELOCKED: 260,
-  EBADCONF: 261,
-  EBADCERT: 262,
-  EBADSETTINGS: 263,
-  ESTORE: 264,
-  EHW: 265,
-  EKEYMISMATCH: 266,
-  EOPERATORBOUND: 267,
-} as const;
-export type ProvErrorName = keyof typeof ProvError;
-
-export const STATES = ['blank', 'keyed', 'certified', 'provisioned', 'locked'] as const;
-export type DeviceStateName = (typeof STATES)[number];
+export {
+  Op,
+  type OpName,
+  OP_WIRE_NAME,
+  PROV_ERROR_TEXT,
+  PROV_MESSAGES,
+  ProvError,
+  type ProvErrorName,
+  ProvState,
+  STATES,
+  type DeviceStateName,
+} from './protocol.generated.js';
+export const PROTOCOL_VERSION = PROV_VERSION;
 
 /** The auth message's first bytes: the context and a zero byte. */
-export const AUTH_CONTEXT = Buffer.from('shidi provision auth v1\0', 'ascii');
+export const AUTH_CONTEXT = Buffer.concat([Buffer.from(PROV_AUTH_CONTEXT, 'ascii'), Buffer.of(0)]);
 /** What a device without a key signs with as its id. */
-export const NO_DEVICE_ID = new Uint8Array(16);
+export const NO_DEVICE_ID = new Uint8Array(PROV_DEVICE_ID_BYTES);
 const EMPTY_ARGS = encodeCbor(new CborMap([]));
 
 export interface Request {
@@ -75,7 +49,8 @@ export const encodeArgs = (entries: Iterable<readonly [number, CborValue]>): Uin
 
 /** The message an operator signs (docs/provisioning.md, "Operator authentication"). */
 export function authMessage(deviceId: Uint8Array, nonce: Uint8Array, op: number, args: Uint8Array | undefined): Uint8Array {
-  if (deviceId.length !== 16 || nonce.length !== 32) throw new RangeError('a device id is 16 bytes and a nonce 32');
+  if (deviceId.length !== PROV_DEVICE_ID_BYTES || nonce.length !== PROV_NONCE_BYTES)
+    throw new RangeError(`a device id is ${PROV_DEVICE_ID_BYTES} bytes and a nonce ${PROV_NONCE_BYTES}`);
   const argsDigest = createHash('sha256')
     .update(args ?? EMPTY_ARGS)
     .digest();
@@ -136,5 +111,5 @@ export function decodeAnswer(body: Uint8Array): Answer {
 }
 
 export function errorName(code: number): ProvErrorName | undefined {
-  return (Object.keys(ProvError) as ProvErrorName[]).find((k) => ProvError[k] === code);
+  return PROV_ERROR_TEXT[code]?.name;
 }

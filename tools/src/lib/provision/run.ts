@@ -8,6 +8,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { compileCryptoconfDetailed, FULL_POLICY_CODE, type FullPolicy } from '../device-conf/compile.js';
 import { loadCryptoconfFile } from '../device-conf/load.js';
+import { SEG_ALGO } from '../../../../host-sim/src/abi.generated.js';
 import { ExitCode, failed, ShidiError } from '../errors.js';
 import { uuidText } from '../evidence/device-id.js';
 import { checkPop, deviceUidOf, enrolDevice, judgeDevice, openRegistry, popChallenge, trustFromRegistry, type OpenRegistry } from '../registry/index.js';
@@ -22,7 +23,8 @@ import {
   type RecordingSettings,
   settingsMap,
 } from './client.js';
-import type { OperatorKey } from './protocol.js';
+import { allEfusesBurned } from './efuse-plan.js';
+import { type OperatorKey, PROV_ERROR_TEXT } from './protocol.js';
 import { appendRecord, PROVISIONING_RECORD } from './record.js';
 import type { x509 } from '../registry/x509.js';
 
@@ -48,7 +50,9 @@ export interface ProvisionInputs {
   now?: () => number;
 }
 
-export type StepName = 'info' | 'operator' | 'key' | 'certificate' | 'cryptoconf' | 'settings' | 'clock' | 'record' | 'lock';
+/** The steps of a run, in order (each reported once, done, kept, skipped or planned). */
+export const STEPS = ['info', 'operator', 'key', 'certificate', 'cryptoconf', 'settings', 'clock', 'record', 'lock'] as const;
+export type StepName = (typeof STEPS)[number];
 /** done: changed now; kept: the device (or the record) already held it. */
 export interface Step {
   step: StepName;
@@ -67,6 +71,14 @@ export interface ProvisionResult {
   settings: Record<string, unknown>;
   record: string;
   record_appended: boolean;
+  /** The security eFuses the device reports burned (efuse_step bits); null when it cannot read them. */
+  efuses: number | null;
+}
+
+/** What a run reports as it goes: a step it starts (the device may take seconds: keygen) and each outcome. */
+export interface ProvisionProgress {
+  begin?(step: StepName): void;
+  step?(s: Step): void;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -104,18 +116,7 @@ export function deviceFailure(e: unknown, port: string): ShidiError | null {
       { op: e.op },
     );
   if (e instanceof DeviceRefused) {
-    const fix =
-      e.codeName === 'EACCESSDENIED'
-        ? 'the device is bound to another operator key: give that key with --operator-key (each failure counts towards the device’s rate limit)'
-        : e.codeName === 'ERATELIMIT'
-          ? 'too many failed authentications: power-cycle the device for one more try, with the right --operator-key'
-          : e.codeName === 'ESEQ'
-            ? 'power-cycle the device (or restart shidi sim --serial) and run again'
-            : e.codeName === 'EBADCONF'
-              ? "check the cryptoconf and that --keys holds every guardian's key"
-              : e.codeName === 'ELOCKED'
-                ? 'the device is locked: this change is not possible any more'
-                : 'see docs/provisioning.md (Errors); a run resumes where it stopped';
+    const fix = PROV_ERROR_TEXT[e.code]?.fix ?? 'see docs/provisioning.md (Errors); a run resumes where it stopped';
     return new ShidiError(ExitCode.failed, `the device refused ${e.op} (${e.codeName}: ${e.deviceMessage}) — ${fix}`, 'device-refused', {
       op: e.op,
       code: e.code,
@@ -147,6 +148,23 @@ function settingsOf(o: ProvisionInputs, deviceId: Uint8Array): RecordingSettings
   };
 }
 
+/**
+ * Everything the run will send, checked before the device is touched: the settings against the device's
+ * ranges and the cryptoconf compiled against --keys (a guardian whose key is missing exits 4 and names it),
+ * so that bad input changes nothing on the device. The pseudonym, when it comes from the device id, is
+ * checked with a stand-in of the same shape.
+ */
+async function checkInputs(o: ProvisionInputs, conf: ReturnType<typeof loadCryptoconfFile>): Promise<void> {
+  const outer = conf.payload_cipher_layers.at(-1)?.payload_cipher_algo;
+  if (o.segmentBytes !== undefined && outer !== SEG_ALGO)
+    throw new ShidiError(
+      ExitCode.usage,
+      `--segment-bytes ${o.segmentBytes}: ${o.cryptoconf}'s payload is ${outer ?? 'not encrypted'}, not ${SEG_ALGO}, so it has no segments — drop --segment-bytes`,
+      'usage',
+    );
+  await compileFor(o, conf, settingsOf(o, new Uint8Array(16)));
+}
+
 /** The conf compiled with the settings' slice length and pseudonym, so its digest is stable run after run. */
 function compileFor(o: ProvisionInputs, conf: ReturnType<typeof loadCryptoconfFile>, settings: RecordingSettings) {
   return compileCryptoconfDetailed(conf, new KeyPool([o.keys]), {
@@ -171,16 +189,21 @@ async function heldCertificate(reg: OpenRegistry, key: KeyObject, at: Date): Pro
   return reg.issued.find((c) => c.serialNumber.toLowerCase() === v.certificate!.serial.toLowerCase()) ?? null;
 }
 
-export async function provision(client: ProvisionClient, o: ProvisionInputs, onStep: (s: Step) => void = () => {}): Promise<ProvisionResult> {
+export async function provision(client: ProvisionClient, o: ProvisionInputs, progress: ProvisionProgress = {}): Promise<ProvisionResult> {
   const steps: Step[] = [];
   const step = (s: StepName, outcome: Step['outcome'], detail: string) => {
     const x = { step: s, outcome, detail };
     steps.push(x);
-    onStep(x);
+    progress.step?.(x);
+    const next = STEPS[STEPS.indexOf(s) + 1];
+    if (next) progress.begin?.(next);
   };
+  progress.begin?.('info');
   const now = o.now ?? Date.now;
-  // Inputs are read before the device is touched: a bad conf or registry changes nothing on it.
+  // Inputs are read and checked before the device is touched: a bad conf, key pool, setting or registry
+  // changes nothing on it.
   const conf = loadCryptoconfFile(o.cryptoconf);
+  await checkInputs(o, conf);
   const reg = await openRegistry(o.registry, o.registryPassphrase);
   const caDigest = sha256(new Uint8Array(reg.ca.rawData));
 
@@ -287,13 +310,22 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
   });
   step('record', appended ? 'done' : 'kept', appended ? `appended to ${recordPath}` : `${recordPath} already holds this provisioning`);
 
-  let state = (await client.info()).state;
+  const held = await client.status();
+  let state = held.state;
+  let efuses = held.efuses;
   if (o.lock) {
-    if (state === 'locked') step('lock', 'kept', 'already locked');
+    // A locked device whose eFuses are not all burned (a lock cut short, a burn that failed) is sent lock
+    // again: it burns only what is missing.
+    if (state === 'locked' && allEfusesBurned(efuses)) step('lock', 'kept', 'already locked, security eFuses burned');
     else {
-      await client.lock(o.operator);
+      const was = state;
+      efuses = await client.lock(o.operator);
       state = 'locked';
-      step('lock', 'done', 'locked (one-way)');
+      step(
+        'lock',
+        'done',
+        `${was === 'locked' ? 'already locked' : 'locked (one-way)'}; ${allEfusesBurned(efuses) ? 'security eFuses burned' : 'the device did not burn all its security eFuses: burn them with the steps of --lock --dry-run'}`,
+      );
     }
   } else step('lock', 'skipped', state === 'locked' ? 'already locked' : 'not asked (--lock)');
   return {
@@ -311,6 +343,7 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
     settings: settingsRecord(settings),
     record: recordPath,
     record_appended: appended,
+    efuses,
   };
 }
 
@@ -320,6 +353,7 @@ export async function provision(client: ProvisionClient, o: ProvisionInputs, onS
  */
 export async function planProvision(client: ProvisionClient, o: ProvisionInputs): Promise<Step[]> {
   const conf = loadCryptoconfFile(o.cryptoconf);
+  await checkInputs(o, conf);
   const reg = await openRegistry(o.registry, o.registryPassphrase);
   const info = await client.info();
   const status = await client.status();
@@ -344,7 +378,18 @@ export async function planProvision(client: ProvisionClient, o: ProvisionInputs)
   }
   add('clock', true, 'set to the host clock');
   add('record', true, `append to ${o.record ?? join(reg.dir, PROVISIONING_RECORD)} unless it holds this provisioning`);
-  if (o.lock) add('lock', info.state !== 'locked', info.state === 'locked' ? 'already locked' : 'lock (one-way)');
+  if (o.lock) {
+    const done = info.state === 'locked' && allEfusesBurned(status.efuses);
+    add(
+      'lock',
+      !done,
+      done
+        ? 'already locked, security eFuses burned'
+        : info.state === 'locked'
+          ? 'burn the security eFuses still unburned'
+          : 'lock (one-way) and burn the security eFuses',
+    );
+  }
   return plan;
 }
 
