@@ -84,3 +84,25 @@ describe('the ESP-IDF side, syntax and types', () => {
     expect(r.status).toBe(0);
   });
 });
+
+/** Every port function the natives call (hal/shidi_port.h) is defined by both ports, so neither can fail to
+ * link for want of one of ours: the check a link would make, which cannot run here for the S3. */
+describe('the port contract, both ports', () => {
+  const declared = [...readFileSync(join(FW, 'hal', 'shidi_port.h'), 'utf8').matchAll(/^\w+\s+(shidi_port_\w+)\(/gm)].map((m) => m[1]!);
+  const defined = (dir: string) => {
+    const text = readdirSync(join(FW, dir))
+      .filter((f) => f.endsWith('.c'))
+      .map((f) => readFileSync(join(FW, dir, f), 'utf8'))
+      .join('\n');
+    return new Set([...text.matchAll(/^\w+\s+(shidi_port_\w+)\([^;]*?\)\s*\{/gm)].map((m) => m[1]!));
+  };
+
+  it('shidi_port.h declares the contract (at least the card, state, key, clock, serial and eFuse calls)', () => {
+    expect(declared).toEqual(expect.arrayContaining(['shidi_port_sd_open', 'shidi_port_state_commit', 'shidi_port_se_private', 'shidi_port_clock_set', 'shidi_port_serial_write', 'shidi_port_efuse_burn']));
+  });
+
+  it.each(['port-esp', 'port-linux'])('%s defines every function of shidi_port.h', (dir) => {
+    const have = defined(dir);
+    expect(declared.filter((f) => !have.has(f))).toEqual([]);
+  });
+});

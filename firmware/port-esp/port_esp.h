@@ -5,7 +5,8 @@
  *   state_esp.c    state_linux.c    the state slots
  *   se_esp.c       se_linux.c       the device key (the DS peripheral; ds_params.c computes its parameters)
  *   serial_esp.c   serial_linux.c   the provisioning link and the clock setter
- *   counter_esp.c  counter_linux.c  the core's anti-rollback counter */
+ *   counter_esp.c  counter_linux.c  the core's anti-rollback counter
+ *   efuse_esp.c    efuse_linux.c    the security eFuses a lock asks for (read only on the S3) */
 #ifndef SHIDI_PORT_ESP_H
 #define SHIDI_PORT_ESP_H
 
