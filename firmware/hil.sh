@@ -87,7 +87,7 @@ if [[ $PROVISION == 1 ]]; then
   # the device has no conf and records nothing, so stop here rather than verify an empty card.
   "${SHIDI[@]}" provision --help >/dev/null 2>&1 || fail 'shidi provision does not exist yet — provision the device another way and rerun with --no-provision'
   # A real board makes its device key in the DS peripheral: seconds to a minute, past the default 5 s.
-  "${SHIDI[@]}" provision --port "$PORT" --timeout 120 || fail 'shidi provision failed'
+  "${SHIDI[@]}" provision --port "$PORT" || fail 'shidi provision failed'
 fi
 
 step "5/7 record ${SECONDS_TO_RECORD}s (serial console in $OUT/console.log): press the board's button once now"

@@ -40,6 +40,13 @@ export class DeviceRefused extends Error {
   }
 }
 
+/**
+ * Operations a real device takes longer over than the per-answer timeout: keygen makes a 3072-bit RSA key on
+ * the S3 (mbedTLS on the MPI accelerator at 160 MHz: seconds to a minute, firmware/port-esp/se_esp.c), during
+ * which it answers nothing. Their wait is at least this long whatever --timeout says.
+ */
+const SLOW_OPERATION_MS: Record<string, number> = { keygen: 180_000 };
+
 /** No answer came within the timeout: the link, not the device, is in question. */
 export class NoAnswer extends Error {
   override readonly name = 'NoAnswer';
@@ -133,14 +140,15 @@ export class ProvisionClient {
     if (events.length > 0) this.arrived();
   }
 
-  /** The answer to `seq`, as soon as it is in, or NoAnswer after the timeout. */
+  /** The answer to `seq`, as soon as it is in, or NoAnswer after the timeout (a slow operation's floor). */
   private async answerTo(opName: string, seq: number): Promise<Answer> {
-    const deadline = Date.now() + this.timeoutMs;
+    const wait = Math.max(this.timeoutMs, SLOW_OPERATION_MS[opName] ?? 0);
+    const deadline = Date.now() + wait;
     for (;;) {
       const i = this.answers.findIndex((x) => x.seq === seq);
       if (i >= 0) return this.answers.splice(i, 1)[0]!;
       const left = deadline - Date.now();
-      if (left <= 0) throw new NoAnswer(opName, seq, this.timeoutMs);
+      if (left <= 0) throw new NoAnswer(opName, seq, wait);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.arrived = () => {
