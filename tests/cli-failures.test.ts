@@ -503,3 +503,13 @@ describe('file system errors in words', () => {
     expect(existsSync(at('lib.shcap'))).toBe(false);
   });
 });
+
+describe('a command group without its subcommand', () => {
+  it.each(['reveal', 'registry'])('shidi %s: its help, then one usage line naming the group, exit 2', async (group) => {
+    const r = await shidi([group]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Commands:/);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('shidi: '));
+    expect(errors).toEqual([`shidi: shidi ${group} needs a subcommand (listed above) — run shidi ${group} --help for usage`]);
+  });
+});

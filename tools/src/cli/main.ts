@@ -119,7 +119,13 @@ async function run(argv: string[], io: Io): Promise<number> {
       // Help and version are "errors" to commander's exitOverride.
       if (e.exitCode === 0) return ExitCode.ok;
       const u = usage as { message: string; command: string } | null;
-      failure = new ShidiError(ExitCode.usage, `${u?.message ?? e.message.replace(/^error: /, '')} — run ${u?.command ?? 'shidi'} --help for usage`, 'usage', {
+      // A command group run without its subcommand: commander has printed the group's help.
+      if (e.code === 'commander.help')
+        failure = new ShidiError(ExitCode.usage, `shidi ${argv[0]} needs a subcommand (listed above) — run shidi ${argv[0]} --help for usage`, 'usage', {
+          commander: e.code,
+        });
+      else
+        failure = new ShidiError(ExitCode.usage, `${u?.message ?? e.message.replace(/^error: /, '')} — run ${u?.command ?? 'shidi'} --help for usage`, 'usage', {
         commander: e.code,
       });
     } else {
