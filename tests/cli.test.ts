@@ -171,7 +171,8 @@ describe('the real binary, as a user runs it', () => {
     expect(help).toMatch(/--allow-unfinished/);
     expect(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' })).toMatch(/^shidi \d+\.\d+\.\d+\ncore: /);
     expect(execFileSync(process.execPath, [bin], { encoding: 'utf8' })).toMatch(/Usage: shidi/);
-  });
+    // Four cold Node starts (npx's own among them): over a minute on a loaded 2-core machine.
+  }, 240_000);
 
   it('exit codes and stderr reach the shell; stdout stays clean', () => {
     const out = join(s.dir, 'spawned');
