@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, removeAllTemps, ShidiError, uncaughtFsFailure, withFix } from '../lib/index.js';
+import { batteryCommand } from './commands/battery.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -85,11 +86,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
   });
   const program = new Command('shidi')
-    .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys, device registries and captures, reveal and inspect recordings')
+    .description('Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, reveal and inspect recordings')
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, provisionCommand, registryCommand]) {
+  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, batteryCommand, provisionCommand, registryCommand]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     for (const sub of cmd.commands) sub.configureOutput(output(`shidi ${cmd.name()} ${sub.name()}`)).exitOverride();

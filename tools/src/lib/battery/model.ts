@@ -92,6 +92,48 @@ export class Figures {
   }
 }
 
+/** Every figure the model reads (the RSA ones by key size as runs need them), with the unit it reads it in. */
+export const REQUIRED_FIGURES: [string, Figure['unit']][] = [
+  ['power.rail_v', 'V'],
+  ['power.cpu.active', 'mA'],
+  ['power.cpu.idle', 'mA'],
+  ['power.cpu.light_sleep', 'mA'],
+  ['power.cpu.wamr_interp_slowdown', 'x'],
+  ['power.cpu.native_cycles_per_wasm_op', 'cycles/op'],
+  ['power.cpu.hal_call_overhead', 'ms'],
+  ['power.cpu.chacha20poly1305_per_byte', 'nJ/B'],
+  ['power.cpu.ecdsa_p256_verify', 'mJ/op'],
+  ['power.aes.per_byte', 'nJ/B'],
+  ['power.sha.per_byte', 'nJ/B'],
+  ['power.trng.per_byte', 'nJ/B'],
+  ['power.sd.write_per_byte', 'nJ/B'],
+  ['power.sd.read_per_byte', 'nJ/B'],
+  ['power.sd.sync', 'mJ'],
+  ['power.sd.metadata_op', 'mJ'],
+  ['power.sd.idle', 'mA'],
+  ['power.sd.write_active', 'mA'],
+  ['power.flash.write_per_byte', 'nJ/B'],
+  ['power.flash.erase_4k', 'mJ'],
+  ['power.camera.active', 'mA'],
+  ['power.camera.standby', 'mA'],
+  ['power.camera.on_per_photo', 's'],
+  ['power.microphone.active', 'mA'],
+  ['power.microphone.power_down', 'mA'],
+  ['power.gps.acquisition', 'mA'],
+  ['power.gps.power_save', 'mA'],
+  ['power.gps.backup', 'mA'],
+  ['power.gps.fix_on_time', 's'],
+  ['power.gps.psm_max_interval', 's'],
+  ['battery.capacity_mah', 'mAh'],
+  ['battery.usable_fraction', 'ratio'],
+  ['battery.cutoff_v', 'V'],
+];
+
+/** Refuses, before anything runs, a board that lacks a figure the model reads or gives it in another unit. */
+export function checkFigures(f: Figures): void {
+  for (const [path, unit] of REQUIRED_FIGURES) f.value(path, unit);
+}
+
 /** The mode the firmware would run the receiver in for fixes this far apart: the cheaper one it may use. */
 export function gpsPolicy(f: Figures, fixes: number, seconds: number): GpsPolicy {
   if (fixes === 0) return { mode: 'backup', interval_s: null };

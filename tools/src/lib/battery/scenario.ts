@@ -160,11 +160,12 @@ export async function readCaptureContent(path: string, keep = 64): Promise<Captu
 const audioMs = (bytes: number, rate: number, channels: number) => (bytes / (2 * channels) / rate) * 1000;
 
 /**
- * A synthetic scenario's frames over [0, windowMs) from the capture's contents, cycled in turn: audio blocks
- * back to back, a photo every photo_every_s from 0, a fix every gps_every_s from 0; in time order, audio first
- * at equal times. Refuses a scenario that needs a sensor the capture lacks.
+ * A synthetic scenario's frames over [0, windowMs) from the capture's contents: the capture's audio as one
+ * stream cut into the board's blocks (`blockMs`) back to back, a photo every photo_every_s from 0 and a fix
+ * every gps_every_s from 0, each the capture's next one in turn; in time order, audio first at equal times.
+ * Refuses a scenario that needs a sensor the capture lacks.
  */
-export function* syntheticFrames(s: Scenario, content: CaptureContent, startMs: number, windowMs: number): Generator<WindowFrame> {
+export function* syntheticFrames(s: Scenario, content: CaptureContent, startMs: number, windowMs: number, blockMs: number): Generator<WindowFrame> {
   const need = (k: FrameKind, what: string) => {
     const slot = content[k];
     if (!slot || slot.frames.length === 0)
@@ -175,11 +176,28 @@ export function* syntheticFrames(s: Scenario, content: CaptureContent, startMs: 
       );
     return slot;
   };
-  const audio = s.audio ? need('audio', 'audio') : null;
+  const audio = s.audio ? (need('audio', 'audio'), content.audio) : null;
   const camera = s.photo_every_s !== null ? need('camera', 'photos') : null;
   const gps = s.gps_every_s !== null ? need('gps', 'GPS fixes') : null;
+  let pcm = new Uint8Array(0);
+  let block = 0;
+  if (audio) {
+    pcm = Buffer.concat(audio.frames);
+    const frame = 2 * audio.channels;
+    block = Math.max(frame, Math.round((audio.rate * blockMs) / 1000) * frame);
+  }
+  let at = 0;
+  const nextBlock = () => {
+    const out = new Uint8Array(block);
+    for (let n = 0; n < block; ) {
+      const take = Math.min(block - n, pcm.length - at);
+      out.set(pcm.subarray(at, at + take), n);
+      n += take;
+      at = (at + take) % pcm.length;
+    }
+    return out;
+  };
   let ta = 0;
-  let ia = 0;
   let tp = 0;
   let ip = 0;
   let tg = 0;
@@ -191,9 +209,8 @@ export function* syntheticFrames(s: Scenario, content: CaptureContent, startMs: 
     const t = Math.min(nextA, nextP, nextG);
     if (!(t < windowMs)) return;
     if (audio && t === nextA) {
-      const data = audio.frames[ia++ % audio.frames.length]!;
-      const d = audioMs(data.length, content.audio!.rate, content.audio!.channels);
-      yield { sensor: audio.id, kind: 'audio', t_ms: startMs + Math.round(ta), data, duration_ms: d };
+      const d = audioMs(block, audio.rate, audio.channels);
+      yield { sensor: audio.id, kind: 'audio', t_ms: startMs + Math.round(ta), data: nextBlock(), duration_ms: d };
       ta += d;
     } else if (camera && t === nextP) {
       yield { sensor: camera.id, kind: 'camera', t_ms: startMs + tp, data: camera.frames[ip++ % camera.frames.length]!, duration_ms: 0 };
