@@ -52,6 +52,8 @@ export interface RunInputs {
   startMs: number;
   windowMs: number;
   bins: number;
+  /** A device folder to boot from (its sealed key, its state); absent: a fresh device in memory, which makes its key. */
+  deviceDir?: string;
 }
 
 /** A scratch folder on a memory file system when there is one: the simulated card syncs every segment. */
@@ -99,6 +101,7 @@ export async function meteredRun(o: RunInputs): Promise<MeteredRun> {
       wasm: countInstructions(o.wasm),
       sdDir: card,
       startMs: o.startMs,
+      ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }),
       seed: 'shidi battery',
       log: (level, message) => {
         if (level <= 1 && coreLog.length < 100) coreLog.push(message);
