@@ -10,8 +10,8 @@ interface BatteryOptions extends CommonOptions {
   scenario: ScenarioName;
   hours?: number;
   audio?: 'on' | 'off';
-  photoEvery?: number | null;
-  gpsEvery?: number | null;
+  photoEvery?: number | 'off';
+  gpsEvery?: number | 'off';
   sliceSeconds?: number;
   cryptoconf?: string;
   keys?: string;
@@ -21,9 +21,9 @@ interface BatteryOptions extends CommonOptions {
   compare?: string;
 }
 
-/** An interval in seconds, or `off`. */
-function intervalOption(value: string): number | null {
-  if (value === 'off') return null;
+/** An interval in seconds, or `off` (a word: commander stores a parser's null as an empty string). */
+function intervalOption(value: string): number | 'off' {
+  if (value === 'off') return 'off';
   try {
     return numberOption({ min: 1, max: 86400, unit: 'seconds' })(value);
   } catch {
@@ -96,7 +96,6 @@ export function batteryCommand(io: Io, done: (code: number) => void): Command {
     const rep = new Reporter(io, opts);
     // The baseline is read first: a bad one stops the command before the measurement.
     const baseline = opts.compare === undefined ? null : loadBaseline(opts.compare);
-    rep.note('measuring: the scenario through the metered simulator (a few seconds)…');
     const r = await profileBattery({
       ...(opts.board === undefined ? {} : { board: opts.board }),
       ...(opts.capture === undefined ? {} : { capture: opts.capture }),
@@ -104,14 +103,15 @@ export function batteryCommand(io: Io, done: (code: number) => void): Command {
       overrides: {
         ...(opts.hours === undefined ? {} : { hours: opts.hours }),
         ...(opts.audio === undefined ? {} : { audio: opts.audio === 'on' }),
-        ...(opts.photoEvery === undefined ? {} : { photoEvery: opts.photoEvery }),
-        ...(opts.gpsEvery === undefined ? {} : { gpsEvery: opts.gpsEvery }),
+        ...(opts.photoEvery === undefined ? {} : { photoEvery: opts.photoEvery === 'off' ? null : opts.photoEvery }),
+        ...(opts.gpsEvery === undefined ? {} : { gpsEvery: opts.gpsEvery === 'off' ? null : opts.gpsEvery }),
         ...(opts.sliceSeconds === undefined ? {} : { sliceSeconds: opts.sliceSeconds }),
       },
       ...(opts.cryptoconf === undefined ? {} : { cryptoconf: opts.cryptoconf }),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
       ...(opts.core === undefined ? {} : { core: opts.core }),
       targetHours: opts.targetHours,
+      onMeasure: (w) => rep.note(`measuring a ${w} s window of the ${opts.scenario} scenario through the metered simulator…`),
     });
     const comparison = baseline && opts.compare ? compareBattery(baseline, opts.compare, r) : null;
     const report = opts.report === false ? null : await writeReport(r, comparison, opts.report);

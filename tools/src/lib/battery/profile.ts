@@ -42,6 +42,8 @@ export interface BatteryInputs {
   /** A bare core module (default build/encryptor.wasm). */
   core?: string;
   targetHours?: number;
+  /** Told, once everything is checked, how long a window is about to be measured (seconds). */
+  onMeasure?: (windowSeconds: number) => void;
 }
 
 export interface FigureUse {
@@ -179,6 +181,7 @@ export async function profileBattery(o: BatteryInputs): Promise<BatteryResult> {
   }
 
   const { conf, path: confPath } = await compiledConf(o, s.slice_seconds * 1000);
+  o.onMeasure?.(windowMs / 1000);
   const run = await meteredRun({ wasm, conf, sensors, frames, startMs, windowMs, bins: binsFor(windowMs / 1000) });
   const ev = evaluate(f, run);
   const proj = project(f, ev, s.hours);

@@ -93,6 +93,13 @@ export function makeScenario(name: ScenarioName, board: Board, o: ScenarioOverri
     s.gps_every_s = o.gpsEvery;
     s.changed.push(`--gps-every ${o.gpsEvery ?? 'off'}`);
   }
+  for (const [what, v] of [
+    ['--photo-every', s.photo_every_s],
+    ['--gps-every', s.gps_every_s],
+    ['--slice-seconds', s.slice_seconds],
+    ['--hours', s.hours],
+  ] as const)
+    if (v !== null && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw usage(`${what} is ${String(v)}; give a positive number`);
   if (!s.replay && !s.audio && s.photo_every_s === null && s.gps_every_s === null)
     throw usage('the scenario records nothing (no audio, no photos, no GPS fixes) — turn a sensor on (--audio on, --photo-every, --gps-every)');
   return s;
