@@ -156,6 +156,18 @@ const oneLine = (r: CliRun) => {
   return lines[0]!;
 };
 
+describe("the README's figures", () => {
+  it('“What does a day cost?” shows the default scenario as the tool prints it', async () => {
+    const r = await shidi(['battery', '--no-report']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('Compare a change'));
+    expect(lines[0]).toMatch(/^reference board, default scenario: [\d.]+ h on the 1000 mAh cell \(900 mAh usable\)$/);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`## What does a day cost?\n\n    npx shidi battery\n`);
+    expect(readme).toContain(lines.map((l) => `    ${l}`).join('\n'));
+  });
+});
+
 describe('refusals', () => {
   it('a board that lacks a figure the model needs, or breaks the schema: one line naming the figure, exit 3', async () => {
     const broken = structuredClone(board);

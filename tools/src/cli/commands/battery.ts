@@ -52,7 +52,7 @@ function printResult(rep: Reporter, r: BatteryResult, comparison: Comparison | n
     rep.result(
       `  ${t.hours} h on the ${t.capacity_mah} mAh cell needs ${t.needed_ma.toFixed(1)} mA on average (−${t.saving_ma.toFixed(1)} mA); each change alone:`,
     );
-    for (const o of t.options) rep.result(`    ${o.component}: ${o.action}`);
+    for (const o of t.options) rep.result(`    ${r.components.find((c) => c.id === o.component)!.label}: ${o.action}`);
   }
   if (comparison) {
     rep.result(`  against ${displayPath(comparison.baseline.file)}: ${comparison.summary}`);

@@ -30,9 +30,11 @@ export interface ChartInputs {
 }
 
 export function energyOverTime(c: ChartInputs): Spec {
-  const values = c.bins.flatMap((b) =>
-    COMPONENTS.filter(({ id }) => b.mj[id] > 0).map(({ id, label }) => ({ t: b.start_s, component: label, mj: b.mj[id], order: LABELS.indexOf(label) })),
-  );
+  const row = (t: number, b: ChartInputs['bins'][number]) =>
+    COMPONENTS.filter(({ id }) => b.mj[id] > 0).map(({ id, label }) => ({ t, component: label, mj: b.mj[id], order: LABELS.indexOf(label) }));
+  // Each bin is a step from its start; the last one is drawn to the window's end.
+  const last = c.bins[c.bins.length - 1]!;
+  const values = [...c.bins.flatMap((b) => row(b.start_s, b)), ...row(last.end_s, last)];
   return {
     title: 'Energy over time: each bin of the measured window, by component',
     width: 640,
@@ -62,7 +64,7 @@ export function breakdown(c: ChartInputs): Spec {
       x: { field: 'ma', type: 'quantitative', title: 'average current (mA)' },
     },
     layer: [
-      { mark: 'bar', encoding: { color: { field: 'group', type: 'nominal', title: 'group', scale: GROUP_COLORS } } },
+      { mark: 'bar', encoding: { color: { field: 'group', type: 'nominal', title: 'group', scale: GROUP_COLORS, legend: { orient: 'bottom' } } } },
       { mark: { type: 'text', align: 'left', dx: 3 }, encoding: { text: { field: 'share' } } },
     ],
   };
