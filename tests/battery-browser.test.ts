@@ -58,7 +58,13 @@ describe('the report in Chromium', () => {
       s,
     )) as { result: { value: Laid[] } };
     const charts = result.value;
-    expect(charts.map((c) => c.chart)).toEqual(['energy over time', 'breakdown', 'state of charge', 'life against the photo interval', 'life against the GPS interval']);
+    expect(charts.map((c) => c.chart)).toEqual([
+      'energy over time',
+      'breakdown',
+      'state of charge',
+      'life against the photo interval',
+      'life against the GPS interval',
+    ]);
     for (const c of charts) {
       expect(c.width, c.chart).toBeGreaterThan(200);
       expect(c.height, c.chart).toBeGreaterThan(150);

@@ -48,9 +48,7 @@ describe('shidi battery --json', () => {
     expect(doc.core.wasm_sha256).toMatch(/^[0-9a-f]{64}$/);
     // 24 h ÷ 20 s = 4320 windows.
     expect(doc.window).toMatchObject({ seconds: 20, slices: 1, frames: { audio: 40, camera: 2, gps: 2 }, scale: 4320, rounded: false });
-    expect(doc.window.statement).toBe(
-      'measured over a 20 s window (1 slice; 40 audio blocks, 2 photos, 2 GPS fixes) and extrapolated ×4320 to 24 h',
-    );
+    expect(doc.window.statement).toBe('measured over a 20 s window (1 slice; 40 audio blocks, 2 photos, 2 GPS fixes) and extrapolated ×4320 to 24 h');
     expect(doc.window.instructions).toBeGreaterThan(100_000);
     expect(doc.gps_mode).toBe('power_save'); // a fix every 10 s
   });
@@ -151,7 +149,10 @@ print('|'.join(''.join(e.itertext()) for e in root.iter(ns + 'text')))`,
 
 const oneLine = (r: CliRun) => {
   expectCleanFailure(r);
-  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('measuring'));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('measuring'));
   expect(lines.length, r.stderr).toBe(1);
   return lines[0]!;
 };
@@ -177,7 +178,9 @@ describe('refusals', () => {
     writeFileSync(file, JSON.stringify(broken));
     const r = await shidi(['battery', '--board', file, '--no-report', '--json']);
     expect(r.code).toBe(3);
-    expect(oneLine(r)).toBe(`shidi: ${file}: power.gps.fix_on_time is missing; shidi battery needs it — add it with its source (docs/battery.md lists the figures)`);
+    expect(oneLine(r)).toBe(
+      `shidi: ${file}: power.gps.fix_on_time is missing; shidi battery needs it — add it with its source (docs/battery.md lists the figures)`,
+    );
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exit_code: 3, kind: 'bad-board' });
 
     broken.power.gps.fix_on_time = { value: 5, unit: 'mA', source: { kind: 'estimate', because: 'a time given in the wrong unit, for this test' } };
@@ -218,7 +221,9 @@ describe('refusals', () => {
     writeFileSync(junk, '{"ok": false, "exit_code": 3}');
     const r = await shidi(['battery', '--compare', junk, '--no-report', '--json']);
     expect(r.code).toBe(3);
-    expect(oneLine(r)).toMatch(/junk\.json is not a shidi battery --json document \(it records a failed run\) — make the baseline with shidi battery --json > FILE/);
+    expect(oneLine(r)).toMatch(
+      /junk\.json is not a shidi battery --json document \(it records a failed run\) — make the baseline with shidi battery --json > FILE/,
+    );
     expect(r.stderr).not.toContain('measuring');
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, kind: 'bad-baseline' });
   });
@@ -246,7 +251,9 @@ describe('--compare', () => {
     writeFileSync(other, Buffer.concat([wasm, Buffer.from([0x00, 0x06, 0x05, ...Buffer.from('build')])]));
     const r = await shidi(['battery', ...SHORT, '--keys', pool, '--core', other, '--no-report', '--compare', file]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/against .*base-rsa\.json: this run draws −1\.000 mA \(−[\d.]+ %\) against the baseline: .*; the largest change: RSA engine \(and DS\) −1\.000 mA/);
+    expect(r.stdout).toMatch(
+      /against .*base-rsa\.json: this run draws −1\.000 mA \(−[\d.]+ %\) against the baseline: .*; the largest change: RSA engine \(and DS\) −1\.000 mA/,
+    );
     expect(r.stdout).toMatch(/the runs differ in: core [0-9a-f]{12}… → [0-9a-f]{12}…/);
     expect(r.stdout).toMatch(/RSA engine \(and DS\) +[\d.]+ → +[\d.]+ mA \(-1\.000\)/);
     expect(r.stdout).toMatch(/h on the 1000 mAh cell/);

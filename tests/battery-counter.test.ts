@@ -18,15 +18,35 @@ const body = (locals: number[][], code: number[]) => {
 
 // sum(n): acc = 0; while (n != 0) { acc += n; n -= 1 } return acc
 const SUM = [
-  0x02, 0x40, // block
-  0x03, 0x40, //   loop
-  0x20, 0x00, 0x45, 0x0d, 0x01, //     local.get 0, i32.eqz, br_if 1
-  0x20, 0x01, 0x20, 0x00, 0x6a, 0x21, 0x01, //     acc = acc + n
-  0x20, 0x00, 0x41, 0x01, 0x6b, 0x21, 0x00, //     n = n - 1
-  0x0c, 0x00, //     br 0
+  0x02,
+  0x40, // block
+  0x03,
+  0x40, //   loop
+  0x20,
+  0x00,
+  0x45,
+  0x0d,
+  0x01, //     local.get 0, i32.eqz, br_if 1
+  0x20,
+  0x01,
+  0x20,
+  0x00,
+  0x6a,
+  0x21,
+  0x01, //     acc = acc + n
+  0x20,
+  0x00,
+  0x41,
+  0x01,
+  0x6b,
+  0x21,
+  0x00, //     n = n - 1
+  0x0c,
+  0x00, //     br 0
   0x0b, //   end
   0x0b, // end
-  0x20, 0x01, // local.get 1
+  0x20,
+  0x01, // local.get 1
   0x0b, // end
 ];
 // pick(x): x > 0 ? 1 : 2
@@ -85,7 +105,11 @@ describe('the instruction counter', () => {
   });
 
   it('refuses what it cannot count, and a module already counted', () => {
-    const simd = wasm(section(1, vec([functype([], [])])), section(3, vec([[0x00]])), section(10, vec([body([], [0xfd, 0x0c, ...new Array(16).fill(0), 0x1a, 0x0b])])));
+    const simd = wasm(
+      section(1, vec([functype([], [])])),
+      section(3, vec([[0x00]])),
+      section(10, vec([body([], [0xfd, 0x0c, ...new Array(16).fill(0), 0x1a, 0x0b])])),
+    );
     expect(() => countInstructions(simd)).toThrow(WasmRewriteError);
     expect(() => countInstructions(new Uint8Array([1, 2, 3]))).toThrow(/not a WebAssembly module/);
     expect(() => countInstructions(countInstructions(twoFunctions))).toThrow(/already exports shidi_instructions/);
@@ -98,7 +122,11 @@ const line = (name: string, args: unknown[], result: number | bigint | undefined
 
 describe('HAL work from the trace', () => {
   it('reads every argument: numbers, secret and public buffers by length, text that holds ", " and ")"', () => {
-    expect(parseTraceLine(line('sd_open', [new TextEncoder().encode('a, b).crypt'), 1], 3))).toEqual({ name: 'sd_open', args: { name: 11, mode: 1 }, result: 3 }); // 'a, b).crypt': 11 characters
+    expect(parseTraceLine(line('sd_open', [new TextEncoder().encode('a, b).crypt'), 1], 3))).toEqual({
+      name: 'sd_open',
+      args: { name: 11, mode: 1 },
+      result: 3,
+    }); // 'a, b).crypt': 11 characters
     expect(parseTraceLine(line('aes_ctr_xor', [2, buf(16), buf(1000), buf(1000, 0)], 0))).toEqual({
       name: 'aes_ctr_xor',
       args: { handle: 2, counter: 16, input: 1000, output: 1000 },

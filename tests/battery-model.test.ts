@@ -8,7 +8,18 @@
 import { describe, expect, it } from 'vitest';
 import { loadBoard } from '../tools/src/lib/board.js';
 import { evaluate, project, whatIfCharge } from '../tools/src/lib/battery/evaluate.js';
-import { cellOf, chargeOf, COMPONENTS, Figures, gpsPolicy, type Item, type Period, periodCharges, socAtVoltage, voltageAt } from '../tools/src/lib/battery/model.js';
+import {
+  cellOf,
+  chargeOf,
+  COMPONENTS,
+  Figures,
+  gpsPolicy,
+  type Item,
+  type Period,
+  periodCharges,
+  socAtVoltage,
+  voltageAt,
+} from '../tools/src/lib/battery/model.js';
 import type { MeteredRun } from '../tools/src/lib/battery/run.js';
 import { emptyWork, type Work } from '../tools/src/lib/battery/work.js';
 
@@ -27,9 +38,14 @@ describe('the figures these hand computations use', () => {
     ]);
     expect([p.aes.per_byte!.value, p.sha.per_byte!.value, p.trng.per_byte!.value]).toEqual([8.58, 9.1, 45]);
     expect([p.rsa.public_2048!.value, p.rsa.ds_sign_3072!.value]).toEqual([3.24, 120.72]);
-    expect([p.sd.write_per_byte!.value, p.sd.read_per_byte!.value, p.sd.sync!.value, p.sd.metadata_op!.value, p.sd.idle!.value, p.sd.write_active!.value]).toEqual([
-      330, 330, 1.65, 1.65, 0.2, 100,
-    ]);
+    expect([
+      p.sd.write_per_byte!.value,
+      p.sd.read_per_byte!.value,
+      p.sd.sync!.value,
+      p.sd.metadata_op!.value,
+      p.sd.idle!.value,
+      p.sd.write_active!.value,
+    ]).toEqual([330, 330, 1.65, 1.65, 0.2, 100]);
     expect([p.flash.write_per_byte!.value, p.flash.erase_4k!.value]).toEqual([206, 2.97]);
     expect([p.camera.active!.value, p.camera.standby!.value, p.camera.on_per_photo!.value]).toEqual([37.9, 0.6, 1]);
     expect([p.microphone.active!.value, p.microphone.power_down!.value]).toEqual([2.2, 0.0045]);
@@ -169,7 +185,8 @@ describe('the cell, by hand', () => {
     // The mean voltage from 10 % to full, by a fine Riemann sum over the listed points (written out here).
     const pts: [number, number][] = points.map((x) => [x.soc, x.v]);
     const at = (s: number) => {
-      for (let i = 1; i < pts.length; i++) if (s >= pts[i]![0]) return pts[i]![1] + ((pts[i - 1]![1] - pts[i]![1]) * (s - pts[i]![0])) / (pts[i - 1]![0] - pts[i]![0]);
+      for (let i = 1; i < pts.length; i++)
+        if (s >= pts[i]![0]) return pts[i]![1] + ((pts[i - 1]![1] - pts[i]![1]) * (s - pts[i]![0])) / (pts[i - 1]![0] - pts[i]![0]);
       return pts[pts.length - 1]![1];
     };
     let sum = 0;
@@ -182,8 +199,23 @@ describe('the cell, by hand', () => {
 /** A made-up metered run: `copies` repeats of a 100 s pattern of three bins. */
 function fakeRun(copies: number): MeteredRun {
   const pattern = [
-    { work: work({ hal_calls: 900, aes_bytes: 1e6, sha_bytes: 3e6, sd_write_bytes: 1.1e6, sd_syncs: 70, rsa_public: { '2048': 48 }, ds_sign: { '3072': 2 }, trng_bytes: 600 }), instructions: 4e6 },
-    { work: work({ hal_calls: 500, aes_bytes: 1.2e6, sha_bytes: 2.5e6, sd_write_bytes: 1.2e6, sd_syncs: 75, ds_sign: { '3072': 3 }, state_bytes: 300 }), instructions: 1e6 },
+    {
+      work: work({
+        hal_calls: 900,
+        aes_bytes: 1e6,
+        sha_bytes: 3e6,
+        sd_write_bytes: 1.1e6,
+        sd_syncs: 70,
+        rsa_public: { '2048': 48 },
+        ds_sign: { '3072': 2 },
+        trng_bytes: 600,
+      }),
+      instructions: 4e6,
+    },
+    {
+      work: work({ hal_calls: 500, aes_bytes: 1.2e6, sha_bytes: 2.5e6, sd_write_bytes: 1.2e6, sd_syncs: 75, ds_sign: { '3072': 3 }, state_bytes: 300 }),
+      instructions: 1e6,
+    },
     { work: work({ hal_calls: 400, aes_bytes: 0.8e6, sha_bytes: 2e6, sd_write_bytes: 0.9e6, sd_syncs: 55, ds_sign: { '3072': 1 } }), instructions: 0.5e6 },
   ];
   const binS = 100 / 3;

@@ -65,7 +65,9 @@ async function measure(o: ScenarioOverrides, windowS: number) {
 
 describe('the counting copy of the core', () => {
   it('records byte for byte what the core records (same seed), and counts instructions the same way twice', async () => {
-    const frames = [...syntheticFrames(makeScenario('default', board, { sliceSeconds: 20, photoEvery: 10, gpsEvery: 10 }), content, content.start_ms, 20_000, 500)];
+    const frames = [
+      ...syntheticFrames(makeScenario('default', board, { sliceSeconds: 20, photoEvery: 10, gpsEvery: 10 }), content, content.start_ms, 20_000, 500),
+    ];
     const sensors = content.descriptors.map((d) => encodeSensorDescriptor(d));
     const cards = [];
     for (const core of [wasm, countInstructions(wasm)]) {

@@ -86,11 +86,23 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
   });
   const program = new Command('shidi')
-    .description('Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, reveal and inspect recordings')
+    .description(
+      'Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, reveal and inspect recordings',
+    )
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, batteryCommand, provisionCommand, registryCommand]) {
+  for (const make of [
+    decryptCommand,
+    verifyCommand,
+    inspectCommand,
+    keygenCommand,
+    captureCommand,
+    simCommand,
+    batteryCommand,
+    provisionCommand,
+    registryCommand,
+  ]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     for (const sub of cmd.commands) sub.configureOutput(output(`shidi ${cmd.name()} ${sub.name()}`)).exitOverride();

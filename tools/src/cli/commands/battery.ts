@@ -1,5 +1,14 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { type BatteryResult, type Comparison, compareBattery, loadBaseline, profileBattery, SCENARIO_NAMES, type ScenarioName, writeReport } from '../../lib/index.js';
+import {
+  type BatteryResult,
+  type Comparison,
+  compareBattery,
+  loadBaseline,
+  profileBattery,
+  SCENARIO_NAMES,
+  type ScenarioName,
+  writeReport,
+} from '../../lib/index.js';
 import { displayPath } from '../display-path.js';
 import { type CommonOptions, type Io, Reporter } from '../io.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
@@ -58,7 +67,9 @@ function printResult(rep: Reporter, r: BatteryResult, comparison: Comparison | n
     rep.result(`  against ${displayPath(comparison.baseline.file)}: ${comparison.summary}`);
     if (comparison.differs.length) rep.result(`    the runs differ in: ${comparison.differs.join('; ')}`);
     for (const c of comparison.components.filter((x) => Math.abs(x.delta_ma) >= 0.0005))
-      rep.result(`    ${c.label.padEnd(20)} ${c.baseline_ma.toFixed(3).padStart(8)} → ${c.ma.toFixed(3).padStart(8)} mA (${c.delta_ma >= 0 ? '+' : ''}${c.delta_ma.toFixed(3)})`);
+      rep.result(
+        `    ${c.label.padEnd(20)} ${c.baseline_ma.toFixed(3).padStart(8)} → ${c.ma.toFixed(3).padStart(8)} mA (${c.delta_ma >= 0 ? '+' : ''}${c.delta_ma.toFixed(3)})`,
+      );
   }
   if (report) rep.result(`Report:  ${displayPath(report.html)} (the picture: ${displayPath(report.svg)})`);
   if (!comparison) rep.result('Compare a change:  npx shidi battery --json > base.json, then npx shidi battery --core NEW.wasm --compare base.json');
@@ -67,7 +78,7 @@ function printResult(rep: Reporter, r: BatteryResult, comparison: Comparison | n
 export function batteryCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
     new Command('battery')
-      .description('project battery life: a recording scenario through the metered simulator, priced with the board\'s power figures')
+      .description("project battery life: a recording scenario through the metered simulator, priced with the board's power figures")
       .option('-b, --board <name>', 'board description: a name in board/ or a path to a .json file (default reference)')
       .option('-c, --capture <file>', "capture whose frames the scenario's sensors deliver (default: the bundled sample)")
       .option('-s, --scenario <name>', `recording scenario: ${SCENARIO_NAMES.join(', ')}`, choiceOption(SCENARIO_NAMES), 'default')

@@ -84,8 +84,15 @@ export function stateOfCharge(c: ChartInputs): Spec {
     layer: [
       {
         layer: [
-          { mark: { type: 'line', color: '#4c78a8', strokeWidth: 2 }, encoding: { y: { field: 'soc', type: 'quantitative', title: 'state of charge (%)', scale: { domain: [0, 100] } } } },
-          { data: { values: [{ empty }] }, mark: { type: 'rule', color: '#e45756', strokeDash: [4, 3] }, encoding: { y: { field: 'empty', type: 'quantitative' } } },
+          {
+            mark: { type: 'line', color: '#4c78a8', strokeWidth: 2 },
+            encoding: { y: { field: 'soc', type: 'quantitative', title: 'state of charge (%)', scale: { domain: [0, 100] } } },
+          },
+          {
+            data: { values: [{ empty }] },
+            mark: { type: 'rule', color: '#e45756', strokeDash: [4, 3] },
+            encoding: { y: { field: 'empty', type: 'quantitative' } },
+          },
         ],
       },
       {
@@ -111,7 +118,11 @@ function whatIf(points: WhatIfPoint[], current: number | null, what: string, tar
           y: { field: 'life_hours', type: 'quantitative', title: 'battery life (h)' },
         },
       },
-      { data: { values: [{ h: targetHours }] }, mark: { type: 'rule', color: '#e45756', strokeDash: [4, 3] }, encoding: { y: { field: 'h', type: 'quantitative' } } },
+      {
+        data: { values: [{ h: targetHours }] },
+        mark: { type: 'rule', color: '#e45756', strokeDash: [4, 3] },
+        encoding: { y: { field: 'h', type: 'quantitative' } },
+      },
       ...(current === null
         ? []
         : [

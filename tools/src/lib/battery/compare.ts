@@ -79,7 +79,8 @@ export function compare(base: Baseline, file: string, r: BatteryResult): Compari
   });
   const differs: string[] = [];
   if (base.core.wasm_sha256 !== r.core.wasm_sha256) differs.push(`core ${base.core.wasm_sha256.slice(0, 12)}… → ${r.core.wasm_sha256.slice(0, 12)}…`);
-  if ((base.cryptoconf ?? null) !== r.cryptoconf) differs.push(`cryptoconf ${base.cryptoconf ?? 'default (test guardians)'} → ${r.cryptoconf ?? 'default (test guardians)'}`);
+  if ((base.cryptoconf ?? null) !== r.cryptoconf)
+    differs.push(`cryptoconf ${base.cryptoconf ?? 'default (test guardians)'} → ${r.cryptoconf ?? 'default (test guardians)'}`);
   if (base.board.name !== r.board.name) differs.push(`board ${base.board.name} → ${r.board.name}`);
   const scen = (s: { name: string; changed: string[] }) => [s.name, ...(s.changed ?? [])].join(' ');
   if (scen(base.scenario) !== scen(r.scenario)) differs.push(`scenario ${scen(base.scenario)} → ${scen(r.scenario)}`);

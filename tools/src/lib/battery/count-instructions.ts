@@ -86,7 +86,7 @@ function put(out: number[], bytes: ArrayLike<number>): void {
 const VALTYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
 
 /** What an instruction does to the counting: nothing, open a new block after it, or end the function. */
-const enum Cut {
+enum Cut {
   None,
   After,
 }

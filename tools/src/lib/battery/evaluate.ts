@@ -117,7 +117,12 @@ export function project(f: Figures, ev: Evaluation, hours: number): Projection {
       average_ma: mas / W,
       energy_j: (mas * scale * v) / 1000,
       share: ev.total_mas > 0 ? mas / ev.total_mas : 0,
-      items: ev.items[id].map(({ mas: m, ...i }) => ({ ...i, quantity_per_hour: (i.quantity * 3600) / W, average_ma: m / W, energy_j: (m * scale * v) / 1000 })),
+      items: ev.items[id].map(({ mas: m, ...i }) => ({
+        ...i,
+        quantity_per_hour: (i.quantity * 3600) / W,
+        average_ma: m / W,
+        energy_j: (m * scale * v) / 1000,
+      })),
     };
   });
   const dominant = components.reduce((a, b) => (b.average_ma > a.average_ma ? b : a));

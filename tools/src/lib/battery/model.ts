@@ -80,7 +80,8 @@ export class Figures {
   }
   value(path: string, unit: Figure['unit']): number {
     const f = this.figure(path);
-    if (f.unit !== unit) throw badInput(`${this.label}: ${path} is in ${f.unit}; shidi battery reads it in ${unit} — fix the board file (docs/battery.md)`, 'bad-board');
+    if (f.unit !== unit)
+      throw badInput(`${this.label}: ${path} is in ${f.unit}; shidi battery reads it in ${unit} — fix the board file (docs/battery.md)`, 'bad-board');
     return f.value;
   }
   has(path: string): boolean {
@@ -174,8 +175,22 @@ export function periodCharges(
       coreS * active,
     ),
     item('hal_calls', 'HAL calls (native call, driver set-up)', w.hal_calls, 'calls', ['power.cpu.hal_call_overhead', 'power.cpu.active'], halS * active),
-    item('chacha', 'ChaCha20-Poly1305 in software', w.chacha_bytes, 'bytes', ['power.cpu.chacha20poly1305_per_byte'], nj(w.chacha_bytes, 'power.cpu.chacha20poly1305_per_byte')),
-    item('ecdsa', 'ECDSA P-256 verifications in software', w.ecdsa_verify, 'operations', ['power.cpu.ecdsa_p256_verify'], mj(w.ecdsa_verify * f.value('power.cpu.ecdsa_p256_verify', 'mJ/op'))),
+    item(
+      'chacha',
+      'ChaCha20-Poly1305 in software',
+      w.chacha_bytes,
+      'bytes',
+      ['power.cpu.chacha20poly1305_per_byte'],
+      nj(w.chacha_bytes, 'power.cpu.chacha20poly1305_per_byte'),
+    ),
+    item(
+      'ecdsa',
+      'ECDSA P-256 verifications in software',
+      w.ecdsa_verify,
+      'operations',
+      ['power.cpu.ecdsa_p256_verify'],
+      mj(w.ecdsa_verify * f.value('power.cpu.ecdsa_p256_verify', 'mJ/op')),
+    ),
   ];
   const rsa: Item[] = [];
   for (const [bits, n] of Object.entries(w.rsa_public)) {
@@ -204,7 +219,14 @@ export function periodCharges(
   const sd: Item[] = [
     item('write', 'bytes written to the card', w.sd_write_bytes, 'bytes', ['power.sd.write_per_byte'], sdWrite),
     item('sync', 'syncs (FAT size and directory entry)', w.sd_syncs, 'syncs', ['power.sd.sync'], mj(w.sd_syncs * f.value('power.sd.sync', 'mJ'))),
-    item('metadata', 'files created, renamed or removed', w.sd_metadata_ops, 'operations', ['power.sd.metadata_op'], mj(w.sd_metadata_ops * f.value('power.sd.metadata_op', 'mJ'))),
+    item(
+      'metadata',
+      'files created, renamed or removed',
+      w.sd_metadata_ops,
+      'operations',
+      ['power.sd.metadata_op'],
+      mj(w.sd_metadata_ops * f.value('power.sd.metadata_op', 'mJ')),
+    ),
     item('read', 'bytes read back', w.sd_read_bytes, 'bytes', ['power.sd.read_per_byte'], sdRead),
     item('idle', 'powered, idle', p.seconds, 's', ['power.sd.idle'], p.seconds * f.value('power.sd.idle', 'mA')),
   ];
@@ -219,10 +241,19 @@ export function periodCharges(
   const micOff = p.seconds - p.audio_on_s;
   let gpsItems: Item[];
   if (gps.mode === 'power_save')
-    gpsItems = [item('power_save', 'power-save tracking (cyclic)', p.seconds, 's', ['power.gps.power_save'], p.seconds * f.value('power.gps.power_save', 'mA'))];
+    gpsItems = [
+      item('power_save', 'power-save tracking (cyclic)', p.seconds, 's', ['power.gps.power_save'], p.seconds * f.value('power.gps.power_save', 'mA')),
+    ];
   else if (gps.mode === 'on_off')
     gpsItems = [
-      item('acquisition', 'acquiring fixes (on/off operation)', p.gps_on_s, 's', ['power.gps.acquisition', 'power.gps.fix_on_time'], p.gps_on_s * f.value('power.gps.acquisition', 'mA')),
+      item(
+        'acquisition',
+        'acquiring fixes (on/off operation)',
+        p.gps_on_s,
+        's',
+        ['power.gps.acquisition', 'power.gps.fix_on_time'],
+        p.gps_on_s * f.value('power.gps.acquisition', 'mA'),
+      ),
       item('backup', 'backup between fixes', p.seconds - p.gps_on_s, 's', ['power.gps.backup'], (p.seconds - p.gps_on_s) * f.value('power.gps.backup', 'mA')),
     ];
   else gpsItems = [item('backup', 'backup (no fixes)', p.seconds, 's', ['power.gps.backup'], p.seconds * f.value('power.gps.backup', 'mA'))];
@@ -236,10 +267,24 @@ export function periodCharges(
       ...engines,
       sd,
       flash: [
-        item('state', 'device state commits (NVS), erases amortised', w.state_bytes, 'bytes', ['power.flash.write_per_byte', 'power.flash.erase_4k'], mj(w.state_bytes * stateByte)),
+        item(
+          'state',
+          'device state commits (NVS), erases amortised',
+          w.state_bytes,
+          'bytes',
+          ['power.flash.write_per_byte', 'power.flash.erase_4k'],
+          mj(w.state_bytes * stateByte),
+        ),
       ],
       camera: [
-        item('active', 'on for photos', p.camera_on_s, 's', ['power.camera.active', 'power.camera.on_per_photo'], p.camera_on_s * f.value('power.camera.active', 'mA')),
+        item(
+          'active',
+          'on for photos',
+          p.camera_on_s,
+          's',
+          ['power.camera.active', 'power.camera.on_per_photo'],
+          p.camera_on_s * f.value('power.camera.active', 'mA'),
+        ),
         item('standby', 'standby', camOff, 's', ['power.camera.standby'], camOff * f.value('power.camera.standby', 'mA')),
       ],
       microphone: [

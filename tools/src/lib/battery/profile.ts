@@ -103,7 +103,8 @@ function readCore(path: string): Uint8Array {
 async function compiledConf(o: BatteryInputs, sliceMs: number): Promise<{ conf: Uint8Array; path: string | null }> {
   const opts = { sliceMs, pseudonym: 'shidi' };
   if (o.keys === undefined) {
-    if (o.cryptoconf !== undefined) throw new ShidiError(ExitCode.usage, "--cryptoconf needs --keys (the key stores holding its guardians' public keys)", 'usage');
+    if (o.cryptoconf !== undefined)
+      throw new ShidiError(ExitCode.usage, "--cryptoconf needs --keys (the key stores holding its guardians' public keys)", 'usage');
     const dir = mkdtempSync(join(tmpdir(), 'shidi-battery-keys-'));
     try {
       const g = await makeTestGuardians(join(dir, 'pool'), { deviceSignature: true });
@@ -142,9 +143,8 @@ export async function profileBattery(o: BatteryInputs): Promise<BatteryResult> {
   let startMs: number;
   let windowMs: number;
   let rounded = false;
-  let sensors: Uint8Array[];
   const content = await readCaptureContent(capturePath);
-  sensors = content.descriptors.map((d) => encodeSensorDescriptor(d));
+  const sensors = content.descriptors.map((d) => encodeSensorDescriptor(d));
   if (s.replay) {
     const span = await captureSpan(capturePath);
     startMs = span.start;

@@ -74,7 +74,8 @@ function runFailure(e: unknown): unknown {
       : failed(`the encryptor core failed during the run: ${e.message} — rerun with --debug and report it`, 'core', { code: e.code });
   if (e instanceof AbiMismatch) return badInput(`the core does not match this tool's HAL ABI: ${e.message} — rebuild it with npm run build`, 'abi');
   if (e instanceof WasmRewriteError) return badInput(`cannot count the core's instructions: ${e.message} — give the module npm run build makes`, 'bad-core');
-  if (e instanceof WebAssembly.CompileError) return badInput(`the core is not a valid WebAssembly module (${e.message}) — give the module npm run build makes`, 'bad-core');
+  if (e instanceof WebAssembly.CompileError)
+    return badInput(`the core is not a valid WebAssembly module (${e.message}) — give the module npm run build makes`, 'bad-core');
   if (e instanceof HalTrap) return failed(`the encryptor core trapped: ${e.message} — this is a bug in the core; report it`, 'trap');
   return e;
 }
@@ -88,7 +89,9 @@ export async function meteredRun(o: RunInputs): Promise<MeteredRun> {
     work: emptyWork(),
     instructions: 0,
   }));
-  const byKind = Object.fromEntries((['audio', 'camera', 'gps'] as const).map((k) => [k, { frames: 0, bytes: 0, work: emptyWork(), instructions: 0 }])) as MeteredRun['by_kind'];
+  const byKind = Object.fromEntries(
+    (['audio', 'camera', 'gps'] as const).map((k) => [k, { frames: 0, bytes: 0, work: emptyWork(), instructions: 0 }]),
+  ) as MeteredRun['by_kind'];
   const activity: MeteredRun['activity'] = { audio: [], photos: [], fixes: [] };
   const boot = { work: emptyWork(), instructions: 0 };
   const meter = new WorkMeter();

@@ -60,7 +60,13 @@ export function makeScenario(name: ScenarioName, board: Board, o: ScenarioOverri
       gps_every_s: fix,
       replay: false,
     },
-    'audio-only': { description: 'continuous audio; no photos, the GPS receiver in backup', audio: true, photo_every_s: null, gps_every_s: null, replay: false },
+    'audio-only': {
+      description: 'continuous audio; no photos, the GPS receiver in backup',
+      audio: true,
+      photo_every_s: null,
+      gps_every_s: null,
+      replay: false,
+    },
     sparse: {
       description: 'no audio; a photo and a GPS fix every 5 minutes, the chip light-sleeping in between',
       audio: false,
@@ -72,7 +78,9 @@ export function makeScenario(name: ScenarioName, board: Board, o: ScenarioOverri
   };
   const s: Scenario = { name, ...base[name], hours: DEFAULT_HOURS, slice_seconds: DEFAULT_SLICE_SECONDS, changed: [] };
   if (s.replay && (o.audio !== undefined || o.photoEvery !== undefined || o.gpsEvery !== undefined))
-    throw usage('--audio, --photo-every and --gps-every do not apply to --scenario replay (the capture is replayed as recorded) — drop them, or pick another scenario');
+    throw usage(
+      '--audio, --photo-every and --gps-every do not apply to --scenario replay (the capture is replayed as recorded) — drop them, or pick another scenario',
+    );
   if (o.hours !== undefined) {
     s.hours = o.hours;
     s.changed.push(`--hours ${o.hours}`);
@@ -183,7 +191,8 @@ export function* syntheticFrames(s: Scenario, content: CaptureContent, startMs: 
       );
     return slot;
   };
-  const audio = s.audio ? (need('audio', 'audio'), content.audio) : null;
+  if (s.audio) need('audio', 'audio');
+  const audio = s.audio ? content.audio : null;
   const camera = s.photo_every_s !== null ? need('camera', 'photos') : null;
   const gps = s.gps_every_s !== null ? need('gps', 'GPS fixes') : null;
   let pcm = new Uint8Array(0);

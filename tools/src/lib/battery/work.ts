@@ -133,50 +133,63 @@ export class WorkMeter {
       case 'aes_cbc_encrypt':
       case 'aes_ctr_xor':
       case 'aes_cbc_mac':
-        return this.add('aes_bytes', args.input!);
+        this.add('aes_bytes', args.input!);
+        break;
       case 'sha_digest':
-        return this.add('sha_bytes', shaBlockBytes(args.input!, args.algo!));
+        this.add('sha_bytes', shaBlockBytes(args.input!, args.algo!));
+        break;
       case 'sha_begin':
         if (result !== null) this.streams.set(result, { algo: args.algo!, bytes: 0 });
-        return;
+        break;
       case 'sha_update': {
         const s = this.streams.get(args.handle!);
         if (s) s.bytes += args.input!;
-        return;
+        break;
       }
       case 'sha_finish': {
         const s = this.streams.get(args.handle!);
         this.streams.delete(args.handle!);
         if (s) this.add('sha_bytes', shaBlockBytes(s.bytes, s.algo));
-        return;
+        break;
       }
       case 'rsa_public':
-        return this.op('rsa_public', args.modulus! * 8);
+        this.op('rsa_public', args.modulus! * 8);
+        break;
       case 'se_sign':
-        return this.op('ds_sign', args.input! * 8);
+        this.op('ds_sign', args.input! * 8);
+        break;
       case 'se_generate':
-        return this.add('se_generate', 1);
+        this.add('se_generate', 1);
+        break;
       case 'trng_fill':
-        return this.add('trng_bytes', args.output!);
+        this.add('trng_bytes', args.output!);
+        break;
       case 'chacha20poly1305_update':
-        return this.add('chacha_bytes', args.input!);
+        this.add('chacha_bytes', args.input!);
+        break;
       case 'ecdsa_p256_verify':
-        return this.add('ecdsa_verify', 1);
+        this.add('ecdsa_verify', 1);
+        break;
       case 'sd_write':
-        return this.add('sd_write_bytes', args.data!);
+        this.add('sd_write_bytes', args.data!);
+        break;
       case 'sd_read':
-        return this.add('sd_read_bytes', result ?? 0);
+        this.add('sd_read_bytes', result ?? 0);
+        break;
       case 'sd_sync':
-        return this.add('sd_syncs', 1);
+        this.add('sd_syncs', 1);
+        break;
       case 'sd_open':
         if (args.mode === SdMode.CREATE) this.add('sd_metadata_ops', 1);
-        return;
+        break;
       case 'sd_rename':
       case 'sd_remove':
-        return this.add('sd_metadata_ops', 1);
+        this.add('sd_metadata_ops', 1);
+        break;
       case 'state_commit':
         this.add('state_bytes', args.data!);
-        return this.add('state_commits', 1);
+        this.add('state_commits', 1);
+        break;
     }
   }
 }
