@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { badInput } from '../errors.js';
+import { fsReadFailure } from '../fs-errors.js';
 import { COMPONENTS, type ComponentId } from './model.js';
 import type { BatteryResult } from './profile.js';
 
@@ -46,12 +47,16 @@ const bad = (file: string, why: string) =>
 
 export function loadBaseline(path: string): Baseline {
   const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fsReadFailure(e, `cannot read the baseline ${file}`, 'give --compare the file shidi battery --json wrote', 'bad-baseline');
+  }
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code) throw badInput(`cannot read the baseline ${file} (${code}) — give --compare the file shidi battery --json wrote`, 'bad-baseline');
+    doc = JSON.parse(text);
+  } catch {
     throw bad(file, 'not JSON');
   }
   const d = doc as Record<string, unknown>;
