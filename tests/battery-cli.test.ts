@@ -231,12 +231,17 @@ describe('refusals', () => {
 
 describe('--compare', () => {
   it('against itself: no change, nothing differs (the run is deterministic)', async () => {
-    const r = await shidi(['battery', ...SHORT, '--keys', pool, '--no-report', '--compare', join(tmp.dir, 'base.json'), '--json']);
+    const cmp = join(tmp.dir, 'cmp.html');
+    const r = await shidi(['battery', ...SHORT, '--keys', pool, '--report', cmp, '--compare', join(tmp.dir, 'base.json'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const c = JSON.parse(r.stdout).comparison;
     expect(c.delta.average_current_ma).toBe(0);
     expect(c.differs).toEqual([]);
     expect(c.components.every((x: { delta_ma: number }) => x.delta_ma === 0)).toBe(true);
+    // The report shows the comparison: its chart and its table.
+    const page = readFileSync(cmp, 'utf8');
+    expect(page).toMatch(/<figure data-chart="comparison"><svg /);
+    expect(page).toContain(`<h2>Comparison with ${join(tmp.dir, 'base.json')}</h2>`);
   });
 
   it('against a baseline whose RSA drew 1 mA more: −1 mA for RSA and in total; another core build is named as the difference', async () => {

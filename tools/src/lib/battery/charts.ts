@@ -141,21 +141,18 @@ export const gpsWhatIf = (c: ChartInputs) => (c.whatIf.gps ? whatIf(c.whatIf.gps
 
 export function comparisonChart(c: ChartInputs): Spec | null {
   if (!c.comparison) return null;
-  const values = c.comparison.flatMap((x) => [
-    { component: x.label, run: c.baselineLabel, ma: x.baseline_ma },
-    { component: x.label, run: 'this run', ma: x.ma },
-  ]);
+  // The change, not the two levels: next to the chip's idle current every other change would be invisible.
+  const values = c.comparison.map((x) => ({ component: x.label, delta: x.ma - x.baseline_ma, more: x.ma >= x.baseline_ma ? 'costs more' : 'costs less' }));
   return {
-    title: 'Average current by component: the baseline against this run',
+    title: `Change in average current by component: this run − ${c.baselineLabel}`,
     width: 420,
-    height: 320,
+    height: 300,
     data: { values },
     mark: 'bar',
     encoding: {
-      y: { field: 'component', type: 'nominal', title: null },
-      yOffset: { field: 'run', type: 'nominal' },
-      x: { field: 'ma', type: 'quantitative', title: 'average current (mA)' },
-      color: { field: 'run', type: 'nominal', title: null },
+      y: { field: 'component', type: 'nominal', sort: LABELS, title: null },
+      x: { field: 'delta', type: 'quantitative', title: 'change in average current (mA)' },
+      color: { field: 'more', type: 'nominal', title: null, scale: { domain: ['costs more', 'costs less'], range: ['#e45756', '#54a24b'] } },
     },
   };
 }
