@@ -122,7 +122,8 @@ export function batteryCommand(io: Io, done: (code: number) => void): Command {
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
       ...(opts.core === undefined ? {} : { core: opts.core }),
       targetHours: opts.targetHours,
-      onMeasure: (w) => rep.note(`measuring a ${w} s window of the ${opts.scenario} scenario through the metered simulator…`),
+      onMeasure: (w) =>
+        rep.note(`measuring a ${Number.isInteger(w) ? w : w.toFixed(1)} s window of the ${opts.scenario} scenario through the metered simulator…`),
     });
     const comparison = baseline && opts.compare ? compareBattery(baseline, opts.compare, r) : null;
     const report = opts.report === false ? null : await writeReport(r, comparison, opts.report);

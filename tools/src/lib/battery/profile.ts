@@ -241,7 +241,8 @@ export async function profileBattery(o: BatteryInputs): Promise<BatteryResult> {
     cpu: { load, awake_fraction: ev.cpu.awake_s / W, light_sleep_fraction: ev.cpu.sleep_s / W },
     gps_mode: ev.gps.mode,
     target: tgt,
-    what_if: { photo: whatIfCurve(ctx, 'camera', photoNow), gps: whatIfCurve(ctx, 'gps', gpsNow) },
+    // A replayed capture has no photo or fix interval to change (its camera may be video).
+    what_if: s.replay ? { photo: null, gps: null } : { photo: whatIfCurve(ctx, 'camera', photoNow), gps: whatIfCurve(ctx, 'gps', gpsNow) },
     state_of_charge: proj.state_of_charge,
     bins: ev.bins.map((b) => ({
       start_s: b.start_s,
