@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coreErrorClass } from '../../../../host-sim/src/abi.generated.js';
+import { coreErrorClass, LogLevel } from '../../../../host-sim/src/abi.generated.js';
 import { NodeBody } from '../../../../host-sim/src/body.js';
 import { CoreError } from '../../../../host-sim/src/core.js';
 import { HalTrap } from '../../../../host-sim/src/hal.js';
@@ -107,7 +107,7 @@ export async function meteredRun(o: RunInputs): Promise<MeteredRun> {
       ...(o.deviceDir === undefined ? {} : { deviceDir: o.deviceDir }),
       seed: 'shidi battery',
       log: (level, message) => {
-        if (level <= 1 && coreLog.length < 100) coreLog.push(message);
+        if (level <= LogLevel.WARNING && coreLog.length < 100) coreLog.push(message);
       },
       trace: (line) => meter.line(line),
     });
