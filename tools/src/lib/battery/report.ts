@@ -104,7 +104,7 @@ export async function renderReport(r: BatteryResult, comparison: Comparison | nu
   const figures = r.figures
     .map((f) => `<tr><td><code>${esc(f.path)}</code></td><td class="n">${f.value} ${esc(f.unit)}</td><td>${sourceText(f.source)}</td></tr>`)
     .join('\n');
-  const options = t.options.map((o) => `<li>${esc(COMPONENTS.find((x) => x.id === o.component)!.label)}: ${esc(o.action)}${o.enough ? '' : ''}</li>`).join('');
+  const options = t.options.map((o) => `<li>${esc(COMPONENTS.find((x) => x.id === o.component)!.label)}: ${esc(o.action)}</li>`).join('');
   const cmp = comparison
     ? `<h2>Comparison with ${esc(comparison.baseline.file)}</h2>
 <p>${esc(comparison.summary)}</p>
