@@ -50,6 +50,11 @@ if ! command -v socat >/dev/null 2>&1; then
   say "installing Debian's socat"
   apt-get update -qq && apt-get install -y -qq socat
 fi
+# 3c. Chromium: tests/battery-browser.test.ts opens the battery report (shidi battery) in a real headless browser.
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing Debian's chromium"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
+fi
 # 4. The firmware's body on Linux (firmware/host-linux): WAMR from the crate registry (wamrx-sys) with the
 #    portable C HAL natives, for shidi sim --body wamr and tests/wamr-body.test.ts; and the core image
 #    loader's C test driver (tests/core-image.test.ts). Debian packages first: libclang-dev (wamrx-sys runs

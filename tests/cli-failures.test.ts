@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectBadInput, shidi, type CliRun } from './helpers/cli.js';
 import { testKeys, type TestKeys } from './helpers/core.js';
-import { scratch } from './helpers/fixtures.js';
+import { ROOT, scratch } from './helpers/fixtures.js';
 import { captureFromFiles } from '../tools/src/lib/capture/import.js';
 import { fsFailure, uncaughtFsFailure } from '../tools/src/lib/fs-errors.js';
 import { SAMPLE_CAPTURE } from '../tools/src/lib/sim.js';
@@ -110,6 +110,12 @@ beforeAll(async () => {
   // A capture damaged late: the sample cut three quarters of the way in.
   cpSync(SAMPLE_CAPTURE, at('late.shcap'));
   truncateSync(at('late.shcap'), Math.floor(readFileSync(SAMPLE_CAPTURE).length * 0.75));
+  // A board file without a figure the battery model reads (its name is its file's), and a document that is not a battery run's.
+  const board = JSON.parse(readFileSync(join(ROOT, 'board', 'reference.json'), 'utf8'));
+  board.name = 'nofix';
+  delete board.power.gps.fix_on_time;
+  writeFileSync(at('nofix.json'), JSON.stringify(board));
+  writeFileSync(at('not-battery.json'), JSON.stringify({ ok: true, frames: 1 }));
 }, 120_000);
 
 interface Case {
@@ -343,6 +349,35 @@ const cases: Case[] = [
     code: 3,
     kind: 'not-provisioned',
     out: () => at('s7'),
+  },
+  // battery: every refusal comes before the measurement
+  { what: 'battery: an unknown board', args: () => ['battery', '--board', 'nosuch', '--no-report'], code: 3, kind: 'no-board' },
+  {
+    what: 'battery: a board without a figure the model reads',
+    args: () => ['battery', '--board', at('nofix.json'), '--no-report'],
+    code: 3,
+    kind: 'bad-board',
+  },
+  {
+    what: 'battery: --compare a file that does not exist',
+    args: () => ['battery', '--compare', at('nope.json'), '--no-report'],
+    code: 3,
+    kind: 'bad-baseline',
+  },
+  {
+    what: 'battery: --compare not a battery document',
+    args: () => ['battery', '--compare', at('not-battery.json'), '--no-report'],
+    code: 3,
+    kind: 'bad-baseline',
+  },
+  { what: 'battery: --core that does not exist', args: () => ['battery', '--core', at('nope.wasm'), '--no-report'], code: 3, kind: 'bad-core' },
+  { what: 'battery: --capture that does not exist', args: () => ['battery', '--capture', at('nope.shcap'), '--no-report'], code: 3, kind: 'missing-file' },
+  { what: 'battery: --photo-every not a number', args: () => ['battery', '--photo-every', 'soon', '--no-report'], code: 2, kind: 'usage' },
+  {
+    what: 'battery: a scenario that records nothing',
+    args: () => ['battery', '--audio', 'off', '--photo-every', 'off', '--gps-every', 'off', '--no-report'],
+    code: 2,
+    kind: 'usage',
   },
   // before any command
   { what: 'an unknown command', args: () => ['record'], code: 2, kind: 'usage' },

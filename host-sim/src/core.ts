@@ -127,6 +127,14 @@ export class EncryptorCore {
   get slicesFinished(): number {
     return this.x.core_slices_finished();
   }
+  /**
+   * Instructions the core has executed so far, when it was built with an instruction counter (the battery
+   * profiler's copy, tools/src/lib/battery/count-instructions.ts, exports it as a global); null otherwise.
+   */
+  get instructions(): number | null {
+    const g = (this.x as unknown as Record<string, { value?: unknown } | undefined>).shidi_instructions;
+    return typeof g?.value === 'bigint' ? Number(g.value) : null;
+  }
   /** The sequence number the next slice will take (the device state's counter). */
   get nextSequence(): number {
     return this.x.core_next_sequence() >>> 0;

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, removeAllTemps, ShidiError, uncaughtFsFailure, withFix } from '../lib/index.js';
+import { batteryCommand } from './commands/battery.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -86,7 +87,9 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
   });
   const program = new Command('shidi')
-    .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys, device registries and captures, reveal and inspect recordings')
+    .description(
+      'Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, reveal and inspect recordings',
+    )
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
@@ -98,6 +101,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     keygenCommand,
     captureCommand,
     simCommand,
+    batteryCommand,
     provisionCommand,
     registryCommand,
   ]) {

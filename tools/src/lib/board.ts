@@ -21,7 +21,7 @@ export type Source =
   | { kind: 'estimate'; because: string };
 export interface Figure {
   value: number;
-  unit: 'mA' | 'V' | 'mAh' | 'ratio' | 'nJ/B' | 'mJ/op' | 'mJ' | 'x';
+  unit: 'mA' | 'V' | 'mAh' | 'ratio' | 'nJ/B' | 'mJ/op' | 'mJ' | 'x' | 's' | 'ms' | 'cycles/op';
   at_v?: number;
   source: Source;
 }

@@ -65,6 +65,11 @@ export {
   type PowerComponent,
   type Source,
 } from './board.js';
+// Battery-budget profiling (docs/battery.md): a scenario through the metered simulator, priced with a board's figures.
+export { type BatteryInputs, type BatteryResult, profileBattery } from './battery/profile.js';
+export { type Baseline, type Comparison, compare as compareBattery, loadBaseline } from './battery/compare.js';
+export { SCENARIO_NAMES, type ScenarioName } from './battery/scenario.js';
+export { writeReport } from './battery/report.js';
 export { authenticatorTrustee } from './device-conf/default-cryptoconf.js';
 export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
 
