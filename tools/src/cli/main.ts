@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, removeAllTemps, ShidiError, uncaughtFsFailure, withFix } from '../lib/index.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
+import { flashCommand } from './commands/flash.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { provisionCommand } from './commands/provision.js';
@@ -89,7 +90,17 @@ async function run(argv: string[], io: Io): Promise<number> {
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
-  for (const make of [decryptCommand, verifyCommand, inspectCommand, keygenCommand, captureCommand, simCommand, provisionCommand, registryCommand]) {
+  for (const make of [
+    decryptCommand,
+    verifyCommand,
+    inspectCommand,
+    keygenCommand,
+    captureCommand,
+    simCommand,
+    provisionCommand,
+    flashCommand,
+    registryCommand,
+  ]) {
     const cmd = make(cmdIo, done);
     cmd.configureOutput(output(`shidi ${cmd.name()}`)).exitOverride();
     for (const sub of cmd.commands) sub.configureOutput(output(`shidi ${cmd.name()} ${sub.name()}`)).exitOverride();

@@ -19,6 +19,7 @@ import {
   SecurityFlag,
   USB_JTAG_SERIAL_PID,
 } from './rom-protocol.js';
+import { ShidiError } from '../errors.js';
 import type { WebSerialPortLike } from './web-serial.js';
 
 /** Rates tried in turn after a failure at a higher one. */
@@ -139,6 +140,8 @@ export class EspSession {
     try {
       await this.loader.connect('default_reset', attempts, true);
     } catch (e) {
+      // The port itself refused (no such port, busy, permission): already a one-line device error.
+      if (e instanceof ShidiError) throw e;
       this.seen += new TextDecoder('latin1').decode(this.transport.peek());
       const name = (e as Error)?.name;
       if (name === 'UnexpectedChipIdError' || name === 'UnexpectedChipMagicError')
