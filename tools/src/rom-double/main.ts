@@ -56,7 +56,10 @@ const program = new Command('rom-double')
   .option('--max-baud <rate>', 'above this rate long bursts lose a byte (tests a client’s fallback)', whole('a baud rate', 9600, 10000000))
   .option('--trace', 'print every command served on stderr')
   .option('--json', 'print the pty path as one JSON line')
-  .addHelpText('after', '\nExample:\n  npm run rom-double -- --flash /tmp/s3.bin --trace\n  shidi flash --port /dev/pts/N --build firmware/build    # in another terminal\n');
+  .addHelpText(
+    'after',
+    '\nExample:\n  npm run rom-double -- --flash /tmp/s3.bin --trace\n  shidi flash --port /dev/pts/N --build firmware/build    # in another terminal\n',
+  );
 
 program.parse(process.argv.slice(2), { from: 'user' });
 const o = program.opts<Options>();
@@ -102,7 +105,11 @@ double.on((e) => {
     saveTimer = setTimeout(save, 200);
   }
 });
-process.stdout.write(o.json ? `${JSON.stringify({ port: served.path, flash: o.flash ?? null, flash_size: size })}\n` : `ROM-loader double (ESP32-S3) on ${served.path} — Ctrl-C to stop\n`);
+process.stdout.write(
+  o.json
+    ? `${JSON.stringify({ port: served.path, flash: o.flash ?? null, flash_size: size })}\n`
+    : `ROM-loader double (ESP32-S3) on ${served.path} — Ctrl-C to stop\n`,
+);
 const stop = () => {
   save();
   served.close();

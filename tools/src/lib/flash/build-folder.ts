@@ -81,26 +81,24 @@ export function readBuildFolder(dir: string, layout: PartitionTable): BuildFolde
     } catch (e) {
       throw fsReadFailure(e, `cannot read the ${role} ${file}`, 'run idf.py build again', 'build-folder');
     }
+    // Too large is said before damaged: a bigger image cannot fit however it is repaired.
+    const room = role === 'bootloader' ? layout.tableOffset : role === 'app' ? partitionNamed(layout, 'factory').size : 0x1000;
+    if (bytes.length > room)
+      throw badInput(
+        role === 'app'
+          ? `${file} is ${bytes.length} bytes, larger than the ${room}-byte factory partition — make the app smaller or give it more room in firmware/partitions.json`
+          : `${file} is ${bytes.length} bytes, more than the ${hex(room)} bytes it has — ${role === 'bootloader' ? 'shrink the bootloader (optimise it for size)' : 'give the partition table of this build'}`,
+        'image-too-large',
+      );
     return { role, file, offset, bytes, image: role === 'partition-table' ? null : parseEspImage(bytes, file) };
   };
-  const known = new Set([args.bootloader?.offset, args.app?.offset, args['partition-table']?.offset].map((o) => (o === undefined ? o : Number(o))));
-  for (const [off, file] of Object.entries(args.flash_files ?? {}))
-    if (!known.has(Number(off)))
-      throw badInput(`${argsPath}: it also writes ${file} at ${off}, which the Shidi layout has no room for — drop it from the build`, 'layout-mismatch');
   const bootloader = take('bootloader');
   const partitionTable = take('partition-table');
   const app = take('app');
-  if (bootloader.bytes.length > layout.tableOffset)
-    throw badInput(
-      `${bootloader.file} is ${bootloader.bytes.length} bytes, more than the ${hex(layout.tableOffset)} bytes before the partition table — shrink the bootloader (optimise for size)`,
-      'image-too-large',
-    );
-  const factory = partitionNamed(layout, 'factory');
-  if (app.bytes.length > factory.size)
-    throw badInput(
-      `${app.file} is ${app.bytes.length} bytes, larger than the ${factory.size}-byte factory partition — make the app smaller or give it more room in firmware/partitions.json`,
-      'image-too-large',
-    );
+  const known = new Set([bootloader.offset, partitionTable.offset, app.offset]);
+  for (const [off, file] of Object.entries(args.flash_files ?? {}))
+    if (!known.has(Number(off)))
+      throw badInput(`${argsPath}: it also writes ${file} at ${off}, which the Shidi layout has no room for — drop it from the build`, 'layout-mismatch');
   const table = parsePartitionTableBinary(partitionTable.bytes, partitionTable.file);
   const diff = tableDifference(table, layout);
   if (diff)
