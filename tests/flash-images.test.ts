@@ -142,12 +142,12 @@ describe('the partition table binary', () => {
       .filter((l) => l.trim() && !l.startsWith('#'))
       .map((l) => l.split(',').map((c) => c.trim()));
     // ESP-IDF's codes: type app 0 / data 1; data subtype nvs 2; app subtype factory 0; custom ones as written
-    const code = (type: string, sub: string) => (sub === 'nvs' ? 2 : sub === 'factory' ? 0 : Number(sub));
+    const code = (sub: string) => (sub === 'nvs' ? 2 : sub === 'factory' ? 0 : Number(sub));
     expect(rows).toEqual(
       csv.map(([name, type, sub, off, size]) => ({
         name,
         type: type === 'app' ? 0 : 1,
-        subtype: code(type!, sub!),
+        subtype: code(sub!),
         offset: Number(off),
         size: Number(size),
         flags: 0,
