@@ -80,7 +80,7 @@ const opByName = (s: string): number | undefined => {
 
 /** Parses ACTION[@OP][#N[+COUNT|+*]][:MS]; throws a one-line Error naming what is wrong. */
 export function parseFault(spec: string): FaultRule {
-  const m = /^([a-z-]+)(?:@([A-Za-z0-9_-]+))?(?:#(\d+)(?:\+(\d+|\*))?)?(?::(\d+))?$/.exec(spec.trim());
+  const m = /^([a-z0-9-]+)(?:@([A-Za-z0-9_-]+))?(?:#(\d+)(?:\+(\d+|\*))?)?(?::(\d+))?$/.exec(spec.trim());
   if (!m) throw new Error(`fault "${spec}": write ACTION[@OP][#N[+COUNT]][:MS], e.g. corrupt@FLASH_DEFL_DATA#2`);
   const [, action, opText, nth, count, ms] = m;
   if (!(action! in FAULT_ACTIONS)) throw new Error(`fault "${spec}": unknown action ${action}; known: ${Object.keys(FAULT_ACTIONS).join(', ')}`);
