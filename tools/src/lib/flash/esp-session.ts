@@ -82,6 +82,13 @@ class QuietTransport extends Transport {
   override trace(message: string): void {
     this.sink(`trace: ${message}`);
   }
+  /** Bytes thrown away unread (boot messages before a sync): kept for the diagnosis of a failed connect. */
+  discarded = '';
+  override flushInput(): void {
+    const pending = this.peek();
+    if (pending.length > 0) this.discarded = (this.discarded + new TextDecoder('latin1').decode(pending)).slice(-4096);
+    super.flushInput();
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,8 +110,6 @@ export class EspSession {
   security: SecurityState | null = null;
   /** Rate changes made after failures, in order. */
   readonly fallbacks: { from: number; to: number; reason: string }[] = [];
-  /** Every byte the port received before the loader answered (boot logs), for diagnosing a failed connect. */
-  private seen = '';
   private readonly log: (line: string) => void;
 
   constructor(
@@ -131,7 +136,7 @@ export class EspSession {
 
   /** What the board printed that was not the loader's protocol (boot messages): for a failed connect's diagnosis. */
   get bootText(): string {
-    return this.seen + new TextDecoder('latin1').decode(this.transport.peek());
+    return this.transport.discarded + new TextDecoder('latin1').decode(this.transport.peek());
   }
 
   /** Connects, identifies the chip (refusing anything but an ESP32-S3), reads its security state, starts the stub and the rate. */
@@ -142,7 +147,6 @@ export class EspSession {
     } catch (e) {
       // The port itself refused (no such port, busy, permission): already a one-line device error.
       if (e instanceof ShidiError) throw e;
-      this.seen += new TextDecoder('latin1').decode(this.transport.peek());
       const name = (e as Error)?.name;
       if (name === 'UnexpectedChipIdError' || name === 'UnexpectedChipMagicError')
         throw new SessionError('chip', errText(e), { chip: `unknown (${errText(e)})` });
@@ -229,7 +233,7 @@ export class EspSession {
     try {
       await this.loader.connect('default_reset', Math.min(3, this.opts.connectAttempts ?? 3), false);
     } catch (e) {
-      throw new SessionError('connect', `the board stopped answering and did not come back: ${errText(e)}`);
+      throw new SessionError('write', `it did not come back after a reset: ${errText(e)}`);
     }
     await this.startStub();
     if (lower !== ROM_BAUD) await this.changeBaud(lower, reason);

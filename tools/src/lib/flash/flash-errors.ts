@@ -15,8 +15,9 @@ function bootDiagnosis(text: string): string {
   return `the chip booted ${m[2] ? `${m[2]} (${m[1]})` : m[1]}, not download mode`;
 }
 
-export function sessionFailure(e: SessionError, port: string, bootText: string, region?: string): ShidiError {
-  const where = region ? `${region} at ${hex(e.detail.address)}` : `${port}`;
+export function sessionFailure(e: SessionError, port: string, bootText: string, at?: { name: string; offset: number }): ShidiError {
+  const region = at?.name;
+  const where = at ? `${at.name} at ${hex(at.offset)}` : `${port}`;
   switch (e.step) {
     case 'connect':
       return new ShidiError(

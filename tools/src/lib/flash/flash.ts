@@ -384,7 +384,7 @@ export async function flashDevice(req: FlashRequest, ev: FlashEvents): Promise<F
     rep.reset = { method: reset.method, boot_log: reset.bootLog, app_booted: reset.appBooted };
     return rep;
   } catch (e) {
-    if (e instanceof SessionError) throw sessionFailure(e, port, session.bootText, current?.name);
+    if (e instanceof SessionError) throw sessionFailure(e, port, session.bootText, current);
     throw e;
   } finally {
     await session.close();

@@ -51,8 +51,11 @@ export interface RomDoubleOptions {
   jedec?: { manufacturer: number; type: number };
   /** How the host is connected: a USB-serial bridge with the two-transistor reset circuit, or the S3's own USB. */
   usb?: UsbKind;
-  /** A bridge without the reset circuit: DTR/RTS reach nothing, so the host cannot reset the chip. */
-  noResetCircuit?: boolean;
+  /**
+   * The bridge's reset circuit: full (DTR/RTS reach IO0 and EN), en-only (IO0 not wired: a reset always
+   * boots the app unless BOOT is held), none (the host cannot reset the chip). Default full.
+   */
+  resetCircuit?: 'full' | 'en-only' | 'none';
   /** IO0 held low (the BOOT button, or a jumper): every reset comes back to the loader. */
   bootButtonHeld?: boolean;
   /** Where the chip is at power-on (default: the ROM loader, entered by hand). */
@@ -191,13 +194,13 @@ export class RomDouble {
     const wasReset = this.rts && !this.dtr;
     this.dtr = dtr;
     this.rts = rts;
-    if (this.opts.noResetCircuit || this.dead) return;
+    if (this.opts.resetCircuit === 'none' || this.dead) return;
     const inReset = rts && !dtr;
     if (inReset && !wasReset) {
       this.state = 'in-reset';
       this.generation++;
     } else if (!inReset && wasReset) {
-      const io0Low = dtr && !rts;
+      const io0Low = dtr && !rts && this.opts.resetCircuit !== 'en-only';
       if (this.usb === 'usb-serial-jtag') {
         const stay = this.manualDownload || (this.regs.get(Reg.RTC_CNTL_OPTION1) ?? 0) & FORCE_DOWNLOAD_BOOT;
         if (io0Low) this.regs.set(Reg.RTC_CNTL_OPTION1, (this.regs.get(Reg.RTC_CNTL_OPTION1) ?? 0) | FORCE_DOWNLOAD_BOOT);
