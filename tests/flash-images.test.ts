@@ -17,6 +17,7 @@ import { parsePartitionTableBinary, partitionTableBinary, tableDifference } from
 import type { ShidiError } from '../tools/src/lib/errors.js';
 import { loadPartitionTable } from '../tools/src/lib/partitions.js';
 import { codeBytes, makeBuildFolder } from '../tools/src/testing/esp-build.js';
+import { hexDump, markedBlock } from './helpers/doc-vectors.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
 
 const ESPTOOL = join(ROOT, '.venv', 'bin', 'esptool.py');
@@ -39,6 +40,22 @@ function refusal(f: () => unknown): ShidiError {
   }
   throw new Error('expected a refusal');
 }
+
+describe('the vectors of docs/flashing.md', () => {
+  it('rebuilds the image vector; its checksum and SHA-256 re-derived here', () => {
+    const v = hexDump(markedBlock('flashing.md', 'esp-image-vector'));
+    expect(buildEspImage({ entry: 0x40370000, segments: [{ addr: 0x3fc88000, data: Buffer.from('deadbeef', 'hex') }] })).toEqual(v);
+    expect(v[47]).toBe(0xef ^ 0xde ^ 0xad ^ 0xbe ^ 0xef);
+    expect(v.subarray(48)).toEqual(createHash('sha256').update(v.subarray(0, 48)).digest());
+    expect(parseEspImage(v, 'vector')).toMatchObject({ chipId: 9, entry: 0x40370000, flashMode: 'dio', flashSizeBytes: 4 << 20, flashFreq: '80m', imageLength: 80 });
+  });
+
+  it('gives the start of the Shidi partition table, its MD5 row re-derived here', () => {
+    const v = hexDump(markedBlock('flashing.md', 'partition-table-vector'));
+    expect(partitionTableBinary(loadPartitionTable()).subarray(0, v.length)).toEqual(v);
+    expect(v.subarray(6 * 32 - 16)).toEqual(createHash('md5').update(v.subarray(0, 5 * 32)).digest());
+  });
+});
 
 describe('ESP32-S3 images built by the project', () => {
   it("the app passes esptool's image_info: checksum, SHA-256, chip id and the app description", () => {
