@@ -58,7 +58,7 @@ const program = new Command('rom-double')
   .option('--json', 'print the pty path as one JSON line')
   .addHelpText(
     'after',
-    '\nExample:\n  npm run rom-double -- --flash /tmp/s3.bin --trace\n  shidi flash --port /dev/pts/N --build firmware/build    # in another terminal\n',
+    '\nExample:\n  npm run rom-double -- --flash /tmp/s3.bin --trace\n  shidi flash --port /dev/pts/N --build fw-build    # in another terminal\n',
   );
 
 program.parse(process.argv.slice(2), { from: 'user' });

@@ -113,8 +113,8 @@ export function flashCommand(io: Io, done: (code: number) => void): Command {
         'beforeAll',
         `Examples:
   shidi flash --port /dev/ttyACM0 --core build/encryptor.core        # a new core into the inactive slot
-  shidi flash --port /dev/ttyACM0 --build firmware/build             # bootloader, partition table, app, core
-  shidi flash --build firmware/build --dry-run                       # the plan, no device needed
+  shidi flash --port /dev/ttyACM0 --build fw-build             # bootloader, partition table, app, core
+  shidi flash --build fw-build --dry-run                       # the plan, no device needed
 `,
       ),
   ).action(async (o: FlashCliOptions) => {
