@@ -47,13 +47,24 @@ describe('the vectors of docs/flashing.md', () => {
     expect(buildEspImage({ entry: 0x40370000, segments: [{ addr: 0x3fc88000, data: Buffer.from('deadbeef', 'hex') }] })).toEqual(v);
     expect(v[47]).toBe(0xef ^ 0xde ^ 0xad ^ 0xbe ^ 0xef);
     expect(v.subarray(48)).toEqual(createHash('sha256').update(v.subarray(0, 48)).digest());
-    expect(parseEspImage(v, 'vector')).toMatchObject({ chipId: 9, entry: 0x40370000, flashMode: 'dio', flashSizeBytes: 4 << 20, flashFreq: '80m', imageLength: 80 });
+    expect(parseEspImage(v, 'vector')).toMatchObject({
+      chipId: 9,
+      entry: 0x40370000,
+      flashMode: 'dio',
+      flashSizeBytes: 4 << 20,
+      flashFreq: '80m',
+      imageLength: 80,
+    });
   });
 
   it('gives the start of the Shidi partition table, its MD5 row re-derived here', () => {
     const v = hexDump(markedBlock('flashing.md', 'partition-table-vector'));
     expect(partitionTableBinary(loadPartitionTable()).subarray(0, v.length)).toEqual(v);
-    expect(v.subarray(6 * 32 - 16)).toEqual(createHash('md5').update(v.subarray(0, 5 * 32)).digest());
+    expect(v.subarray(6 * 32 - 16)).toEqual(
+      createHash('md5')
+        .update(v.subarray(0, 5 * 32))
+        .digest(),
+    );
   });
 });
 
