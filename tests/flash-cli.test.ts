@@ -13,7 +13,7 @@ import { parseFault } from '../tools/src/lib/flash/rom-double/faults.js';
 import { loadPartitionTable, partitionNamed } from '../tools/src/lib/partitions.js';
 import { makeBuildFolder } from '../tools/src/testing/esp-build.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
-import { scratch } from './helpers/fixtures.js';
+import { ROOT, scratch } from './helpers/fixtures.js';
 import { BUILT_CORE, coreWithCounter, memoryDouble, nvsPartition, writeCore } from './helpers/flash.js';
 
 const s = scratch('shidi-flash-cli-');
@@ -52,6 +52,14 @@ function expectImagesWritten(d: { flash: { bytes: Uint8Array; unerasedWrites: nu
   expect(at(d, part('core_a').offset, core.length)).toEqual(core);
   expect(d.flash.unerasedWrites).toBe(0);
 }
+
+describe('the engine', () => {
+  it('is esptool-js pinned to one exact version, the one installed', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect(pkg.dependencies['esptool-js']).toBe('0.7.0');
+    expect(JSON.parse(readFileSync(join(ROOT, 'node_modules', 'esptool-js', 'package.json'), 'utf8')).version).toBe('0.7.0');
+  });
+});
 
 describe('a full flash', () => {
   it('writes bootloader, partition table, app and core byte for byte, keeps nvs and state, erases core_b, and reboots into the app', async () => {
