@@ -86,7 +86,9 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
   });
   const program = new Command('shidi')
-    .description('Shidi witness wearable toolkit: simulate the wearable, make guardian keys, device registries and captures, reveal and inspect recordings')
+    .description(
+      'Shidi witness wearable toolkit: simulate the wearable, make guardian keys, device registries and captures, provision and flash boards, reveal and inspect recordings',
+    )
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
     .exitOverride();
