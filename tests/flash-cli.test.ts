@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCoreImage } from '../tools/src/lib/core-image.js';
 import { parseFault } from '../tools/src/lib/flash/rom-double/faults.js';
 import { loadPartitionTable, partitionNamed } from '../tools/src/lib/partitions.js';
 import { makeBuildFolder } from '../tools/src/testing/esp-build.js';
@@ -174,7 +175,14 @@ describe('a core update', () => {
     return b;
   };
   const refusals: [string, () => Buffer, number, string][] = [
-    ['an unsigned core', () => tampered((b) => b.writeUInt16LE(0, 12)), 3, 'core-length'],
+    [
+      'an unsigned core',
+      () => buildCoreImage({ wasm: readFileSync(BUILT_CORE).subarray(96, 96 + readFileSync(BUILT_CORE).readUInt32LE(24)), counter: 4 }),
+      1,
+      'core-unsigned',
+    ],
+    ['a core too large for its slot', () => tampered((b) => b.writeUInt32LE(0x40000, 24)), 3, 'image-too-large'],
+    ['a header whose scheme and signature length disagree', () => tampered((b) => b.writeUInt16LE(0, 12)), 3, 'core-length'],
     ['an altered header', () => tampered((b) => (b[20]! ^= 1)), 1, 'core-signature'],
     ['an altered module', () => tampered((b) => (b[200]! ^= 1)), 1, 'core-digest'],
     ['a file cut short', () => coreWithCounter(4).subarray(0, 5000), 3, 'core-truncated'],
