@@ -39,6 +39,20 @@ then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "wacryptolib==$WACRYPTOLIB_VERSION"
 fi
+# 3a. The reference flashing client and ESP-IDF's NVS generator in the same venv, pinned: the Python esptool
+#     flashes the ROM-loader double over a pty to prove it speaks the real protocol, and its image_info reads
+#     the test images; the NVS generator makes the nvs partition a full flash must keep (tests/flash-*.test.ts).
+ESPTOOL_VERSION=4.8.1
+NVS_GEN_VERSION=0.3.0
+if ! "$VENV/bin/python" - "$ESPTOOL_VERSION" "$NVS_GEN_VERSION" 2>/dev/null <<'PY'
+import sys, importlib.metadata as m
+ok = m.version("esptool") == sys.argv[1] and m.version("esp-idf-nvs-partition-gen") == sys.argv[2]
+sys.exit(0 if ok else 1)
+PY
+then
+  say "installing esptool==$ESPTOOL_VERSION and esp-idf-nvs-partition-gen==$NVS_GEN_VERSION into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "esptool==$ESPTOOL_VERSION" "esp-idf-nvs-partition-gen==$NVS_GEN_VERSION"
+fi
 # 3. OpenSSL's command line: the registry tests check certificates and CRLs with `openssl verify`.
 if ! command -v openssl >/dev/null 2>&1; then
   say "installing Debian's openssl"

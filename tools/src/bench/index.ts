@@ -1,12 +1,12 @@
 /**
- * `npm run bench`: revelation speed and memory, each figure beside a reference that does the same work on
+ * `npm run bench`: the encryptor core, flashing (flash-bench.ts), then revelation speed and memory, each figure beside a reference that does the same work on
  * the same bytes in the same run:
  *  - node:crypto: a plain loop over the payload with the same ciphers, digests and output write, no Shidi
  *    code (in this process);
  *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
  * First the encryptor core (core-bench.ts), then revelation.
  * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken). Peak RSS of
- * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core or =reveal runs one part,
+ * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core, =flash or =reveal runs one part,
  * SHIDI_BENCH_CASES=c1,seg some revelation cases (while iterating; a full run prints every figure).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,6 +22,7 @@ import { unwrapPayloadKeys } from '../lib/wacryptolib/reveal.js';
 import { PROJECT_ROOT } from '../lib/project.js';
 import { FIXTURE_POOL, writeBigCryptainer } from './big-cryptainer.js';
 import { coreBench } from './core-bench.js';
+import { FLASH_BENCH_NOTE, FLASH_BENCH_TITLE, flashBench } from './flash-bench.js';
 import { printSize } from './size.js';
 import { deriveSegmentSubkeys, SEGMENT_TAG_BYTES } from '../lib/wacryptolib/segmented.js';
 import { isSegmentedKey } from '../lib/wacryptolib/payload-cipher.js';
@@ -155,7 +156,7 @@ function table(rows: string[][]): void {
 const fmt = (n: number, d = 0) => n.toFixed(d);
 
 async function run() {
-  if (ONLY !== 'reveal') {
+  if (ONLY === undefined || ONLY === 'core') {
     console.log(
       `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`,
     );
@@ -166,7 +167,12 @@ async function run() {
     await printSize(work);
     console.log('');
   }
-  if (ONLY === 'core') return;
+  if (ONLY === undefined || ONLY === 'flash') {
+    console.log(FLASH_BENCH_TITLE);
+    table(await flashBench(work));
+    console.log(`${FLASH_BENCH_NOTE}\n`);
+  }
+  if (ONLY === 'core' || ONLY === 'flash') return;
   console.log(
     `shidi bench — revelation of a ${MIB} MiB payload (SHIDI_BENCH_MIB), best of ${RUNS} runs (SHIDI_BENCH_RUNS) for shidi and node:crypto, one for wacryptolib`,
   );

@@ -7,6 +7,7 @@ import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, 
 import { batteryCommand } from './commands/battery.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
+import { flashCommand } from './commands/flash.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygenCommand } from './commands/keygen.js';
 import { provisionCommand } from './commands/provision.js';
@@ -88,7 +89,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   });
   const program = new Command('shidi')
     .description(
-      'Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, reveal and inspect recordings',
+      'Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, provision and flash boards, reveal and inspect recordings',
     )
     .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
     .configureOutput(output('shidi'))
@@ -103,6 +104,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     simCommand,
     batteryCommand,
     provisionCommand,
+    flashCommand,
     registryCommand,
   ]) {
     const cmd = make(cmdIo, done);

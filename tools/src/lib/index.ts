@@ -193,3 +193,15 @@ export {
 } from './provision/run.js';
 export { openSerialLink } from './provision/serial-link.js';
 export { type ServeResult, type Serving, serveSerial } from './provision/serve.js';
+
+// Flashing an ESP32-S3 with esptool-js (docs/flashing.md), and the ROM-loader double that tests and benches it.
+export {
+  type FlashEvents,
+  type FlashReport,
+  type FlashRequest,
+  flashDevice,
+  type Region,
+  type RegionReport,
+} from './flash/flash.js';
+export { BAUD_STEPS } from './flash/esp-session.js';
+export { attachMemoryPort, MEMORY_PREFIX } from './flash/port-registry.js';
