@@ -85,6 +85,8 @@ export const CONF_QUOTA_BYTES: i32 = 9;
 export const CONF_CHECKPOINT_SEGMENTS: i32 = 10;
 /** device conf key: a signed checkpoint at the first payload write this long after the last (absent: CHECKPOINT_MS) */
 export const CONF_CHECKPOINT_MS: i32 = 11;
+/** device conf key: a frame that begins when its slice already takes this many bytes on the card starts the next slice, in the same period (absent: MAX_SLICE_BYTES) */
+export const CONF_SLICE_BYTES: i32 = 12;
 /** bit k set for every conf key k that a conf must hold */
 export const CONF_REQUIRED_MASK: i32 = 31;
 /** bytes of the I/O buffer: the largest conf, sensor descriptor or frame piece one call takes (io_buffer_size) */
@@ -159,6 +161,10 @@ export const PROV_LINE_MAX: i32 = 512;
 export const PROV_MESSAGE_MAX: i32 = 16448;
 /** the widest checkpoint spacing in payload writes a conf may ask */
 export const MAX_CHECKPOINT_SEGMENTS: i32 = 65536;
+/** the smallest slice size bound a conf may ask (1 MiB) */
+export const MIN_SLICE_BYTES: i32 = 1048576;
+/** the largest slice size bound, and the bound when a conf names none (3 GiB): a slice's files stay below FAT32's 4 GiB file limit with a 4 MiB frame and any cipher's overhead on top */
+export const MAX_SLICE_BYTES: i64 = 3221225472;
 /** the cipher's name in headers */
 export const SEG_ALGO: string = "SHIDI_AES_CTR_HMAC_SEGMENTS";
 /** the first bytes of every segment's MAC input */

@@ -14,6 +14,7 @@ import {
   CONF_PAYLOAD_LAYERS,
   CONF_PSEUDONYM,
   CONF_QUOTA_BYTES,
+  CONF_SLICE_BYTES,
   CONF_REQUIRED_MASK,
   CONF_RETENTION_MS,
   CONF_SEGMENT_SIZE,
@@ -28,12 +29,14 @@ import {
   MAX_PAYLOAD_LAYERS,
   MAX_PSEUDONYM_BYTES,
   MAX_QUOTA_BYTES,
+  MAX_SLICE_BYTES,
   MAX_RETENTION_MS,
   MAX_RSA_MODULUS_BYTES,
   MAX_SHARDS,
   MAX_SLICE_MS,
   MIN_CHECKPOINT_MS,
   MIN_QUOTA_BYTES,
+  MIN_SLICE_BYTES,
   MIN_RSA_MODULUS_BYTES,
   MIN_SLICE_MS,
   NODE_RSA,
@@ -89,6 +92,9 @@ export class Conf {
   keepMin: i32 = 0;
   /** The most bytes this device's slices may take on the card; 0 = no quota. */
   quotaBytes: i64 = 0;
+  /** A slice that already takes this many bytes on the card ends before the next frame (FAT32 holds files
+   * below 4 GiB: a 24 h slice of camera frames would not fit in one). */
+  sliceBytes: i64 = MAX_SLICE_BYTES;
   /** Signed checkpoints (docs/checkpoints.md, only when the conf signs): at most this many payload writes apart ... */
   checkpointWrites: i32 = CHECKPOINT_SEGMENTS;
   /** ... and at the first payload write this much trusted elapsed time after the previous one. */
@@ -249,6 +255,10 @@ export function parseConf(ptr: usize, len: i32): Conf | null {
       const q = r.uint();
       if (q < <u64>MIN_QUOTA_BYTES || q > <u64>MAX_QUOTA_BYTES) r.setBad();
       conf.quotaBytes = <i64>q;
+    } else if (k == CONF_SLICE_BYTES) {
+      const b = r.uint();
+      if (b < <u64>MIN_SLICE_BYTES || b > <u64>MAX_SLICE_BYTES) r.setBad();
+      conf.sliceBytes = <i64>b;
     } else if (k == CONF_CHECKPOINT_SEGMENTS) {
       const n = r.uint();
       if (n < 1 || n > <u64>MAX_CHECKPOINT_SEGMENTS) r.setBad();

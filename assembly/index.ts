@@ -45,6 +45,7 @@ let broken = false;
 /** Bytes the open frame still expects; -1 when no frame is open. */
 let frameLeft: i32 = -1;
 let sliceMs: i64 = 0;
+let sliceBytes: i64 = 0;
 // Arena objects: valid only until the next wipeArena().
 let conf: Conf | null = null;
 let slice: Slice | null = null;
@@ -107,6 +108,7 @@ function configureFromIO(length: i32): i32 {
   }
   confLen = length;
   sliceMs = (conf as Conf).sliceMs;
+  sliceBytes = (conf as Conf).sliceBytes;
   if (!loadState()) {
     confLen = 0;
     return done(C_STATE_STORE);
@@ -226,9 +228,10 @@ export function core_frame_begin(sensor: i32, t_ms: i64, length: i32): i32 {
   // Slices start on whole periods of UTC time (a 60 s slice starts on a minute), so that names are round
   // and a period maps to one cryptainer on every device. A clock that went back starts a new slice: a
   // slice's records never go back in time, and its sequence number keeps it apart from the earlier one.
+  // So does a slice that reached its size bound: the next one starts in the same period.
   const due = t_ms - (t_ms % period);
   if (slice == null) startSlice(due);
-  else if (backwards || t_ms >= (slice as Slice).startMs + period) {
+  else if (backwards || t_ms >= (slice as Slice).startMs + period || (slice as Slice).cardBytes >= sliceBytes) {
     endSlice();
     if (!failed()) startSlice(due);
   }

@@ -98,7 +98,16 @@ describe('the port contract, both ports', () => {
   };
 
   it('shidi_port.h declares the contract (at least the card, state, key, clock, serial and eFuse calls)', () => {
-    expect(declared).toEqual(expect.arrayContaining(['shidi_port_sd_open', 'shidi_port_state_commit', 'shidi_port_se_private', 'shidi_port_clock_set', 'shidi_port_serial_write', 'shidi_port_efuse_burn']));
+    expect(declared).toEqual(
+      expect.arrayContaining([
+        'shidi_port_sd_open',
+        'shidi_port_state_commit',
+        'shidi_port_se_private',
+        'shidi_port_clock_set',
+        'shidi_port_serial_write',
+        'shidi_port_efuse_burn',
+      ]),
+    );
   });
 
   it.each(['port-esp', 'port-linux'])('%s defines every function of shidi_port.h', (dir) => {

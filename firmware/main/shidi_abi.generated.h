@@ -80,6 +80,7 @@ enum shidi_conf_key {
     SHIDI_CONF_QUOTA_BYTES = 9,
     SHIDI_CONF_CHECKPOINT_SEGMENTS = 10,
     SHIDI_CONF_CHECKPOINT_MS = 11,
+    SHIDI_CONF_SLICE_BYTES = 12,
 };
 #define SHIDI_CONF_REQUIRED_MASK 31
 
@@ -119,6 +120,8 @@ enum shidi_conf_key {
 #define SHIDI_PROV_LINE_MAX (512) /* the longest provisioning frame line, marker and newline included (docs/provisioning.md) */
 #define SHIDI_PROV_MESSAGE_MAX (16448) /* the largest provisioning message body (CBOR) either side sends: a whole CONF_SIZE cryptoconf and its envelope */
 #define SHIDI_MAX_CHECKPOINT_SEGMENTS (65536) /* the widest checkpoint spacing in payload writes a conf may ask */
+#define SHIDI_MIN_SLICE_BYTES (1048576) /* the smallest slice size bound a conf may ask (1 MiB) */
+#define SHIDI_MAX_SLICE_BYTES INT64_C(3221225472) /* the largest slice size bound, and the bound when a conf names none (3 GiB): a slice's files stay below FAT32's 4 GiB file limit with a 4 MiB frame and any cipher's overhead on top */
 #define SHIDI_SEG_ALGO "SHIDI_AES_CTR_HMAC_SEGMENTS" /* the cipher's name in headers */
 #define SHIDI_SEG_MAC_LABEL "SHIDI-SEG1" /* the first bytes of every segment's MAC input */
 #define SHIDI_SEG_KEY_INFO "shidi segments v1" /* the HKDF-SHA-256 info that derives the encryption and MAC keys */

@@ -127,6 +127,8 @@ export const ConfKey = {
   CHECKPOINT_SEGMENTS: 10,
   /** a signed checkpoint at the first payload write this long after the last (absent: CHECKPOINT_MS) */
   CHECKPOINT_MS: 11,
+  /** a frame that begins when its slice already takes this many bytes on the card starts the next slice, in the same period (absent: MAX_SLICE_BYTES) */
+  SLICE_BYTES: 12,
 } as const;
 export type ConfKey = (typeof ConfKey)[keyof typeof ConfKey];
 /** The keys a conf must hold. */
@@ -204,6 +206,10 @@ export const PROV_LINE_MAX = 512;
 export const PROV_MESSAGE_MAX = 16448;
 /** the widest checkpoint spacing in payload writes a conf may ask */
 export const MAX_CHECKPOINT_SEGMENTS = 65536;
+/** the smallest slice size bound a conf may ask (1 MiB) */
+export const MIN_SLICE_BYTES = 1048576;
+/** the largest slice size bound, and the bound when a conf names none (3 GiB): a slice's files stay below FAT32's 4 GiB file limit with a 4 MiB frame and any cipher's overhead on top */
+export const MAX_SLICE_BYTES = 3221225472;
 /** the cipher's name in headers */
 export const SEG_ALGO = 'SHIDI_AES_CTR_HMAC_SEGMENTS' as const;
 /** the first bytes of every segment's MAC input */

@@ -131,9 +131,14 @@ async function run(argv: string[], io: Io): Promise<number> {
           commander: e.code,
         });
       else
-        failure = new ShidiError(ExitCode.usage, `${u?.message ?? e.message.replace(/^error: /, '')} — run ${u?.command ?? 'shidi'} --help for usage`, 'usage', {
-        commander: e.code,
-      });
+        failure = new ShidiError(
+          ExitCode.usage,
+          `${u?.message ?? e.message.replace(/^error: /, '')} — run ${u?.command ?? 'shidi'} --help for usage`,
+          'usage',
+          {
+            commander: e.code,
+          },
+        );
     } else {
       failure = asFailure(e);
       if (debug && failure.kind === 'internal') io.stderr.write(`${(e as Error).stack}\n`);

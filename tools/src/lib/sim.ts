@@ -51,6 +51,8 @@ export interface SimInputs {
   retentionKeepMin?: number;
   /** A size quota for this device's slices, in MiB. */
   retentionMib?: number;
+  /** A slice that takes this many MiB on the card ends before the next frame (default 3 GiB, FAT32's limit below). */
+  sliceMaxMib?: number;
   cardFull?: FullPolicy;
   /** The simulated card's size in MiB (default 32 GiB). */
   cardMib?: number;
@@ -240,6 +242,7 @@ async function recordWith(
     ...(o.cardFull === undefined ? {} : { fullPolicy: o.cardFull }),
     ...(o.retentionKeepMin === undefined ? {} : { retentionKeepMin: o.retentionKeepMin }),
     ...(o.retentionMib === undefined ? {} : { retentionQuotaBytes: Math.round(o.retentionMib * 1048576) }),
+    ...(o.sliceMaxMib === undefined ? {} : { sliceBytes: Math.round(o.sliceMaxMib * 1048576) }),
   });
   const capturePath = o.capture ?? SAMPLE_CAPTURE;
   const capture = await openCapture(capturePath);

@@ -55,6 +55,11 @@ export function simCommand(io: Io, done: (code: number) => void): Command {
         numberOption({ min: 0, max: MAX_KEEP_MIN, whole: true }),
       )
       .option(
+        '--slice-max-mib <n>',
+        "end a slice once it takes N MiB on the card, the next one in the same period (1 to 3072; default 3072, below FAT32's 4 GiB file limit)",
+        numberOption({ min: 1, max: 3072, unit: 'MiB' }),
+      )
+      .option(
         '--retention-mib <n>',
         "size quota: delete this device's oldest slices beyond N MiB (at least 1)",
         numberOption({ min: 1, max: 2 ** 33, unit: 'MiB' }),

@@ -35,6 +35,8 @@ import {
   MAX_SLICE_MS,
   MIN_CHECKPOINT_MS,
   MIN_QUOTA_BYTES,
+  MIN_SLICE_BYTES,
+  MAX_SLICE_BYTES,
   MIN_RSA_MODULUS_BYTES,
   MIN_SLICE_MS,
   SEG_MIN_SIZE,
@@ -88,6 +90,8 @@ export interface DeviceOptions {
   retentionKeepMin?: number;
   /** The most bytes this device's slices may take on the card (>= 1 MiB); absent: no quota. */
   retentionQuotaBytes?: number;
+  /** A slice that takes this many bytes on the card ends before the next frame (1 MiB to 3 GiB); absent: 3 GiB. */
+  sliceBytes?: number;
   /** Signed checkpoints (docs/checkpoints.md) at most this many payload writes apart; absent: the core's default. */
   checkpointSegments?: number;
   /** ... and at the first payload write this many ms of recording after the previous one; absent: the core's default. */
@@ -123,6 +127,9 @@ export function checkDeviceOptions(opts: DeviceOptions): void {
   const quota = opts.retentionQuotaBytes;
   if (quota !== undefined && (!Number.isInteger(quota) || quota < MIN_QUOTA_BYTES || quota > MAX_QUOTA_BYTES))
     throw badInput(`retention quota ${quota} bytes: give at least 1 MiB (e.g. --retention-mib 1024)`, 'bad-device-option');
+  const sliceBytes = opts.sliceBytes;
+  if (sliceBytes !== undefined && (!Number.isInteger(sliceBytes) || sliceBytes < MIN_SLICE_BYTES || sliceBytes > MAX_SLICE_BYTES))
+    throw badInput(`slice size bound ${sliceBytes} bytes: give 1 MiB to 3 GiB (e.g. --slice-max-mib 64)`, 'bad-device-option');
   const cpWrites = opts.checkpointSegments;
   if (cpWrites !== undefined && (!Number.isInteger(cpWrites) || cpWrites < 1 || cpWrites > MAX_CHECKPOINT_SEGMENTS))
     throw badInput(`checkpoint spacing ${cpWrites} segments: give 1 to ${MAX_CHECKPOINT_SEGMENTS} (default ${CHECKPOINT_SEGMENTS})`, 'bad-device-option');
@@ -196,6 +203,7 @@ export function encodeDeviceConf(c: DeviceConf): Uint8Array {
       ...(c.retentionQuotaBytes ? [[ConfKey.QUOTA_BYTES, c.retentionQuotaBytes] as const] : []),
       ...(c.checkpointSegments === undefined ? [] : [[ConfKey.CHECKPOINT_SEGMENTS, c.checkpointSegments] as const]),
       ...(c.checkpointMs === undefined ? [] : [[ConfKey.CHECKPOINT_MS, c.checkpointMs] as const]),
+      ...(c.sliceBytes === undefined ? [] : [[ConfKey.SLICE_BYTES, c.sliceBytes] as const]),
     ]),
   );
   if (bytes.length > CONF_SIZE)
@@ -463,6 +471,7 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
     ...(opts.retentionKeepMin === undefined ? {} : { retentionKeepMin: opts.retentionKeepMin }),
     ...(opts.retentionQuotaBytes === undefined ? {} : { retentionQuotaBytes: opts.retentionQuotaBytes }),
     ...(opts.checkpointSegments === undefined ? {} : { checkpointSegments: opts.checkpointSegments }),
+    ...(opts.sliceBytes === undefined ? {} : { sliceBytes: opts.sliceBytes }),
     ...(opts.checkpointMs === undefined ? {} : { checkpointMs: opts.checkpointMs }),
   });
   if (keychainGenerated) opts.onKeychainGenerated?.(defaultKeychain);

@@ -11,7 +11,7 @@ import {
   ESPRESSIF_VID,
   FORCE_DOWNLOAD_BOOT,
   flashEncryptionOn,
-  Op,
+  RomOp,
   Reg,
   ROM_BAUD,
   RTC_WDT_KEY,
@@ -283,7 +283,7 @@ export class EspSession {
     dv.setUint32(0, address, true);
     dv.setUint32(4, length, true);
     try {
-      await this.loader.checkCommand('erase region', Op.ERASE_REGION, data, 0, 0, this.loader.timeoutPerMb(this.loader.ERASE_REGION_TIMEOUT_PER_MB, length));
+      await this.loader.checkCommand('erase region', RomOp.ERASE_REGION, data, 0, 0, this.loader.timeoutPerMb(this.loader.ERASE_REGION_TIMEOUT_PER_MB, length));
     } catch (e) {
       throw new SessionError('erase', errText(e), { address });
     }

@@ -5,7 +5,7 @@
  */
 
 /** Command opcodes (request byte 1). 0xD0–0xD3 exist only in the flasher stub. */
-export const Op = {
+export const RomOp = {
   FLASH_BEGIN: 0x02,
   FLASH_DATA: 0x03,
   FLASH_END: 0x04,
@@ -29,7 +29,7 @@ export const Op = {
   RUN_USER_CODE: 0xd3,
 } as const;
 
-export const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k]));
+export const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(RomOp).map(([k, v]) => [v, k]));
 
 /** ROM loader error codes (second status byte). */
 export const RomError = {

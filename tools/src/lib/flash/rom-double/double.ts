@@ -18,7 +18,7 @@ import {
   FORCE_DOWNLOAD_BOOT,
   jedecCapacity,
   OP_NAMES,
-  Op,
+  RomOp,
   RTC_WDT_KEY,
   Reg,
   RomError,
@@ -344,15 +344,15 @@ export class RomDouble {
     const bad = (romErr: number, stubErr: number): undefined => this.reply(op, 0, new Uint8Array(0), 1, stub ? stubErr : romErr, hits);
     const w = (i: number) => u32(d, i * 4);
     switch (op) {
-      case Op.SYNC: {
+      case RomOp.SYNC: {
         const value = stub ? 0 : ROM_SYNC_VALUE;
         for (let i = 0; i < 8; i++) ok(new Uint8Array(0), value);
         return;
       }
-      case Op.READ_REG:
+      case RomOp.READ_REG:
         if (d.length < 4) return bad(RomError.INVALID_MESSAGE, StubError.BAD_DATA_LEN);
         return ok(new Uint8Array(0), this.readReg(w(0)));
-      case Op.WRITE_REG: {
+      case RomOp.WRITE_REG: {
         if (d.length === 0 || d.length % 16) return bad(RomError.INVALID_MESSAGE, StubError.BAD_DATA_LEN);
         let reset = false;
         for (let i = 0; i < d.length; i += 16) reset = this.writeReg(u32(d, i), u32(d, i + 4), u32(d, i + 8)) || reset;
@@ -361,7 +361,7 @@ export class RomDouble {
         if (reset) setTimeout(() => this.watchdogReset(), WDT_BITE_MS);
         return;
       }
-      case Op.GET_SECURITY_INFO: {
+      case RomOp.GET_SECURITY_INFO: {
         const b = new Uint8Array(20);
         const dv = new DataView(b.buffer);
         dv.setUint32(0, this.opts.securityFlags ?? 0, true);
@@ -370,10 +370,10 @@ export class RomDouble {
         dv.setUint32(16, API_VERSION, true);
         return ok(b);
       }
-      case Op.SPI_ATTACH:
-      case Op.SPI_SET_PARAMS:
+      case RomOp.SPI_ATTACH:
+      case RomOp.SPI_SET_PARAMS:
         return ok();
-      case Op.CHANGE_BAUDRATE: {
+      case RomOp.CHANGE_BAUDRATE: {
         const baud = w(0);
         ok();
         // The answer goes out at the old rate; the switch follows it.
@@ -383,11 +383,11 @@ export class RomDouble {
         });
         return;
       }
-      case Op.MEM_BEGIN:
+      case RomOp.MEM_BEGIN:
         if (d.length < 16) return bad(RomError.INVALID_MESSAGE, StubError.BAD_DATA_LEN);
         this.mem = { size: w(0), blocks: w(1), blockSize: w(2), address: w(3), nextSeq: 0, received: 0 };
         return ok();
-      case Op.MEM_DATA: {
+      case RomOp.MEM_DATA: {
         const m = this.mem;
         if (!m) return bad(RomError.INVALID_MESSAGE, StubError.NOT_IN_FLASH_MODE);
         const block = d.subarray(16);
@@ -398,7 +398,7 @@ export class RomDouble {
         m.received += block.length;
         return ok();
       }
-      case Op.MEM_END: {
+      case RomOp.MEM_END: {
         const entry = w(1);
         const m = this.mem;
         if (m && m.received !== m.size) return bad(RomError.INVALID_MESSAGE, StubError.NOT_ENOUGH_DATA);
@@ -415,14 +415,14 @@ export class RomDouble {
         }
         return;
       }
-      case Op.FLASH_BEGIN:
-      case Op.FLASH_DEFL_BEGIN:
+      case RomOp.FLASH_BEGIN:
+      case RomOp.FLASH_DEFL_BEGIN:
         return this.flashBegin(op, d, hits);
-      case Op.FLASH_DATA:
-      case Op.FLASH_DEFL_DATA:
+      case RomOp.FLASH_DATA:
+      case RomOp.FLASH_DEFL_DATA:
         return this.flashData(op, d, chk, hits);
-      case Op.FLASH_END:
-      case Op.FLASH_DEFL_END: {
+      case RomOp.FLASH_END:
+      case RomOp.FLASH_DEFL_END: {
         const wr = this.write;
         if (wr?.deflated && wr.written !== wr.size && stub) return bad(RomError.INVALID_MESSAGE, StubError.NOT_ENOUGH_DATA);
         this.write = null;
@@ -434,7 +434,7 @@ export class RomDouble {
         if (to) setTimeout(() => this.boot(to, '0xc (RTC_SW_CPU_RST)', 'flash end'), 2);
         return;
       }
-      case Op.SPI_FLASH_MD5: {
+      case RomOp.SPI_FLASH_MD5: {
         const [addr, len] = [w(0), w(1)];
         if (!this.flash.inRange(addr, len)) return bad(RomError.FLASH_READ_ERR, StubError.FAILED_SPI_OP);
         const md5 = createHash('md5')
@@ -443,18 +443,18 @@ export class RomDouble {
         if (hits.some((h) => h.action === 'md5-mismatch')) md5[0]! ^= 0xff;
         return ok(stub ? md5 : new TextEncoder().encode(md5.toString('hex')));
       }
-      case Op.ERASE_FLASH:
+      case RomOp.ERASE_FLASH:
         if (!stub) return bad(RomError.INVALID_MESSAGE, StubError.CMD_NOT_IMPLEMENTED);
         this.flash.erase(0, this.flash.size);
         return ok();
-      case Op.ERASE_REGION: {
+      case RomOp.ERASE_REGION: {
         if (!stub) return bad(RomError.INVALID_MESSAGE, StubError.CMD_NOT_IMPLEMENTED);
         const [off, len] = [w(0), w(1)];
         if (off % FLASH_SECTOR || len % FLASH_SECTOR || !this.flash.inRange(off, len)) return bad(RomError.INVALID_MESSAGE, StubError.BAD_BLOCKSIZE);
         this.flash.erase(off, len);
         return ok();
       }
-      case Op.READ_FLASH: {
+      case RomOp.READ_FLASH: {
         if (!stub) return bad(RomError.INVALID_MESSAGE, StubError.CMD_NOT_IMPLEMENTED);
         const [off, len, packet, inFlight] = [w(0), w(1), w(2), w(3)];
         if (!this.flash.inRange(off, len) || packet === 0) return bad(RomError.INVALID_MESSAGE, StubError.BAD_DATA_LEN);
@@ -462,7 +462,7 @@ export class RomDouble {
         this.read = { offset: off, length: len, packet, inFlight: Math.max(1, inFlight), sent: 0, acked: 0 };
         return this.readPump();
       }
-      case Op.RUN_USER_CODE:
+      case RomOp.RUN_USER_CODE:
         if (!stub) return bad(RomError.INVALID_MESSAGE, StubError.CMD_NOT_IMPLEMENTED);
         setTimeout(() => this.boot('app', '0xc (RTC_SW_CPU_RST)', 'run user code'), 2);
         return;
@@ -475,7 +475,7 @@ export class RomDouble {
     const stub = this.state === 'stub';
     if (d.length !== 16 && d.length !== 20) return this.reply(op, 0, new Uint8Array(0), 1, stub ? StubError.BAD_DATA_LEN : RomError.INVALID_MESSAGE);
     const [size, blocks, blockSize, offset] = [u32(d, 0), u32(d, 4), u32(d, 8), u32(d, 12)];
-    const deflated = op === Op.FLASH_DEFL_BEGIN;
+    const deflated = op === RomOp.FLASH_DEFL_BEGIN;
     if (!this.flash.inRange(offset, Math.min(size, this.flash.size)))
       return this.reply(op, 0, new Uint8Array(0), 1, stub ? StubError.BAD_DATA_LEN : RomError.INVALID_MESSAGE);
     const w: FlashWrite = { deflated, offset, size, blocks, blockSize, nextSeq: 0, written: 0, compressed: [], compressedLen: 0, erasedTo: offset };
@@ -496,7 +496,7 @@ export class RomDouble {
     const stub = this.state === 'stub';
     const fail = (rom: number, st: number): undefined => this.reply(op, 0, new Uint8Array(0), 1, stub ? st : rom, hits);
     const wr = this.write;
-    if (!wr || wr.deflated !== (op === Op.FLASH_DEFL_DATA)) return fail(RomError.INVALID_MESSAGE, StubError.NOT_IN_FLASH_MODE);
+    if (!wr || wr.deflated !== (op === RomOp.FLASH_DEFL_DATA)) return fail(RomError.INVALID_MESSAGE, StubError.NOT_IN_FLASH_MODE);
     const block = d.subarray(16);
     if (u32(d, 0) !== block.length) return fail(RomError.INVALID_MESSAGE, StubError.BAD_DATA_LEN);
     if (checksum(block) !== (chk & 0xff)) return fail(RomError.INVALID_CRC, StubError.BAD_DATA_CHECKSUM);

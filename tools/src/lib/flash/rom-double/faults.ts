@@ -3,7 +3,7 @@
  * command it hits (any command when none) and from which occurrence on (1-based) for how many; written on
  * the command line as ACTION[@OP][#N[+COUNT]][:MS] (docs/flashing.md, "The ROM-loader double").
  */
-import { OP_NAMES, Op } from '../rom-protocol.js';
+import { OP_NAMES, RomOp } from '../rom-protocol.js';
 
 export const FAULT_ACTIONS = {
   /** The request is lost on the wire: no effect, no reply (the client times out and retries). */
@@ -75,7 +75,7 @@ export class FaultPlan {
 const opByName = (s: string): number | undefined => {
   const up = s.toUpperCase().replace(/-/g, '_');
   if (/^0X[0-9A-F]{1,2}$/.test(up)) return Number.parseInt(up.slice(2), 16);
-  return (Op as Record<string, number>)[up];
+  return (RomOp as Record<string, number>)[up];
 };
 
 /** Parses ACTION[@OP][#N[+COUNT|+*]][:MS]; throws a one-line Error naming what is wrong. */
