@@ -5,7 +5,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreErrorCode, FRAME_MAX_SIZE } from './abi.generated.js';
-import type { BodyOptions, BodyReport, CoreImageSource, SimBody } from './body.js';
+import type { BodyOptions, BodyReport, CoreImageSource, FrameBatch, SimBody, SimFrame } from './body.js';
 import { CoreError } from './core.js';
 import { DeviceFolderError } from './device-state.js';
 import { HalTrap, type HalFaults, type MeterCounts, type MeterReport, PowerCut } from './hal.js';
@@ -39,7 +39,7 @@ export class WamrBodyError extends Error {
   override readonly name = 'WamrBodyError';
 }
 
-const Op = { CALL: 1, CLOCK: 2, CUT: 3, STATS: 4, SHUTDOWN: 5, PEEK: 6, FRAME: 7 } as const;
+const Op = { CALL: 1, CLOCK: 2, CUT: 3, STATS: 4, SHUTDOWN: 5, PEEK: 6, FRAME: 7, FRAMES: 8 } as const;
 const Status = { OK: 0, TRAP: 1, POWER_CUT: 2, REFUSED: 3, BAD_REQUEST: 4 } as const;
 
 /** The device limits the runner enforces: memory pages and WAMR stack, from assembly/budget.json. */
@@ -309,6 +309,25 @@ export class WamrBody implements SimBody {
     await this.checked(name, this.outcome(name, c));
   }
 
+  /** Frames gathered into one FRAMES request (docs/wamr-body.md): one round trip per batch. */
+  frameBatch(): FrameBatch {
+    return new WamrFrameBatch(this);
+  }
+
+  /** Sends a FRAMES request (built by WamrFrameBatch) and reports its frames as `FrameBatch.send` says. */
+  async sendFrames(message: Buffer, frames: readonly SimFrame[], pushed: (f: SimFrame) => void): Promise<void> {
+    this.child.stdin.write(message);
+    const r = await this.reader.next();
+    const c = this.parseCall(r);
+    const name = this.str(r, c.end);
+    const done = r.readUInt32LE(c.end + 4 + Buffer.byteLength(name));
+    if (c.status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the frames: ${c.exception}`);
+    for (let i = 0; i < done; i++) pushed(frames[i]!);
+    if (done === frames.length) return;
+    await this.checked(name, this.outcome(name, c));
+    throw new WamrBodyError(`the WAMR body stopped after ${done} of ${frames.length} frames without an error (in ${name})`);
+  }
+
   private async framePiecewise(sensor: number, tMs: number, data: Uint8Array): Promise<void> {
     const t = Buffer.alloc(8);
     t.writeBigInt64LE(BigInt(tMs));
@@ -374,6 +393,83 @@ export class WamrBody implements SimBody {
       core_ns: s.core_ns,
       pipe_wait_ns: s.wait_ns,
     };
+  }
+}
+
+/**
+ * Frame bytes per FRAMES request (a larger frame travels alone), and frames: about 70 frames of the bench's
+ * recording, so a 2-minute run makes a few dozen round trips instead of thousands, while a batch stays
+ * small beside the runner's 5 MiB request limit.
+ */
+const BATCH_BYTES = 1 << 20;
+const BATCH_FRAMES = 4096;
+/** A FRAMES request's head, [length u32][op u8][count u32], and each frame's, [sensor u32][t_ms i64][length u32]. */
+const BATCH_HEAD = 9;
+const FRAME_HEAD = 16;
+
+/**
+ * A FRAMES request built as frames are added (each frame's bytes copied once, into the message). A frame
+ * above FRAME_MAX_SIZE joins no batch: it is sent alone the long way (WamrBody.frame), so the core refuses
+ * it as before; the batch is full at once, so the loop sends it before it reads the next frame.
+ */
+class WamrFrameBatch implements FrameBatch {
+  private frames: SimFrame[] = [];
+  private bytes = 0;
+  private buf = Buffer.allocUnsafe(BATCH_HEAD + BATCH_BYTES + 64 * FRAME_HEAD);
+  private at = BATCH_HEAD;
+  private long = false;
+
+  constructor(private readonly body: WamrBody) {}
+
+  get size(): number {
+    return this.frames.length;
+  }
+  get full(): boolean {
+    return this.long || this.bytes >= BATCH_BYTES || this.frames.length >= BATCH_FRAMES;
+  }
+  fits(f: SimFrame): boolean {
+    if (this.frames.length === 0) return true;
+    return !this.full && f.data.length <= FRAME_MAX_SIZE && this.bytes + f.data.length <= BATCH_BYTES;
+  }
+  add(f: SimFrame): void {
+    this.frames.push(f);
+    this.bytes += f.data.length;
+    if (f.data.length > FRAME_MAX_SIZE) {
+      this.long = true;
+      return;
+    }
+    const need = this.at + FRAME_HEAD + f.data.length;
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.buf.length));
+      this.buf.copy(grown, 0, 0, this.at);
+      this.buf = grown;
+    }
+    this.buf.writeUInt32LE(f.sensor >>> 0, this.at);
+    this.buf.writeBigInt64LE(BigInt(f.t_ms), this.at + 4);
+    this.buf.writeUInt32LE(f.data.length, this.at + 12);
+    this.buf.set(f.data, this.at + FRAME_HEAD);
+    this.at = need;
+  }
+  async send(pushed: (f: SimFrame) => void): Promise<void> {
+    const frames = this.frames;
+    const long = this.long;
+    const end = this.at;
+    this.frames = [];
+    this.bytes = 0;
+    this.at = BATCH_HEAD;
+    this.long = false;
+    if (frames.length === 0) return;
+    if (long) {
+      const f = frames[0]!;
+      await this.body.frame(f.sensor, f.t_ms, f.data);
+      pushed(f);
+      return;
+    }
+    this.buf.writeUInt32LE(end - 4, 0);
+    this.buf[4] = Op.FRAMES;
+    this.buf.writeUInt32LE(frames.length, 5);
+    // The runner has read the whole request before it answers, so the buffer is free again afterwards.
+    await this.body.sendFrames(this.buf.subarray(0, end), frames, pushed);
   }
 }
 
