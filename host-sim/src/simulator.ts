@@ -180,8 +180,11 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       else throw new Error(`the ${kind} body cannot record with a provisioned configuration yet`);
       const ids: number[] = [];
       for (const d of o.sensors) ids.push(await body.sensor(d));
+      // Frames read from the source (a batched loop pushes them later than it reads them).
+      let read = 0;
       const accept = (f: SimFrame): boolean => {
-        if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
+        if (!ids.includes(f.sensor)) throw new Error(`frame ${read} names sensor ${f.sensor}, which the capture does not declare`);
+        read++;
         return cutAt === undefined || f.t_ms < cutAt;
       };
       const counted = (f: SimFrame) => {
