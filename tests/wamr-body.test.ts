@@ -299,7 +299,7 @@ describe('the FRAMES request, on the wire', () => {
       const call = r.subarray(p + 4, p + 4 + n).toString('ascii');
       return { status, result, trace, call, done: r.readUInt32LE(p + 4 + n) };
     };
-    const call = async (name: string, args: number[] = [], put = new Uint8Array(0)) => {
+    const call = async (name: string, args: number[] = [], put: Uint8Array = new Uint8Array(0)) => {
       const b = Buffer.alloc(2 + name.length + 8 * args.length + 4);
       b[0] = name.length;
       b.write(name, 1, 'ascii');
