@@ -217,6 +217,37 @@ describe('frames pushed in batches stop where the frame-by-frame loop stops', ()
     expectSameCard(node!.card, wamr!.card);
   }, 60_000);
 
+  /** 10 s of 40 KB frames every 100 ms: 4 MB, four batches, so one is in flight while the next is gathered. */
+  function longCapture(): SimFrame[] {
+    const out: SimFrame[] = [];
+    for (let t = 0; t < 10_000; t += 100) out.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(40_000).map((_, i) => (i * 7 + t / 100) & 255) });
+    return out;
+  }
+
+  it('a power cut inside a call in the third of four batches: the same card and the same frames counted', async () => {
+    const faults = { powerCutAfterCardOps: 1500 };
+    const node = await run('node', confs.segmented!, { seed: 'long', faults, frames: longCapture() });
+    const wamr = await run('wamr', confs.segmented!, { seed: 'long', faults, frames: longCapture() });
+    expect(node.report.power_cut).not.toBeNull();
+    expect(node.report.frames).toBeGreaterThan(50);
+    expect(node.report.frames).toBeLessThan(75);
+    expect([wamr.report.frames, wamr.report.bytes_in, wamr.report.power_cut]).toEqual([node.report.frames, node.report.bytes_in, node.report.power_cut]);
+    expectSameCard(node.card, wamr.card);
+  }, 60_000);
+
+  it('a capture that fails to read in its fourth batch: the frames before it reach the core under both', async () => {
+    async function* failing() {
+      let n = 0;
+      for (const f of longCapture()) {
+        if (++n > 90) throw new Error('the capture file is damaged at record 91');
+        yield f;
+      }
+    }
+    const [node, wamr] = await both(failing);
+    expect((wamr!.error as Error).message).toBe('the capture file is damaged at record 91');
+    expectSameCard(node!.card, wamr!.card);
+  }, 60_000);
+
   it('a card that fails mid-capture: the same core error and the same card', async () => {
     const [node, wamr] = await both(capture, { sdFailAfterBytes: 150_000 });
     expect((node!.error as Error).name).toBe('CoreError');
@@ -336,12 +367,18 @@ describe('the FRAMES request, on the wire', () => {
   }
   const frame = (sensor: number, t: number): SimFrame => ({ sensor, t_ms: T0 + t, data: new Uint8Array(1600).fill(t & 255) });
 
-  it('stops at the first frame the core refuses and answers for it; the frames behind it never run', async () => {
+  it('stops at the first frame the core refuses and answers for it; the frames behind it never run, nor a batch queued behind', async () => {
     const r = await runner();
     // Sensor 5 was never declared (C_UNKNOWN_SENSOR at its begin); the frame after it, 10 s later, would
     // finish the first 3-second slice if it ran.
     const a = await r.frames([frame(0, 0), frame(0, 100), frame(5, 200), frame(0, 10_000)]);
     expect(a).toMatchObject({ status: 0, result: -104, call: 'core_frame_begin', done: 2 });
+    expect((await r.call('core_slices_finished')).result).toBe(0);
+    // A batch written behind a failing one, before its answer was read, is skipped whole (status 5) until
+    // a request of another kind comes: the frame-by-frame loop would never have sent it.
+    const [c, d] = await Promise.all([r.frames([frame(5, 300)]), r.frames([frame(0, 10_000)])]);
+    expect(c).toMatchObject({ status: 0, result: -104, done: 0 });
+    expect(d).toMatchObject({ status: 5, done: 0, trace: [] });
     expect((await r.call('core_slices_finished')).result).toBe(0);
     // The control: that frame, sent on its own, does finish the slice.
     const b = await r.frames([frame(0, 10_000)]);
@@ -356,11 +393,12 @@ describe('the FRAMES request, on the wire', () => {
     const first = await r.frames([frame(0, 0)]);
     expect(first).toMatchObject({ status: 0, done: 1 });
     expect(first.trace.some((l) => l.startsWith('sd_open('))).toBe(true);
-    for (const bad of [await r.frames([frame(0, 10_000), frame(0, 10_100)], 1), await r.frames([])]) {
-      expect(bad).toMatchObject({ status: 4, done: 0 });
-      expect(bad.trace).toEqual([]);
+    for (const bad of [() => r.frames([frame(0, 10_000), frame(0, 10_100)], 1), () => r.frames([])]) {
+      const answer = await bad();
+      expect(answer).toMatchObject({ status: 4, done: 0 });
+      expect(answer.trace).toEqual([]);
+      expect((await r.call('core_slices_finished')).result).toBe(0);
     }
-    expect((await r.call('core_slices_finished')).result).toBe(0);
     await r.end();
   }, 60_000);
 });

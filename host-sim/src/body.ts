@@ -15,9 +15,9 @@ export interface SimFrame {
 }
 
 /**
- * Frames gathered for one exchange with a body in another process (the wamr body), so that the pipe
- * carries one round trip per batch instead of one per frame. The frames' bytes are copied as they are
- * added: the source may reuse its buffers.
+ * Frames gathered into batches for a body in another process (the wamr body), so that the pipe carries
+ * one round trip per batch instead of one per frame. The frames' bytes are copied as they are added: the
+ * source may reuse its buffers.
  */
 export interface FrameBatch {
   readonly size: number;
@@ -27,14 +27,19 @@ export interface FrameBatch {
   /** No further frame may join: send the batch now. */
   readonly full: boolean;
   /**
-   * Pushes the frames in order, each as `frame` would, stopping at the first that fails, which throws what
-   * `frame` would have thrown for it; the frames behind it never reach the core. `pushed` hears of every
-   * frame that went through, in order, before any error. Leaves the batch empty.
+   * Sends the frames gathered so far and empties the batch. The body may keep this batch in flight and
+   * answer for it at the next send or flush; first it settles the batch sent before, which throws as
+   * flush does.
    */
   send(pushed: (f: SimFrame) => void): Promise<void>;
+  /**
+   * Sends what is gathered and settles every batch sent: their frames are pushed in order, each as `frame`
+   * would, stopping at the first that fails, which throws what `frame` would have thrown for it; no frame
+   * behind it reaches the core. `pushed` hears of every frame that went through, in order, before any error.
+   */
+  flush(pushed: (f: SimFrame) => void): Promise<void>;
 }
 
-/** A signed core image (docs/core-image.md) and the release public keys (SPKI DER files) it may be signed by. */
 export interface CoreImageSource {
   path: string;
   releaseKeys: string[];

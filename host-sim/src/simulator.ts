@@ -100,11 +100,11 @@ function imageWasm(path: string): Uint8Array {
 }
 
 /**
- * The loop for a body in another process: frames gathered into batches, each pushed in one exchange. What
- * the core sees is what the frame-by-frame loop gives it: every frame that loop would have pushed before
- * it stopped — at the power going (accept false: returns true), at a frame the body refused (its error),
- * at a frame the capture does not declare or a source that fails (their error, once the frames read before
- * it are pushed) — and no other.
+ * The loop for a body in another process: frames gathered into batches, each pushed in one exchange, the
+ * next gathered while the body works on the last. What the core sees is what the frame-by-frame loop
+ * gives it: every frame that loop would have pushed before it stopped — at the power going (accept false:
+ * returns true), at a frame the body refused (its error), at a frame the capture does not declare or a
+ * source that fails (their error, once the frames read before it are pushed) — and no other.
  */
 async function pushBatched(
   batch: FrameBatch,
@@ -113,9 +113,9 @@ async function pushBatched(
   counted: (f: SimFrame) => void,
 ): Promise<boolean> {
   let bodyFailed = false;
-  const send = async () => {
+  const body = async (step: 'send' | 'flush') => {
     try {
-      await batch.send(counted);
+      await batch[step](counted);
     } catch (e) {
       bodyFailed = true;
       throw e;
@@ -124,19 +124,19 @@ async function pushBatched(
   try {
     for await (const f of frames) {
       if (!accept(f)) {
-        await send();
+        await body('flush');
         return true;
       }
-      if (!batch.fits(f)) await send();
+      if (!batch.fits(f)) await body('send');
       batch.add(f);
-      if (batch.full) await send();
+      if (batch.full) await body('send');
     }
   } catch (e) {
     // The frames read before the failure reach the core first; an earlier frame's own error wins.
-    if (!bodyFailed) await send();
+    if (!bodyFailed) await body('flush');
     throw e;
   }
-  await send();
+  await body('flush');
   return false;
 }
 

@@ -40,7 +40,7 @@ export class WamrBodyError extends Error {
 }
 
 const Op = { CALL: 1, CLOCK: 2, CUT: 3, STATS: 4, SHUTDOWN: 5, PEEK: 6, FRAME: 7, FRAMES: 8 } as const;
-const Status = { OK: 0, TRAP: 1, POWER_CUT: 2, REFUSED: 3, BAD_REQUEST: 4 } as const;
+const Status = { OK: 0, TRAP: 1, POWER_CUT: 2, REFUSED: 3, BAD_REQUEST: 4, SKIPPED: 5 } as const;
 
 /** The device limits the runner enforces: memory pages and WAMR stack, from assembly/budget.json. */
 export function deviceLimits(): { pages: number; stackBytes: number } {
@@ -65,11 +65,16 @@ function faultArgs(f: HalFaults): string[] {
   return a;
 }
 
-/** Reads length-prefixed messages off the runner's stdout, one awaited at a time. */
+/**
+ * Reads length-prefixed messages off the runner's stdout. The runner answers every request, in order, so
+ * each request takes the next answer when it is written (next()): one may be sent before the answer to
+ * the one before it has been read (a batch of frames in flight), and an answer nobody awaits any more is
+ * still taken by its own request, never by a later one.
+ */
 class MessageReader {
   private chunks: Buffer[] = [];
   private held = 0;
-  private waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private readonly waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | undefined;
 
   push(chunk: Buffer): void {
@@ -79,32 +84,29 @@ class MessageReader {
   }
   fail(e: Error): void {
     this.failure ??= e;
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.reject(this.failure);
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
   }
   next(): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
+      this.waiting.push({ resolve, reject });
       this.deliver();
-      if (this.waiting !== undefined && this.failure !== undefined) this.fail(this.failure);
+      if (this.waiting.length > 0 && this.failure !== undefined) this.fail(this.failure);
     });
   }
   private deliver(): void {
-    if (this.waiting === undefined || this.held < 4) return;
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const n = all.readUInt32LE(0);
-    if (all.length < 4 + n) {
-      this.chunks = [all];
-      return;
+    while (this.waiting.length > 0 && this.held >= 4) {
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+      const n = all.readUInt32LE(0);
+      if (all.length < 4 + n) {
+        this.chunks = [all];
+        return;
+      }
+      const msg = all.subarray(4, 4 + n);
+      const rest = all.subarray(4 + n);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.held = rest.length;
+      this.waiting.shift()!.resolve(msg);
     }
-    const msg = all.subarray(4, 4 + n);
-    const rest = all.subarray(4 + n);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.held = rest.length;
-    const w = this.waiting;
-    this.waiting = undefined;
-    w.resolve(msg);
   }
 }
 
@@ -309,19 +311,26 @@ export class WamrBody implements SimBody {
     await this.checked(name, this.outcome(name, c));
   }
 
-  /** Frames gathered into one FRAMES request (docs/wamr-body.md): one round trip per batch. */
+  /** Frames gathered into FRAMES requests (docs/wamr-body.md): one round trip per batch, one batch in flight. */
   frameBatch(): FrameBatch {
     return new WamrFrameBatch(this);
   }
 
-  /** Sends a FRAMES request (built by WamrFrameBatch) and reports its frames as `FrameBatch.send` says. */
-  async sendFrames(message: Buffer, frames: readonly SimFrame[], pushed: (f: SimFrame) => void): Promise<void> {
+  /** Writes a FRAMES request (built by WamrFrameBatch); the promise is its answer, for settleFrames. */
+  writeFrames(message: Buffer): Promise<Buffer> {
     this.child.stdin.write(message);
-    const r = await this.reader.next();
-    const c = this.parseCall(r);
-    const name = this.str(r, c.end);
-    const done = r.readUInt32LE(c.end + 4 + Buffer.byteLength(name));
+    const answer = this.reader.next();
+    answer.catch(() => {}); // a runner that died is reported by whoever settles the batch, or by the next request
+    return answer;
+  }
+
+  /** Reports a FRAMES request's frames from its answer, as `FrameBatch.flush` says. */
+  async settleFrames(frames: readonly SimFrame[], answer: Buffer, pushed: (f: SimFrame) => void): Promise<void> {
+    const c = this.parseCall(answer);
+    const name = this.str(answer, c.end);
+    const done = answer.readUInt32LE(c.end + 4 + Buffer.byteLength(name));
     if (c.status === Status.BAD_REQUEST) throw new WamrBodyError(`the WAMR body refused the frames: ${c.exception}`);
+    if (c.status === Status.SKIPPED) throw new WamrBodyError('the WAMR body skipped a batch of frames that no failure preceded');
     for (let i = 0; i < done; i++) pushed(frames[i]!);
     if (done === frames.length) return;
     await this.checked(name, this.outcome(name, c));
@@ -399,7 +408,7 @@ export class WamrBody implements SimBody {
 /**
  * Frame bytes per FRAMES request (a larger frame travels alone), and frames: about 70 frames of the bench's
  * recording, so a 2-minute run makes a few dozen round trips instead of thousands, while a batch stays
- * small beside the runner's 5 MiB request limit.
+ * well inside the runner's 5 MiB request limit.
  */
 const BATCH_BYTES = 1 << 20;
 const BATCH_FRAMES = 4096;
@@ -408,16 +417,24 @@ const BATCH_HEAD = 9;
 const FRAME_HEAD = 16;
 
 /**
- * A FRAMES request built as frames are added (each frame's bytes copied once, into the message). A frame
- * above FRAME_MAX_SIZE joins no batch: it is sent alone the long way (WamrBody.frame), so the core refuses
- * it as before; the batch is full at once, so the loop sends it before it reads the next frame.
+ * FRAMES requests built as frames are added (each frame's bytes copied once, into the message), with one
+ * batch in flight: a batch is written as soon as it is full, and only then is the answer to the batch
+ * before it awaited, so the runner works on one while the next is read from the capture and copied. If
+ * that earlier batch stopped at a failing frame, the runner skips the one written behind it (SKIPPED), as
+ * the frame-by-frame loop would never have sent it. Two buffers alternate: the one in flight is not
+ * touched until its answer has come, by which time the runner has read all of it.
+ *
+ * A frame above FRAME_MAX_SIZE joins no batch: it is sent alone the long way (WamrBody.frame), so the core
+ * refuses it as before; the batch is full at once, so the loop sends it before it reads the next frame.
  */
 class WamrFrameBatch implements FrameBatch {
   private frames: SimFrame[] = [];
   private bytes = 0;
-  private buf = Buffer.allocUnsafe(BATCH_HEAD + BATCH_BYTES + 64 * FRAME_HEAD);
+  private readonly bufs: Buffer[] = [];
+  private cur = 0;
   private at = BATCH_HEAD;
   private long = false;
+  private inFlight: { frames: SimFrame[]; answer: Promise<Buffer> } | undefined;
 
   constructor(private readonly body: WamrBody) {}
 
@@ -439,15 +456,17 @@ class WamrFrameBatch implements FrameBatch {
       return;
     }
     const need = this.at + FRAME_HEAD + f.data.length;
-    if (need > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.buf.length));
-      this.buf.copy(grown, 0, 0, this.at);
-      this.buf = grown;
+    let buf = this.bufs[this.cur];
+    if (buf === undefined || need > buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, BATCH_HEAD + BATCH_BYTES + 64 * FRAME_HEAD, 2 * (buf?.length ?? 0)));
+      buf?.copy(grown, 0, 0, this.at);
+      buf = grown;
+      this.bufs[this.cur] = grown;
     }
-    this.buf.writeUInt32LE(f.sensor >>> 0, this.at);
-    this.buf.writeBigInt64LE(BigInt(f.t_ms), this.at + 4);
-    this.buf.writeUInt32LE(f.data.length, this.at + 12);
-    this.buf.set(f.data, this.at + FRAME_HEAD);
+    buf.writeUInt32LE(f.sensor >>> 0, this.at);
+    buf.writeBigInt64LE(BigInt(f.t_ms), this.at + 4);
+    buf.writeUInt32LE(f.data.length, this.at + 12);
+    buf.set(f.data, this.at + FRAME_HEAD);
     this.at = need;
   }
   async send(pushed: (f: SimFrame) => void): Promise<void> {
@@ -460,16 +479,29 @@ class WamrFrameBatch implements FrameBatch {
     this.long = false;
     if (frames.length === 0) return;
     if (long) {
+      await this.settle(pushed);
       const f = frames[0]!;
       await this.body.frame(f.sensor, f.t_ms, f.data);
       pushed(f);
       return;
     }
-    this.buf.writeUInt32LE(end - 4, 0);
-    this.buf[4] = Op.FRAMES;
-    this.buf.writeUInt32LE(frames.length, 5);
-    // The runner has read the whole request before it answers, so the buffer is free again afterwards.
-    await this.body.sendFrames(this.buf.subarray(0, end), frames, pushed);
+    const buf = this.bufs[this.cur]!;
+    buf.writeUInt32LE(end - 4, 0);
+    buf[4] = Op.FRAMES;
+    buf.writeUInt32LE(frames.length, 5);
+    const before = this.inFlight;
+    this.inFlight = { frames, answer: this.body.writeFrames(buf.subarray(0, end)) };
+    this.cur ^= 1;
+    if (before !== undefined) await this.body.settleFrames(before.frames, await before.answer, pushed);
+  }
+  async flush(pushed: (f: SimFrame) => void): Promise<void> {
+    await this.send(pushed);
+    await this.settle(pushed);
+  }
+  private async settle(pushed: (f: SimFrame) => void): Promise<void> {
+    const last = this.inFlight;
+    this.inFlight = undefined;
+    if (last !== undefined) await this.body.settleFrames(last.frames, await last.answer, pushed);
   }
 }
 

@@ -20,7 +20,7 @@
 #include "wire.h"
 
 enum { OP_CALL = 1, OP_CLOCK = 2, OP_CUT = 3, OP_STATS = 4, OP_SHUTDOWN = 5, OP_PEEK = 6, OP_FRAME = 7, OP_FRAMES = 8 };
-enum { ST_OK = 0, ST_TRAP = 1, ST_POWER_CUT = 2, ST_REFUSED = 3, ST_BAD_REQUEST = 4 };
+enum { ST_OK = 0, ST_TRAP = 1, ST_POWER_CUT = 2, ST_REFUSED = 3, ST_BAD_REQUEST = 4, ST_SKIPPED = 5 };
 
 #define MAX_ARGS 8
 /* A response's log lines: a batch of frames (FRAMES) gathers the lines of all of them. */
@@ -397,12 +397,19 @@ static void do_frame(const uint8_t *p, size_t n)
     respond_call_named(o.status, o.result, o.exception, o.call, NULL);
 }
 
+/* Set when a FRAMES request stops before its last frame (or is malformed); cleared by any request that is
+ * not FRAMES. Node may send the next batch before it has read this one's answer: a batch queued behind a
+ * failure must not reach the core, since the frame-by-frame loop would never have sent it. */
+static bool frames_stopped;
+
 /* FRAMES: several frames in one request, run in order as separate FRAMEs would be, stopping at the first
  * that fails: the frames behind it never reach the core, as they would not have been sent. The whole
  * request is checked before any frame runs, so a malformed one changes nothing. */
 static void do_frames(const uint8_t *p, size_t n)
 {
     uint32_t done = 0;
+    if (frames_stopped) return respond_call_named(ST_SKIPPED, 0, NULL, "", &done);
+    frames_stopped = true; /* until every frame has gone through */
     uint32_t count = n >= 4 ? wire_get_u32(p) : 0;
     size_t at = 4;
     for (uint32_t i = 0; i < count && at <= n; i++) {
@@ -421,6 +428,7 @@ static void do_frames(const uint8_t *p, size_t n)
         if (frame_failed(&o)) break;
         at += 16 + len;
     }
+    frames_stopped = done < count;
     respond_call_named(o.status, o.result, o.exception, o.call, &done);
 }
 
@@ -560,6 +568,7 @@ int main_c(int argc, char **argv)
         bool more = wire_recv(0, &req);
         wait_ns += now_ns() - t0;
         if (!more) break;
+        if (req.op != OP_FRAMES) frames_stopped = false;
         switch (req.op) {
         case OP_CALL: do_call(req.body, req.len); break;
         case OP_FRAME: do_frame(req.body, req.len); break;
