@@ -261,7 +261,7 @@ describe('frames pushed in batches stop where the frame-by-frame loop stops', ()
  * sends: a FRAMES request whose frames fail part-way, and malformed ones.
  */
 describe('the FRAMES request, on the wire', () => {
-  async function runner() {
+  async function runner(trace = true) {
     const dir = join(s.dir, `raw-${++runs}`);
     const limits = deviceLimits();
     const child = spawn(WAMR_RUNNER, [
@@ -277,8 +277,7 @@ describe('the FRAMES request, on the wire', () => {
       join(dir, 'dev'),
       '--seed',
       'raw',
-      '--trace',
-      '1',
+      ...(trace ? ['--trace', '1'] : []),
       '--start-ms',
       String(T0),
     ]);
@@ -301,12 +300,15 @@ describe('the FRAMES request, on the wire', () => {
         waiting.push(resolve);
         deliver();
       });
+    const written = (message: Buffer) => {
+      child.stdin.write(message);
+      return next();
+    };
     const request = (op: number, body: Buffer) => {
       const head = Buffer.alloc(5);
       head.writeUInt32LE(1 + body.length, 0);
       head[4] = op;
-      child.stdin.write(Buffer.concat([head, body]));
-      return next();
+      return written(Buffer.concat([head, body]));
     };
     /** A CALL or FRAMES response: status, result, the trace lines, and a FRAMES's call name and frames done. */
     const parse = (r: Buffer, frames: boolean) => {
@@ -358,6 +360,13 @@ describe('the FRAMES request, on the wire', () => {
     const done = new Promise((r) => child.once('close', r));
     return {
       call,
+      /** A whole message as bytes, framing included; its answer likewise. */
+      raw: async (message: Buffer) => {
+        const answer = await written(message);
+        const head = Buffer.alloc(4);
+        head.writeUInt32LE(answer.length);
+        return Buffer.concat([head, answer]);
+      },
       frames: async (frames: SimFrame[], lie = 0) => parse(await request(8, framesBody(frames, lie)), true),
       end: async () => {
         child.stdin.end();
@@ -385,6 +394,33 @@ describe('the FRAMES request, on the wire', () => {
     expect(b).toMatchObject({ status: 0, call: 'core_frame_end', done: 1 });
     expect(b.result).toBeGreaterThanOrEqual(0);
     expect((await r.call('core_slices_finished')).result).toBe(1);
+    await r.end();
+  }, 60_000);
+
+  it("docs/wamr-body.md's FRAMES vector: the request's bytes get the answer's bytes", async () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'wamr-body.md'), 'utf8');
+    const at = doc.indexOf('Byte layout of a FRAMES request');
+    expect(at).toBeGreaterThan(0);
+    // The two code blocks that follow; each line's leading hex pairs are its bytes, the rest describes them.
+    const [request, answer] = [...doc.slice(at).matchAll(/```\n([\s\S]*?)```/g)].slice(0, 2).map((m) =>
+      Buffer.from(
+        m[1]!
+          .split('\n')
+          .flatMap((line) => {
+            const bytes: string[] = [];
+            for (const t of line.trim().split(/\s+/)) {
+              if (!/^[0-9a-f]{2}$/.test(t)) break;
+              bytes.push(t);
+            }
+            return bytes;
+          })
+          .join(''),
+        'hex',
+      ),
+    );
+    expect([request!.length, answer!.length]).toEqual([44, 49]);
+    const r = await runner(false);
+    expect((await r.raw(request!)).toString('hex')).toBe(answer!.toString('hex'));
     await r.end();
   }, 60_000);
 

@@ -334,7 +334,7 @@ export async function wamrRows(
       (node.core_seconds / wamr.core_seconds).toFixed(2),
     ],
     [
-      '    of which the core\'s own code (WAMR interpreter vs V8, with the call into each native)',
+      "    of which the core's own code (WAMR interpreter vs V8, with the call into each native)",
       `wamr ${ms(ownSeconds(wamr))}`,
       `node ${ms(ownSeconds(node))}`,
       (ownSeconds(node) / ownSeconds(wamr)).toFixed(2),
@@ -346,7 +346,7 @@ export async function wamrRows(
       ((nativeSeconds(node) - syncSeconds(node)) / (nativeSeconds(wamr) - syncSeconds(wamr))).toFixed(2),
     ],
     [
-      '    of which sd_sync (the host disk\'s fsync, the same calls under both)',
+      "    of which sd_sync (the host disk's fsync, the same calls under both)",
       `wamr ${ms(syncSeconds(wamr))} (${wamr.card_syncs} syncs)`,
       `node ${ms(syncSeconds(node))} (${node.card_syncs} syncs)`,
       (syncSeconds(node) / syncSeconds(wamr)).toFixed(2),
