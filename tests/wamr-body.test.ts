@@ -5,7 +5,8 @@
  * this suite fails and says so (it never skips).
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { constants, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation, type SimFrame, type SimOptions, type SimReport } from '../host-sim/src/simulator.js';
@@ -258,122 +259,134 @@ describe('frames pushed in batches stop where the frame-by-frame loop stops', ()
 
 /**
  * The runner spoken to directly (docs/wamr-body.md, the protocol), for what the simulator's loop never
- * sends: a FRAMES request whose frames fail part-way, and malformed ones.
+ * sends: a FRAMES request whose frames fail part-way, malformed ones, a hand-made core's calls. By default
+ * it runs the built core, traced, configured with the aes_eax conf and the microphone as sensor 0.
  */
-describe('the FRAMES request, on the wire', () => {
-  async function runner(trace = true) {
-    const dir = join(s.dir, `raw-${++runs}`);
-    const limits = deviceLimits();
-    const child = spawn(WAMR_RUNNER, [
-      '--unsigned-wasm',
-      join(ROOT, 'build', 'encryptor.wasm'),
-      '--pages',
-      String(limits.pages),
-      '--stack',
-      String(limits.stackBytes),
-      '--sd',
-      join(dir, 'card'),
-      '--device',
-      join(dir, 'dev'),
-      '--seed',
-      'raw',
-      ...(trace ? ['--trace', '1'] : []),
-      '--start-ms',
-      String(T0),
-    ]);
-    let held = Buffer.alloc(0);
-    const waiting: ((b: Buffer) => void)[] = [];
-    const deliver = () => {
-      while (waiting.length > 0 && held.length >= 4 && held.length >= 4 + held.readUInt32LE(0)) {
-        const n = held.readUInt32LE(0);
-        const msg = held.subarray(4, 4 + n);
-        held = held.subarray(4 + n);
-        waiting.shift()!(msg);
-      }
-    };
-    child.stdout.on('data', (c: Buffer) => {
-      held = Buffer.concat([held, c]);
+async function runner(o: { trace?: boolean; wasm?: string; configure?: boolean } = {}) {
+  const dir = join(s.dir, `raw-${++runs}`);
+  const limits = deviceLimits();
+  const trace = o.trace ?? true;
+  const child = spawn(WAMR_RUNNER, [
+    '--unsigned-wasm',
+    o.wasm ?? join(ROOT, 'build', 'encryptor.wasm'),
+    '--pages',
+    String(limits.pages),
+    '--stack',
+    String(limits.stackBytes),
+    '--sd',
+    join(dir, 'card'),
+    '--device',
+    join(dir, 'dev'),
+    '--seed',
+    'raw',
+    ...(trace ? ['--trace', '1'] : []),
+    '--start-ms',
+    String(T0),
+  ]);
+  let held = Buffer.alloc(0);
+  const waiting: ((b: Buffer) => void)[] = [];
+  const deliver = () => {
+    while (waiting.length > 0 && held.length >= 4 && held.length >= 4 + held.readUInt32LE(0)) {
+      const n = held.readUInt32LE(0);
+      const msg = held.subarray(4, 4 + n);
+      held = held.subarray(4 + n);
+      waiting.shift()!(msg);
+    }
+  };
+  child.stdout.on('data', (c: Buffer) => {
+    held = Buffer.concat([held, c]);
+    deliver();
+  });
+  const next = () =>
+    new Promise<Buffer>((resolve) => {
+      waiting.push(resolve);
       deliver();
     });
-    const next = () =>
-      new Promise<Buffer>((resolve) => {
-        waiting.push(resolve);
-        deliver();
-      });
-    const written = (message: Buffer) => {
-      child.stdin.write(message);
-      return next();
-    };
-    const request = (op: number, body: Buffer) => {
-      const head = Buffer.alloc(5);
-      head.writeUInt32LE(1 + body.length, 0);
-      head[4] = op;
-      return written(Buffer.concat([head, body]));
-    };
-    /** A CALL or FRAMES response: status, result, the trace lines, and a FRAMES's call name and frames done. */
-    const parse = (r: Buffer, frames: boolean) => {
-      const status = r[0]!;
-      const result = Number(r.readBigInt64LE(1));
-      let p = 9;
-      p += 4 + r.readUInt32LE(p); // exception
-      const logs = r.readUInt32LE(p);
-      p += 4;
-      for (let i = 0; i < logs; i++) p += 5 + r.readUInt32LE(p + 1);
-      const traced = r.readUInt32LE(p);
-      p += 4;
-      const trace: string[] = [];
-      for (let i = 0; i < traced; i++) {
-        const n = r.readUInt32LE(p);
-        trace.push(r.subarray(p + 4, p + 4 + n).toString('latin1'));
-        p += 4 + n;
-      }
-      if (!frames) return { status, result, trace };
+  const written = (message: Buffer) => {
+    child.stdin.write(message);
+    return next();
+  };
+  const request = (op: number, body: Buffer) => {
+    const head = Buffer.alloc(5);
+    head.writeUInt32LE(1 + body.length, 0);
+    head[4] = op;
+    return written(Buffer.concat([head, body]));
+  };
+  /** A CALL or FRAMES response: status, result, the trace lines, and a FRAMES's call name and frames done. */
+  const parse = (r: Buffer, frames: boolean) => {
+    const status = r[0]!;
+    const result = Number(r.readBigInt64LE(1));
+    let p = 9;
+    p += 4 + r.readUInt32LE(p); // exception
+    const logs = r.readUInt32LE(p);
+    p += 4;
+    for (let i = 0; i < logs; i++) p += 5 + r.readUInt32LE(p + 1);
+    const traced = r.readUInt32LE(p);
+    p += 4;
+    const trace: string[] = [];
+    for (let i = 0; i < traced; i++) {
       const n = r.readUInt32LE(p);
-      const call = r.subarray(p + 4, p + 4 + n).toString('ascii');
-      return { status, result, trace, call, done: r.readUInt32LE(p + 4 + n) };
-    };
-    const call = async (name: string, args: number[] = [], put: Uint8Array = new Uint8Array(0)) => {
-      const b = Buffer.alloc(2 + name.length + 8 * args.length + 4);
-      b[0] = name.length;
-      b.write(name, 1, 'ascii');
-      b[1 + name.length] = args.length;
-      args.forEach((a, i) => b.writeBigInt64LE(BigInt(a), 2 + name.length + 8 * i));
-      b.writeUInt32LE(put.length, 2 + name.length + 8 * args.length);
-      return parse(await request(1, Buffer.concat([b, put])), false);
-    };
-    /** A FRAMES body; `lie` adds to the last frame's stated length (a malformed request). */
-    const framesBody = (frames: SimFrame[], lie = 0) =>
-      Buffer.concat([
-        Buffer.from(Uint32Array.of(frames.length).buffer),
-        ...frames.map((f, i) => {
-          const h = Buffer.alloc(16);
-          h.writeUInt32LE(f.sensor, 0);
-          h.writeBigInt64LE(BigInt(f.t_ms), 4);
-          h.writeUInt32LE(f.data.length + (i === frames.length - 1 ? lie : 0), 12);
-          return Buffer.concat([h, f.data]);
-        }),
-      ]);
-    const ready = await next();
-    expect(ready[0]).toBe(0);
+      trace.push(r.subarray(p + 4, p + 4 + n).toString('latin1'));
+      p += 4 + n;
+    }
+    if (!frames) return { status, result, trace };
+    const n = r.readUInt32LE(p);
+    const call = r.subarray(p + 4, p + 4 + n).toString('ascii');
+    return { status, result, trace, call, done: r.readUInt32LE(p + 4 + n) };
+  };
+  const call = async (name: string, args: number[] = [], put: Uint8Array = new Uint8Array(0)) => {
+    const b = Buffer.alloc(2 + name.length + 8 * args.length + 4);
+    b[0] = name.length;
+    b.write(name, 1, 'ascii');
+    b[1 + name.length] = args.length;
+    args.forEach((a, i) => b.writeBigInt64LE(BigInt(a), 2 + name.length + 8 * i));
+    b.writeUInt32LE(put.length, 2 + name.length + 8 * args.length);
+    return parse(await request(1, Buffer.concat([b, put])), false);
+  };
+  /** A FRAMES body; `lie` adds to the last frame's stated length (a malformed request). */
+  const framesBody = (frames: SimFrame[], lie = 0) =>
+    Buffer.concat([
+      Buffer.from(Uint32Array.of(frames.length).buffer),
+      ...frames.map((f, i) => {
+        const h = Buffer.alloc(16);
+        h.writeUInt32LE(f.sensor, 0);
+        h.writeBigInt64LE(BigInt(f.t_ms), 4);
+        h.writeUInt32LE(f.data.length + (i === frames.length - 1 ? lie : 0), 12);
+        return Buffer.concat([h, f.data]);
+      }),
+    ]);
+  const ready = await next();
+  expect(ready[0]).toBe(0);
+  if (o.configure ?? true) {
     expect((await call('core_configure', [confs.aes_eax!.length], confs.aes_eax!)).result).toBe(0);
     expect((await call('core_sensor', [MIC.length], MIC)).result).toBe(0);
-    const done = new Promise((r) => child.once('close', r));
-    return {
-      call,
-      /** A whole message as bytes, framing included; its answer likewise. */
-      raw: async (message: Buffer) => {
-        const answer = await written(message);
-        const head = Buffer.alloc(4);
-        head.writeUInt32LE(answer.length);
-        return Buffer.concat([head, answer]);
-      },
-      frames: async (frames: SimFrame[], lie = 0) => parse(await request(8, framesBody(frames, lie)), true),
-      end: async () => {
-        child.stdin.end();
-        await done;
-      },
-    };
   }
+  const done = new Promise((r) => child.once('close', r));
+  return {
+    call,
+    /** A whole message as bytes, framing included; its answer likewise. */
+    raw: async (message: Buffer) => {
+      const answer = await written(message);
+      const head = Buffer.alloc(4);
+      head.writeUInt32LE(answer.length);
+      return Buffer.concat([head, answer]);
+    },
+    frames: async (frames: SimFrame[], lie = 0) => parse(await request(8, framesBody(frames, lie)), true),
+    peek: async (offset: number, length: number) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32LE(offset, 0);
+      b.writeUInt32LE(length, 4);
+      const r = await request(6, b);
+      expect(r[0]).toBe(0);
+      return r.subarray(1);
+    },
+    end: async () => {
+      child.stdin.end();
+      await done;
+    },
+  };
+}
+describe('the FRAMES request, on the wire', () => {
   const frame = (sensor: number, t: number): SimFrame => ({ sensor, t_ms: T0 + t, data: new Uint8Array(1600).fill(t & 255) });
 
   it('stops at the first frame the core refuses and answers for it; the frames behind it never run, nor a batch queued behind', async () => {
@@ -419,7 +432,7 @@ describe('the FRAMES request, on the wire', () => {
       ),
     );
     expect([request!.length, answer!.length]).toEqual([44, 49]);
-    const r = await runner(false);
+    const r = await runner({ trace: false });
     expect((await r.raw(request!)).toString('hex')).toBe(answer!.toString('hex'));
     await r.end();
   }, 60_000);
@@ -437,6 +450,77 @@ describe('the FRAMES request, on the wire', () => {
     }
     await r.end();
   }, 60_000);
+});
+
+describe("rsa_public's cache of moduli (R² mod N kept for the last four)", () => {
+  it('gives input^e mod n as node:crypto does, for six keys in turn, each again after the cache has let it go', async () => {
+    // A core of one export: rsa(k, elen) runs rsa_public on the I/O buffer's modulus (k bytes), exponent
+    // (elen bytes) and input (k bytes), writing the output after them.
+    const IO = 1024;
+    const at = (...parts: number[][]) => parts.flat();
+    const get = (i: number) => [0x20, i];
+    const add = [0x6a];
+    const i32 = (v: number) => [0x41, ...leb(v)];
+    const body = at(
+      i32(IO),
+      get(0),
+      i32(IO),
+      get(0),
+      add,
+      get(1),
+      i32(IO),
+      get(0),
+      add,
+      get(1),
+      add,
+      get(0),
+      i32(IO),
+      get(0),
+      add,
+      get(0),
+      add,
+      get(1),
+      add,
+      get(0),
+      [0x10, 0],
+    );
+    const fn = (code: number[]) => [...leb(code.length + 2), 0x00, ...code, 0x0b];
+    const core = wasm(
+      section(1, vec([functype([I32, I32, I32, I32, I32, I32, I32, I32], [I32]), functype([], [I32]), functype([I32, I32], [I32])])),
+      section(2, vec([funcImport('shidi_hal', 'rsa_public', 0)])),
+      section(3, vec([[1], [1], [1], [2]])),
+      section(5, vec([[0x01, 2, 2]])),
+      section(
+        7,
+        vec([
+          [...str('memory'), 0x02, 0],
+          [...str('abi_version'), 0x00, 1],
+          [...str('io_buffer'), 0x00, 2],
+          [...str('io_buffer_size'), 0x00, 3],
+          [...str('rsa'), 0x00, 4],
+        ]),
+      ),
+      section(10, vec([fn(i32(HAL_ABI_VERSION)), fn(i32(IO)), fn(i32(16384)), fn(body)])),
+      custom('shidi_hal_abi', [HAL_ABI_VERSION]),
+    );
+    const file = join(s.dir, 'rsa-core.wasm');
+    writeFileSync(file, core);
+    const keys = Array.from({ length: 6 }, (_, i) => generateKeyPairSync('rsa', { modulusLength: i === 5 ? 3072 : 2048 }).publicKey);
+    const r = await runner({ configure: false, wasm: file });
+    // A B C D (four slots), E and F (each evicts one), then A and B again (evicted: read anew), then F (kept).
+    for (const i of [0, 1, 2, 3, 4, 5, 0, 1, 5, 0]) {
+      const jwk = keys[i]!.export({ format: 'jwk' });
+      const n = Buffer.from(jwk.n!, 'base64url');
+      const e = Buffer.from(jwk.e!, 'base64url');
+      const input = randomBytes(n.length);
+      input[0] = 0; // below the modulus
+      const answer = await r.call('rsa', [n.length, e.length], Buffer.concat([n, e, input]));
+      expect(answer.result).toBe(0);
+      const output = await r.peek(IO + 2 * n.length + e.length, n.length);
+      expect(output.toString('hex'), `key ${i}`).toBe(publicEncrypt({ key: keys[i]!, padding: constants.RSA_NO_PADDING }, input).toString('hex'));
+    }
+    await r.end();
+  }, 120_000);
 });
 
 describe('the same failures under both bodies', () => {
