@@ -168,7 +168,7 @@ describe('the WAMR body writes the same card as host-sim', () => {
       const wamr = await run('wamr', confs.segmented!, { seed: 'cut', faults });
       expect(node.report.power_cut).not.toBeNull();
       expect(wamr.report.power_cut).toEqual(node.report.power_cut);
-      // The whole capture is one FRAMES request under wamr: the frames counted are those before the cut.
+      // Under wamr the cut falls inside a FRAMES request: the frames counted are those before the cut.
       expect(node.report.frames).toBeLessThan(capture().length);
       expect([wamr.report.frames, wamr.report.bytes_in]).toEqual([node.report.frames, node.report.bytes_in]);
       expect(readdirSync(node.card).some((n) => n.endsWith('.crypt~'))).toBe(true);
@@ -218,14 +218,14 @@ describe('frames pushed in batches stop where the frame-by-frame loop stops', ()
     expectSameCard(node!.card, wamr!.card);
   }, 60_000);
 
-  /** 10 s of 40 KB frames every 100 ms: 4 MB, four batches, so one is in flight while the next is gathered. */
+  /** 10 s of 40 KB frames every 100 ms: 4 MB, 34 batches of three frames, one in flight while the next is gathered. */
   function longCapture(): SimFrame[] {
     const out: SimFrame[] = [];
     for (let t = 0; t < 10_000; t += 100) out.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(40_000).map((_, i) => (i * 7 + t / 100) & 255) });
     return out;
   }
 
-  it('a power cut inside a call in the third of four batches: the same card and the same frames counted', async () => {
+  it('a power cut inside a call between frames 50 and 75 (batches 17 to 25 of 34): the same card and the same frames counted', async () => {
     const faults = { powerCutAfterCardOps: 1500 };
     const node = await run('node', confs.segmented!, { seed: 'long', faults, frames: longCapture() });
     const wamr = await run('wamr', confs.segmented!, { seed: 'long', faults, frames: longCapture() });
@@ -236,7 +236,7 @@ describe('frames pushed in batches stop where the frame-by-frame loop stops', ()
     expectSameCard(node.card, wamr.card);
   }, 60_000);
 
-  it('a capture that fails to read in its fourth batch: the frames before it reach the core under both', async () => {
+  it('a capture that fails to read after 90 frames (batch 31 of 34): the frames before it reach the core under both', async () => {
     async function* failing() {
       let n = 0;
       for (const f of longCapture()) {
