@@ -4,21 +4,23 @@
  * the same card, byte for byte, and the same failures. The runner is built by npm run setup; without it
  * this suite fails and says so (it never skips).
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { constants, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSimulation, type SimFrame, type SimReport } from '../host-sim/src/simulator.js';
+import { runSimulation, type SimFrame, type SimOptions, type SimReport } from '../host-sim/src/simulator.js';
 import type { BodyKind } from '../host-sim/src/body.js';
 import { HalTrap } from '../host-sim/src/hal.js';
 import { HAL_ABI_VERSION } from '../host-sim/src/hal-table.generated.js';
-import { WAMR_RUNNER } from '../host-sim/src/wamr-body.js';
+import { deviceLimits, WAMR_RUNNER } from '../host-sim/src/wamr-body.js';
 import { AbiMismatch } from '../host-sim/src/wasm-module.js';
 import { loadCoreBytes } from '../host-sim/src/core.js';
 import { compileCryptoconf } from '../tools/src/lib/device-conf/compile.js';
 import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { MIC, T0, testKeys, type TestKeys } from './helpers/core.js';
-import { scratch } from './helpers/fixtures.js';
+import { ROOT, scratch } from './helpers/fixtures.js';
 import { custom, funcImport, functype, I32, leb, section, str, vec, wasm } from './helpers/wasm-encoder.js';
 
 /** Signed LEB128 (i32.const immediates). */
@@ -64,7 +66,11 @@ function capture(): SimFrame[] {
 
 let runs = 0;
 /** One run on a body, on a fresh card and a copy of `device` (or a new device folder). */
-async function run(body: BodyKind, conf: Uint8Array, o: { seed?: string; device?: string; faults?: Parameters<typeof runSimulation>[0]['faults'] } = {}) {
+async function run(
+  body: BodyKind,
+  conf: Uint8Array,
+  o: { seed?: string; device?: string; faults?: Parameters<typeof runSimulation>[0]['faults']; frames?: SimOptions['frames'] } = {},
+) {
   const dir = join(s.dir, `run-${++runs}-${body}`);
   const device = join(dir, 'device');
   mkdirSync(dir, { recursive: true });
@@ -72,7 +78,7 @@ async function run(body: BodyKind, conf: Uint8Array, o: { seed?: string; device?
   const report = await runSimulation({
     conf,
     sensors: [MIC],
-    frames: capture(),
+    frames: o.frames ?? capture(),
     startMs: T0,
     outDir: join(dir, 'card'),
     deviceDir: device,
@@ -162,10 +168,359 @@ describe('the WAMR body writes the same card as host-sim', () => {
       const wamr = await run('wamr', confs.segmented!, { seed: 'cut', faults });
       expect(node.report.power_cut).not.toBeNull();
       expect(wamr.report.power_cut).toEqual(node.report.power_cut);
+      // Under wamr the cut falls inside a FRAMES request: the frames counted are those before the cut.
+      expect(node.report.frames).toBeLessThan(capture().length);
+      expect([wamr.report.frames, wamr.report.bytes_in]).toEqual([node.report.frames, node.report.bytes_in]);
       expect(readdirSync(node.card).some((n) => n.endsWith('.crypt~'))).toBe(true);
       expectSameCard(node.card, wamr.card);
     }, 60_000);
   }
+});
+
+describe('frames pushed in batches stop where the frame-by-frame loop stops', () => {
+  /** Runs on both bodies; returns what each threw and its card. */
+  async function both(frames: () => AsyncIterable<SimFrame> | Iterable<SimFrame>, faults?: Parameters<typeof runSimulation>[0]['faults']) {
+    const out: { error: unknown; card: string }[] = [];
+    for (const body of ['node', 'wamr'] as const) {
+      const dir = join(s.dir, `stop-${++runs}-${body}`);
+      mkdirSync(dir, { recursive: true });
+      const error = await run(body, confs.segmented!, { seed: 'stop', frames: frames(), ...(faults ? { faults } : {}) }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      out.push({ error, card: join(s.dir, `run-${runs}-${body}`, 'card') });
+    }
+    return out;
+  }
+
+  it('a capture that fails to read after 40 frames: the 40 reach the core under both, then the same error', async () => {
+    async function* failing() {
+      let n = 0;
+      for (const f of capture()) {
+        if (++n > 40) throw new Error('the capture file is damaged at record 41');
+        yield f;
+      }
+    }
+    const [node, wamr] = await both(failing);
+    expect((node!.error as Error).message).toBe('the capture file is damaged at record 41');
+    expect((wamr!.error as Error).message).toBe((node!.error as Error).message);
+    // Slices of 3 s: the frames read before the failure finished one slice (its .crypt) on both cards.
+    expect(readdirSync(node!.card).some((n) => n.endsWith('.crypt'))).toBe(true);
+    expectSameCard(node!.card, wamr!.card);
+  }, 60_000);
+
+  it('a frame of an undeclared sensor after 40 frames: the 40 reach the core under both, then the same error', async () => {
+    const frames = () => capture().map((f, i) => (i === 40 ? { ...f, sensor: 3 } : f));
+    const [node, wamr] = await both(frames);
+    expect((node!.error as Error).message).toMatch(/frame 40 names sensor 3/);
+    expect((wamr!.error as Error).message).toBe((node!.error as Error).message);
+    expect(readdirSync(node!.card).some((n) => n.endsWith('.crypt'))).toBe(true);
+    expectSameCard(node!.card, wamr!.card);
+  }, 60_000);
+
+  /** 10 s of 40 KB frames every 100 ms: 4 MB, 34 batches of three frames, one in flight while the next is gathered. */
+  function longCapture(): SimFrame[] {
+    const out: SimFrame[] = [];
+    for (let t = 0; t < 10_000; t += 100) out.push({ sensor: 0, t_ms: T0 + t, data: new Uint8Array(40_000).map((_, i) => (i * 7 + t / 100) & 255) });
+    return out;
+  }
+
+  it('a power cut inside a call between frames 50 and 75 (batches 17 to 25 of 34): the same card and the same frames counted', async () => {
+    const faults = { powerCutAfterCardOps: 1500 };
+    const node = await run('node', confs.segmented!, { seed: 'long', faults, frames: longCapture() });
+    const wamr = await run('wamr', confs.segmented!, { seed: 'long', faults, frames: longCapture() });
+    expect(node.report.power_cut).not.toBeNull();
+    expect(node.report.frames).toBeGreaterThan(50);
+    expect(node.report.frames).toBeLessThan(75);
+    expect([wamr.report.frames, wamr.report.bytes_in, wamr.report.power_cut]).toEqual([node.report.frames, node.report.bytes_in, node.report.power_cut]);
+    expectSameCard(node.card, wamr.card);
+  }, 60_000);
+
+  it('a capture that fails to read after 90 frames (batch 31 of 34): the frames before it reach the core under both', async () => {
+    async function* failing() {
+      let n = 0;
+      for (const f of longCapture()) {
+        if (++n > 90) throw new Error('the capture file is damaged at record 91');
+        yield f;
+      }
+    }
+    const [node, wamr] = await both(failing);
+    expect((wamr!.error as Error).message).toBe('the capture file is damaged at record 91');
+    expectSameCard(node!.card, wamr!.card);
+  }, 60_000);
+
+  it('a card that fails mid-capture: the same core error and the same card', async () => {
+    const [node, wamr] = await both(capture, { sdFailAfterBytes: 150_000 });
+    expect((node!.error as Error).name).toBe('CoreError');
+    expect((wamr!.error as Error).message).toBe((node!.error as Error).message);
+    expectSameCard(node!.card, wamr!.card);
+  }, 60_000);
+});
+
+/**
+ * The runner spoken to directly (docs/wamr-body.md, the protocol), for what the simulator's loop never
+ * sends: a FRAMES request whose frames fail part-way, malformed ones, a hand-made core's calls. By default
+ * it runs the built core, traced, configured with the aes_eax conf and the microphone as sensor 0.
+ */
+async function runner(o: { trace?: boolean; wasm?: string; configure?: boolean } = {}) {
+  const dir = join(s.dir, `raw-${++runs}`);
+  const limits = deviceLimits();
+  const trace = o.trace ?? true;
+  const child = spawn(WAMR_RUNNER, [
+    '--unsigned-wasm',
+    o.wasm ?? join(ROOT, 'build', 'encryptor.wasm'),
+    '--pages',
+    String(limits.pages),
+    '--stack',
+    String(limits.stackBytes),
+    '--sd',
+    join(dir, 'card'),
+    '--device',
+    join(dir, 'dev'),
+    '--seed',
+    'raw',
+    ...(trace ? ['--trace', '1'] : []),
+    '--start-ms',
+    String(T0),
+  ]);
+  let held = Buffer.alloc(0);
+  const waiting: ((b: Buffer) => void)[] = [];
+  const deliver = () => {
+    while (waiting.length > 0 && held.length >= 4 && held.length >= 4 + held.readUInt32LE(0)) {
+      const n = held.readUInt32LE(0);
+      const msg = held.subarray(4, 4 + n);
+      held = held.subarray(4 + n);
+      waiting.shift()!(msg);
+    }
+  };
+  child.stdout.on('data', (c: Buffer) => {
+    held = Buffer.concat([held, c]);
+    deliver();
+  });
+  const next = () =>
+    new Promise<Buffer>((resolve) => {
+      waiting.push(resolve);
+      deliver();
+    });
+  const written = (message: Buffer) => {
+    child.stdin.write(message);
+    return next();
+  };
+  const request = (op: number, body: Buffer) => {
+    const head = Buffer.alloc(5);
+    head.writeUInt32LE(1 + body.length, 0);
+    head[4] = op;
+    return written(Buffer.concat([head, body]));
+  };
+  /** A CALL or FRAMES response: status, result, the trace lines, and a FRAMES's call name and frames done. */
+  const parse = (r: Buffer, frames: boolean) => {
+    const status = r[0]!;
+    const result = Number(r.readBigInt64LE(1));
+    let p = 9;
+    p += 4 + r.readUInt32LE(p); // exception
+    const logs = r.readUInt32LE(p);
+    p += 4;
+    for (let i = 0; i < logs; i++) p += 5 + r.readUInt32LE(p + 1);
+    const traced = r.readUInt32LE(p);
+    p += 4;
+    const trace: string[] = [];
+    for (let i = 0; i < traced; i++) {
+      const n = r.readUInt32LE(p);
+      trace.push(r.subarray(p + 4, p + 4 + n).toString('latin1'));
+      p += 4 + n;
+    }
+    if (!frames) return { status, result, trace };
+    const n = r.readUInt32LE(p);
+    const call = r.subarray(p + 4, p + 4 + n).toString('ascii');
+    return { status, result, trace, call, done: r.readUInt32LE(p + 4 + n) };
+  };
+  const call = async (name: string, args: number[] = [], put: Uint8Array = new Uint8Array(0)) => {
+    const b = Buffer.alloc(2 + name.length + 8 * args.length + 4);
+    b[0] = name.length;
+    b.write(name, 1, 'ascii');
+    b[1 + name.length] = args.length;
+    args.forEach((a, i) => b.writeBigInt64LE(BigInt(a), 2 + name.length + 8 * i));
+    b.writeUInt32LE(put.length, 2 + name.length + 8 * args.length);
+    return parse(await request(1, Buffer.concat([b, put])), false);
+  };
+  /** A FRAMES body; `lie` adds to the last frame's stated length (a malformed request). */
+  const framesBody = (frames: SimFrame[], lie = 0) =>
+    Buffer.concat([
+      Buffer.from(Uint32Array.of(frames.length).buffer),
+      ...frames.map((f, i) => {
+        const h = Buffer.alloc(16);
+        h.writeUInt32LE(f.sensor, 0);
+        h.writeBigInt64LE(BigInt(f.t_ms), 4);
+        h.writeUInt32LE(f.data.length + (i === frames.length - 1 ? lie : 0), 12);
+        return Buffer.concat([h, f.data]);
+      }),
+    ]);
+  const ready = await next();
+  expect(ready[0]).toBe(0);
+  if (o.configure ?? true) {
+    expect((await call('core_configure', [confs.aes_eax!.length], confs.aes_eax!)).result).toBe(0);
+    expect((await call('core_sensor', [MIC.length], MIC)).result).toBe(0);
+  }
+  const done = new Promise((r) => child.once('close', r));
+  return {
+    call,
+    /** A whole message as bytes, framing included; its answer likewise. */
+    raw: async (message: Buffer) => {
+      const answer = await written(message);
+      const head = Buffer.alloc(4);
+      head.writeUInt32LE(answer.length);
+      return Buffer.concat([head, answer]);
+    },
+    frames: async (frames: SimFrame[], lie = 0) => parse(await request(8, framesBody(frames, lie)), true),
+    peek: async (offset: number, length: number) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32LE(offset, 0);
+      b.writeUInt32LE(length, 4);
+      const r = await request(6, b);
+      expect(r[0]).toBe(0);
+      return r.subarray(1);
+    },
+    end: async () => {
+      child.stdin.end();
+      await done;
+    },
+  };
+}
+describe('the FRAMES request, on the wire', () => {
+  const frame = (sensor: number, t: number): SimFrame => ({ sensor, t_ms: T0 + t, data: new Uint8Array(1600).fill(t & 255) });
+
+  it('stops at the first frame the core refuses and answers for it; the frames behind it never run, nor a batch queued behind', async () => {
+    const r = await runner();
+    // Sensor 5 was never declared (C_UNKNOWN_SENSOR at its begin); the frame after it, 10 s later, would
+    // finish the first 3-second slice if it ran.
+    const a = await r.frames([frame(0, 0), frame(0, 100), frame(5, 200), frame(0, 10_000)]);
+    expect(a).toMatchObject({ status: 0, result: -104, call: 'core_frame_begin', done: 2 });
+    expect((await r.call('core_slices_finished')).result).toBe(0);
+    // A batch written behind a failing one, before its answer was read, is skipped whole (status 5) until
+    // a request of another kind comes: the frame-by-frame loop would never have sent it.
+    const [c, d] = await Promise.all([r.frames([frame(5, 300)]), r.frames([frame(0, 10_000)])]);
+    expect(c).toMatchObject({ status: 0, result: -104, done: 0 });
+    expect(d).toMatchObject({ status: 5, done: 0, trace: [] });
+    expect((await r.call('core_slices_finished')).result).toBe(0);
+    // The control: that frame, sent on its own, does finish the slice.
+    const b = await r.frames([frame(0, 10_000)]);
+    expect(b).toMatchObject({ status: 0, call: 'core_frame_end', done: 1 });
+    expect(b.result).toBeGreaterThanOrEqual(0);
+    expect((await r.call('core_slices_finished')).result).toBe(1);
+    await r.end();
+  }, 60_000);
+
+  it("docs/wamr-body.md's FRAMES vector: the request's bytes get the answer's bytes", async () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'wamr-body.md'), 'utf8');
+    const at = doc.indexOf('Byte layout of a FRAMES request');
+    expect(at).toBeGreaterThan(0);
+    // The two code blocks that follow; each line's leading hex pairs are its bytes, the rest describes them.
+    const [request, answer] = [...doc.slice(at).matchAll(/```\n([\s\S]*?)```/g)].slice(0, 2).map((m) =>
+      Buffer.from(
+        m[1]!
+          .split('\n')
+          .flatMap((line) => {
+            const bytes: string[] = [];
+            for (const t of line.trim().split(/\s+/)) {
+              if (!/^[0-9a-f]{2}$/.test(t)) break;
+              bytes.push(t);
+            }
+            return bytes;
+          })
+          .join(''),
+        'hex',
+      ),
+    );
+    expect([request!.length, answer!.length]).toEqual([44, 49]);
+    const r = await runner({ trace: false });
+    expect((await r.raw(request!)).toString('hex')).toBe(answer!.toString('hex'));
+    await r.end();
+  }, 60_000);
+
+  it('a malformed FRAMES request (a frame longer than the request, no frames) is refused whole: nothing runs', async () => {
+    const r = await runner();
+    const first = await r.frames([frame(0, 0)]);
+    expect(first).toMatchObject({ status: 0, done: 1 });
+    expect(first.trace.some((l) => l.startsWith('sd_open('))).toBe(true);
+    for (const bad of [() => r.frames([frame(0, 10_000), frame(0, 10_100)], 1), () => r.frames([])]) {
+      const answer = await bad();
+      expect(answer).toMatchObject({ status: 4, done: 0 });
+      expect(answer.trace).toEqual([]);
+      expect((await r.call('core_slices_finished')).result).toBe(0);
+    }
+    await r.end();
+  }, 60_000);
+});
+
+describe("rsa_public's cache of moduli (R² mod N kept for the last four)", () => {
+  it('gives input^e mod n as node:crypto does, for six keys in turn, each again after the cache has let it go', async () => {
+    // A core of one export: rsa(k, elen) runs rsa_public on the I/O buffer's modulus (k bytes), exponent
+    // (elen bytes) and input (k bytes), writing the output after them.
+    const IO = 1024;
+    const at = (...parts: number[][]) => parts.flat();
+    const get = (i: number) => [0x20, i];
+    const add = [0x6a];
+    const i32 = (v: number) => [0x41, ...leb(v)];
+    const body = at(
+      i32(IO),
+      get(0),
+      i32(IO),
+      get(0),
+      add,
+      get(1),
+      i32(IO),
+      get(0),
+      add,
+      get(1),
+      add,
+      get(0),
+      i32(IO),
+      get(0),
+      add,
+      get(0),
+      add,
+      get(1),
+      add,
+      get(0),
+      [0x10, 0],
+    );
+    const fn = (code: number[]) => [...leb(code.length + 2), 0x00, ...code, 0x0b];
+    const core = wasm(
+      section(1, vec([functype([I32, I32, I32, I32, I32, I32, I32, I32], [I32]), functype([], [I32]), functype([I32, I32], [I32])])),
+      section(2, vec([funcImport('shidi_hal', 'rsa_public', 0)])),
+      section(3, vec([[1], [1], [1], [2]])),
+      section(5, vec([[0x01, 2, 2]])),
+      section(
+        7,
+        vec([
+          [...str('memory'), 0x02, 0],
+          [...str('abi_version'), 0x00, 1],
+          [...str('io_buffer'), 0x00, 2],
+          [...str('io_buffer_size'), 0x00, 3],
+          [...str('rsa'), 0x00, 4],
+        ]),
+      ),
+      section(10, vec([fn(i32(HAL_ABI_VERSION)), fn(i32(IO)), fn(i32(16384)), fn(body)])),
+      custom('shidi_hal_abi', [HAL_ABI_VERSION]),
+    );
+    const file = join(s.dir, 'rsa-core.wasm');
+    writeFileSync(file, core);
+    const keys = Array.from({ length: 6 }, (_, i) => generateKeyPairSync('rsa', { modulusLength: i === 5 ? 3072 : 2048 }).publicKey);
+    const r = await runner({ configure: false, wasm: file });
+    // A B C D (four slots), E and F (each evicts one), then A and B again (evicted: read anew), then F (kept).
+    for (const i of [0, 1, 2, 3, 4, 5, 0, 1, 5, 0]) {
+      const jwk = keys[i]!.export({ format: 'jwk' });
+      const n = Buffer.from(jwk.n!, 'base64url');
+      const e = Buffer.from(jwk.e!, 'base64url');
+      const input = randomBytes(n.length);
+      input[0] = 0; // below the modulus
+      const answer = await r.call('rsa', [n.length, e.length], Buffer.concat([n, e, input]));
+      expect(answer.result).toBe(0);
+      const output = await r.peek(IO + 2 * n.length + e.length, n.length);
+      expect(output.toString('hex'), `key ${i}`).toBe(publicEncrypt({ key: keys[i]!, padding: constants.RSA_NO_PADDING }, input).toString('hex'));
+    }
+    await r.end();
+  }, 120_000);
 });
 
 describe('the same failures under both bodies', () => {

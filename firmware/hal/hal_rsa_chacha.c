@@ -4,6 +4,41 @@
 #include <mbedtls/chachapoly.h>
 #include "shidi_hal_internal.h"
 
+/* The guardians' moduli recur: a slice wraps its keys for the same few public keys, every slice. For each
+ * of the last few moduli, mbedtls_mpi_exp_mod's helper R^2 mod N is kept (it depends on N alone, and costs
+ * a quarter of a 2048-bit public operation to compute); the moduli are public, nothing here needs wiping. */
+#define RSA_CACHED_MODULI 4
+
+typedef struct {
+    uint32_t k; /* 0: empty */
+    uint8_t modulus[SHIDI_MAX_RSA_MODULUS_BYTES];
+    mbedtls_mpi n, rr;
+} rsa_modulus_slot;
+
+static rsa_modulus_slot rsa_moduli[RSA_CACHED_MODULI];
+static unsigned rsa_next_slot;
+
+/* The slot holding this modulus, read into N, its R^2 left empty for exp_mod to fill on first use; NULL when
+ * mbedTLS cannot read it. */
+static rsa_modulus_slot *rsa_modulus(const uint8_t *modulus, uint32_t k)
+{
+    for (unsigned i = 0; i < RSA_CACHED_MODULI; i++)
+        if (rsa_moduli[i].k == k && memcmp(rsa_moduli[i].modulus, modulus, k) == 0) return &rsa_moduli[i];
+    rsa_modulus_slot *s = &rsa_moduli[rsa_next_slot];
+    rsa_next_slot = (rsa_next_slot + 1) % RSA_CACHED_MODULI;
+    if (s->k != 0) {
+        mbedtls_mpi_free(&s->n);
+        mbedtls_mpi_free(&s->rr);
+    }
+    s->k = 0;
+    mbedtls_mpi_init(&s->n);
+    mbedtls_mpi_init(&s->rr);
+    if (mbedtls_mpi_read_binary(&s->n, modulus, k) != 0) return NULL;
+    memcpy(s->modulus, modulus, k);
+    s->k = k;
+    return s;
+}
+
 int32_t shidi_hal_rsa_public(wasm_exec_env_t env, uint8_t *modulus, uint32_t modulus_len, uint8_t *exponent,
                              uint32_t exponent_len, uint8_t *input, uint32_t input_len, uint8_t *output,
                              uint32_t output_len)
@@ -15,18 +50,18 @@ int32_t shidi_hal_rsa_public(wasm_exec_env_t env, uint8_t *modulus, uint32_t mod
         return SHIDI_E_INVAL;
     /* Equal lengths, big-endian: byte order is numeric order. */
     if (memcmp(input, modulus, k) >= 0) return SHIDI_E_INVAL;
-    mbedtls_mpi n, e, x, y;
-    mbedtls_mpi_init(&n);
+    rsa_modulus_slot *m = rsa_modulus(modulus, k);
+    if (m == NULL) return SHIDI_E_INVAL;
+    mbedtls_mpi e, x, y;
     mbedtls_mpi_init(&e);
     mbedtls_mpi_init(&x);
     mbedtls_mpi_init(&y);
     int32_t result = SHIDI_E_INVAL;
     /* mbedtls_mpi_exp_mod needs an odd modulus; an even one is no RSA key, so E_INVAL. */
-    if (mbedtls_mpi_read_binary(&n, modulus, k) == 0 && mbedtls_mpi_read_binary(&e, exponent, exponent_len) == 0 &&
-        mbedtls_mpi_read_binary(&x, input, k) == 0 && mbedtls_mpi_exp_mod(&y, &x, &e, &n, NULL) == 0 &&
-        mbedtls_mpi_write_binary(&y, output, k) == 0)
+    if (mbedtls_mpi_read_binary(&e, exponent, exponent_len) == 0 && mbedtls_mpi_read_binary(&x, input, k) == 0 &&
+        mbedtls_mpi_exp_mod(&y, &x, &e, &m->n, &m->rr) == 0 && mbedtls_mpi_write_binary(&y, output, k) == 0)
         result = 0;
-    mbedtls_mpi_free(&n);
+    /* mbedtls_mpi_free wipes the limbs: x is the padded plaintext, a key being wrapped. */
     mbedtls_mpi_free(&e);
     mbedtls_mpi_free(&x);
     mbedtls_mpi_free(&y);

@@ -7,7 +7,39 @@ import { HalBody, type HalFaults, HalTrap, type MeterReport, SimClock } from './
 
 export type BodyKind = 'node' | 'wamr';
 
-/** A signed core image (docs/core-image.md) and the release public keys (SPKI DER files) it may be signed by. */
+/** One frame of a sensor: its bytes, taken at t_ms (UTC epoch milliseconds). */
+export interface SimFrame {
+  sensor: number;
+  t_ms: number;
+  data: Uint8Array;
+}
+
+/**
+ * Frames gathered into batches for a body in another process (the wamr body), so that the pipe carries
+ * one round trip per batch instead of one per frame. The frames' bytes are copied as they are added: the
+ * source may reuse its buffers.
+ */
+export interface FrameBatch {
+  readonly size: number;
+  /** Whether f may join the frames gathered so far (false: send them first). An empty batch takes any frame. */
+  fits(f: SimFrame): boolean;
+  add(f: SimFrame): void;
+  /** No further frame may join: send the batch now. */
+  readonly full: boolean;
+  /**
+   * Sends the frames gathered so far and empties the batch. The body may keep this batch in flight and
+   * answer for it at the next send or flush; first it settles the batch sent before, which throws as
+   * flush does.
+   */
+  send(pushed: (f: SimFrame) => void): Promise<void>;
+  /**
+   * Sends what is gathered and settles every batch sent: their frames are pushed in order, each as `frame`
+   * would, stopping at the first that fails, which throws what `frame` would have thrown for it; no frame
+   * behind it reaches the core. `pushed` hears of every frame that went through, in order, before any error.
+   */
+  flush(pushed: (f: SimFrame) => void): Promise<void>;
+}
+
 export interface CoreImageSource {
   path: string;
   releaseKeys: string[];
@@ -61,6 +93,8 @@ export interface SimBody {
   frame(sensor: number, tMs: number, data: Uint8Array): Promise<void>;
   /** The same without a promise, for a body that runs in this thread (the loop's fast path). */
   frameSync?(sensor: number, tMs: number, data: Uint8Array): void;
+  /** A batch of frames for one exchange, for a body in another process (the loop's fast path there). */
+  frameBatch?(): FrameBatch;
   finish(): Promise<void>;
   /** The power goes between two frames: what the card had synced is all that is left. */
   cutPower(tMs: number): Promise<void>;

@@ -5,16 +5,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BodyKind, type BodyOptions, type CoreImageSource, NodeBody, type SimBody } from './body.js';
+import { type BodyKind, type BodyOptions, type CoreImageSource, type FrameBatch, NodeBody, type SimBody, type SimFrame } from './body.js';
 import { loadCoreBytes } from './core.js';
 import { PowerCut, type HalFaults, type MeterReport } from './hal.js';
 import { DEFAULT_CORE_IMAGE, WamrBody } from './wamr-body.js';
 
-export interface SimFrame {
-  sensor: number;
-  t_ms: number;
-  data: Uint8Array;
-}
+export type { SimFrame };
 
 export interface SimOptions {
   /** The compiled cryptoconf (docs/device-conf.md); null: the device records with what provisioning installed (core_configure_provisioned). */
@@ -103,6 +99,47 @@ function imageWasm(path: string): Uint8Array {
   return image.subarray(96, Math.min(image.length, 96 + n));
 }
 
+/**
+ * The loop for a body in another process: frames gathered into batches, each pushed in one exchange, the
+ * next gathered while the body works on the last. What the core sees is what the frame-by-frame loop
+ * gives it: every frame that loop would have pushed before it stopped — at the power going (accept false:
+ * returns true), at a frame the body refused (its error), at a frame the capture does not declare or a
+ * source that fails (their error, once the frames read before it are pushed) — and no other.
+ */
+async function pushBatched(
+  batch: FrameBatch,
+  frames: AsyncIterable<SimFrame> | Iterable<SimFrame>,
+  accept: (f: SimFrame) => boolean,
+  counted: (f: SimFrame) => void,
+): Promise<boolean> {
+  let bodyFailed = false;
+  const body = async (step: 'send' | 'flush') => {
+    try {
+      await batch[step](counted);
+    } catch (e) {
+      bodyFailed = true;
+      throw e;
+    }
+  };
+  try {
+    for await (const f of frames) {
+      if (!accept(f)) {
+        await body('flush');
+        return true;
+      }
+      if (!batch.fits(f)) await body('send');
+      batch.add(f);
+      if (batch.full) await body('send');
+    }
+  } catch (e) {
+    // The frames read before the failure reach the core first; an earlier frame's own error wins.
+    if (!bodyFailed) await body('flush');
+    throw e;
+  }
+  await body('flush');
+  return false;
+}
+
 export async function runSimulation(o: SimOptions): Promise<SimReport> {
   const wasm = o.core ?? (o.coreImage !== undefined ? imageWasm(o.coreImage.path) : loadCoreBytes());
   // The core's console lines are kept for the report (clock events, retention notes) and passed on.
@@ -143,8 +180,11 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       else throw new Error(`the ${kind} body cannot record with a provisioned configuration yet`);
       const ids: number[] = [];
       for (const d of o.sensors) ids.push(await body.sensor(d));
+      // Frames read from the source (a batched loop pushes them later than it reads them).
+      let read = 0;
       const accept = (f: SimFrame): boolean => {
-        if (!ids.includes(f.sensor)) throw new Error(`frame ${frames} names sensor ${f.sensor}, which the capture does not declare`);
+        if (!ids.includes(f.sensor)) throw new Error(`frame ${read} names sensor ${f.sensor}, which the capture does not declare`);
+        read++;
         return cutAt === undefined || f.t_ms < cutAt;
       };
       const counted = (f: SimFrame) => {
@@ -167,6 +207,8 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
           frameSync(f.sensor, f.t_ms, f.data);
           counted(f);
         }
+      } else if (body.frameBatch) {
+        powerGoes = await pushBatched(body.frameBatch(), o.frames, accept, counted);
       } else {
         for await (const f of o.frames) {
           if (!accept(f)) {

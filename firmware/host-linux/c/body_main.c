@@ -19,11 +19,12 @@
 #include "shidi_trace.h"
 #include "wire.h"
 
-enum { OP_CALL = 1, OP_CLOCK = 2, OP_CUT = 3, OP_STATS = 4, OP_SHUTDOWN = 5, OP_PEEK = 6, OP_FRAME = 7 };
-enum { ST_OK = 0, ST_TRAP = 1, ST_POWER_CUT = 2, ST_REFUSED = 3, ST_BAD_REQUEST = 4 };
+enum { OP_CALL = 1, OP_CLOCK = 2, OP_CUT = 3, OP_STATS = 4, OP_SHUTDOWN = 5, OP_PEEK = 6, OP_FRAME = 7, OP_FRAMES = 8 };
+enum { ST_OK = 0, ST_TRAP = 1, ST_POWER_CUT = 2, ST_REFUSED = 3, ST_BAD_REQUEST = 4, ST_SKIPPED = 5 };
 
 #define MAX_ARGS 8
-#define LOG_CAP (64 * 1024)
+/* A response's log lines: a batch of frames (FRAMES) gathers the lines of all of them. */
+#define LOG_CAP (1024 * 1024)
 
 static int out_fd;
 static wasm_module_inst_t inst;
@@ -41,14 +42,23 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* log_write lines since the last response: [level u8][len u32][bytes]. */
-static uint8_t log_buf[LOG_CAP];
-static size_t log_len;
+/* log_write lines since the last response: [level u8][len u32][bytes]; grown as needed, up to LOG_CAP. */
+static uint8_t *log_buf;
+static size_t log_len, log_cap;
 static uint32_t log_count;
 
 static void on_log(int32_t level, const uint8_t *msg, size_t len)
 {
-    if (log_len + 5 + len > LOG_CAP) return; /* the core logs little; a flood is cut, never blocks */
+    if (log_len + 5 + len > log_cap) {
+        /* the core logs little; a flood is cut, never blocks */
+        if (log_len + 5 + len > LOG_CAP) return;
+        size_t cap = log_cap ? log_cap * 2 : 4096;
+        while (cap < log_len + 5 + len) cap *= 2;
+        uint8_t *b = realloc(log_buf, cap);
+        if (b == NULL) return;
+        log_buf = b;
+        log_cap = cap;
+    }
     log_buf[log_len++] = (uint8_t)level;
     wire_put_u32(log_buf + log_len, (uint32_t)len);
     log_len += 4;
@@ -318,8 +328,9 @@ static int call_export(const char *name, int nargs, const int64_t *args, int64_t
     return ST_OK;
 }
 
-/* A CALL's response; a FRAME's adds the name of the last call it made (the failing one, or core_frame_end). */
-static void respond_call_named(int status, int64_t result, const char *exception, const char *call)
+/* A CALL's response; a FRAME's adds the name of the last call it made (the failing one, or core_frame_end),
+ * a FRAMES's also how many of its frames went through before that call's frame. */
+static void respond_call_named(int status, int64_t result, const char *exception, const char *call, const uint32_t *done)
 {
     wire_msg m;
     wire_begin(&m, (uint8_t)status);
@@ -334,6 +345,7 @@ static void respond_call_named(int status, int64_t result, const char *exception
     trace_len = 0;
     trace_count = 0;
     if (call != NULL) wire_str(&m, call);
+    if (done != NULL) wire_u32(&m, *done);
     wire_send(out_fd, &m);
     /* A trap leaves the instance's exception set until cleared: later calls would all fail with it. */
     if (status == ST_TRAP || status == ST_POWER_CUT) wasm_runtime_clear_exception(inst);
@@ -341,34 +353,85 @@ static void respond_call_named(int status, int64_t result, const char *exception
 
 static void respond_call(int status, int64_t result, const char *exception)
 {
-    respond_call_named(status, result, exception, NULL);
+    respond_call_named(status, result, exception, NULL, NULL);
 }
 
-/* One whole frame in one request, exactly the calls host-sim's core.frame makes (clock, begin, pieces of at
- * most the I/O buffer, end), stopping at the first that traps or returns a negative result: the core sees
- * what it saw from separate requests, and the pipe carries one round trip instead of three or more. */
-static void do_frame(const uint8_t *p, size_t n)
+/* The outcome of one frame's calls: the last call made, its status and result. */
+typedef struct {
+    int status;
+    int64_t result;
+    const char *exception;
+    const char *call;
+} frame_outcome;
+
+/* One frame, exactly the calls host-sim's core.frame makes (clock, begin, pieces of at most the I/O buffer,
+ * end), stopping at the first that traps or returns a negative result. */
+static frame_outcome run_frame(uint32_t sensor, int64_t t_ms, const uint8_t *data, size_t len)
 {
-    if (n < 12) return respond_call_named(ST_BAD_REQUEST, 0, "bad frame request", "core_frame_begin");
-    int64_t t_ms = wire_get_i64(p + 4);
-    const uint8_t *data = p + 12;
-    size_t len = n - 12;
+    frame_outcome o = {ST_OK, 0, NULL, "core_frame_begin"};
     shidi_linux_set_clock(t_ms);
-    int64_t args[3] = {(int32_t)wire_get_u32(p), t_ms, (int64_t)len}, result = 0;
-    const char *exception = NULL, *call = "core_frame_begin";
-    int st = call_export(call, 3, args, &result, &exception);
-    for (size_t at = 0; st == ST_OK && result >= 0 && at < len; at += io_size) {
+    int64_t args[3] = {(int32_t)sensor, t_ms, (int64_t)len};
+    o.status = call_export(o.call, 3, args, &o.result, &o.exception);
+    for (size_t at = 0; o.status == ST_OK && o.result >= 0 && at < len; at += io_size) {
         size_t piece = len - at < io_size ? len - at : io_size;
         memcpy(wasm_runtime_addr_app_to_native(inst, io_buffer), data + at, piece);
         args[0] = (int64_t)piece;
-        call = "core_frame_chunk";
-        st = call_export(call, 1, args, &result, &exception);
+        o.call = "core_frame_chunk";
+        o.status = call_export(o.call, 1, args, &o.result, &o.exception);
     }
-    if (st == ST_OK && result >= 0) {
-        call = "core_frame_end";
-        st = call_export(call, 0, NULL, &result, &exception);
+    if (o.status == ST_OK && o.result >= 0) {
+        o.call = "core_frame_end";
+        o.status = call_export(o.call, 0, NULL, &o.result, &o.exception);
     }
-    respond_call_named(st, result, exception, call);
+    return o;
+}
+
+static bool frame_failed(const frame_outcome *o)
+{
+    return o->status != ST_OK || o->result < 0;
+}
+
+/* FRAME: one whole frame in one request; the pipe carries one round trip instead of three or more. */
+static void do_frame(const uint8_t *p, size_t n)
+{
+    if (n < 12) return respond_call_named(ST_BAD_REQUEST, 0, "bad frame request", "core_frame_begin", NULL);
+    frame_outcome o = run_frame(wire_get_u32(p), wire_get_i64(p + 4), p + 12, n - 12);
+    respond_call_named(o.status, o.result, o.exception, o.call, NULL);
+}
+
+/* Set when a FRAMES request stops before its last frame (or is malformed); cleared by any request that is
+ * not FRAMES. Node may send the next batch before it has read this one's answer: a batch queued behind a
+ * failure must not reach the core, since the frame-by-frame loop would never have sent it. */
+static bool frames_stopped;
+
+/* FRAMES: several frames in one request, run in order as separate FRAMEs would be, stopping at the first
+ * that fails: the frames behind it never reach the core, as they would not have been sent. The whole
+ * request is checked before any frame runs, so a malformed one changes nothing. */
+static void do_frames(const uint8_t *p, size_t n)
+{
+    uint32_t done = 0;
+    if (frames_stopped) return respond_call_named(ST_SKIPPED, 0, NULL, "", &done);
+    frames_stopped = true; /* until every frame has gone through */
+    uint32_t count = n >= 4 ? wire_get_u32(p) : 0;
+    size_t at = 4;
+    for (uint32_t i = 0; i < count && at <= n; i++) {
+        if (n - at < 16 || wire_get_u32(p + at + 12) > n - at - 16) {
+            at = n + 1;
+            break;
+        }
+        at += 16 + wire_get_u32(p + at + 12);
+    }
+    if (count == 0 || at != n) return respond_call_named(ST_BAD_REQUEST, 0, "bad frames request", "core_frame_begin", &done);
+    frame_outcome o = {ST_OK, 0, NULL, "core_frame_end"};
+    at = 4;
+    for (; done < count; done++) {
+        uint32_t len = wire_get_u32(p + at + 12);
+        o = run_frame(wire_get_u32(p + at), wire_get_i64(p + at + 4), p + at + 16, len);
+        if (frame_failed(&o)) break;
+        at += 16 + len;
+    }
+    frames_stopped = done < count;
+    respond_call_named(o.status, o.result, o.exception, o.call, &done);
 }
 
 static void do_call(const uint8_t *p, size_t n)
@@ -507,9 +570,11 @@ int main_c(int argc, char **argv)
         bool more = wire_recv(0, &req);
         wait_ns += now_ns() - t0;
         if (!more) break;
+        if (req.op != OP_FRAMES) frames_stopped = false;
         switch (req.op) {
         case OP_CALL: do_call(req.body, req.len); break;
         case OP_FRAME: do_frame(req.body, req.len); break;
+        case OP_FRAMES: do_frames(req.body, req.len); break;
         case OP_CLOCK:
             shidi_linux_set_clock(wire_get_i64(req.body));
             { wire_msg m; wire_begin(&m, ST_OK); wire_send(out_fd, &m); }

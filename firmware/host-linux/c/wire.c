@@ -3,8 +3,8 @@
 #include <unistd.h>
 #include "wire.h"
 
-/* Requests carry at most a frame piece (the I/O buffer) and a few words; anything larger is refused. */
-#define MAX_REQUEST (5u << 20) /* a whole frame of up to 4 MiB (FRAME) and its header */
+/* Requests carry a few words and at most a frame or a batch of frames; anything larger is refused. */
+#define MAX_REQUEST (5u << 20) /* a whole frame of up to 4 MiB (FRAME), or a batch of frames (FRAMES), and its header */
 
 static void reserve(wire_msg *m, size_t more)
 {

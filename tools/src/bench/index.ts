@@ -6,7 +6,8 @@
  *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
  * First the encryptor core (core-bench.ts), then revelation.
  * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken). Peak RSS of
- * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core, =flash or =reveal runs one part,
+ * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core, =flash or =reveal runs one part (=wamr
+ * only the WAMR body's rows of the core part),
  * SHIDI_BENCH_CASES=c1,seg some revelation cases (while iterating; a full run prints every figure).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,7 +22,7 @@ import { KeyPool } from '../lib/wacryptolib/keystore.js';
 import { unwrapPayloadKeys } from '../lib/wacryptolib/reveal.js';
 import { PROJECT_ROOT } from '../lib/project.js';
 import { FIXTURE_POOL, writeBigCryptainer } from './big-cryptainer.js';
-import { coreBench } from './core-bench.js';
+import { coreBench, wamrBench } from './core-bench.js';
 import { FLASH_BENCH_NOTE, FLASH_BENCH_TITLE, flashBench } from './flash-bench.js';
 import { printSize } from './size.js';
 import { deriveSegmentSubkeys, SEGMENT_TAG_BYTES } from '../lib/wacryptolib/segmented.js';
@@ -156,6 +157,11 @@ function table(rows: string[][]): void {
 const fmt = (n: number, d = 0) => n.toFixed(d);
 
 async function run() {
+  if (ONLY === 'wamr') {
+    console.log(`shidi bench — the core under the WAMR body against the Node body, best of ${RUNS} (SHIDI_BENCH_RUNS)`);
+    table(await wamrBench(work, RUNS));
+    return;
+  }
   if (ONLY === undefined || ONLY === 'core') {
     console.log(
       `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`,
