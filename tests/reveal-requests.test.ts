@@ -574,7 +574,7 @@ describe('bad requests are refused by the guardian, and nothing is written', () 
     );
   });
 
-  it('a claimed start time that is not the metadata\'s, or not the name\'s, is refused before any key is used', async () => {
+  it("a claimed start time that is not the metadata's, or not the name's, is refused before any key is used", async () => {
     const file = send(rev, 'b', 'inbox4');
     const key = readRequesterKeyFile(requesterKey, null);
     const req = parseRequest(readFileSync(file), 'rev4 B');

@@ -93,8 +93,7 @@ export function checkSliceName(plainName: string, header: SliceHeader | null, me
   if (sealedMs !== null) {
     if (Number.isNaN(sealedMs)) problems.push('the sealed slice_start_utc is not a date');
     // Equal to the recording's start, it is checked against the name by the comparison above.
-    else if (sealedMs !== header.slice_start_ms)
-      problems.push(`the sealed start ${iso(sealedMs)} is not the recording's start ${iso(header.slice_start_ms)}`);
+    else if (sealedMs !== header.slice_start_ms) problems.push(`the sealed start ${iso(sealedMs)} is not the recording's start ${iso(header.slice_start_ms)}`);
   }
   if (name.sequence !== sealed) {
     if (name.sequence === null) problems.push(`the name has no sequence number, the sealed one is ${sealed}`);

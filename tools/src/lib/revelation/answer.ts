@@ -108,11 +108,18 @@ export function checkRequest(req: ParsedRequest, file: string, pool: KeyPool, ex
     if (name?.sequence != null && name.sequence !== String(it.slice_sequence))
       throw refRequest(what, `its file name says slice ${name.sequence}, the request claims ${it.slice_sequence}`);
     // The start time shown is the claim; it must be the metadata's, which the unwrapped key then checks.
-    const metaStart = isEJsonObject(it.cryptainer_metadata) && Object.hasOwn(it.cryptainer_metadata, 'slice_start_utc') ? it.cryptainer_metadata.slice_start_utc : undefined;
+    const metaStart =
+      isEJsonObject(it.cryptainer_metadata) && Object.hasOwn(it.cryptainer_metadata, 'slice_start_utc') ? it.cryptainer_metadata.slice_start_utc : undefined;
     if (metaStart !== undefined && !(metaStart instanceof Date && it.slice_start_utc?.getTime() === metaStart.getTime()))
-      throw refRequest(what, `it claims a start of ${it.slice_start_utc ? iso(it.slice_start_utc) : 'none'} but metadata with slice_start_utc ${dumpEJson(metaStart!)}`);
+      throw refRequest(
+        what,
+        `it claims a start of ${it.slice_start_utc ? iso(it.slice_start_utc) : 'none'} but metadata with slice_start_utc ${dumpEJson(metaStart!)}`,
+      );
     if (name && it.slice_start_utc && Math.floor(it.slice_start_utc.getTime() / 1000) !== name.startSeconds)
-      throw refRequest(what, `its file name says the slice starts at ${iso(new Date(name.startSeconds * 1000))}, the request claims ${iso(it.slice_start_utc)}`);
+      throw refRequest(
+        what,
+        `its file name says the slice starts at ${iso(new Date(name.startSeconds * 1000))}, the request claims ${iso(it.slice_start_utc)}`,
+      );
     const ref: KeyRef = { trustee: b.target_trustee, keychainUid: it.keychain_uid, algo: 'RSA_OAEP' };
     const absent = pool.privateKeyAbsence(ref);
     if (absent)
