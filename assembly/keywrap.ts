@@ -75,7 +75,8 @@ export function wrapChain(out: Sink, data: usize, len: i32, nodes: KeyNode[]): v
 function encodeNode(out: Sink, node: KeyNode, data: usize, len: i32): void {
   if (node.kind == NODE_RSA) {
     // The key struct carries the slice's metadata, as wacryptolib's encryptor seals it (and its decryptor requires it).
-    const ks = new MemSink((len * 4) / 3 + 128);
+    // Room for the whole struct at once: a grown MemSink would leave a copy of the key behind, unwiped.
+    const ks = new MemSink((len * 4) / 3 + 256);
     ks.ascii('{"cryptainer_metadata": ');
     writeMetadata(ks);
     ks.ascii(', "key_bytes": ');

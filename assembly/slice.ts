@@ -18,7 +18,7 @@ import { random } from "./random";
 import { binary, key } from "./json";
 import { drawSubkeys, drawSymkey, symkeyJson, wrapChain, writeKeyLayers } from "./keywrap";
 import { FILE, fileName, setSliceName } from "./names";
-import { setMetadataSequence, writeMetadata } from "./metadata";
+import { setMetadata, writeMetadata } from "./metadata";
 import { beginBinary, endBinary } from "./json";
 import { FileSink, MemSink, Sink } from "./sink";
 import { HashedSink, Manifest } from "./manifest";
@@ -88,7 +88,7 @@ export class Slice {
     const conf = this.conf;
     this.records = new StageSink(this);
     setSliceName(this.startMs, this.seq, conf.pseudonym, conf.pseudonymLen);
-    setMetadataSequence(this.seq);
+    setMetadata(this.seq, this.startMs);
     const layers = conf.layers;
     if (conf.signed) deviceInit();
     if (failed()) return;

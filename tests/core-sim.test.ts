@@ -172,9 +172,11 @@ describe('a simulated recording with the wacryptolib-only cryptoconf (AES_EAX pa
       const d = parseEJson(cipherdict, 'cipherdict') as { ciphertext_chunks: Uint8Array[] };
       const plain = Buffer.concat(d.ciphertext_chunks.map((c) => privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, c)));
       const struct = parseEJson(plain, 'key struct') as { key_bytes: Uint8Array; cryptainer_metadata: EJson };
-      // The sealed copy of the metadata is the cleartext one: the slice's sequence number (0, the first slice).
-      expect(struct.cryptainer_metadata).toEqual({ slice_sequence: 0 });
-      expect(header.cryptainer_metadata).toEqual({ slice_sequence: 0 });
+      // The sealed copy of the metadata is the cleartext one: the slice's sequence number (0, the first slice)
+      // and its start, the simulation's clock at the first frame.
+      const meta = { slice_sequence: 0, slice_start_utc: new Date(T0) };
+      expect(struct.cryptainer_metadata).toEqual(meta);
+      expect(header.cryptainer_metadata).toEqual(meta);
       return struct.key_bytes;
     };
     // The wearer's layer: the sub-key of the AES_EAX key layer.

@@ -189,13 +189,14 @@ describe('the file name against the authenticated slice start', () => {
     expect(revealed).toHaveLength(3);
     for (const [i, rep] of revealed.entries()) {
       const start = new Date(T0 + i * 10_000).toISOString().replace('.000Z', 'Z');
-      // The core names and seals each slice with its sequence number (0, 1, 2 on a new device).
+      // The core names and seals each slice with its sequence number (0, 1, 2 on a new device) and its start.
       expect(rep.name_check).toEqual({
         status: 'match',
         name_start: start,
         slice_start_ms: T0 + i * 10_000,
         name_sequence: String(i),
         sealed_sequence: String(i),
+        sealed_start_ms: T0 + i * 10_000,
         problems: [],
       });
       expect(rep.warnings).toEqual([]);
@@ -283,9 +284,33 @@ describe('the file name against the authenticated slice start', () => {
         slice_start_ms: T0,
         name_sequence: '42',
         sealed_sequence: '42',
+        sealed_start_ms: null,
         problems: [],
       });
       expect(rep.warnings).toEqual([]);
+    });
+
+    it('a sealed start time: checked against the recording and the name', async () => {
+      const ok = await check(
+        await make(join(s.dir, 'start-ok'), '20260101_120000_shidi_00000042_cryptainer.cbor.crypt', { slice_sequence: 42, slice_start_utc: new Date(T0) }),
+      );
+      expect(ok.name_check).toMatchObject({ status: 'match', sealed_start_ms: T0, problems: [] });
+      // Sealed one second later than the recording inside says: a core never writes that, so it is reported.
+      const off = await check(
+        await make(join(s.dir, 'start-off'), '20260101_120000_shidi_00000042_cryptainer.cbor.crypt', {
+          slice_sequence: 42,
+          slice_start_utc: new Date(T0 + 1000),
+        }),
+      );
+      expect(off.name_check).toMatchObject({
+        status: 'mismatch',
+        sealed_start_ms: T0 + 1000,
+        problems: ["the sealed start 2026-01-01T12:00:01Z is not the recording's start 2026-01-01T12:00:00Z"],
+      });
+      const notDate = await check(
+        await make(join(s.dir, 'start-bad'), '20260101_120000_shidi_00000042_cryptainer.cbor.crypt', { slice_sequence: 42, slice_start_utc: 'noon' }),
+      );
+      expect(notDate.name_check).toMatchObject({ status: 'mismatch', sealed_start_ms: null, problems: ['the sealed slice_start_utc is not a date'] });
     });
 
     it('renamed to another number, or to the shape without one: mismatch', async () => {

@@ -544,6 +544,54 @@ describe('bad requests are refused by the guardian, and nothing is written', () 
     );
   });
 
+  it('a request that moves a slice to another time — name, claim and metadata agreeing, signed: refused after unwrapping', async () => {
+    const file = send(rev, 'b', 'inbox4');
+    const key = readRequesterKeyFile(requesterKey, null);
+    const req = parseRequest(readFileSync(file), 'rev4 B');
+    const it1 = req.body.symkey_decryption_requests[1]!;
+    const meta = it1.cryptainer_metadata as EJsonObject;
+    // The core sealed the slice's true start; the request says it began an hour earlier.
+    expect(meta.slice_start_utc).toBeInstanceOf(Date);
+    expect(it1.slice_start_utc).toEqual(meta.slice_start_utc);
+    const earlier = new Date((meta.slice_start_utc as Date).getTime() - 3_600_000);
+    const stamp = earlier.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+    it1.cryptainer_name = it1.cryptainer_name.replace(/^\d{8}_\d{6}/, stamp);
+    it1.cryptainer_metadata = { ...meta, slice_start_utc: earlier };
+    it1.slice_start_utc = earlier;
+    req.body.symkey_decryption_requests = [it1];
+    const lying = join(machine('b'), 'inbox4', 'earlier.shidi-request');
+    writeFileSync(lying, signRequest(req.body, key.privateKey));
+    const shown = earlier.toISOString().replace('.000Z', 'Z');
+    const dry = await shidi(['reveal', 'answer', lying, '--keys', keystore('b'), '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`starting ${shown}`);
+    await answerRefused(
+      'b',
+      lying,
+      1,
+      'metadata-mismatch',
+      new RegExp(`key 1 of 1 .*: the wrapped key is sealed for a slice starting at [0-9T:-]+Z, the request claims ${shown} — the request misdescribes`),
+    );
+  });
+
+  it("a claimed start time that is not the metadata's, or not the name's, is refused before any key is used", async () => {
+    const file = send(rev, 'b', 'inbox4');
+    const key = readRequesterKeyFile(requesterKey, null);
+    const req = parseRequest(readFileSync(file), 'rev4 B');
+    const it1 = req.body.symkey_decryption_requests[1]!;
+    const trueStart = it1.slice_start_utc!;
+    it1.slice_start_utc = new Date(trueStart.getTime() - 3_600_000);
+    const odd = join(machine('b'), 'inbox4', 'odd-start.shidi-request');
+    writeFileSync(odd, signRequest(req.body, key.privateKey));
+    await answerRefused('b', odd, 3, 'bad-request', /key 2 .*: it claims a start of [0-9T:-]+Z but metadata with slice_start_utc \{"\$date"/);
+    // Claim and metadata agree, the name does not.
+    const moved = new Date(trueStart.getTime() - 3_600_000);
+    it1.cryptainer_metadata = { ...(it1.cryptainer_metadata as EJsonObject), slice_start_utc: moved };
+    const oddName = join(machine('b'), 'inbox4', 'odd-name.shidi-request');
+    writeFileSync(oddName, signRequest(req.body, key.privateKey));
+    await answerRefused('b', oddName, 3, 'bad-request', /key 2 .*: its file name says the slice starts at [0-9T:-]+Z, the request claims [0-9T:-]+Z/);
+  });
+
   it('a claim that contradicts itself is refused before any key is used', async () => {
     const file = send(rev, 'b', 'inbox4');
     const key = readRequesterKeyFile(requesterKey, null);

@@ -184,6 +184,23 @@ describe('one mutation per part, named', () => {
     );
     expect(named[0]!.message).toMatch(/does not reveal/);
   });
+  it('header: the wrapped key of a share the threshold does without (every share whose key is given is opened)', async () => {
+    const named = await expectNamed(
+      'h-spare-share',
+      (c) =>
+        editHeader(c, 3, (h) => {
+          const layer = h.payload_cipher_layers.find((l: Json) => l.key_cipher_layers.at(-1).key_cipher_algo === '[SHARED_SECRET]');
+          const shards = JSON.parse(Buffer.from(layer.key_ciphertext.$binary.base64, 'base64').toString('utf8'));
+          // The last share: the first ones already meet the threshold, so revealing alone never opens it.
+          flipBase64(shards.shard_ciphertexts.at(-1), 30);
+          layer.key_ciphertext.$binary.base64 = Buffer.from(JSON.stringify(shards)).toString('base64');
+        }),
+      'reveal',
+      3,
+      ['--keys', POOL],
+    );
+    expect(named[0]!.message).toMatch(/^a wrapped key is damaged: share 3 of 3 could not be used; revealed with 2 others/);
+  });
   it('payload: one byte in the middle', async () => {
     await expectNamed('p-byte', (c) => flipByte(payload(c, 5), 5000), 'payload-digest', 5);
     const cp = await expectNamed('p-byte-cp', (c) => flipByte(payload(c, 5), 5000), 'checkpoints', 5);

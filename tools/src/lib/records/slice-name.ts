@@ -1,7 +1,8 @@
 /**
  * A slice's file name against what its cryptainer authenticates. The name's time and sequence number are
  * cleartext anyone can change by renaming the file; the slice start inside the record stream is covered by
- * the payload's tags, and cryptainer_metadata's slice_sequence is sealed in every wrapped key. A reveal
+ * the payload's tags, and cryptainer_metadata's slice_sequence and slice_start_utc are sealed in every
+ * wrapped key (slices from cores before the start time was sealed have only the sequence). A reveal
  * compares them, so a renamed slice — moved to another minute, or made to look like another one in the
  * sequence — is reported rather than believed.
  *
@@ -48,6 +49,8 @@ export interface NameCheck {
   /** The sequence number the name states (decimal), and the one sealed in cryptainer_metadata. */
   name_sequence: string | null;
   sealed_sequence: string | null;
+  /** cryptainer_metadata.slice_start_utc, ms since the epoch; null when the metadata has none. */
+  sealed_start_ms: number | null;
   problems: string[];
 }
 
@@ -62,15 +65,24 @@ function sealedSequence(metadata: EJson): string | null {
   return typeof v === 'bigint' ? v.toString() : `not an integer (${typeof v})`;
 }
 
+/** The sealed slice_start_utc, ms since the epoch; NaN when it is there but not a date. */
+function sealedStart(metadata: EJson): number | null {
+  if (!isEJsonObject(metadata) || !Object.hasOwn(metadata, 'slice_start_utc')) return null;
+  const v = metadata.slice_start_utc;
+  return v instanceof Date ? v.getTime() : NaN;
+}
+
 /** Compares a restored slice's name with its slice header and its (already verified) cleartext metadata. */
 export function checkSliceName(plainName: string, header: SliceHeader | null, metadata: EJson): NameCheck {
   const name = parseSliceName(plainName);
   const sealed = sealedSequence(metadata);
+  const sealedMs = sealedStart(metadata);
   const base = {
     name_start: name ? iso(name.startSeconds * 1000) : null,
     slice_start_ms: header?.slice_start_ms ?? null,
     name_sequence: name?.sequence ?? null,
     sealed_sequence: sealed,
+    sealed_start_ms: sealedMs === null || Number.isNaN(sealedMs) ? null : sealedMs,
   };
   if (!name) return { status: 'not-a-slice-name', ...base, problems: [] };
   if (!header) return { status: 'not-checked', ...base, problems: [] };
@@ -78,6 +90,11 @@ export function checkSliceName(plainName: string, header: SliceHeader | null, me
   const startSeconds = Math.floor(header.slice_start_ms / 1000);
   if (startSeconds !== name.startSeconds)
     problems.push(`the name says the slice starts at ${base.name_start}, the recording inside starts at ${iso(header.slice_start_ms)}`);
+  if (sealedMs !== null) {
+    if (Number.isNaN(sealedMs)) problems.push('the sealed slice_start_utc is not a date');
+    // Equal to the recording's start, it is checked against the name by the comparison above.
+    else if (sealedMs !== header.slice_start_ms) problems.push(`the sealed start ${iso(sealedMs)} is not the recording's start ${iso(header.slice_start_ms)}`);
+  }
   if (name.sequence !== sealed) {
     if (name.sequence === null) problems.push(`the name has no sequence number, the sealed one is ${sealed}`);
     else if (sealed === null) problems.push(`the name's sequence number ${name.sequence} is not sealed in the cryptainer (its metadata has no slice_sequence)`);

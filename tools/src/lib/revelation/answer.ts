@@ -6,8 +6,8 @@
  *
  * What is checked, and by what: the request's integrity and its author by the signature (whose key the
  * guardian may pin); the cryptainer metadata each wrapped key carries sealed inside it (for Shidi slices,
- * the sequence number) against the request's claim, after unwrapping. The cryptainer uid and the slice start
- * time are the requester's word only: no wrapped key seals them.
+ * the sequence number and the start time) against the request's claim, after unwrapping. The cryptainer uid
+ * is the requester's word only, and so is the start time of a slice from a core that did not seal it yet.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { badInput, ExitCode, failed, notEnoughKeys, ShidiError } from '../errors.js';
@@ -107,6 +107,19 @@ export function checkRequest(req: ParsedRequest, file: string, pool: KeyPool, ex
     const name = parseSliceName(it.cryptainer_name.replace(/\.crypt~?$/, ''));
     if (name?.sequence != null && name.sequence !== String(it.slice_sequence))
       throw refRequest(what, `its file name says slice ${name.sequence}, the request claims ${it.slice_sequence}`);
+    // The start time shown is the claim; it must be the metadata's, which the unwrapped key then checks.
+    const metaStart =
+      isEJsonObject(it.cryptainer_metadata) && Object.hasOwn(it.cryptainer_metadata, 'slice_start_utc') ? it.cryptainer_metadata.slice_start_utc : undefined;
+    if (metaStart !== undefined && !(metaStart instanceof Date && it.slice_start_utc?.getTime() === metaStart.getTime()))
+      throw refRequest(
+        what,
+        `it claims a start of ${it.slice_start_utc ? iso(it.slice_start_utc) : 'none'} but metadata with slice_start_utc ${dumpEJson(metaStart!)}`,
+      );
+    if (name && it.slice_start_utc && Math.floor(it.slice_start_utc.getTime() / 1000) !== name.startSeconds)
+      throw refRequest(
+        what,
+        `its file name says the slice starts at ${iso(new Date(name.startSeconds * 1000))}, the request claims ${iso(it.slice_start_utc)}`,
+      );
     const ref: KeyRef = { trustee: b.target_trustee, keychainUid: it.keychain_uid, algo: 'RSA_OAEP' };
     const absent = pool.privateKeyAbsence(ref);
     if (absent)
@@ -150,6 +163,10 @@ function metadataDifference(sealed: EJson, claimed: RequestItem['cryptainer_meta
   const s = seq(sealed);
   const c = seq(claimed);
   if (s && c && s !== c) return `the wrapped key is sealed for ${s}, the request claims ${c}`;
+  const start = (m: EJson) => (isEJsonObject(m) && m.slice_start_utc instanceof Date ? iso(m.slice_start_utc) : null);
+  const ss = start(sealed);
+  const cs = start(claimed);
+  if (ss && cs && ss !== cs) return `the wrapped key is sealed for a slice starting at ${ss}, the request claims ${cs}`;
   return `the metadata sealed in the wrapped key (${dumpEJson(sealed).slice(0, 120)}) differs from the request's claim (${dumpEJson(claimed).slice(0, 120)})`;
 }
 

@@ -56,7 +56,9 @@ function claims(file: CryptainerFile): Pick<RequestItem, 'cryptainer_metadata' |
   const meta = file.cryptainer.cryptainer_metadata;
   const seq = isEJsonObject(meta) ? asInteger(meta.slice_sequence) : undefined;
   const name = parseSliceName(file.plainName);
-  return { cryptainer_metadata: meta, slice_sequence: seq ?? null, slice_start_utc: name ? new Date(name.startSeconds * 1000) : null };
+  // The metadata's start when the core sealed one (the guardian's key checks it), else the name's.
+  const sealed = isEJsonObject(meta) && meta.slice_start_utc instanceof Date ? meta.slice_start_utc : null;
+  return { cryptainer_metadata: meta, slice_sequence: seq ?? null, slice_start_utc: sealed ?? (name ? new Date(name.startSeconds * 1000) : null) };
 }
 
 interface Party {

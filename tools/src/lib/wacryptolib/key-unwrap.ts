@@ -105,6 +105,11 @@ export class KeyUnwrapper {
     private readonly metadata: EJson = null,
     /** Guardians' answers instead of private keys: the pool then serves only names. */
     private readonly answers: AnswerSource | null = null,
+    /**
+     * Also open the shares past the threshold whose keys are at hand (shidi verify): a damaged share
+     * nobody needed today is still damaged evidence.
+     */
+    private readonly checkEveryShare = false,
   ) {}
 
   holderOf(layer: AsymKeyLayer): Holder {
@@ -268,6 +273,16 @@ export class KeyUnwrapper {
       shards.push([index, Buffer.from(pair[1])]);
     }
     if (have.length < threshold) return { ok: false, problem: { kind: 'threshold', threshold, shares, have, problems } };
+    for (let i = have.length + problems.length; this.checkEveryShare && i < confs.length; i++) {
+      const out = await this.unwrap(confs[i]!.key_cipher_layers, ciphertexts[i] as Uint8Array);
+      if (!out.ok) problems.push({ share: i, problem: out.problem });
+      else {
+        const pair = this.parse(out.value, 'shard');
+        if (!Array.isArray(pair) || pair.length !== 2 || asInteger(pair[0]) === undefined || !(pair[1] instanceof Uint8Array))
+          problems.push({ share: i, problem: { kind: 'damaged', message: `shard ${i + 1} is not an [index, bytes] pair` } });
+        out.value.fill(0);
+      }
+    }
     for (const { share, problem } of problems)
       if (isBroken(problem))
         this.warnings.push(`share ${share + 1} of ${confs.length} could not be used; revealed with ${threshold} others: ${describeProblem(problem)}`);

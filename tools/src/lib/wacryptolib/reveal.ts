@@ -62,6 +62,8 @@ export interface RevealOptions {
   allowUnfinished?: boolean;
   /** false skips signature checks (reported as unverified). */
   checkSignatures?: boolean;
+  /** Open every share of a shared secret whose key is at hand, not only the threshold's (a broken one warns). */
+  checkEveryShare?: boolean;
   /** Refuse (exit 4, before anything is written) a cryptainer whose origin is not a verified signature. */
   requireSignature?: boolean;
   onProgress?: (bytes: number) => void;
@@ -153,6 +155,7 @@ export async function unwrapPayloadKeys(
   used: Holder[] = [],
   warnings: string[] = [],
   answers: RevealOptions['answers'] = undefined,
+  checkEveryShare = false,
 ): Promise<PayloadKey[]> {
   const { cryptainer } = file;
   const layers = cryptainer.payload_cipher_layers;
@@ -166,6 +169,7 @@ export async function unwrapPayloadKeys(
       `${file.plainName}: ${layerName(layers, i)}`,
       cryptainer.cryptainer_metadata,
       answers?.source ?? null,
+      checkEveryShare,
     );
     const out = await unwrapper.unwrap(layer.key_cipher_layers, layer.key_ciphertext ?? new Uint8Array());
     used.push(...unwrapper.used);
@@ -413,7 +417,7 @@ export async function revealCryptainer(file: CryptainerFile, outDir: string, opt
   const signatures = checkSignatures ? prepareSignatures(file, opts.pool) : [];
 
   const keysUsed: Holder[] = [];
-  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed, warnings, opts.answers);
+  const keys = await unwrapPayloadKeys(file, opts.pool, keysUsed, warnings, opts.answers, opts.checkEveryShare);
 
   // The segmented verdict, before a byte is written.
   const segKey = segmented ? (keys[outer] as SegmentedKey) : null;
