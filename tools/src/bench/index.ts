@@ -5,7 +5,8 @@
  *    code (in this process);
  *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
  * First the encryptor core (core-bench.ts), then revelation.
- * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken). Peak RSS of
+ * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken), SHIDI_BENCH_CORE_RUNS
+ * (default 7 pairs per payload cipher, the median ratio printed with the range). Peak RSS of
  * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core or =reveal runs one part,
  * SHIDI_BENCH_CASES=c1,seg some revelation cases (while iterating; a full run prints every figure).
  */
@@ -147,6 +148,7 @@ function wacryptolib(path: string, out: string) {
 
 const rate = (ms: number) => MIB / (ms / 1000);
 const CORE_MINUTES = Number(process.env.SHIDI_BENCH_CORE_MINUTES ?? 10);
+const CORE_PAIRS = Number(process.env.SHIDI_BENCH_CORE_RUNS ?? 7);
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -157,11 +159,11 @@ const fmt = (n: number, d = 0) => n.toFixed(d);
 async function run() {
   if (ONLY !== 'reveal') {
     console.log(
-      `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`,
+      `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES), the long one per payload cipher in ${CORE_PAIRS} alternating pairs of the core and node:crypto (SHIDI_BENCH_CORE_RUNS); WAMR rows best of ${RUNS} (SHIDI_BENCH_RUNS)`,
     );
-    table(await coreBench(work, CORE_MINUTES, RUNS));
+    table(await coreBench(work, CORE_MINUTES, RUNS, CORE_PAIRS));
     console.log(
-      'ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time (steadier on a loaded machine); high-water ratio 1.00 = flat memory.\n',
+      "ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time: the median over the alternating pairs, then the lowest and highest pair (their spread is the machine's other load and the disk); MiB/s and ms are medians too. High-water ratio 1.00 = flat memory.\n",
     );
     await printSize(work);
     console.log('');
