@@ -110,8 +110,11 @@ export class EncryptorCore {
   frame(sensor: number, tMs: number, data: Uint8Array): void {
     this.hal.clock.set(tMs);
     this.check('core_frame_begin', this.x.core_frame_begin(sensor, BigInt(tMs), data.length));
-    for (let at = 0; at < data.length; at += this.ioSize)
-      this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + this.ioSize))));
+    const n = this.ioSize;
+    // A frame that fits the I/O buffer goes in whole, without a view per piece.
+    if (data.length <= n) {
+      if (data.length > 0) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data)));
+    } else for (let at = 0; at < data.length; at += n) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + n))));
     this.check('core_frame_end', this.x.core_frame_end());
   }
   finish(): void {
