@@ -210,8 +210,8 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (c.user + c.system) / 1000;
 };
 
-/** Bytes of static buffers the core's wipe zeroes besides the arena (assembly/segments.ts IPAD, OPAD, TMP). */
-const WIPED_STATICS = 3 * 64;
+/** Bytes of static buffers the core's wipe zeroes besides the arena (assembly/segments.ts INNER and OUTER). */
+const WIPED_STATICS = 64 + 48 + 64 + 32;
 
 /**
  * What one arena wipe costs on this host: `memory.fill` of `bytes` zeros, timed in a four-instruction wasm
