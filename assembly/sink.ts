@@ -115,12 +115,19 @@ export function digit(v: i32): u8 {
   return <u8>c;
 }
 
-/** The four digits of the 24-bit group c, at p. */
+/** Lanes of x (four bytes, each a 6-bit value) at or above `bound`, as 1 in that lane's low bit. */
+function lanesFrom(x: u32, bound: u32): u32 {
+  return ((x + (0x80808080 - bound * 0x01010101)) & 0x80808080) >> 7;
+}
+
+/**
+ * The four digits of the 24-bit group c, at p: digit()'s arithmetic on the four 6-bit values at once, one
+ * per byte of a u32 (no lane can carry into the next: each stays below 256 and above every subtraction).
+ */
 function quad(p: usize, c: u32): void {
-  store<u8>(p, digit(<i32>(c >> 18) & 63));
-  store<u8>(p + 1, digit(<i32>(c >> 12) & 63));
-  store<u8>(p + 2, digit(<i32>(c >> 6) & 63));
-  store<u8>(p + 3, digit(<i32>c & 63));
+  const x = ((c >> 18) & 63) | (((c >> 12) & 63) << 8) | (((c >> 6) & 63) << 16) | ((c & 63) << 24);
+  const up = x + 0x41414141 + lanesFrom(x, 26) * 6 + lanesFrom(x, 63) * 3;
+  store<u32>(p, up - lanesFrom(x, 52) * 75 - lanesFrom(x, 62) * 15);
 }
 
 /** Standard padded base64 of everything written, into a parent sink. `end()` writes the tail. */

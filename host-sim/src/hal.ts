@@ -184,7 +184,6 @@ export function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint 
 }
 
 const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
-const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
 
 function stripLeadingZeros(bytes: Uint8Array): Uint8Array {
   let i = 0;
@@ -237,7 +236,7 @@ export class HalBody {
   private readonly aes = new HandleTable<AesContext>(AES_MAX_HANDLES);
   private readonly sha = new HandleTable<ShaContext>(SHA_MAX_HANDLES);
   private readonly aead = new HandleTable<crypto.CipherChaCha20Poly1305>(AEAD_MAX_HANDLES);
-  private readonly rsaKeys = new Map<string, crypto.KeyObject | null>();
+  private readonly rsaKeys: { tail: number; n: Buffer; e: Buffer; key: crypto.KeyObject | null }[] = [];
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
 
   /** The implementations, one per import of the generated table, taking buffers as views. */
@@ -394,7 +393,8 @@ export class HalBody {
    * The wasm-facing function of one import. It runs for every HAL call (~120 a second of recording, one per
    * 16 KiB of payload), so everything that does not depend on the call is settled here once: the parameter
    * kinds, the meter's counts for this import, an argument array reused from call to call (the bodies are
-   * synchronous and never re-entered). Per call: the bounds checks, one view per buffer, two clock reads.
+   * synchronous and never re-entered). Per call: the bounds checks, a view per buffer unless the last one
+   * still fits, two clock reads.
    */
   private wrap(spec: HalImportSpec, impl: (...args: unknown[]) => number | bigint | void) {
     const name = spec.name;
@@ -409,11 +409,19 @@ export class HalBody {
     const args: unknown[] = new Array(count);
     const result = spec.result;
     const trace = this.trace;
+    // The last view made for each buffer parameter: the payload path passes the same (ptr, len) chunk
+    // after chunk (the stage, its IV), and a view is only a window on the memory, so one serves them all.
+    let viewsOf: ArrayBuffer | undefined;
+    const views: (Uint8Array | undefined)[] = new Array(count);
     const fn = (...raw: unknown[]): number | bigint | void => {
       const memory = this.memory;
       if (memory === undefined) throw new HalTrap(`${HAL_MODULE}.${name} called before HalBody.bind(memory)`);
       const buffer = memory.buffer;
       const size = buffer.byteLength;
+      if (buffer !== viewsOf) {
+        views.fill(undefined);
+        viewsOf = buffer;
+      }
       let bytes = 0;
       let at = 0;
       // Every buffer is checked before any work, as WAMR checks `*~` pairs before the native runs.
@@ -425,7 +433,12 @@ export class HalBody {
           if (ptr + len > size) {
             throw new HalTrap(`out of bounds memory access: ${name}(${params[i]!.name}) [${ptr}, ${ptr + len}) beyond ${size}`);
           }
-          args[i] = new Uint8Array(buffer, ptr, len);
+          let view = views[i];
+          if (view === undefined || view.byteOffset !== ptr || view.length !== len) {
+            view = new Uint8Array(buffer, ptr, len);
+            views[i] = view;
+          }
+          args[i] = view;
           bytes += len;
         } else if (kind === 'i64') {
           const v = raw[at++];
@@ -580,19 +593,19 @@ export class HalBody {
     if (modulus[0] === 0 || (modulus[modulus.length - 1]! & 1) === 0) return null;
     const e = stripLeadingZeros(exponent);
     if (e.length === 0 || (e.length === 1 && e[0]! < 3)) return null;
-    // latin1 maps each byte to one character and the modulus length fixes the split: an exact key, made
-    // without the copy and hex text of every OAEP block's key.
-    const id = `${modulus.length}:${latin1(modulus)}${latin1(e)}`;
-    const cached = this.rsaKeys.get(id);
-    if (cached !== undefined) return cached;
+    // A few keys recur for every OAEP block of a slice: found by their modulus's last four bytes, then
+    // compared whole, without building a text id per call.
+    const tail =
+      ((modulus[modulus.length - 4]! << 24) | (modulus[modulus.length - 3]! << 16) | (modulus[modulus.length - 2]! << 8) | modulus[modulus.length - 1]!) >>> 0;
+    for (const k of this.rsaKeys) if (k.tail === tail && k.n.equals(modulus) && k.e.equals(e)) return k.key;
     let key: crypto.KeyObject | null;
     try {
       key = crypto.createPublicKey({ key: { kty: 'RSA', n: b64url(modulus), e: b64url(e) }, format: 'jwk' });
     } catch {
       key = null;
     }
-    if (this.rsaKeys.size >= RSA_KEY_CACHE_LIMIT) this.rsaKeys.clear();
-    this.rsaKeys.set(id, key);
+    if (this.rsaKeys.length >= RSA_KEY_CACHE_LIMIT) this.rsaKeys.length = 0;
+    this.rsaKeys.push({ tail, n: Buffer.from(modulus), e: Buffer.from(e), key });
     return key;
   }
 
