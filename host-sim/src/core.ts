@@ -69,6 +69,8 @@ export class EncryptorCore {
   readonly ioSize: number;
   /** Where the I/O buffer is: static data, so asked once rather than at every piece of every frame. */
   private readonly io: number;
+  /** A view of the whole linear memory, for putting bytes at the I/O buffer without a view per piece. */
+  private mem = new Uint8Array(0);
   /** The largest frame the core takes (frame_max_size). */
   readonly frameMax: number;
 
@@ -89,7 +91,13 @@ export class EncryptorCore {
 
   private put(bytes: Uint8Array): number {
     if (bytes.length > this.ioSize) return -1;
-    new Uint8Array(this.x.memory.buffer, this.io, bytes.length).set(bytes);
+    // One view of the whole memory, made again only if the memory's buffer changed (a grow).
+    let mem = this.mem;
+    if (mem.buffer !== this.x.memory.buffer) {
+      mem = new Uint8Array(this.x.memory.buffer);
+      this.mem = mem;
+    }
+    mem.set(bytes, this.io);
     return bytes.length;
   }
   private check(call: string, r: number): number {

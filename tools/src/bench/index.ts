@@ -14,7 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NODE_HASH } from '../lib/wacryptolib/hashes.js';
 import { loadCryptainer } from '../lib/wacryptolib/cryptainer-file.js';
@@ -161,6 +161,8 @@ async function run() {
     console.log(
       `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES), the long one per payload cipher in ${CORE_PAIRS} alternating pairs of the core and node:crypto (SHIDI_BENCH_CORE_RUNS); WAMR rows best of ${RUNS} (SHIDI_BENCH_RUNS)`,
     );
+    // Other processes' load is what spreads the pairs: said up front, so that a wide range reads as such.
+    console.log(`machine load at start: ${loadavg()[0]!.toFixed(1)} (1-min average) on ${availableParallelism()} CPUs`);
     table(await coreBench(work, CORE_MINUTES, RUNS, CORE_PAIRS));
     console.log(
       "ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time: the median over the alternating pairs, then the lowest and highest pair (their spread is the machine's other load and the disk); MiB/s and ms are medians too. High-water ratio 1.00 = flat memory.\n",
