@@ -2,9 +2,10 @@
  * The encryptor core in `npm run bench`: a synthetic recording (16 kHz mono audio in 100 ms blocks, 10 fps
  * camera frames of 12 KiB, 1 Hz GPS) pushed through build/encryptor.wasm by host-sim, beside node:crypto
  * doing the same cipher work on the same bytes in this process (nodeReference), for every payload cipher the
- * core writes (segmented, AES_EAX, AES_CBC, CHACHA20_POLY1305) over the same key tree. Also: the allocator
- * high-water mark of a 1-minute and a long recording, what wiping secrets at each slice boundary costs, the
- * .wasm size, and HAL calls per second of recording.
+ * core writes (segmented, AES_EAX, AES_CBC, CHACHA20_POLY1305) over the same key tree, in alternating
+ * pairs whose median ratio is printed with their range (on a shared machine a single pair says little).
+ * Also: the allocator high-water mark of a 1-minute and a long recording, what wiping secrets at each slice
+ * boundary costs, the .wasm size, and HAL calls per second of recording.
  */
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
