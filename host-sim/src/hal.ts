@@ -390,7 +390,7 @@ export class HalBody {
   }
 
   /**
-   * The wasm-facing function of one import. It runs for every HAL call (~120 a second of recording, one per
+   * The wasm-facing function of one import. It runs for every HAL call (~80 a second of recording, one or more per
    * 16 KiB of payload), so everything that does not depend on the call is settled here once: the parameter
    * kinds, the meter's counts for this import, an argument array reused from call to call (the bodies are
    * synchronous and never re-entered). Per call: the bounds checks, a view per buffer unless the last one
