@@ -4,19 +4,28 @@
 import { SEG_KEY_INFO, SEG_MAC_LABEL, SEG_TAG_BYTES, SHA256 } from "./abi";
 import { secretStatic } from "./arena";
 import { failed, hal, sd } from "./errors";
-import { aes_ctr_xor, aes_free, aes_setkey, sd_sync, sd_write, sha_begin, sha_finish, sha_update } from "./hal";
+import { aes_ctr_xor, aes_free, aes_setkey, sd_sync, sd_write, sha_begin, sha_digest, sha_finish, sha_update } from "./hal";
 
-// Key XOR pads and the inner hash: derived from a key, so wiped with the arena too.
-const IPAD: usize = secretStatic(memory.data(64), 64);
-const OPAD: usize = secretStatic(memory.data(64), 64);
-const TMP: usize = secretStatic(memory.data(64), 64);
+// The HMAC's two blocks, derived from a key, so wiped with the arena too. INNER is the key's inner pad with
+// room after it for a message's first part (a segment's fixed MAC prefix, 35 bytes), so that both go to the
+// SHA engine in one call; OUTER is the outer pad followed by the inner hash, one sha_digest. Per segment
+// that is four HAL calls fewer than pads and parts fed one by one, for the same MAC.
+const FIRST_MAX: i32 = 48;
+const INNER: usize = secretStatic(memory.data(64 + FIRST_MAX), 64 + FIRST_MAX);
+const OUTER: usize = secretStatic(memory.data(64 + 32), 64 + 32);
 
 function ascii(p: usize, s: string): i32 {
   for (let i = 0; i < s.length; i++) store<u8>(p + <usize>i, <u8>s.charCodeAt(i));
   return s.length;
 }
 
-/** HMAC-SHA-256 over a message given in up to two parts (RFC 2104; keys of at most 64 bytes). */
+/** The key XOR `pad`, zero-padded to 64 bytes, at p. */
+function keyPad(p: usize, key: usize, keyLen: i32, pad: u8): void {
+  memory.fill(p, pad, 64);
+  for (let i = 0; i < keyLen; i++) store<u8>(p + <usize>i, load<u8>(key + <usize>i) ^ pad);
+}
+
+/** HMAC-SHA-256 over a message given in parts (RFC 2104; keys of at most 64 bytes). */
 export class Hmac {
   handle: i32 = -1;
   key: usize;
@@ -26,27 +35,24 @@ export class Hmac {
     this.key = key;
     this.keyLen = keyLen;
   }
-  begin(): void {
-    memory.fill(IPAD, 0x36, 64);
-    for (let i = 0; i < this.keyLen; i++) store<u8>(IPAD + <usize>i, load<u8>(this.key + <usize>i) ^ 0x36);
+  /** Starts a MAC; the message's first `firstLen` bytes (at most FIRST_MAX) may come here, at `first`. */
+  begin(first: usize = 0, firstLen: i32 = 0): void {
+    assert(firstLen <= FIRST_MAX);
+    keyPad(INNER, this.key, this.keyLen, 0x36);
+    if (firstLen > 0) memory.copy(INNER + 64, first, firstLen);
     this.handle = hal(sha_begin(SHA256));
-    hal(sha_update(this.handle, IPAD, 64));
+    hal(sha_update(this.handle, INNER, 64 + firstLen));
   }
   update(p: usize, n: i32): void {
     if (n > 0) hal(sha_update(this.handle, p, n));
   }
   /** Writes the 32-byte MAC to out. */
   finish(out: usize): void {
-    hal(sha_finish(this.handle, TMP, 32));
-    memory.fill(OPAD, 0x5c, 64);
-    for (let i = 0; i < this.keyLen; i++) store<u8>(OPAD + <usize>i, load<u8>(this.key + <usize>i) ^ 0x5c);
-    const h = hal(sha_begin(SHA256));
-    hal(sha_update(h, OPAD, 64));
-    hal(sha_update(h, TMP, 32));
-    hal(sha_finish(h, out, 32));
-    memory.fill(IPAD, 0, 64);
-    memory.fill(OPAD, 0, 64);
-    memory.fill(TMP, 0, 32);
+    hal(sha_finish(this.handle, OUTER + 64, 32));
+    keyPad(OUTER, this.key, this.keyLen, 0x5c);
+    hal(sha_digest(SHA256, OUTER, 64 + 32, out, 32));
+    memory.fill(INNER, 0, 64 + FIRST_MAX);
+    memory.fill(OUTER, 0, 64 + 32);
   }
 }
 
@@ -114,8 +120,7 @@ export class SegmentWriter {
     store<u8>(this.head + 34, last ? 1 : 0);
     // One Hmac for the slice: nothing is allocated per segment, so the arena does not grow with them.
     const mac = this.mac as Hmac;
-    mac.begin();
-    mac.update(this.head, 35);
+    mac.begin(this.head, 35);
     mac.update(ptr, len);
     mac.finish(ptr + <usize>len);
     for (let j = 0; j < this.hashers.length; j++) hal(sha_update(this.hashers[j], ptr, len + SEG_TAG_BYTES));

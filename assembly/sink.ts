@@ -115,6 +115,21 @@ export function digit(v: i32): u8 {
   return <u8>c;
 }
 
+/** Lanes of x (four bytes, each a 6-bit value) at or above `bound`, as 1 in that lane's low bit. */
+function lanesFrom(x: u32, bound: u32): u32 {
+  return ((x + (0x80808080 - bound * 0x01010101)) & 0x80808080) >> 7;
+}
+
+/**
+ * The four digits of the 24-bit group c, at p: digit()'s arithmetic on the four 6-bit values at once, one
+ * per byte of a u32 (no lane can carry into the next: each stays below 256 and above every subtraction).
+ */
+function quad(p: usize, c: u32): void {
+  const x = ((c >> 18) & 63) | (((c >> 12) & 63) << 8) | (((c >> 6) & 63) << 16) | ((c & 63) << 24);
+  const up = x + 0x41414141 + lanesFrom(x, 26) * 6 + lanesFrom(x, 63) * 3;
+  store<u32>(p, up - lanesFrom(x, 52) * 75 - lanesFrom(x, 62) * 15);
+}
+
 /** Standard padded base64 of everything written, into a parent sink. `end()` writes the tail. */
 export class Base64Sink extends Sink {
   carry: u32 = 0;
@@ -130,25 +145,35 @@ export class Base64Sink extends Sink {
   write(ptr: usize, len: i32): void {
     this.count += len;
     let o: i32 = 0;
-    for (let i = 0; i < len; i++) {
+    let i: i32 = 0;
+    // A group left open by the last write is completed byte by byte; whole groups are then read three
+    // bytes at a time (headers are mostly wrapped keys, base64 inside base64: this loop is their cost).
+    while (this.carried != 0 && i < len) {
       this.carry = (this.carry << 8) | <u32>load<u8>(ptr + <usize>i);
+      i++;
       if (++this.carried == 3) {
-        const c = this.carry;
-        store<u8>(this.out + <usize>o, digit(<i32>(c >> 18) & 63));
-        store<u8>(this.out + <usize>o + 1, digit(<i32>(c >> 12) & 63));
-        store<u8>(this.out + <usize>o + 2, digit(<i32>(c >> 6) & 63));
-        store<u8>(this.out + <usize>o + 3, digit(<i32>c & 63));
+        quad(this.out + <usize>o, this.carry);
         o += 4;
         this.carry = 0;
         this.carried = 0;
-        if (o == 256) {
-          this.parent.write(this.out, o);
-          o = 0;
-        }
       }
+    }
+    for (; i + 3 <= len; i += 3) {
+      const p = ptr + <usize>i;
+      quad(this.out + <usize>o, ((<u32>load<u8>(p)) << 16) | ((<u32>load<u8>(p + 1)) << 8) | <u32>load<u8>(p + 2));
+      o += 4;
+      if (o == 256) {
+        this.parent.write(this.out, o);
+        o = 0;
+      }
+    }
+    for (; i < len; i++) {
+      this.carry = (this.carry << 8) | <u32>load<u8>(ptr + <usize>i);
+      this.carried++;
     }
     if (o > 0) this.parent.write(this.out, o);
   }
+
   end(): void {
     if (this.carried == 0) return;
     const c = this.carry << (this.carried == 1 ? 16 : 8);

@@ -43,9 +43,34 @@ export function coreIdentity(path = DEFAULT_CORE_PATH): { path: string; abi: num
   return { path, abi: readHalAbiVersion(new WebAssembly.Module(bytes)), bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
+/**
+ * Modules compiled in this process, by their exact bytes: a simulator or a test suite records many times
+ * with the same core, and each compile costs a few milliseconds plus V8's optimizing recompile of the hot
+ * functions, which a module kept across instances does once. Only modules that passed the ABI check.
+ */
+const compiled: { bytes: Buffer; module: WebAssembly.Module }[] = [];
+const COMPILED_LIMIT = 4;
+
+function compiledModule(bytes: Uint8Array): WebAssembly.Module {
+  const i = compiled.findIndex((c) => c.bytes.equals(bytes));
+  if (i >= 0) {
+    const hit = compiled[i]!;
+    if (i > 0) compiled.unshift(...compiled.splice(i, 1));
+    return hit.module;
+  }
+  const module = compileCheckedModule(bytes);
+  compiled.unshift({ bytes: Buffer.from(bytes), module });
+  compiled.length = Math.min(compiled.length, COMPILED_LIMIT);
+  return module;
+}
+
 export class EncryptorCore {
   private readonly x: CoreExports;
   readonly ioSize: number;
+  /** Where the I/O buffer is: static data, so asked once rather than at every piece of every frame. */
+  private readonly io: number;
+  /** A view of the whole linear memory, for putting bytes at the I/O buffer without a view per piece. */
+  private mem = new Uint8Array(0);
   /** The largest frame the core takes (frame_max_size). */
   readonly frameMax: number;
 
@@ -53,19 +78,26 @@ export class EncryptorCore {
     bytes: Uint8Array,
     readonly hal: HalBody,
   ) {
-    const mod = compileCheckedModule(bytes);
+    const mod = compiledModule(bytes);
     const inst = new WebAssembly.Instance(mod, hal.imports());
     this.x = inst.exports as unknown as CoreExports;
     hal.bind(this.x.memory);
     const v = this.x.abi_version();
     if (v !== HAL_ABI_VERSION) throw new Error(`the core reports HAL ABI ${v}; this body implements ${HAL_ABI_VERSION}`);
     this.ioSize = this.x.io_buffer_size();
+    this.io = this.x.io_buffer();
     this.frameMax = this.x.frame_max_size();
   }
 
   private put(bytes: Uint8Array): number {
     if (bytes.length > this.ioSize) return -1;
-    new Uint8Array(this.x.memory.buffer, this.x.io_buffer(), bytes.length).set(bytes);
+    // One view of the whole memory, made again only if the memory's buffer changed (a grow).
+    let mem = this.mem;
+    if (mem.buffer !== this.x.memory.buffer) {
+      mem = new Uint8Array(this.x.memory.buffer);
+      this.mem = mem;
+    }
+    mem.set(bytes, this.io);
     return bytes.length;
   }
   private check(call: string, r: number): number {
@@ -86,8 +118,11 @@ export class EncryptorCore {
   frame(sensor: number, tMs: number, data: Uint8Array): void {
     this.hal.clock.set(tMs);
     this.check('core_frame_begin', this.x.core_frame_begin(sensor, BigInt(tMs), data.length));
-    for (let at = 0; at < data.length; at += this.ioSize)
-      this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + this.ioSize))));
+    const n = this.ioSize;
+    // A frame that fits the I/O buffer goes in whole, without a view per piece.
+    if (data.length <= n) {
+      if (data.length > 0) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data)));
+    } else for (let at = 0; at < data.length; at += n) this.check('core_frame_chunk', this.x.core_frame_chunk(this.put(data.subarray(at, at + n))));
     this.check('core_frame_end', this.x.core_frame_end());
   }
   finish(): void {

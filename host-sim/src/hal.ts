@@ -148,7 +148,18 @@ function addToCounter(counter: Uint8Array, n: number): void {
   }
 }
 
-const sameBlock = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+// The 16-byte chaining values are compared and copied by plain loops: on every bulk call (one per 16 KiB
+// of payload), where Buffer.compare and Buffer#copy cost more in their native round trips than 16 bytes do.
+function sameBlock(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The last 16 bytes of `from` into `to` (from.length >= 16). */
+function copyLastBlock(to: Uint8Array, from: Uint8Array): void {
+  const at = from.length - 16;
+  for (let i = 0; i < 16; i++) to[i] = from[at + i]!;
+}
 
 function bigFromBytes(bytes: Uint8Array): bigint {
   return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes).toString('hex'));
@@ -228,7 +239,7 @@ export class HalBody {
   private readonly aes = new HandleTable<AesContext>(AES_MAX_HANDLES);
   private readonly sha = new HandleTable<ShaContext>(SHA_MAX_HANDLES);
   private readonly aead = new HandleTable<crypto.CipherChaCha20Poly1305>(AEAD_MAX_HANDLES);
-  private readonly rsaKeys = new Map<string, crypto.KeyObject | null>();
+  private readonly rsaKeys: { tail: number; n: Buffer; e: Buffer; key: crypto.KeyObject | null }[] = [];
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
 
   /** The implementations, one per import of the generated table, taking buffers as views. */
@@ -267,16 +278,34 @@ export class HalBody {
       chacha20poly1305_begin: (key: Uint8Array, nonce: Uint8Array) => this.chachaBegin(key, nonce),
       chacha20poly1305_update: (handle: number, input: Uint8Array, output: Uint8Array) => this.chachaUpdate(handle, input, output),
       chacha20poly1305_finish: (handle: number, tag: Uint8Array) => this.chachaFinish(handle, tag),
-      sd_open: (name: Uint8Array, mode: number) => (mode === SdMode.READ ? this.sd.open(name, mode) : this.cardOp(() => this.sd.open(name, mode))),
-      sd_write: (handle: number, data: Uint8Array) => this.cardOp(() => this.sd.write(handle, data)),
+      sd_open: (name: Uint8Array, mode: number) => {
+        if (mode !== SdMode.READ) this.cardOp();
+        return this.sd.open(name, mode);
+      },
+      sd_write: (handle: number, data: Uint8Array) => {
+        this.cardOp();
+        return this.sd.write(handle, data);
+      },
       sd_read: (handle: number, offset: bigint, output: Uint8Array) => this.sd.read(handle, offset, output),
-      sd_sync: (handle: number) => this.cardOp(() => this.sd.sync(handle)),
-      sd_close: (handle: number) => this.cardOp(() => this.sd.close(handle)),
-      sd_rename: (from: Uint8Array, to: Uint8Array) => this.cardOp(() => this.sd.rename(from, to)),
+      sd_sync: (handle: number) => {
+        this.cardOp();
+        return this.sd.sync(handle);
+      },
+      sd_close: (handle: number) => {
+        this.cardOp();
+        return this.sd.close(handle);
+      },
+      sd_rename: (from: Uint8Array, to: Uint8Array) => {
+        this.cardOp();
+        return this.sd.rename(from, to);
+      },
       sd_list: (index: number, name: Uint8Array) => this.sd.list(index, name),
       sd_free_bytes: () => this.sd.freeBytes(),
       sd_file_size: (name: Uint8Array) => this.sd.fileSize(name),
-      sd_remove: (name: Uint8Array) => this.cardOp(() => this.sd.remove(name)),
+      sd_remove: (name: Uint8Array) => {
+        this.cardOp();
+        return this.sd.remove(name);
+      },
       state_read: (slot: number, output: Uint8Array) => this.state.read(slot, output),
       state_commit: (slot: number, data: Uint8Array) => this.stateCommit(slot, data),
       clock_utc_ms: () => BigInt(this.clock.now()),
@@ -309,11 +338,13 @@ export class HalBody {
   powerCut: { card_op: number; t_ms: number } | undefined;
 
   /**
-   * Runs one operation that changes the card, unless the power goes first (faults.powerCutAtMs: at the
-   * first such operation at or after that simulated time; faults.powerCutAfterCardOps: before operation
-   * N + 1). A cut drops every unsynced byte (SdCard.powerCut) and unwinds the core with PowerCut.
+   * Counts one operation that changes the card, called just before it runs, unless the power goes first
+   * (faults.powerCutAtMs: at the first such operation at or after that simulated time;
+   * faults.powerCutAfterCardOps: before operation N + 1). A cut drops every unsynced byte (SdCard.powerCut)
+   * and unwinds the core with PowerCut, so the operation never runs. (No closure per operation: sd_write
+   * comes once per 16 KiB of payload.)
    */
-  private cardOp(op: () => number): number {
+  private cardOp(): void {
     const f = this.faults;
     const n = this.cardOps + 1;
     if ((f.powerCutAfterCardOps !== undefined && n > f.powerCutAfterCardOps) || (f.powerCutAtMs !== undefined && this.clock.now() >= f.powerCutAtMs)) {
@@ -322,7 +353,6 @@ export class HalBody {
       throw new PowerCut(`simulated power cut before card operation ${n} at t=${this.clock.now()} ms`);
     }
     this.cardOps = n;
-    return op();
   }
 
   /** A commit that a simulated power cut interrupts leaves the old value (DeviceState) and unwinds the core. */
@@ -366,10 +396,11 @@ export class HalBody {
   }
 
   /**
-   * The wasm-facing function of one import. It runs for every HAL call (~120 a second of recording, one per
+   * The wasm-facing function of one import. It runs for every HAL call (~80 a second of recording, one or more per
    * 16 KiB of payload), so everything that does not depend on the call is settled here once: the parameter
    * kinds, the meter's counts for this import, an argument array reused from call to call (the bodies are
-   * synchronous and never re-entered). Per call: the bounds checks, one view per buffer, two clock reads.
+   * synchronous and never re-entered). Per call: the bounds checks, a view per buffer unless the last one
+   * still fits, two clock reads.
    */
   private wrap(spec: HalImportSpec, impl: (...args: unknown[]) => number | bigint | void) {
     const name = spec.name;
@@ -384,11 +415,19 @@ export class HalBody {
     const args: unknown[] = new Array(count);
     const result = spec.result;
     const trace = this.trace;
+    // The last view made for each buffer parameter: the payload path passes the same (ptr, len) chunk
+    // after chunk (the stage, its IV), and a view is only a window on the memory, so one serves them all.
+    let viewsOf: ArrayBuffer | undefined;
+    const views: (Uint8Array | undefined)[] = new Array(count);
     const fn = (...raw: unknown[]): number | bigint | void => {
       const memory = this.memory;
       if (memory === undefined) throw new HalTrap(`${HAL_MODULE}.${name} called before HalBody.bind(memory)`);
       const buffer = memory.buffer;
       const size = buffer.byteLength;
+      if (buffer !== viewsOf) {
+        views.fill(undefined);
+        viewsOf = buffer;
+      }
       let bytes = 0;
       let at = 0;
       // Every buffer is checked before any work, as WAMR checks `*~` pairs before the native runs.
@@ -400,7 +439,12 @@ export class HalBody {
           if (ptr + len > size) {
             throw new HalTrap(`out of bounds memory access: ${name}(${params[i]!.name}) [${ptr}, ${ptr + len}) beyond ${size}`);
           }
-          args[i] = new Uint8Array(buffer, ptr, len);
+          let view = views[i];
+          if (view === undefined || view.byteOffset !== ptr || view.length !== len) {
+            view = new Uint8Array(buffer, ptr, len);
+            views[i] = view;
+          }
+          args[i] = view;
           bytes += len;
         } else if (kind === 'i64') {
           const v = raw[at++];
@@ -451,7 +495,7 @@ export class HalBody {
       ctx.cbc = s;
     }
     const ct = s.cipher.update(input);
-    ct.copy(s.next, 0, ct.length - 16); // a copy, not a view: a Buffer view costs more than 16 bytes do
+    copyLastBlock(s.next, ct); // a copy, not a view: a Buffer view costs more than 16 bytes do
     return ct;
   }
 
@@ -461,7 +505,7 @@ export class HalBody {
     if (input.length === 0) return 0;
     const ct = this.cbcBlocks(ctx, iv, input);
     output.set(ct);
-    ct.copy(iv, 0, ct.length - 16);
+    copyLastBlock(iv, ct);
     return 0;
   }
 
@@ -470,7 +514,7 @@ export class HalBody {
     if (ctx === undefined || state.length !== 16 || input.length % 16 !== 0) return E_INVAL;
     if (input.length === 0) return 0;
     const ct = this.cbcBlocks(ctx, state, input);
-    ct.copy(state, 0, ct.length - 16);
+    copyLastBlock(state, ct);
     return 0;
   }
 
@@ -496,7 +540,8 @@ export class HalBody {
   private shaDigest(algo: number, input: Uint8Array, output: Uint8Array): number {
     const a = SHA_ALGOS[algo];
     if (a === undefined || output.length < a.length) return E_INVAL;
-    output.set(crypto.createHash(a.name).update(input).digest());
+    // One-shot: an OAEP block takes a handful of these (MGF1), each over less than a KiB.
+    output.set(crypto.hash(a.name, input, 'buffer'));
     return a.length;
   }
 
@@ -554,17 +599,19 @@ export class HalBody {
     if (modulus[0] === 0 || (modulus[modulus.length - 1]! & 1) === 0) return null;
     const e = stripLeadingZeros(exponent);
     if (e.length === 0 || (e.length === 1 && e[0]! < 3)) return null;
-    const id = `${Buffer.from(modulus).toString('hex')}:${Buffer.from(e).toString('hex')}`;
-    const cached = this.rsaKeys.get(id);
-    if (cached !== undefined) return cached;
+    // A few keys recur for every OAEP block of a slice: found by their modulus's last four bytes, then
+    // compared whole, without building a text id per call.
+    const tail =
+      ((modulus[modulus.length - 4]! << 24) | (modulus[modulus.length - 3]! << 16) | (modulus[modulus.length - 2]! << 8) | modulus[modulus.length - 1]!) >>> 0;
+    for (const k of this.rsaKeys) if (k.tail === tail && k.n.equals(modulus) && k.e.equals(e)) return k.key;
     let key: crypto.KeyObject | null;
     try {
       key = crypto.createPublicKey({ key: { kty: 'RSA', n: b64url(modulus), e: b64url(e) }, format: 'jwk' });
     } catch {
       key = null;
     }
-    if (this.rsaKeys.size >= RSA_KEY_CACHE_LIMIT) this.rsaKeys.clear();
-    this.rsaKeys.set(id, key);
+    if (this.rsaKeys.length >= RSA_KEY_CACHE_LIMIT) this.rsaKeys.length = 0;
+    this.rsaKeys.push({ tail, n: Buffer.from(modulus), e: Buffer.from(e), key });
     return key;
   }
 

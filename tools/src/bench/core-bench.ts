@@ -2,9 +2,10 @@
  * The encryptor core in `npm run bench`: a synthetic recording (16 kHz mono audio in 100 ms blocks, 10 fps
  * camera frames of 12 KiB, 1 Hz GPS) pushed through build/encryptor.wasm by host-sim, beside node:crypto
  * doing the same cipher work on the same bytes in this process (nodeReference), for every payload cipher the
- * core writes (segmented, AES_EAX, AES_CBC, CHACHA20_POLY1305) over the same key tree. Also: the allocator
- * high-water mark of a 1-minute and a long recording, what wiping secrets at each slice boundary costs, the
- * .wasm size, and HAL calls per second of recording.
+ * core writes (segmented, AES_EAX, AES_CBC, CHACHA20_POLY1305) over the same key tree, in alternating
+ * pairs whose median ratio is printed with their range (on a shared machine a single pair says little).
+ * Also: the allocator high-water mark of a 1-minute and a long recording, what wiping secrets at each slice
+ * boundary costs, the .wasm size, and HAL calls per second of recording.
  */
 import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
@@ -46,25 +47,38 @@ type PayloadCipher = 'SHIDI_AES_CTR_HMAC_SEGMENTS' | 'AES_EAX' | 'AES_CBC' | 'CH
  * each chunk through the payload cipher — the segmented cipher (AES-256-CTR, HMAC-SHA-256, one write and one
  * fsync per segment, as the core syncs each), EAX's two AES passes (CTR and CBC-MAC), CBC, or
  * ChaCha20-Poly1305 — and written, the payload synced at the slice's end (the segmented cipher: each segment).
- * The header I/O is the core's too: a pending header as large as the run's final headers, written and synced
- * before the payload, then read back and written again as the final one, synced, renamed into place, the
- * pending one removed. It reads the frames from the same generator as the core does, so the work of
- * producing them is on both sides. What it leaves out is the core's own logic: drawing and wrapping keys
- * (other than the OAEP operations), writing the header's JSON, framing segments.
+ * The header I/O is the core's too, in the core's 4 KiB pieces (its header file buffer): a pending header as
+ * large as the run's final headers written, synced and closed before the payload is opened; at the slice's
+ * end read back and written again as the final one, synced, renamed into place, the pending one removed. It
+ * reads the frames from the same generator as the core does, so the work of producing them is on both
+ * sides. What it leaves out is the core's own logic: drawing and wrapping keys (other than the OAEP
+ * operations), writing the header's JSON, framing segments. It counts its writes and fsyncs, so that the
+ * bench shows they are the core's.
  */
-function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number, publicPem: Buffer, cipher: PayloadCipher, work: string): Timing {
+export function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number, publicPem: Buffer, cipher: PayloadCipher, work: string): Timing {
   const slices = r.slices_finished;
   const oaepPerSlice = r.hal.imports.rsa_public!.calls / slices;
   const pub = createPublicKey(publicPem);
   const CHUNK = 16384;
+  const PIECE = 4096;
   const stage = Buffer.alloc(CHUNK);
   const headers = r.files.filter((f) => f.name.endsWith('.crypt'));
   const header = Buffer.alloc(Math.round(headers.reduce((n, f) => n + f.bytes, 0) / Math.max(1, headers.length)), 7);
-  const readBack = Buffer.alloc(header.length);
+  const piece = Buffer.alloc(PIECE);
   const key = randomBytes(32);
   const dir = join(work, 'core-ref');
   mkdirSync(dir);
   const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
+  let writes = 0;
+  let syncs = 0;
+  const write = (fd: number, b: Uint8Array) => {
+    writeSync(fd, b);
+    writes++;
+  };
+  const sync = (fd: number) => {
+    fsyncSync(fd);
+    syncs++;
+  };
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let step: (b: Buffer, i: number) => Buffer;
@@ -95,10 +109,9 @@ function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number
   let staged = 0;
   let sliceEnd = -Infinity;
   let fd = -1;
-  let hd = -1;
   const flush = (n: number) => {
-    writeSync(fd, step(n === CHUNK ? stage : stage.subarray(0, n), i++));
-    if (segmented) fsyncSync(fd);
+    write(fd, step(n === CHUNK ? stage : stage.subarray(0, n), i++));
+    if (segmented) sync(fd);
     staged = 0;
   };
   const put = (bytes: Uint8Array) => {
@@ -110,15 +123,27 @@ function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number
       if (staged === CHUNK) flush(CHUNK);
     }
   };
+  const beginSlice = () => {
+    const hd = openSync(join(dir, `${s}.head~`), 'wx');
+    for (let at = 0; at < header.length; at += PIECE) write(hd, header.subarray(at, at + PIECE));
+    sync(hd);
+    closeSync(hd);
+    fd = openSync(join(dir, `${s}.payload`), 'wx');
+    for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, stage.subarray(0, 60));
+  };
   const endSlice = () => {
     if (staged > 0) flush(staged);
-    if (!segmented) fsyncSync(fd);
+    if (!segmented) sync(fd);
     closeSync(fd);
-    readSync(hd, readBack, 0, readBack.length, 0);
-    closeSync(hd);
+    const src = openSync(join(dir, `${s}.head~`), 'r');
     const fin = openSync(join(dir, `${s}.head.part`), 'wx');
-    writeSync(fin, readBack);
-    fsyncSync(fin);
+    for (let at = 0, n = 0; at < header.length; at += n) {
+      n = readSync(src, piece, 0, PIECE, at);
+      if (n <= 0) throw new Error('the reference read back a short header');
+      write(fin, piece.subarray(0, n));
+    }
+    closeSync(src);
+    sync(fin);
     closeSync(fin);
     renameSync(join(dir, `${s}.head.part`), join(dir, `${s}.head`));
     unlinkSync(join(dir, `${s}.head~`));
@@ -129,17 +154,13 @@ function nodeReference(r: SimReport, frames: Iterable<SimFrame>, sliceMs: number
       if (s >= 0) endSlice();
       s++;
       sliceEnd = f.t_ms - (f.t_ms % sliceMs) + sliceMs;
-      fd = openSync(join(dir, `${s}.payload`), 'wx');
-      hd = openSync(join(dir, `${s}.head~`), 'wx+');
-      writeSync(hd, header);
-      fsyncSync(hd);
-      for (let k = 0; k < oaepPerSlice; k++) publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, stage.subarray(0, 60));
+      beginSlice();
     }
     put(head.subarray(0, recordHead(head, f)));
     put(f.data);
   }
   if (s >= 0) endSlice();
-  const timing = { ms: performance.now() - t0, cpuMs: cpuMs(c0) };
+  const timing = { ms: performance.now() - t0, cpuMs: cpuMs(c0), writes, syncs };
   rmSync(dir, { recursive: true });
   return timing;
 }
@@ -180,6 +201,9 @@ function recordHead(out: Buffer, f: SimFrame): number {
 interface Timing {
   ms: number;
   cpuMs: number;
+  /** The reference's writes and fsyncs (the core's are in its report). */
+  writes: number;
+  syncs: number;
 }
 
 const cpuMs = (since: NodeJS.CpuUsage) => {
@@ -187,8 +211,8 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (c.user + c.system) / 1000;
 };
 
-/** Bytes of static buffers the core's wipe zeroes besides the arena (assembly/segments.ts IPAD, OPAD, TMP). */
-const WIPED_STATICS = 3 * 64;
+/** Bytes of static buffers the core's wipe zeroes besides the arena (assembly/segments.ts INNER and OUTER). */
+const WIPED_STATICS = 64 + 48 + 64 + 32;
 
 /**
  * What one arena wipe costs on this host: `memory.fill` of `bytes` zeros, timed in a four-instruction wasm
@@ -413,6 +437,16 @@ const DEVICE_SIGNATURE = {
   payload_signature_trustee: { trustee_type: 'local_keyfactory' },
 } as const;
 
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/** A ratio column: the median of the pairs' ratios, then their range. */
+const spread = (ratios: number[]): string => `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`;
+
 /** The synthetic recording's media: 100 ms of 16 kHz audio, a 12 KiB camera frame, a GPS fix. */
 function benchMedia() {
   return {
@@ -437,7 +471,11 @@ export async function wamrBench(work: string, runs: number): Promise<string[][]>
   return [['figure', 'value', 'reference', 'ratio'], ...(await wamrRows(work, segConf, WAMR_MINUTES, runs, benchMedia()))];
 }
 
-export async function coreBench(work: string, minutesLong: number, runs = 1): Promise<string[][]> {
+/**
+ * `runs`: best of, for the WAMR rows; `pairs`: alternating runs of the core and its node:crypto reference
+ * per payload cipher, whose median ratio is printed with the range of the pairs.
+ */
+export async function coreBench(work: string, minutesLong: number, runs = 1, pairs = 7): Promise<string[][]> {
   const { pool, g, opts, segConf } = await benchGuardians(work);
   const waBase = loadCryptoconfFile(g.wacryptolibCryptoconfPath);
   const withPayload = (algo: PayloadCipher) => ({
@@ -448,45 +486,54 @@ export async function coreBench(work: string, minutesLong: number, runs = 1): Pr
   const pem = readFileSync(join(g.wearer.keystoreDir, `${g.wearer.keychainUids[0]}_RSA_OAEP_public_key.pem`));
   const short = await record(work, 'seg-1', segConf, 1, media);
   const rows: string[][] = [['figure', 'value', 'reference', 'ratio']];
-  let long: SimReport = short;
   const cases: [string, PayloadCipher][] = [
     ['default cryptoconf, segmented payload', 'SHIDI_AES_CTR_HMAC_SEGMENTS'],
     ['wacryptolib-only cryptoconf, AES_EAX payload', 'AES_EAX'],
     ['same key tree, AES_CBC payload', 'AES_CBC'],
     ['same key tree, CHACHA20_POLY1305 payload', 'CHACHA20_POLY1305'],
   ];
+  let long: SimReport | undefined;
   for (const [label, cipher] of cases) {
     const segmented = cipher === 'SHIDI_AES_CTR_HMAC_SEGMENTS';
     const conf = segmented ? segConf : await compileCryptoconf(withPayload(cipher), new KeyPool([pool]), opts);
-    // Best of `runs`, the core and node:crypto alternating: the machine's other load moves both alike.
-    let best: SimReport | undefined;
-    let refMs = Infinity;
-    let cpu = Infinity;
-    let refCpu = Infinity;
-    for (let i = 0; i < runs; i++) {
-      const r = await record(work, `${cipher}-long`, conf, minutesLong, media);
-      if (best === undefined || r.wall_seconds < best.wall_seconds) best = r;
-      cpu = Math.min(cpu, r.cpu_seconds * 1000);
-      const ref = nodeReference(r, recording(minutesLong, media.block, media.frame, media.fix), opts.sliceMs, pem, cipher, work);
-      refMs = Math.min(refMs, ref.ms);
-      refCpu = Math.min(refCpu, ref.cpuMs);
+    const frames = () => recording(minutesLong, media.block, media.frame, media.fix);
+    // A first pair, untimed: what a cipher's first run pays once (its streams' first use, the JIT) is not
+    // part of either figure.
+    const warm = await record(work, `${cipher}-warm`, conf, 1, media);
+    nodeReference(warm, recording(1, media.block, media.frame, media.fix), opts.sliceMs, pem, cipher, work);
+    const core: SimReport[] = [];
+    const ref: Timing[] = [];
+    for (let i = 0; i < pairs; i++) {
+      // The core first in even pairs, the reference first in odd ones: what a run leaves the file system
+      // (pages still to write back, blocks just freed) then weighs on both alike.
+      if (i % 2 === 0) core.push(await record(work, `${cipher}-long`, conf, minutesLong, media));
+      ref.push(nodeReference(core[0]!, frames(), opts.sliceMs, pem, cipher, work));
+      if (i % 2 === 1) core.push(await record(work, `${cipher}-long`, conf, minutesLong, media));
     }
-    const r = best!;
+    const r = core[0]!;
     if (segmented) long = r;
     const oaep = r.hal.imports.rsa_public!.calls / r.slices_finished;
     const mib = r.bytes_in / 1048576;
-    const rate = mib / r.wall_seconds;
-    const refRate = mib / (refMs / 1000);
+    const rate = mib / median(core.map((c) => c.wall_seconds));
+    const refRate = mib / (median(ref.map((t) => t.ms)) / 1000);
+    const ratios = core.map((c, i) => ref[i]!.ms / 1000 / c.wall_seconds);
+    const cpuRatios = core.map((c, i) => ref[i]!.cpuMs / 1000 / c.cpu_seconds);
     rows.push([
-      `core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice, ${r.card_syncs} syncs)`,
+      `core encrypt, ${label}, ${minutesLong}-min recording (${mib.toFixed(0)} MiB, ${r.slices_finished} slices, ${oaep.toFixed(0)} OAEP/slice, ${r.hal.imports.sd_write!.calls} writes and ${r.card_syncs} syncs; node:crypto ${ref[0]!.writes} and ${ref[0]!.syncs})`,
       `${rate.toFixed(1)} MiB/s`,
       `node:crypto same work ${refRate.toFixed(1)} MiB/s`,
-      (rate / refRate).toFixed(2),
+      spread(ratios),
     ]);
-    rows.push([`  the same, CPU time (user + system)`, `${cpu.toFixed(0)} ms`, `node:crypto ${refCpu.toFixed(0)} ms`, (refCpu / cpu).toFixed(2)]);
+    rows.push([
+      `  the same, CPU time (user + system)`,
+      `${median(core.map((c) => c.cpu_seconds * 1000)).toFixed(0)} ms`,
+      `node:crypto ${median(ref.map((t) => t.cpuMs)).toFixed(0)} ms`,
+      spread(cpuRatios),
+    ]);
   }
   rows.push(await signingRow(work, withPayload, pool, opts, media));
   rows.push(...(await wamrRows(work, segConf, WAMR_MINUTES, runs, media)));
+  if (long === undefined) throw new Error('the bench recorded no segmented payload');
   const calls = Object.values(long.hal.groups).reduce((n, c) => n + c.calls, 0);
   // Each boundary zeroes the finished slice's arena up to its peak, at most the run's high-water mark (equal
   // once memory is flat), and the registered statics; core_finish does the same once.

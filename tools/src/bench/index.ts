@@ -5,7 +5,8 @@
  *    code (in this process);
  *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
  * First the encryptor core (core-bench.ts), then revelation.
- * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken). Peak RSS of
+ * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken), SHIDI_BENCH_CORE_RUNS
+ * (default 7 pairs per payload cipher, the median ratio printed with the range). Peak RSS of
  * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core, =flash or =reveal runs one part (=wamr
  * only the WAMR body's rows of the core part),
  * SHIDI_BENCH_CASES=c1,seg some revelation cases (while iterating; a full run prints every figure).
@@ -14,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NODE_HASH } from '../lib/wacryptolib/hashes.js';
 import { loadCryptainer } from '../lib/wacryptolib/cryptainer-file.js';
@@ -149,6 +150,7 @@ function wacryptolib(path: string, out: string) {
 
 const rate = (ms: number) => MIB / (ms / 1000);
 const CORE_MINUTES = Number(process.env.SHIDI_BENCH_CORE_MINUTES ?? 10);
+const CORE_PAIRS = Number(process.env.SHIDI_BENCH_CORE_RUNS ?? 7);
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -164,11 +166,13 @@ async function run() {
   }
   if (ONLY === undefined || ONLY === 'core') {
     console.log(
-      `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES) per payload cipher, best of ${RUNS} (SHIDI_BENCH_RUNS)`,
+      `shidi bench — the encryptor core (build/encryptor.wasm in host-sim), a 1-minute and a ${CORE_MINUTES}-minute recording (SHIDI_BENCH_CORE_MINUTES), the long one per payload cipher in ${CORE_PAIRS} alternating pairs of the core and node:crypto (SHIDI_BENCH_CORE_RUNS); WAMR rows best of ${RUNS} (SHIDI_BENCH_RUNS)`,
     );
-    table(await coreBench(work, CORE_MINUTES, RUNS));
+    // Other processes' load is what spreads the pairs: said up front, so that a wide range reads as such.
+    console.log(`machine load at start: ${loadavg()[0]!.toFixed(1)} (1-min average) on ${availableParallelism()} CPUs`);
+    table(await coreBench(work, CORE_MINUTES, RUNS, CORE_PAIRS));
     console.log(
-      'ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time (steadier on a loaded machine); high-water ratio 1.00 = flat memory.\n',
+      "ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time: the median over the alternating pairs, then the lowest and highest pair (their spread is the machine's other load and the disk); MiB/s and ms are medians too. High-water ratio 1.00 = flat memory.\n",
     );
     await printSize(work);
     console.log('');

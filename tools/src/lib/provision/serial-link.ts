@@ -3,7 +3,6 @@
  * pseudo-terminal of `shidi sim --serial`. Opening and closing failures become one-line device errors
  * (exit 5) that say what to do.
  */
-import { SerialPort } from 'serialport';
 import { ExitCode, ShidiError } from '../errors.js';
 import type { ProvisionLink } from './client.js';
 
@@ -28,6 +27,9 @@ export function portFailure(path: string, e: unknown): ShidiError {
 }
 
 export async function openSerialLink(path: string, baudRate = 115200): Promise<SerialLink> {
+  // Loaded here, not with the library: its native binding adds some 14 MiB to the peak memory of every
+  // command, and only provisioning over a port uses it (shidi decrypt's memory is a published figure).
+  const { SerialPort } = await import('serialport');
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(portFailure(path, e)) : resolve())));
   // A device that vanishes mid-run (unplugged) surfaces as the next request's timeout, not as a crash.
