@@ -203,5 +203,5 @@ export {
   type Region,
   type RegionReport,
 } from './flash/flash.js';
-export { BAUD_STEPS } from './flash/esp-session.js';
+export { BAUD_STEPS } from './flash/session-basics.js';
 export { attachMemoryPort, MEMORY_PREFIX } from './flash/port-registry.js';

@@ -2,8 +2,7 @@
  * The battery report's charts: Vega-Lite specifications, compiled and rendered to SVG in Node by Vega itself
  * (no browser, no network), so the HTML report can carry them inline and the summary picture stands alone.
  */
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as Vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Projection, Target, WhatIfPoint } from './evaluate.js';
 import { COMPONENTS, type ComponentId } from './model.js';
@@ -161,7 +160,7 @@ export function comparisonChart(c: ChartInputs): Spec | null {
 export const chartWarnings: string[] = [];
 
 /** A logger that keeps warnings instead of printing them into the command's output. */
-function keeper(): vega.LoggerInterface {
+function keeper(vega: typeof Vega): Vega.LoggerInterface {
   const l = vega.logger(vega.Warn);
   const keep = (...args: unknown[]) => {
     chartWarnings.push(args.map(String).join(' '));
@@ -173,7 +172,9 @@ function keeper(): vega.LoggerInterface {
 /** Renders one Vega-Lite specification to an SVG document, headless. */
 export async function renderSvg(spec: Spec): Promise<string> {
   const top = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', config: CONFIG, background: 'white', ...spec } as TopLevelSpec;
-  const logger = keeper();
+  // Loaded on the first chart: the library index (every command's) stays free of Vega's tens of MiB.
+  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
+  const logger = keeper(vega);
   const view = new vega.View(vega.parse(vl.compile(top, { logger }).spec), { renderer: 'none', logger });
   try {
     return await view.toSVG();

@@ -21,9 +21,9 @@ import {
 } from './rom-protocol.js';
 import { ShidiError } from '../errors.js';
 import type { WebSerialPortLike } from './web-serial.js';
+import { BAUD_STEPS, padWords, SessionError } from './session-basics.js';
 
-/** Rates tried in turn after a failure at a higher one. */
-export const BAUD_STEPS = [2000000, 1500000, 921600, 460800, 230400, 115200] as const;
+export { BAUD_STEPS, padWords, SessionError };
 
 export interface ChipInfo {
   name: string;
@@ -59,18 +59,6 @@ export interface WriteResult {
   md5: string;
 }
 
-/** A failure the caller maps to a message: which step, and esptool-js's own words. */
-export class SessionError extends Error {
-  constructor(
-    readonly step: 'connect' | 'chip' | 'stub' | 'baud' | 'write' | 'verify' | 'erase' | 'read' | 'reset',
-    message: string,
-    readonly detail: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'SessionError';
-  }
-}
-
 /** esptool-js's Transport prints its trace with console.log; here it goes to the log, never to stdout. */
 class QuietTransport extends Transport {
   constructor(
@@ -94,14 +82,6 @@ class QuietTransport extends Transport {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-/** Pads to a multiple of 4 with FF, as the loader writes whole words. */
-export function padWords(data: Uint8Array): Uint8Array {
-  if (data.length % 4 === 0) return data;
-  const out = new Uint8Array(data.length + (4 - (data.length % 4))).fill(0xff);
-  out.set(data);
-  return out;
-}
 
 export class EspSession {
   readonly loader: ESPLoader;

@@ -3,7 +3,7 @@
  * the complaints of research sheet §6). Device and line problems are exit 5, a failed verification exit 1.
  */
 import { ExitCode, ShidiError } from '../errors.js';
-import type { SessionError } from './esp-session.js';
+import type { SessionError } from './session-basics.js';
 
 const hex = (n: unknown) => (typeof n === 'number' ? `0x${n.toString(16)}` : '?');
 

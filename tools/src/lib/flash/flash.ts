@@ -21,7 +21,8 @@ import { loadReleasePublicKey } from '../release-key.js';
 import { coreRefusal } from '../sim-core.js';
 import { type BuildFolder, readBuildFolder } from './build-folder.js';
 import { chooseSlot, type SlotName, type SlotState, slotState } from './core-slot.js';
-import { type ChipInfo, EspSession, padWords, type SecurityState, SessionError } from './esp-session.js';
+import type { ChipInfo, EspSession, SecurityState } from './esp-session.js';
+import { padWords, SessionError } from './session-basics.js';
 import { sessionFailure } from './flash-errors.js';
 import { openPortFor } from './port-registry.js';
 import { FLASH_SECTOR } from './rom-protocol.js';
@@ -340,6 +341,8 @@ export async function flashDevice(req: FlashRequest, ev: FlashEvents): Promise<F
   }
   const port = req.port;
   const dev = await (req.openPort ?? ((p: string) => openPortFor(p, ev.warn)))(port);
+  // esptool-js is loaded by the one command that talks to a chip.
+  const { EspSession } = await import('./esp-session.js');
   const session = new EspSession(dev, { baud: req.baud, connectAttempts: req.connectAttempts, log: ev.log });
   let current: Region | undefined;
   try {
