@@ -39,6 +39,18 @@ interface KeygenCliOptions extends CommonOptions {
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 
 /** keygen makes one kind of key per run: an option of another kind is a usage error naming both. */
+/** What only a guardian keystore (or a registry's name) takes: refused by the kinds that make one bare key. */
+const guardianOptions = (opts: KeygenCliOptions): [string, unknown][] => [
+  ['--keys', opts.keys],
+  ['--registry', opts.registry],
+  ['--name', opts.name],
+  ['--keychains', opts.keychains],
+  ['--bits', opts.bits],
+  ['--passphrase-hint', opts.passphraseHint],
+  ['--test-guardians', opts.testGuardians],
+  ['--cryptoconf-out', opts.cryptoconfOut],
+];
+
 function refuseOthers(mode: string, why: string, given: readonly (readonly [string, unknown])[]): void {
   for (const [flag, value] of given) if (value !== undefined) throw usage(`${flag} does not apply to ${mode} (${why}) — drop ${flag}, or drop ${mode}`);
 }
@@ -46,14 +58,7 @@ function refuseOthers(mode: string, why: string, given: readonly (readonly [stri
 /** `--release DIR`: a release key for core images (docs/core-image.md); guardian options do not apply. */
 async function makeReleaseKey(io: Io, rep: Reporter, opts: KeygenCliOptions, dir: string): Promise<void> {
   refuseOthers('--release', 'a release key is one RSA-3072 key, not a guardian keystore', [
-    ['--keys', opts.keys],
-    ['--registry', opts.registry],
-    ['--name', opts.name],
-    ['--keychains', opts.keychains],
-    ['--bits', opts.bits],
-    ['--passphrase-hint', opts.passphraseHint],
-    ['--test-guardians', opts.testGuardians],
-    ['--cryptoconf-out', opts.cryptoconfOut],
+    ...guardianOptions(opts),
     ['--operator', opts.operator],
     ['--requester', opts.requester],
   ]);
@@ -110,17 +115,7 @@ async function makeRegistry(io: Io, rep: Reporter, opts: KeygenCliOptions): Prom
 
 /** `--operator FILE`: the key that authorises provisioning changes (docs/provisioning.md). */
 function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: string): void {
-  refuseOthers('--operator', 'an operator key is one ECDSA P-256 key', [
-    ['--keys', opts.keys],
-    ['--registry', opts.registry],
-    ['--name', opts.name],
-    ['--keychains', opts.keychains],
-    ['--bits', opts.bits],
-    ['--passphrase-hint', opts.passphraseHint],
-    ['--test-guardians', opts.testGuardians],
-    ['--cryptoconf-out', opts.cryptoconfOut],
-    ['--requester', opts.requester],
-  ]);
+  refuseOthers('--operator', 'an operator key is one ECDSA P-256 key', [...guardianOptions(opts), ['--requester', opts.requester]]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const k = createOperatorKeyFile(file, passphrase);
   if (!passphrase) rep.warn('the operator key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
@@ -133,18 +128,7 @@ function makeOperatorKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: st
 
 /** `--requester FILE`: the key that signs revelation requests (docs/revelation-requests.md). */
 function makeRequesterKey(io: Io, rep: Reporter, opts: KeygenCliOptions, file: string): void {
-  refuseOthers('--requester', 'a requester key is one ECDSA P-256 key', [
-    ['--keys', opts.keys],
-    ['--registry', opts.registry],
-    ['--release', opts.release],
-    ['--operator', opts.operator],
-    ['--name', opts.name],
-    ['--keychains', opts.keychains],
-    ['--bits', opts.bits],
-    ['--passphrase-hint', opts.passphraseHint],
-    ['--test-guardians', opts.testGuardians],
-    ['--cryptoconf-out', opts.cryptoconfOut],
-  ]);
+  refuseOthers('--requester', 'a requester key is one ECDSA P-256 key', [...guardianOptions(opts), ['--release', opts.release], ['--operator', opts.operator]]);
   const passphrase = singlePassphrase(io, opts.passphraseFile);
   const k = createRequesterKeyFile(file, passphrase);
   if (!passphrase) rep.warn('the requester key is NOT passphrase-protected — give --passphrase-file or SHIDI_PASSPHRASE to protect it');
