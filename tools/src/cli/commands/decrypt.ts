@@ -21,17 +21,7 @@ import { collect, commonOptions } from '../options.js';
 import { type PassphraseOptions, passphraseSource } from '../passphrases.js';
 import { byteProgress } from '../progress.js';
 
-interface DecryptOptions extends CommonOptions, PassphraseOptions {
-  keys: string[];
-  out: string;
-  allowUnfinished?: boolean;
-  verifySignatures: boolean;
-  requireSignature?: boolean;
-  force?: boolean;
-  export?: string;
-  registry?: string;
-  certs: string[];
-}
+type DecryptOptions = RevealCliOptions;
 
 export function decryptCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
@@ -68,48 +58,10 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       ),
   ).action(async (paths: string[], opts: DecryptOptions) => {
     const rep = new Reporter(io, opts);
-    if (opts.requireSignature && !opts.verifySignatures)
-      throw new ShidiError(ExitCode.usage, `${REQUIRE_SIGNATURE_FLAG} and --no-verify-signatures contradict each other — drop one of them`, 'usage');
-    if (opts.registry && opts.certs.length > 0)
-      throw new ShidiError(ExitCode.usage, '--registry and --certs both given — give one source of certificates', 'usage');
-    const trust = opts.registry ? await trustFromRegistry(opts.registry) : opts.certs.length > 0 ? await trustFromFiles(opts.certs) : undefined;
-    // The certified devices' keys join the pool, where a revelation looks for a device signer.
-    const certified = trust ? certifiedKeyFolder(trust) : null;
-    const pool = new KeyPool([...opts.keys, ...(certified ? [certified] : [])], passphraseSource(io, rep, opts));
-    // The bar starts once the run knows how many bytes it will read.
-    const progress: { bar: ReturnType<typeof byteProgress> | null } = { bar: null };
-    const run = await revealBatch(
-      paths,
-      {
-        pool,
-        out: opts.out,
-        export: opts.export,
-        allowUnfinished: opts.allowUnfinished,
-        checkSignatures: opts.verifySignatures,
-        requireSignature: opts.requireSignature,
-        force: opts.force,
-        ...(trust ? { trust } : {}),
-      },
-      {
-        onPlanned: (bytes) => {
-          progress.bar = byteProgress(rep, bytes, 'revealing');
-        },
-        onProgress: (n) => progress.bar?.add(n),
-        ...revealPrinters(rep, Boolean(opts.verbose)),
-      },
-    ).finally(() => {
-      progress.bar?.stop();
-      if (certified) rmSync(certified, { recursive: true, force: true });
-    });
+    const setup = await revealSetup(io, rep, opts);
+    const run = await revealBatch(paths, setup.options, setup.events).finally(setup.close);
     const { revealed, exported, notExported, failures, ok, exitCode, summary } = run;
-    const verdict = ok
-      ? {}
-      : {
-          exit_code: exitCode,
-          kind: failures[0]?.kind ?? NOT_A_RECORD_STREAM,
-          message: summary ?? failures[0]!.message,
-          details: { revealed: revealed.length, failed: failures.length, not_exported: notExported.length },
-        };
+    const verdict = batchVerdict(run);
     rep.json({ ok, ...verdict, revealed, failed: failures, ...(opts.export ? { exported, not_exported: notExported } : {}) });
     for (const f of failures) io.stderr.write(`shidi: ${f.message}\n`);
     if (summary) io.stderr.write(`shidi: ${summary}\n`);
@@ -125,6 +77,80 @@ export function decryptCommand(io: Io, done: (code: number) => void): Command {
       );
     done(exitCode);
   });
+}
+
+/** What decrypt and reveal combine take alike: keys, certificates, what to check, where to write. */
+export interface RevealCliOptions extends CommonOptions, PassphraseOptions {
+  keys: string[];
+  out: string;
+  allowUnfinished?: boolean;
+  verifySignatures: boolean;
+  requireSignature?: boolean;
+  force?: boolean;
+  export?: string;
+  registry?: string;
+  certs: string[];
+}
+
+/**
+ * The key pool (with the certified devices' keys, where a revelation looks for a device signer), the
+ * revelation's options, its printing and progress bar, and `close` to run once it has ended.
+ */
+export async function revealSetup(io: Io, rep: Reporter, o: RevealCliOptions) {
+  if (o.requireSignature && !o.verifySignatures)
+    throw new ShidiError(ExitCode.usage, `${REQUIRE_SIGNATURE_FLAG} and --no-verify-signatures contradict each other — drop one of them`, 'usage');
+  if (o.registry && o.certs.length > 0) throw new ShidiError(ExitCode.usage, '--registry and --certs both given — give one source of certificates', 'usage');
+  const trust = o.registry ? await trustFromRegistry(o.registry) : o.certs.length > 0 ? await trustFromFiles(o.certs) : undefined;
+  const certified = trust ? certifiedKeyFolder(trust) : null;
+  const passphrases = passphraseSource(io, rep, o);
+  const pool = new KeyPool([...o.keys, ...(certified ? [certified] : [])], passphrases);
+  // The bar starts once the run knows how many bytes it will read.
+  let bar: ReturnType<typeof byteProgress> | null = null;
+  return {
+    pool,
+    passphrases,
+    trust,
+    options: {
+      pool,
+      out: o.out,
+      export: o.export,
+      allowUnfinished: o.allowUnfinished,
+      checkSignatures: o.verifySignatures,
+      requireSignature: o.requireSignature,
+      force: o.force,
+      ...(trust ? { trust } : {}),
+    },
+    events: {
+      onPlanned: (bytes: number) => {
+        bar = byteProgress(rep, bytes, 'revealing');
+      },
+      onProgress: (n: number) => bar?.add(n),
+      ...revealPrinters(rep, Boolean(o.verbose)),
+    },
+    close: () => {
+      bar?.stop();
+      if (certified) rmSync(certified, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A batch's failure fields for --json: none when every cryptainer was revealed. */
+export function batchVerdict(b: {
+  ok: boolean;
+  exitCode: number;
+  summary?: string | null | undefined;
+  failures: { kind?: string; message: string }[];
+  revealed: unknown[];
+  notExported: unknown[];
+}) {
+  return b.ok
+    ? {}
+    : {
+        exit_code: b.exitCode,
+        kind: b.failures[0]?.kind ?? NOT_A_RECORD_STREAM,
+        message: b.summary ?? b.failures[0]!.message,
+        details: { revealed: b.revealed.length, failed: b.failures.length, not_exported: b.notExported.length },
+      };
 }
 
 /** How every revealing command prints each cryptainer revealed and each export (decrypt, reveal combine). */

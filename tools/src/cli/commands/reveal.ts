@@ -2,21 +2,19 @@
  * `shidi reveal request | answer | combine`: revealing with the guardians' keys left on their own machines
  * (docs/revelation-requests.md). The logic is in tools/src/lib/revelation/; this layer parses, confirms and prints.
  */
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import {
   answerRequest,
   type AskedItem,
-  certifiedKeyFolder,
   checkRequest,
   combineResponses,
   ExitCode,
   failed,
   KeyPool,
   makeRevelationRequest,
-  NOT_A_RECORD_STREAM,
   type PartyRef,
   readRequesterKeyFile,
   readRequestFile,
@@ -25,8 +23,6 @@ import {
   type RequestView,
   RESPONSE_SUFFIX,
   ShidiError,
-  trustFromFiles,
-  trustFromRegistry,
   UNFINISHED_FLAG,
   writeNewFile,
 } from '../../lib/index.js';
@@ -34,8 +30,7 @@ import { displayPath } from '../display-path.js';
 import { type CommonOptions, type Io, Reporter } from '../io.js';
 import { collect, commonOptions } from '../options.js';
 import { type PassphraseOptions, passphraseSource, singlePassphrase } from '../passphrases.js';
-import { byteProgress } from '../progress.js';
-import { revealPrinters } from './decrypt.js';
+import { batchVerdict, type RevealCliOptions, revealSetup } from './decrypt.js';
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 
@@ -202,17 +197,8 @@ function answerCommand(io: Io, done: (code: number) => void): Command {
   });
 }
 
-interface CombineCliOptions extends CommonOptions, PassphraseOptions {
+interface CombineCliOptions extends RevealCliOptions {
   request: string;
-  out: string;
-  keys: string[];
-  allowUnfinished?: boolean;
-  verifySignatures: boolean;
-  requireSignature?: boolean;
-  force?: boolean;
-  export?: string;
-  registry?: string;
-  certs: string[];
 }
 
 const names = (ps: PartyRef[]) => ps.map((p) => p.name).join(', ');
@@ -245,49 +231,18 @@ function combineCommand(io: Io, done: (code: number) => void): Command {
       ),
   ).action(async (responses: string[], o: CombineCliOptions) => {
     const rep = new Reporter(io, o);
-    if (o.requireSignature && !o.verifySignatures) throw usage(`${REQUIRE_SIGNATURE_FLAG} and --no-verify-signatures contradict each other — drop one of them`);
-    if (o.registry && o.certs.length > 0) throw usage('--registry and --certs both given — give one source of certificates');
-    const trust = o.registry ? await trustFromRegistry(o.registry) : o.certs.length > 0 ? await trustFromFiles(o.certs) : undefined;
-    const certified = trust ? certifiedKeyFolder(trust) : null;
-    const passphrases = passphraseSource(io, rep, o);
-    const pool = new KeyPool([...o.keys, ...(certified ? [certified] : [])], passphrases);
-    const progress: { bar: ReturnType<typeof byteProgress> | null } = { bar: null };
+    const setup = await revealSetup(io, rep, o);
     const result = await combineResponses(
       responses,
+      { request: o.request, passphrases: setup.passphrases, ...setup.options },
       {
-        request: o.request,
-        passphrases,
-        pool,
-        out: o.out,
-        export: o.export,
-        allowUnfinished: o.allowUnfinished,
-        checkSignatures: o.verifySignatures,
-        requireSignature: o.requireSignature,
-        force: o.force,
-        ...(trust ? { trust } : {}),
-      },
-      {
-        onPlanned: (bytes) => {
-          progress.bar = byteProgress(rep, bytes, 'revealing');
-        },
-        onProgress: (n) => progress.bar?.add(n),
+        ...setup.events,
         onRecorded: (r) => rep.note(`recorded ${r.name}'s response: ${displayPath(r.recorded_as)}`),
         onAlreadyRecorded: (r) => rep.note(`${r.name}'s response was already recorded: nothing changed`),
-        ...revealPrinters(rep, Boolean(o.verbose)),
       },
-    ).finally(() => {
-      progress.bar?.stop();
-      if (certified) rmSync(certified, { recursive: true, force: true });
-    });
+    ).finally(setup.close);
     const { revealed, exported, notExported, failures, ok, exitCode, summary } = result.batch;
-    const verdict = ok
-      ? {}
-      : {
-          exit_code: exitCode,
-          kind: failures[0]?.kind ?? NOT_A_RECORD_STREAM,
-          message: summary ?? failures[0]!.message,
-          details: { revealed: revealed.length, failed: failures.length, not_exported: notExported.length },
-        };
+    const verdict = batchVerdict(result.batch);
     rep.json({
       ok,
       ...verdict,
