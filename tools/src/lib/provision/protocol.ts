@@ -64,10 +64,17 @@ export interface OperatorKey {
   publicRaw: Uint8Array;
 }
 
+/** The SubjectPublicKeyInfo of a P-256 key with its point uncompressed: a fixed 26-byte head, then 04 || X || Y. */
+const P256_SPKI_BYTES = 91;
+
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const jwk = createPublicKey(key).export({ format: 'jwk' });
-  if (jwk.crv !== 'P-256' || !jwk.x || !jwk.y) throw new TypeError('an operator key is ECDSA P-256');
-  return new Uint8Array(Buffer.concat([Buffer.of(4), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]));
+  // From the DER, not the JWK: Node 20 can deadlock exporting an EC key as JWK while the garbage collector
+  // frees the job that generated it (ExportJWKEcKey allocates under the key's lock; seen in a CI run).
+  const pub = createPublicKey(key);
+  const der = pub.export({ type: 'spki', format: 'der' });
+  if (pub.asymmetricKeyDetails?.namedCurve !== 'prime256v1' || der.length !== P256_SPKI_BYTES || der[26] !== 4)
+    throw new TypeError('an operator key is ECDSA P-256');
+  return new Uint8Array(der.subarray(26));
 }
 
 export function newOperatorKey(): OperatorKey {
