@@ -36,6 +36,8 @@ export interface SimOptions {
   log?: (level: number, message: string) => void;
   /** Every HAL call as one line (host-sim/src/trace.ts), the same under both bodies. */
   trace?: (line: string) => void;
+  /** Time every core and HAL call (core_seconds, the meter's ns; default true): the bench's throughput runs leave the clock reads out. */
+  timeCalls?: boolean;
   onFrame?: (frames: number, bytes: number) => void;
 }
 
@@ -160,6 +162,7 @@ export async function runSimulation(o: SimOptions): Promise<SimReport> {
       log,
       ...(o.faults ? { faults: o.faults } : {}),
       ...(o.trace ? { trace: o.trace } : {}),
+      ...(o.timeCalls === false ? { timeCalls: false } : {}),
       ...(o.coreImage ? { coreImage: o.coreImage } : {}),
     },
     o.core !== undefined,
