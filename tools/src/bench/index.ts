@@ -172,7 +172,7 @@ async function run() {
     console.log(`machine load at start: ${loadavg()[0]!.toFixed(1)} (1-min average) on ${availableParallelism()} CPUs`);
     table(await coreBench(work, CORE_MINUTES, RUNS, CORE_PAIRS));
     console.log(
-      "ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead), by wall time and, on the line below, by CPU time: the median over the alternating pairs, then the lowest and highest pair (their spread is the machine's other load and the disk); MiB/s and ms are medians too. High-water ratio 1.00 = flat memory.\n",
+      "ratio: the core as a fraction of node:crypto doing the same OAEP, cipher, write and fsync work in this process (1.00 = no overhead; the core's runs without host-sim's per-call clock reads, which the reference does not make either), by wall time and, on the line below, by CPU time: the median over the alternating pairs, then the lowest and highest pair (their spread is the machine's other load and the disk); MiB/s and ms are medians too. High-water ratio 1.00 = flat memory.\n",
     );
     await printSize(work);
     console.log('');
