@@ -17,6 +17,7 @@ import {
   enrolSimulatedDevice,
   judgeDevice,
   openRegistry,
+  REVOCATION_REASONS,
   revoke,
   ShidiError,
   trustFromFiles,
@@ -25,6 +26,7 @@ import {
   type IssuedCertificate,
 } from '../tools/src/lib/index.js';
 import { devicePublicKeyFile } from '../tools/src/lib/sim-enrol.js';
+import { loadX509 } from '../tools/src/lib/registry/x509.js';
 
 const s = scratch('shidi-registry-');
 afterAll(s.cleanup);
@@ -189,6 +191,16 @@ describe('the verdicts agree with openssl verify (time pinned)', () => {
     const text = execFileSync('openssl', ['crl', '-in', crl(), '-noout', '-text'], { encoding: 'utf8' });
     expect(text).toMatch(/Key Compromise/);
     expect(text).toMatch(/X509v3 CRL Number:\s+2\b/);
+  });
+
+  it("the reasons the CLI takes are RFC 5280's CRLReason codes, as @peculiar/x509's X509CrlReason numbers them", () => {
+    const { X509CrlReason } = loadX509();
+    expect(REVOCATION_REASONS).toEqual({
+      unspecified: X509CrlReason.unspecified,
+      'key-compromise': X509CrlReason.keyCompromise,
+      superseded: X509CrlReason.superseded,
+      'cessation-of-operation': X509CrlReason.cessationOfOperation,
+    });
   });
 
   it("foreign: a certificate from another registry's CA is refused by openssl and judged foreign", async () => {

@@ -4,7 +4,6 @@
  * and a hidden prompt when a person is at the terminal. They are never printed or logged.
  */
 import { readFileSync } from 'node:fs';
-import password from '@inquirer/password';
 import { badInput, fsReadFailure, type PassphraseSource } from '../lib/index.js';
 import type { Io, Reporter } from './io.js';
 
@@ -42,6 +41,8 @@ export function passphraseSource(io: Io, rep: Reporter, opts: PassphraseOptions)
     io.stdin.isTTY && io.stderr.isTTY
       ? async (label: string) => {
           try {
+            // The prompt library (~5 MiB with its terminal helpers) only when a passphrase is asked for.
+            const { default: password } = await import('@inquirer/password');
             return await password({ message: `Passphrase for ${label}:`, mask: true }, { input: io.stdin, output: io.stderr as never });
           } catch {
             return null; // Ctrl-C or closed terminal: treat as "no passphrase"

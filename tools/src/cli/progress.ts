@@ -1,6 +1,10 @@
 /** A byte progress bar on stderr, only for a person at a terminal (CLI.md, Output). */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
 import type { Reporter } from './io.js';
+
+/** cli-progress, loaded only when a bar is drawn: a pipe, a log or -q never pays for it. */
+const cliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 
 const MIN_BYTES_FOR_BAR = 16 * 1024 * 1024;
 
@@ -11,14 +15,15 @@ export interface Progress {
 
 export function byteProgress(rep: Reporter, total: number, label: string): Progress {
   if (!rep.interactive || total < MIN_BYTES_FOR_BAR) return { add: () => undefined, stop: () => undefined };
-  const bar = new cliProgress.SingleBar(
+  const { SingleBar, Presets } = cliProgress();
+  const bar = new SingleBar(
     {
       stream: rep.io.stderr as unknown as NodeJS.WritableStream,
       format: `${label} [{bar}] {percentage}% | {done}/{size} MiB | {speed} MiB/s | eta {eta}s`,
       hideCursor: true,
       noTTYOutput: false,
     },
-    cliProgress.Presets.shades_classic,
+    Presets.shades_classic,
   );
   const start = Date.now();
   let done = 0;
@@ -73,7 +78,8 @@ export function stepProgress(rep: Reporter, steps: readonly string[], label: str
       done: (step, line) => rep.note(numbered(step, line)),
       stop: () => undefined,
     };
-  const bars = new cliProgress.MultiBar(
+  const { MultiBar, Presets } = cliProgress();
+  const bars = new MultiBar(
     {
       stream: rep.io.stderr as unknown as NodeJS.WritableStream,
       format: `${label} [{bar}] {value}/{total} {doing}`,
@@ -85,7 +91,7 @@ export function stepProgress(rep: Reporter, steps: readonly string[], label: str
       clearOnComplete: false,
       barsize: 18,
     },
-    cliProgress.Presets.shades_classic,
+    Presets.shades_classic,
   );
   const bar = bars.create(steps.length, 0, { doing: '' });
   let finished = 0;

@@ -5,8 +5,9 @@
  * the pins the firmware drives and the figures the energy model uses cannot come from two places.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { Ajv, ErrorObject } from 'ajv';
 import { badInput } from './errors.js';
 import { PROJECT_ROOT } from './project.js';
 import { encodeSensorDescriptor, MAX_DESCRIPTOR_BYTES, type SensorDescriptor } from './records/descriptors.js';
@@ -92,9 +93,13 @@ const KINDS = ['datasheet', 'publication', 'measurement', 'design', 'derived', '
 
 let validator: ReturnType<Ajv['compile']> | undefined;
 function schemaValidator() {
-  validator ??= new Ajv({ allErrors: true, strict: true, strictTypes: false, inlineRefs: false }).compile(
-    JSON.parse(readFileSync(BOARD_SCHEMA, 'utf8')) as object,
-  );
+  if (!validator) {
+    // ajv (~10 MiB once loaded) on first use: the library index carries this module to every command.
+    const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    validator = new AjvClass({ allErrors: true, strict: true, strictTypes: false, inlineRefs: false }).compile(
+      JSON.parse(readFileSync(BOARD_SCHEMA, 'utf8')) as object,
+    );
+  }
   return validator;
 }
 

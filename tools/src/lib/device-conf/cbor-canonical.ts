@@ -1,4 +1,5 @@
-import { Encoder } from 'cbor-x';
+import type { Encoder } from 'cbor-x';
+import { loadCborX } from '../cbor-lib.js';
 /**
  * Canonical CBOR (RFC 8949 §4.2.1 "core deterministic encoding") for the compiled device conf, written by
  * cbor-x. It takes only what the encryptor core's reader accepts: unsigned integers, byte strings, text strings,
@@ -34,7 +35,7 @@ function checkUint(v: number | bigint, what: string): void {
  * settled here before it sees the value: integers from 2^32 up go as BigInt (else cbor-x writes a float),
  * and map keys are put in ascending order (cbor-x keeps insertion order).
  */
-const cborx = new Encoder({ useRecords: false, mapsAsObjects: false, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false });
+let cborx: Encoder | undefined;
 
 function prepare(v: CborValue): unknown {
   if (v === null || typeof v === 'string') return v;
@@ -49,5 +50,6 @@ function prepare(v: CborValue): unknown {
 }
 
 export function encodeCbor(v: CborValue): Uint8Array {
+  cborx ??= new (loadCborX().Encoder)({ useRecords: false, mapsAsObjects: false, variableMapSize: true, tagUint8Array: false, largeBigIntToFloat: false });
   return new Uint8Array(cborx.encode(prepare(v)));
 }

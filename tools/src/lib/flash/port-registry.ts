@@ -4,7 +4,6 @@
  * that `shidi flash` runs unchanged against it).
  */
 import { ExitCode, ShidiError } from '../errors.js';
-import { NodeSerialWebPort, usbInfoOf } from './node-serial-port.js';
 import type { WebSerialPortLike } from './web-serial.js';
 
 const memoryPorts = new Map<string, () => WebSerialPortLike>();
@@ -33,5 +32,7 @@ export async function openPortFor(path: string, warn: (line: string) => void): P
       );
     return make();
   }
+  // The serialport adapter, and the package's native binding under it, only when a real port is opened.
+  const { NodeSerialWebPort, usbInfoOf } = await import('./node-serial-port.js');
   return new NodeSerialWebPort(path, await usbInfoOf(path), warn);
 }

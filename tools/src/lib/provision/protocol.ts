@@ -5,7 +5,8 @@
  * codes, sizes) are generated from assembly/prov-protocol.json.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { Decoder } from 'cbor-x';
+import type { Decoder } from 'cbor-x';
+import { loadCborX } from '../cbor-lib.js';
 import { CborMap, type CborValue, encodeCbor } from '../device-conf/cbor-canonical.js';
 import { PROV_AUTH_CONTEXT, PROV_DEVICE_ID_BYTES, PROV_ERROR_TEXT, PROV_NONCE_BYTES, PROV_VERSION, type ProvErrorName } from './protocol.generated.js';
 
@@ -27,7 +28,8 @@ export const PROTOCOL_VERSION = PROV_VERSION;
 export const AUTH_CONTEXT = Buffer.concat([Buffer.from(PROV_AUTH_CONTEXT, 'ascii'), Buffer.of(0)]);
 /** What a device without a key signs with as its id. */
 export const NO_DEVICE_ID = new Uint8Array(PROV_DEVICE_ID_BYTES);
-const EMPTY_ARGS = encodeCbor(new CborMap([]));
+/** An empty args map: the one byte 0xa0 (RFC 8949 §3.1: major type 5, length 0), written out so that loading this module encodes nothing. */
+const EMPTY_ARGS = Uint8Array.of(0xa0);
 
 export interface Request {
   seq: number;
@@ -100,10 +102,12 @@ export interface Answer {
   error?: { code: number; message: string };
 }
 
-const decoder = new Decoder({ mapsAsObjects: false, useRecords: false } as ConstructorParameters<typeof Decoder>[0]);
+let decoder: Decoder | undefined;
 
 /** Decodes an answer body; throws a TypeError naming what is wrong with a body that is not one. */
 export function decodeAnswer(body: Uint8Array): Answer {
+  const { Decoder: DecoderClass } = loadCborX();
+  decoder ??= new DecoderClass({ mapsAsObjects: false, useRecords: false } as ConstructorParameters<typeof Decoder>[0]);
   const m = decoder.decode(body) as unknown;
   if (!(m instanceof Map)) throw new TypeError('an answer is a CBOR map');
   const seq = m.get(1);

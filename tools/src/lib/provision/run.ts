@@ -26,7 +26,7 @@ import {
 import { allEfusesBurned } from './efuse-plan.js';
 import { type OperatorKey, PROV_ERROR_TEXT } from './protocol.js';
 import { appendRecord, PROVISIONING_RECORD } from './record.js';
-import type { x509 } from '../registry/x509.js';
+import type * as x509 from '@peculiar/x509';
 
 export interface ProvisionInputs {
   cryptoconf: string;

@@ -12,7 +12,8 @@
  * plain bstr (never cbor-x's typed-array tag).
  */
 import { createReadStream } from 'node:fs';
-import { Decoder, Encoder } from 'cbor-x';
+import type { Decoder, Encoder } from 'cbor-x';
+import { loadCborX } from '../cbor-lib.js';
 
 /**
  * Something in the bytes that is not CBOR these formats accept. `at` is the absolute offset of the byte at
@@ -156,15 +157,16 @@ export async function* readCborItems(path: string, opts: ReadItemsOptions): Asyn
   if (buf.length > 0) throw new CborTruncated(index, base, buf.length, Buffer.from(buf.subarray(0, 64)));
 }
 
-// Maps decode as Map so that key types are visible (a map with integer keys is not a header).
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: false });
+let decoder: Decoder | undefined;
 
 /** Decodes one item found by the scanner. 64-bit integers come back as bigint; see asUint. */
 export function decodeItem(bytes: Uint8Array): unknown {
+  // Maps decode as Map so that key types are visible (a map with integer keys is not a header).
+  decoder ??= new (loadCborX().Decoder)({ useRecords: false, mapsAsObjects: false });
   return decoder.decode(bytes);
 }
 
-const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, largeBigIntToFloat: false, tagUint8Array: false });
+let encoder: Encoder | undefined;
 
 /** Values these formats write: numbers are non-negative integers; objects are maps with text keys. */
 export type CborValue = number | string | Uint8Array | CborValue[] | { [key: string]: CborValue | undefined };
@@ -184,6 +186,7 @@ function prepare(v: CborValue): unknown {
 
 /** Encodes one item, in a fresh buffer (cbor-x reuses its own between calls). */
 export function encodeItem(v: CborValue): Buffer {
+  encoder ??= new (loadCborX().Encoder)({ useRecords: false, mapsAsObjects: true, variableMapSize: true, largeBigIntToFloat: false, tagUint8Array: false });
   return Buffer.from(encoder.encode(prepare(v)));
 }
 

@@ -149,6 +149,10 @@ function checkHeader(path: string, m: Map<string, unknown>): SliceHeader {
  * plaintext is being restored); null when they do not start with a complete, valid slice header.
  */
 export function sliceHeaderOf(prefix: Uint8Array, path: string): SliceHeader | null {
+  // A header is a map (major type 5; the scanner refuses tags, so nothing else decodes to one): any other
+  // first byte is no header, and a payload that is not a record stream is then not decoded at all (cbor-x
+  // stays unloaded, issue 17).
+  if (prefix.length === 0 || prefix[0]! >> 5 !== 5) return null;
   try {
     const end = scanItem(prefix, 0, prefix.length, MAX_RECORD_ITEM_BYTES);
     if (end < 0) return null; // the header is longer than the prefix, or the bytes stop inside it

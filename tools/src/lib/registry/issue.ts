@@ -4,12 +4,13 @@
  * knows, with a new serial and a new lease.
  */
 import { join } from 'node:path';
+import type * as x509 from '@peculiar/x509';
 import { badInput, ExitCode, failed, ShidiError } from '../errors.js';
 import { commonName, deviceUidOf } from './device-id.js';
 import { DAY_MS, DEFAULT_LEASE_DAYS, ISSUED_DIR, MAX_LEASE_DAYS } from './layout.js';
 import { checkPop, popChallenge } from './pop.js';
 import { type OpenRegistry, reissueCrl, serialHex, takeSerial, writeAtomic } from './store.js';
-import { CA_ALGORITHM, x509 } from './x509.js';
+import { CA_ALGORITHM, loadX509 } from './x509.js';
 
 /** What the device answers to a challenge message: its public key and its signature of the message. */
 export type DeviceProver = (message: Uint8Array) => Promise<{ spki: Uint8Array; signature: Uint8Array }> | { spki: Uint8Array; signature: Uint8Array };
@@ -59,7 +60,8 @@ export async function enrolDevice(reg: OpenRegistry, prove: DeviceProver, o: Enr
   const notAfter = new Date(notBefore.getTime() + Math.round(days * DAY_MS));
   const serial = serialHex(takeSerial(reg.dir));
   const spki = key.export({ type: 'spki', format: 'der' });
-  const certificate = await x509.X509CertificateGenerator.create({
+  const lib = loadX509();
+  const certificate = await lib.X509CertificateGenerator.create({
     serialNumber: serial,
     subject: [{ CN: [uid] }, { O: ['Shidi device'] }],
     issuer: reg.ca.subject,
@@ -69,10 +71,10 @@ export async function enrolDevice(reg: OpenRegistry, prove: DeviceProver, o: Enr
     signingKey: reg.key,
     signingAlgorithm: CA_ALGORITHM,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(spki),
-      await x509.AuthorityKeyIdentifierExtension.create(reg.ca, false),
+      new lib.BasicConstraintsExtension(false, undefined, true),
+      new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
+      await lib.SubjectKeyIdentifierExtension.create(spki),
+      await lib.AuthorityKeyIdentifierExtension.create(reg.ca, false),
     ],
   });
   const path = join(reg.dir, ISSUED_DIR, `${serial}.pem`);
@@ -89,12 +91,15 @@ export async function enrolDevice(reg: OpenRegistry, prove: DeviceProver, o: Enr
   };
 }
 
-/** CRL reason codes by the names the CLI takes. */
+/**
+ * CRL reason codes (RFC 5280 §5.3.1, CRLReason) by the names the CLI takes. The numbers themselves, not
+ * @peculiar/x509's X509CrlReason, so that the CLI's option list does not load the library.
+ */
 export const REVOCATION_REASONS = {
-  unspecified: x509.X509CrlReason.unspecified,
-  'key-compromise': x509.X509CrlReason.keyCompromise,
-  superseded: x509.X509CrlReason.superseded,
-  'cessation-of-operation': x509.X509CrlReason.cessationOfOperation,
+  unspecified: 0,
+  'key-compromise': 1,
+  superseded: 4,
+  'cessation-of-operation': 5,
 } as const;
 export type RevocationReason = keyof typeof REVOCATION_REASONS;
 

@@ -5,13 +5,12 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
+import type * as x509 from '@peculiar/x509';
 import { badInput, ExitCode, failed, ShidiError } from '../errors.js';
 import { fsFailure, fsReadFailure } from '../fs-errors.js';
 import { normalisePassphrase } from '../wacryptolib/keystore.js';
 import { CA_CERT, CA_KEY, CA_VALIDITY_DAYS, CRL_FILE, DAY_MS, ISSUED_DIR, REGISTRY_FORMAT, REGISTRY_META, type RegistryMeta, SERIAL_FILE } from './layout.js';
-import { CA_ALGORITHM, CRL_PEM_LABEL, type CryptoKey, subtle, x509 } from './x509.js';
+import { CA_ALGORITHM, CRL_PEM_LABEL, type CryptoKey, loadAsn1, loadX509, subtle } from './x509.js';
 
 export interface CreateRegistryOptions {
   /** The CA's common name. */
@@ -30,7 +29,7 @@ export interface RegistryInfo {
   ca: x509.X509Certificate;
 }
 
-const pemOf = (der: ArrayBuffer | Uint8Array, label: string) => x509.PemConverter.encode(der instanceof Uint8Array ? der.slice().buffer : der, label);
+const pemOf = (der: ArrayBuffer | Uint8Array, label: string) => loadX509().PemConverter.encode(der instanceof Uint8Array ? der.slice().buffer : der, label);
 
 /** Serial numbers are positive and as hex in the certificate; the counter is kept as decimal text. */
 export const serialHex = (n: bigint) => {
@@ -51,7 +50,9 @@ function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): voi
 
 /** CRL number: a required, monotonic extension (RFC 5280 §5.2.3); the library has no class for it. */
 function crlNumber(n: bigint): x509.Extension {
-  return new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(Number(n))));
+  const { AsnConvert, CRLNumber, id_ce_cRLNumber } = loadAsn1();
+  const { Extension } = loadX509();
+  return new Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(Number(n))));
 }
 
 async function signCrl(
@@ -62,7 +63,8 @@ async function signCrl(
   number: bigint,
   at: Date,
 ): Promise<x509.X509Crl> {
-  const crl = await x509.X509CrlGenerator.create({
+  const lib = loadX509();
+  const crl = await lib.X509CrlGenerator.create({
     issuer: ca.subject,
     thisUpdate: at,
     // A verifier with -crl_check refuses a CRL past its nextUpdate: this one stands until the CA expires.
@@ -70,7 +72,7 @@ async function signCrl(
     entries,
     signingKey: key,
     signingAlgorithm: CA_ALGORITHM,
-    extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca, false), crlNumber(number)],
+    extensions: [await lib.AuthorityKeyIdentifierExtension.create(ca, false), crlNumber(number)],
   });
   writeAtomic(join(dir, CRL_FILE), pemOf(crl.rawData, CRL_PEM_LABEL));
   return crl;
@@ -94,7 +96,8 @@ export async function createRegistry(path: string, o: CreateRegistryOptions): Pr
   };
   const notBefore = o.notBefore ?? new Date();
   const cn = o.test ? `${name} (TEST registry, INSECURE)` : name;
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+  const lib = loadX509();
+  const ca = await lib.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: [{ CN: [cn] }, { O: ['Shidi device registry'] }],
     notBefore,
@@ -102,9 +105,9 @@ export async function createRegistry(path: string, o: CreateRegistryOptions): Pr
     keys,
     signingAlgorithm: CA_ALGORITHM,
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new lib.BasicConstraintsExtension(true, 0, true),
+      new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
+      await lib.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
   const keyPem = o.passphrase
@@ -150,7 +153,8 @@ function readText(path: string, what: string): string {
 /** A certificate from PEM or DER bytes; a one-line refusal for anything else. */
 export function parseCertificate(data: string | Uint8Array, where: string): x509.X509Certificate {
   try {
-    return new x509.X509Certificate(typeof data === 'string' ? data : Buffer.from(data));
+    const { X509Certificate } = loadX509();
+    return new X509Certificate(typeof data === 'string' ? data : Buffer.from(data));
   } catch {
     throw badInput(`${where} is not an X.509 certificate — give the PEM file the registry wrote`, 'bad-certificate');
   }
@@ -160,8 +164,9 @@ export function parseCrl(data: string | Uint8Array, where: string): x509.X509Crl
   try {
     const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
     // The library names CRL PEM blocks "CRL"; OpenSSL's (and ours) say "X509 CRL".
-    const der = text.includes('-----BEGIN') ? x509.PemConverter.decodeFirst(text) : Buffer.from(data as Uint8Array);
-    return new x509.X509Crl(der);
+    const lib = loadX509();
+    const der = text.includes('-----BEGIN') ? lib.PemConverter.decodeFirst(text) : Buffer.from(data as Uint8Array);
+    return new lib.X509Crl(der);
   } catch {
     throw badInput(`${where} is not an X.509 CRL — give the crl.pem the registry wrote`, 'bad-crl');
   }
@@ -245,6 +250,7 @@ export async function reissueCrl(reg: OpenRegistry, add: x509.X509CrlEntryParams
     revocationDate: e.revocationDate,
     ...(e.reason === undefined ? {} : { reason: e.reason }),
   }));
+  const { AsnConvert, CRLNumber, id_ce_cRLNumber } = loadAsn1();
   const ext = reg.crl.getExtension(id_ce_cRLNumber);
   const number = ext ? BigInt(AsnConvert.parse(ext.value, CRLNumber).value) + 1n : 2n;
   return signCrl(reg.dir, reg.ca, reg.key, [...previous, ...add], number, at);

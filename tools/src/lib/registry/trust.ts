@@ -5,12 +5,13 @@
  */
 import { type KeyObject, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type * as x509 from '@peculiar/x509';
 import { badInput } from '../errors.js';
 import { fsReadFailure } from '../fs-errors.js';
 import { commonName, deviceUidOf } from './device-id.js';
 import { REVOCATION_REASONS } from './issue.js';
 import { parseCertificate, parseCrl, readRegistry } from './store.js';
-import { x509 } from './x509.js';
+import { loadX509 } from './x509.js';
 
 export interface TrustBundle {
   ca: x509.X509Certificate;
@@ -78,7 +79,7 @@ export async function trustFromFiles(files: string[]): Promise<TrustBundle> {
     for (const [block, label] of blocks) {
       if (label === 'CERTIFICATE') {
         const c = parseCertificate(block, f);
-        const basic = c.getExtension(x509.BasicConstraintsExtension);
+        const basic = c.getExtension(loadX509().BasicConstraintsExtension);
         if (basic?.ca && (await c.isSelfSigned())) cas.push(c);
         else certificates.push(c);
       } else if (label === 'X509 CRL' || label === 'CRL') crls.push(parseCrl(block, f));
