@@ -12,8 +12,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-# 2. Debian packages the tests build against (the firmware's C loader: mbedTLS, built with cmake and gcc).
-APT_PACKAGES=(libmbedtls-dev cmake gcc)
+# 2. Debian packages the tests build against (the firmware's C loader: mbedTLS, built with cmake and gcc;
+#    the Linux port's SHA: OpenSSL's libcrypto).
+APT_PACKAGES=(libmbedtls-dev libssl-dev cmake gcc)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -72,10 +73,12 @@ fi
 # 4. The firmware's body on Linux (firmware/host-linux): WAMR from the crate registry (wamrx-sys) with the
 #    portable C HAL natives, for shidi sim --body wamr and tests/wamr-body.test.ts; and the core image
 #    loader's C test driver (tests/core-image.test.ts). Debian packages first: libclang-dev (wamrx-sys runs
-#    bindgen), libmbedtls-dev (the natives' and the loader's crypto), cmake and gcc (WAMR's and the loader's builds).
+#    bindgen), libmbedtls-dev (the natives' and the loader's crypto), libssl-dev (the Linux port's SHA-256/512 on
+#    OpenSSL's libcrypto), cmake and gcc (WAMR's and the loader's builds).
 APT_NEEDED=()
 dpkg -s libclang-dev >/dev/null 2>&1 || APT_NEEDED+=(libclang-dev)
 dpkg -s libmbedtls-dev >/dev/null 2>&1 || APT_NEEDED+=(libmbedtls-dev)
+dpkg -s libssl-dev >/dev/null 2>&1 || APT_NEEDED+=(libssl-dev)
 command -v cmake >/dev/null 2>&1 || APT_NEEDED+=(cmake)
 command -v gcc >/dev/null 2>&1 || APT_NEEDED+=(gcc)
 if [ ${#APT_NEEDED[@]} -gt 0 ]; then

@@ -1,8 +1,10 @@
 /**
- * The firmware's portable C (hal/, loader/, port-linux/) against mbedTLS 3.x, the API of ESP-IDF 5's
- * mbedTLS: a compile-only check (every file, -Wall -Wextra -Werror) against the mbedTLS 3.6.5 headers that
- * the crate mbedtls-rs-sys vendors, fetched into cargo's registry by npm run setup
- * (firmware/mbedtls3-check). The runner itself links Debian's 2.28; nothing here links 3.x.
+ * The firmware's portable C (hal/, loader/, port-linux/) and the ESP-IDF port's SHA on mbedTLS
+ * (port-esp/sha_esp.c) against mbedTLS 3.x, the API of ESP-IDF 5's mbedTLS: a compile-only check (every file,
+ * -Wall -Wextra -Werror) against the mbedTLS 3.6.5 headers that the crate mbedtls-rs-sys vendors, fetched
+ * into cargo's registry by npm run setup (firmware/mbedtls3-check). The natives of hal/ are compiled with
+ * each port's SHA context (shidi_port_sha.h: OpenSSL's on Linux, mbedTLS's on the S3). The runner itself
+ * links Debian's 2.28; nothing here links 3.x.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -22,19 +24,24 @@ beforeAll(() => {
   wamr = wamrInclude();
 }, 60_000);
 
-const sources = [
-  ...readdirSync(join(FW, 'hal'))
+const cFiles = (dir: string) =>
+  readdirSync(join(FW, dir))
     .filter((f) => f.endsWith('.c'))
-    .map((f) => join('hal', f)),
-  join('loader', 'shidi_loader.c'),
-  ...readdirSync(join(FW, 'port-linux'))
-    .filter((f) => f.endsWith('.c'))
-    .map((f) => join('port-linux', f)),
+    .map((f) => join(dir, f));
+/** Each file with the port whose headers it is built with: hal/ with both. */
+const sources: [string, string][] = [
+  ...cFiles('hal').flatMap((f): [string, string][] => [
+    [f, 'port-linux'],
+    [f, 'port-esp'],
+  ]),
+  [join('loader', 'shidi_loader.c'), 'port-linux'],
+  ...cFiles('port-linux').map((f): [string, string] => [f, 'port-linux']),
+  [join('port-esp', 'sha_esp.c'), 'port-esp'],
 ];
 
-function compile(file: string, include: string) {
+function compile(file: string, include: string, port = 'port-linux') {
   const args = ['-std=c11', '-D_DEFAULT_SOURCE', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror', '-fsyntax-only', '-I', include, '-I', wamr];
-  for (const d of ['main', 'hal', 'port-linux', 'loader']) args.push('-I', join(FW, d));
+  for (const d of ['main', 'hal', port, 'loader']) args.push('-I', join(FW, d));
   return spawnSync('gcc', [...args, file], { encoding: 'utf8' });
 }
 
@@ -50,8 +57,18 @@ describe('the portable C against mbedTLS 3.x headers', () => {
     expect(compile(probe, mbedtls3).status).not.toBe(0);
   });
 
-  it.each(sources)('%s compiles without a warning', (file) => {
-    const r = compile(join(FW, file), mbedtls3);
+  it("covers every C file of hal/ with both ports, and the ESP-IDF port's SHA", () => {
+    expect(sources).toEqual(
+      expect.arrayContaining([
+        ['hal/hal_sha.c', 'port-esp'],
+        ['hal/shidi_drbg.c', 'port-linux'],
+        ['port-esp/sha_esp.c', 'port-esp'],
+      ]),
+    );
+  });
+
+  it.each(sources)('%s compiles without a warning (with %s)', (file, port) => {
+    const r = compile(join(FW, file), mbedtls3, port);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });

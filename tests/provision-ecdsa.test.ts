@@ -1,7 +1,7 @@
 /**
  * The ecdsa_p256_verify service that checks an operator's signature (docs/hal-abi.md), both bodies against
- * node:crypto: the firmware's C native (firmware/hal/hal_prov.c, mbedTLS), compiled here by gcc into a
- * small harness, and host-sim's (host-sim/src/hal.ts). Vectors are made with node:crypto: valid
+ * node:crypto: the firmware's C native (firmware/hal/hal_prov.c, mbedTLS, hashing through the Linux port's
+ * OpenSSL SHA-256), compiled here by gcc into a small harness, and host-sim's (host-sim/src/hal.ts). Vectors are made with node:crypto: valid
  * signatures, a wrong key, flipped bits in the signature and the message, r or s zero or out of range, the
  * high-S twin of a signature (s' = n - s, which node:crypto and WebCrypto accept), and encodings the ABI
  * refuses (a DER signature instead of r || s, a compressed or off-curve public key): 0 verifies, 1 does
@@ -68,7 +68,7 @@ beforeAll(() => {
   const src = join(s.dir, 'ecdsa.c');
   exe = join(s.dir, 'ecdsa');
   writeFileSync(src, HARNESS);
-  const inc = [wamrInclude(), join(FW, 'main'), join(FW, 'hal')].flatMap((d) => ['-I', d]);
+  const inc = [wamrInclude(), join(FW, 'main'), join(FW, 'hal'), join(FW, 'port-linux')].flatMap((d) => ['-I', d]);
   execFileSync('gcc', [
     '-std=c11',
     '-D_DEFAULT_SOURCE',
@@ -84,7 +84,9 @@ beforeAll(() => {
     exe,
     src,
     join(FW, 'hal', 'hal_prov.c'),
+    join(FW, 'port-linux', 'sha_linux.c'),
     '-lmbedcrypto',
+    '-lcrypto',
   ]);
 }, 60_000);
 

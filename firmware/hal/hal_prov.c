@@ -6,7 +6,6 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include "shidi_hal_internal.h"
-#include "shidi_mbedtls.h"
 
 #define P256_POINT 65
 #define P256_SCALAR 32
@@ -36,7 +35,7 @@ int32_t shidi_hal_ecdsa_p256_verify(wasm_exec_env_t env, uint8_t *public_key, ui
     if (public_key_len != P256_POINT || public_key[0] != 0x04 || signature_len != 2 * P256_SCALAR)
         return SHIDI_E_INVAL;
     uint8_t hash[32];
-    if (shidi_sha256(message, message_len, hash, 0) != 0) return SHIDI_E_HW;
+    if (shidi_port_sha_digest(SHIDI_SHA256, message, message_len, hash) != 0) return SHIDI_E_HW;
     mbedtls_ecp_group grp;
     mbedtls_ecp_point q;
     mbedtls_mpi r, s;

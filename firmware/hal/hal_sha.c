@@ -1,6 +1,6 @@
-/* The sha group: one-shot digests and incremental contexts named by handles. */
+/* The sha group: one-shot digests and incremental contexts named by handles, hashed by the port
+ * (shidi_port.h: OpenSSL on Linux, mbedTLS on the S3's accelerator). */
 #include <string.h>
-#include "shidi_mbedtls.h"
 #include "shidi_hal_internal.h"
 
 /* Exactly what the ABI promises, as host-sim offers: a core that needs more fails in CI, not on a device. */
@@ -8,10 +8,7 @@
 
 typedef struct {
     int32_t algo; /* 0: free */
-    union {
-        mbedtls_sha256_context s256;
-        mbedtls_sha512_context s512;
-    } u;
+    shidi_port_sha_ctx ctx;
 } sha_slot;
 
 static sha_slot sha_ctx[SHA_HANDLES];
@@ -41,8 +38,7 @@ int32_t shidi_hal_sha_digest(wasm_exec_env_t env, int32_t algo, uint8_t *input, 
     if (len == 0 || output_len < (uint32_t)len) return SHIDI_E_INVAL;
     /* Through a local digest: output may overlap input. */
     uint8_t out[64];
-    int r = algo == SHIDI_SHA256 ? shidi_sha256(input, input_len, out, 0) : shidi_sha512(input, input_len, out, 0);
-    if (r != 0) return SHIDI_E_HW;
+    if (shidi_port_sha_digest(algo, input, input_len, out) != 0) return SHIDI_E_HW;
     memcpy(output, out, (size_t)len);
     return len;
 }
@@ -55,15 +51,7 @@ int32_t shidi_hal_sha_begin(wasm_exec_env_t env, int32_t algo)
     for (int32_t h = 0; h < SHA_HANDLES; h++) {
         sha_slot *s = &sha_ctx[h];
         if (s->algo != 0) continue;
-        int r;
-        if (algo == SHIDI_SHA256) {
-            mbedtls_sha256_init(&s->u.s256);
-            r = shidi_sha256_starts(&s->u.s256, 0);
-        } else {
-            mbedtls_sha512_init(&s->u.s512);
-            r = shidi_sha512_starts(&s->u.s512, 0);
-        }
-        if (r != 0) return SHIDI_E_HW;
+        if (shidi_port_sha_begin(&s->ctx, algo) != 0) return SHIDI_E_HW;
         s->algo = algo;
         return h;
     }
@@ -82,9 +70,7 @@ int32_t shidi_hal_sha_update(wasm_exec_env_t env, int32_t handle, uint8_t *input
     HAL_METER("sha_update", input_len);
     sha_slot *s = sha_get(handle);
     if (s == NULL) return SHIDI_E_INVAL;
-    int r = s->algo == SHIDI_SHA256 ? shidi_sha256_update(&s->u.s256, input, input_len)
-                                    : shidi_sha512_update(&s->u.s512, input, input_len);
-    return r == 0 ? 0 : SHIDI_E_HW;
+    return shidi_port_sha_update(&s->ctx, input, input_len) == 0 ? 0 : SHIDI_E_HW;
 }
 
 int32_t shidi_hal_sha_finish(wasm_exec_env_t env, int32_t handle, uint8_t *output, uint32_t output_len)
@@ -95,14 +81,8 @@ int32_t shidi_hal_sha_finish(wasm_exec_env_t env, int32_t handle, uint8_t *outpu
     /* A short output is refused without consuming the context: errors have no side effects. */
     if (s == NULL || output_len < (uint32_t)digest_length(s->algo)) return SHIDI_E_INVAL;
     int32_t len = digest_length(s->algo);
-    int r;
-    if (s->algo == SHIDI_SHA256) {
-        r = shidi_sha256_finish(&s->u.s256, output);
-        mbedtls_sha256_free(&s->u.s256);
-    } else {
-        r = shidi_sha512_finish(&s->u.s512, output);
-        mbedtls_sha512_free(&s->u.s512);
-    }
+    /* The port releases and wipes the context whatever the result. */
+    int32_t r = shidi_port_sha_finish(&s->ctx, output);
     s->algo = 0;
     return r == 0 ? len : SHIDI_E_HW;
 }

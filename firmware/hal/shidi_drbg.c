@@ -1,24 +1,43 @@
 #include <string.h>
-#include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include "shidi_drbg.h"
+#include "shidi_port.h"
 
 #define OUT_LEN 32
+#define BLOCK_LEN 64 /* SHA-256's block, which HMAC pads the key to (RFC 2104) */
 
-/* HMAC(key, a || b || c) into out; empty parts are skipped. */
+/* H((key ^ pad) || a || b || c) into out; empty parts are skipped. */
+static int padded_hash(const uint8_t key[OUT_LEN], uint8_t pad, const uint8_t *a, size_t al, const uint8_t *b,
+                       size_t bl, const uint8_t *c, size_t cl, uint8_t out[OUT_LEN])
+{
+    uint8_t k[BLOCK_LEN];
+    for (int i = 0; i < BLOCK_LEN; i++) k[i] = (uint8_t)((i < OUT_LEN ? key[i] : 0) ^ pad);
+    shidi_port_sha_ctx ctx;
+    int r = shidi_port_sha_begin(&ctx, SHIDI_SHA256);
+    if (r == 0) {
+        r = shidi_port_sha_update(&ctx, k, sizeof k);
+        if (r == 0 && al) r = shidi_port_sha_update(&ctx, a, al);
+        if (r == 0 && bl) r = shidi_port_sha_update(&ctx, b, bl);
+        if (r == 0 && cl) r = shidi_port_sha_update(&ctx, c, cl);
+        /* Always finished: that is what releases and wipes the context. */
+        int f = shidi_port_sha_finish(&ctx, out);
+        if (r == 0) r = f;
+    }
+    mbedtls_platform_zeroize(k, sizeof k);
+    return r;
+}
+
+/* HMAC-SHA256(key, a || b || c) into out (which may be key); empty parts are skipped. On the port's SHA-256
+ * rather than mbedtls_md, so the DRBG hashes on the same engine as the sha natives. */
 static int mac3(const uint8_t key[OUT_LEN], const uint8_t *a, size_t al, const uint8_t *b, size_t bl,
                 const uint8_t *c, size_t cl, uint8_t out[OUT_LEN])
 {
-    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    mbedtls_md_context_t ctx;
-    mbedtls_md_init(&ctx);
-    int r = mbedtls_md_setup(&ctx, info, 1);
-    if (r == 0) r = mbedtls_md_hmac_starts(&ctx, key, OUT_LEN);
-    if (r == 0 && al) r = mbedtls_md_hmac_update(&ctx, a, al);
-    if (r == 0 && bl) r = mbedtls_md_hmac_update(&ctx, b, bl);
-    if (r == 0 && cl) r = mbedtls_md_hmac_update(&ctx, c, cl);
-    if (r == 0) r = mbedtls_md_hmac_finish(&ctx, out);
-    mbedtls_md_free(&ctx);
+    uint8_t inner[OUT_LEN], mac[OUT_LEN];
+    int r = padded_hash(key, 0x36, a, al, b, bl, c, cl, inner);
+    if (r == 0) r = padded_hash(key, 0x5c, inner, sizeof inner, NULL, 0, NULL, 0, mac);
+    if (r == 0) memcpy(out, mac, OUT_LEN);
+    mbedtls_platform_zeroize(inner, sizeof inner);
+    mbedtls_platform_zeroize(mac, sizeof mac);
     return r == 0 ? 0 : -1;
 }
 

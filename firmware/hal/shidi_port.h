@@ -14,6 +14,19 @@
 /* Not an ABI code: never reaches the core. Below every code of the ABI's error table. */
 #define SHIDI_PORT_HALT (-1000)
 
+/* sha: SHA-256 and SHA-512 (algo SHIDI_SHA256 or SHIDI_SHA512) for every hash the natives take, so that each
+ * platform hashes on its fastest engine: Linux on OpenSSL (SHA-NI, as node:crypto under host-sim), the S3 on
+ * mbedTLS (which ESP-IDF puts on the SHA accelerator). The context is the caller's storage in the port's
+ * layout (shidi_port_sha.h in the port's folder), so a hash never fails for want of a pool slot. Results: 0,
+ * SHIDI_E_INVAL (an algo the port does not know) or SHIDI_E_HW; a failed begin leaves nothing to release. */
+#include "shidi_port_sha.h"
+int32_t shidi_port_sha_begin(shidi_port_sha_ctx *ctx, int32_t algo);
+int32_t shidi_port_sha_update(shidi_port_sha_ctx *ctx, const uint8_t *data, size_t len);
+/* The digest (32 or 64 bytes) into out; the context is released and wiped whether or not it succeeds. */
+int32_t shidi_port_sha_finish(shidi_port_sha_ctx *ctx, uint8_t *out);
+/* One-shot; out must not overlap data. */
+int32_t shidi_port_sha_digest(int32_t algo, const uint8_t *data, size_t len, uint8_t *out);
+
 /* trng: fill out with hardware random bytes. 0 or SHIDI_E_HW. */
 int32_t shidi_port_trng_fill(uint8_t *out, size_t len);
 

@@ -1,5 +1,6 @@
 // Compiles the firmware's portable HAL natives (../hal), the Linux port (../port-linux) and the runner's C
-// core (c/) against Debian's mbedTLS, with WAMR's headers from the wamrx-sys crate in cargo's registry.
+// core (c/) against Debian's mbedTLS, with WAMR's headers from the wamrx-sys crate in cargo's registry. The
+// port's SHA-256/512 is Debian's OpenSSL libcrypto (port-linux/sha_linux.c: SHA-NI, as node:crypto's).
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -41,6 +42,7 @@ fn main() {
         "hal/hal_prov.c",
         "hal/shidi_drbg.c",
         "port-linux/port_linux.c",
+        "port-linux/sha_linux.c",
         "port-linux/sd_linux.c",
         "port-linux/state_linux.c",
         "port-linux/se_linux.c",
@@ -77,4 +79,5 @@ fn main() {
     }
     build.compile("shidi_body");
     println!("cargo:rustc-link-lib=mbedcrypto");
+    println!("cargo:rustc-link-lib=crypto");
 }

@@ -11,8 +11,8 @@
 #include "esp_partition.h"
 #include "port_esp.h"
 #include "shidi_loader.h"
-#include "shidi_mbedtls.h"
 #include "shidi_partitions.generated.h"
+#include "shidi_port.h"
 
 static const char *TAG = "shidi-boot";
 
@@ -87,7 +87,7 @@ void app_main(void) {
     free(slot == 0 ? b : a);
     /* What provisioning's info reports: the SHA-256 of exactly the image the loader accepted. */
     uint8_t digest[32];
-    if (shidi_sha256(image, info.image_len, digest, 0) != 0) {
+    if (shidi_port_sha_digest(SHIDI_SHA256, image, info.image_len, digest) != 0) {
         ESP_LOGE(TAG, "cannot hash the core image");
         free(image);
         return;

@@ -6,7 +6,8 @@
  *   se_esp.c       se_linux.c       the device key (the DS peripheral; ds_params.c computes its parameters)
  *   serial_esp.c   serial_linux.c   the provisioning link and the clock setter
  *   counter_esp.c  counter_linux.c  the core's anti-rollback counter
- *   efuse_esp.c    efuse_linux.c    the security eFuses a lock asks for (read only on the S3) */
+ *   efuse_esp.c    efuse_linux.c    the security eFuses a lock asks for (read only on the S3)
+ *   sha_esp.c      sha_linux.c      SHA-256/512 (mbedTLS on the SHA accelerator; OpenSSL on Linux) */
 #ifndef SHIDI_PORT_ESP_H
 #define SHIDI_PORT_ESP_H
 

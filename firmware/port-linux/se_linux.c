@@ -19,7 +19,6 @@
 #include "port_linux.h"
 #include "se_keygen.h"
 #include "shidi_abi.generated.h"
-#include "shidi_mbedtls.h"
 #include "shidi_port.h"
 
 #define FUSE_BYTES 32
@@ -158,8 +157,8 @@ const char *shidi_se_linux_init(const char *device_dir, const char *run_seed)
 /* The key's identity file name: SHA-256 of the modulus, first 16 bytes as an RFC 9562 version-8 UUID. */
 static void uid_text(const uint8_t *n, size_t k, char out[37])
 {
-    uint8_t h[32];
-    shidi_sha256(n, k, h, 0);
+    uint8_t h[32] = {0};
+    shidi_port_sha_digest(SHIDI_SHA256, n, k, h);
     h[6] = (uint8_t)((h[6] & 0x0f) | 0x80);
     h[8] = (uint8_t)((h[8] & 0x3f) | 0x80);
     char *o = out;

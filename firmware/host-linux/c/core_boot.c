@@ -5,7 +5,7 @@
 #include <string.h>
 #include "port_linux.h"
 #include "shidi_loader.h"
-#include "shidi_mbedtls.h"
+#include "shidi_port.h"
 
 static char reason[1024];
 static uint8_t image_digest[32];
@@ -89,7 +89,7 @@ const char *core_boot_load(const core_source *s, uint8_t **wasm, size_t *len, ui
     *len = info.wasm_len;
     *counter = info.counter;
     /* The digest of exactly the bytes the loader accepted, for provisioning's info (core_set_image_digest). */
-    have_image_digest = shidi_sha256(image, image_len, image_digest, 0) == 0;
+    have_image_digest = shidi_port_sha_digest(SHIDI_SHA256, image, image_len, image_digest) == 0;
     free(image);
     return NULL;
 }

@@ -375,7 +375,7 @@ export async function wamrRows(
       (ownSeconds(node) / ownSeconds(wamr)).toFixed(2),
     ],
     [
-      '    of which the natives but sd_sync (mbedTLS 2.28 vs node:crypto, file writes)',
+      '    of which the natives but sd_sync (C natives: OpenSSL SHA, mbedTLS 2.28 AES/RSA vs node:crypto, file writes)',
       `wamr ${ms(nativeSeconds(wamr) - syncSeconds(wamr))}`,
       `node ${ms(nativeSeconds(node) - syncSeconds(node))}`,
       ((nativeSeconds(node) - syncSeconds(node)) / (nativeSeconds(wamr) - syncSeconds(wamr))).toFixed(2),
