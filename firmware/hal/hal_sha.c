@@ -1,6 +1,7 @@
 /* The sha group: one-shot digests and incremental contexts named by handles, hashed by the port
  * (shidi_port.h: OpenSSL on Linux, mbedTLS on the S3's accelerator). */
 #include <string.h>
+#include <mbedtls/platform_util.h>
 #include "shidi_hal_internal.h"
 
 /* Exactly what the ABI promises, as host-sim offers: a core that needs more fails in CI, not on a device. */
@@ -38,9 +39,11 @@ int32_t shidi_hal_sha_digest(wasm_exec_env_t env, int32_t algo, uint8_t *input, 
     if (len == 0 || output_len < (uint32_t)len) return SHIDI_E_INVAL;
     /* Through a local digest: output may overlap input. */
     uint8_t out[64];
-    if (shidi_port_sha_digest(algo, input, input_len, out) != 0) return SHIDI_E_HW;
-    memcpy(output, out, (size_t)len);
-    return len;
+    int r = shidi_port_sha_digest(algo, input, input_len, out);
+    if (r == 0) memcpy(output, out, (size_t)len);
+    /* OAEP's masks pass through here: no copy of one stays on the native stack. */
+    mbedtls_platform_zeroize(out, sizeof out);
+    return r == 0 ? len : SHIDI_E_HW;
 }
 
 int32_t shidi_hal_sha_begin(wasm_exec_env_t env, int32_t algo)
