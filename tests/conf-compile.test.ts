@@ -21,6 +21,7 @@ import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { SHARED_SECRET, validateCryptoconf, type Cryptoconf, type KeyLayer, type Trustee } from '../tools/src/lib/wacryptolib/model.js';
 import { expectCleanFailure, shidi } from './helpers/cli.js';
 import { hexDump, markedBlock } from './helpers/doc-vectors.js';
+import { rsaKeyPair } from './helpers/rsa-keys.js';
 import { FIX, POOL, scratch } from './helpers/fixtures.js';
 
 const s = scratch('shidi-conf-');
@@ -445,7 +446,7 @@ describe('refusals', () => {
     const ks = Uuid.parse('11111111-2222-4333-8444-666666666666');
     const dir = join(pool, 'foreign_keystores', `keystore_${ks}`);
     mkdirSync(dir, { recursive: true });
-    const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
+    const n = Buffer.from(rsaKeyPair(2048).publicKey.export({ format: 'jwk' }).n!, 'base64url');
     const even = Buffer.from(n);
     even[255]! &= 0xfe;
     const cases: [string, Buffer, Buffer, RegExp][] = [

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SdCard } from '../host-sim/src/sd-card.js';
 import { wamrInclude } from './helpers/crates.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
+import { rsaKeyPair } from './helpers/rsa-keys.js';
 
 const FW = join(ROOT, 'firmware');
 const PORT = join(FW, 'port-esp');
@@ -280,7 +281,7 @@ int main(int argc, char **argv) {
   };
 
   it.each([2048, 3072, 4096])("%i bits: Y = d, M = n, Rb = 2^(2 bits) mod n, M' = -n^-1 mod 2^32, and the words sign as node:crypto does", (bits) => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 });
+    const { privateKey } = rsaKeyPair(bits);
     const jwk = privateKey.export({ format: 'jwk' });
     const der = privateKey.export({ format: 'der', type: 'pkcs1' }).toString('hex');
     const out = new Map(run(exe, ['prepare', der, String(bits)]).map((l) => [l.split(' ')[0]!, l.split(' ').slice(1)]));

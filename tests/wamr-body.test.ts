@@ -5,7 +5,7 @@
  * this suite fails and says so (it never skips).
  */
 import { spawn } from 'node:child_process';
-import { constants, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { loadCryptoconfFile } from '../tools/src/lib/device-conf/load.js';
 import { KeyPool } from '../tools/src/lib/wacryptolib/keystore.js';
 import { MIC, T0, testKeys, type TestKeys } from './helpers/core.js';
 import { ROOT, scratch } from './helpers/fixtures.js';
+import { rsaKeyPair } from './helpers/rsa-keys.js';
 import { custom, funcImport, functype, I32, leb, section, str, vec, wasm } from './helpers/wasm-encoder.js';
 
 /** Signed LEB128 (i32.const immediates). */
@@ -505,7 +506,7 @@ describe("rsa_public's cache of moduli (R² mod N kept for the last four)", () =
     );
     const file = join(s.dir, 'rsa-core.wasm');
     writeFileSync(file, core);
-    const keys = Array.from({ length: 6 }, (_, i) => generateKeyPairSync('rsa', { modulusLength: i === 5 ? 3072 : 2048 }).publicKey);
+    const keys = Array.from({ length: 6 }, (_, i) => rsaKeyPair(i === 5 ? 3072 : 2048).publicKey);
     const r = await runner({ configure: false, wasm: file });
     // A B C D (four slots), E and F (each evicts one), then A and B again (evicted: read anew), then F (kept).
     for (const i of [0, 1, 2, 3, 4, 5, 0, 1, 5, 0]) {

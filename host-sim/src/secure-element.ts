@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HalError } from './hal-table.generated.js';
 import { HmacDrbgSha256 } from './drbg.js';
+import { rsaPublicNumbers } from './rsa-numbers.js';
 
 export const SEALED_MAGIC = Buffer.from('SHIDISK1', 'ascii');
 export const SEALED_VERSION = 1;
@@ -182,9 +183,8 @@ export class SecureElement {
   }
 
   private adopt(key: crypto.KeyObject): void {
-    const jwk = key.export({ format: 'jwk' });
     this.key = key;
-    this.modulus = new Uint8Array(Buffer.from(jwk.n!, 'base64url'));
+    this.modulus = rsaPublicNumbers(key).n;
   }
 
   /** se_generate */
@@ -223,7 +223,7 @@ export class SecureElement {
 
   /** DIR/public/local_keyfactory/<uid>_RSA_PSS_public_key.pem: a key pool root for `--keys`. */
   private exportPublic(key: crypto.KeyObject): void {
-    const n = new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).n!, 'base64url'));
+    const n = rsaPublicNumbers(key).n;
     const d = path.join(this.dir!, PUBLIC_POOL_DIR, 'local_keyfactory');
     fs.mkdirSync(d, { recursive: true });
     fs.writeFileSync(

@@ -1,7 +1,7 @@
 // rsa_public against an independent BigInt modular exponentiation.
 import { describe, expect, it } from 'vitest';
-import * as crypto from 'node:crypto';
 import { hex, rand, type Rig, unhex, useRigs } from '../helpers/hal-rig.js';
+import { rsaKeyPair } from '../helpers/rsa-keys.js';
 import { HalError } from '../../host-sim/src/hal-table.generated.js';
 
 const { E_INVAL } = HalError;
@@ -20,7 +20,7 @@ const big = (b: Uint8Array): bigint => (b.length === 0 ? 0n : BigInt('0x' + hex(
 const bytesOf = (v: bigint, len: number): Uint8Array => unhex(v.toString(16).padStart(len * 2, '0'));
 
 describe('rsa_public', () => {
-  const rsaKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+  const rsaKey = rsaKeyPair(2048).publicKey.export({ format: 'jwk' });
   const n2048 = new Uint8Array(Buffer.from(rsaKey.n!, 'base64url'));
   const e65537 = new Uint8Array(Buffer.from(rsaKey.e!, 'base64url'));
   /** An odd 4096-bit number with its top bit set: modexp does not need it to be an RSA modulus. */

@@ -49,6 +49,7 @@ import type { KeyPool, KeyRef } from '../wacryptolib/keystore.js';
 import { isAsym, isShared, isSym, validateCryptoconf, type Cryptoconf, type KeyLayer, type SignatureConf, type Trustee } from '../wacryptolib/model.js';
 import type { SymAlgo } from '../wacryptolib/symmetric.js';
 import { SEGMENTED_ALGO } from '../wacryptolib/segmented.js';
+import { rsaPublicNumbers } from '../../../../host-sim/src/rsa-numbers.js';
 
 // The numbers below are the core's (assembly/hal-abi.json, generated): the compiler refuses with a reason
 // what the core would refuse with a bare C_BAD_CONF.
@@ -331,14 +332,6 @@ function deviceDigestAlgo(sig: SignatureConf, path: string): DeviceDigestAlgo {
   return sig.payload_digest_algo;
 }
 
-const b64url = (s: string | undefined, what: string): Uint8Array => {
-  if (typeof s !== 'string') throw badInput(`${what}: no RSA parameters in the key`, 'bad-key');
-  const b = Buffer.from(s, 'base64url');
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return new Uint8Array(b.subarray(i));
-};
-
 /**
  * What the core checks of a public key besides its size (docs/device-conf.md), refused here first with the
  * reason: node:crypto loads an even modulus or an exponent of 1 without a word.
@@ -424,9 +417,7 @@ export async function compileCryptoconfDetailed(conf: Cryptoconf, pool: KeyPool,
         `${what} has ${bits} bits; the device takes RSA keys of ${MIN_DEVICE_RSA_BITS} to ${MAX_DEVICE_RSA_BITS} bits — make the guardian a new key (shidi keygen --bits 2048|3072|4096)`,
         'bad-key',
       );
-    const jwk = key.export({ format: 'jwk' });
-    const modulus = b64url(jwk.n, what);
-    const exponent = b64url(jwk.e, what);
+    const { n: modulus, e: exponent } = rsaPublicNumbers(key);
     checkRsaNumbers(modulus, exponent, what);
     resolved.set(leaf.layer, {
       kind: 'rsa',

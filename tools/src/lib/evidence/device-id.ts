@@ -4,11 +4,11 @@
  * A verifier derives it itself rather than trusting the id a slice names.
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { rsaPublicNumbers } from '../../../../host-sim/src/rsa-numbers.js';
 
 /** The device uid's 16 bytes. */
 export function deviceUidBytes(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: 'jwk' });
-  const n = Buffer.from(jwk.n ?? '', 'base64url');
+  const { n } = rsaPublicNumbers(key);
   const u = new Uint8Array(createHash('sha256').update(n).digest().subarray(0, 16));
   u[6] = (u[6]! & 0x0f) | 0x80;
   u[8] = (u[8]! & 0x3f) | 0x80;
