@@ -27,7 +27,11 @@ function importsOf(file: string): string[] {
 }
 
 /** A name as its module exports it: `type X` and `X as Y` both name X. */
-const exportedName = (item: string) => item.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!;
+const exportedName = (item: string) =>
+  item
+    .trim()
+    .replace(/^type\s+/, '')
+    .split(/\s+as\s+/)[0]!;
 
 /** The names a source takes from each module: `import { a, type B } from`, `const { a } = await import()`; `*` for any other form. */
 function namedImportsOf(file: string): { to: string; names: string[] }[] {
@@ -42,7 +46,12 @@ function namedImportsOf(file: string): { to: string; names: string[] }[] {
       .map(exportedName),
   }));
   const seen = new Set(named.map((n) => n.to));
-  return [...named, ...importsOf(file).filter((to) => !seen.has(to)).map((to) => ({ to, names: ['*'] }))];
+  return [
+    ...named,
+    ...importsOf(file)
+      .filter((to) => !seen.has(to))
+      .map((to) => ({ to, names: ['*'] })),
+  ];
 }
 
 /** The library's public surface: for each module the index exports from, the names it exports from it. */
@@ -67,9 +76,11 @@ describe('host-side layering', () => {
     const lib = cli.filter((i) => !i.to.startsWith('tools/src/cli/'));
     expect(lib.length).toBeGreaterThan(20);
     // Dynamic imports are read too: the command definitions load their actions with import().
-    expect(edges('tools/src/cli').filter((e) => e.from === 'tools/src/cli/commands/decrypt.ts').map((e) => e.to)).toContain(
-      'tools/src/cli/commands/decrypt-action.ts',
-    );
+    expect(
+      edges('tools/src/cli')
+        .filter((e) => e.from === 'tools/src/cli/commands/decrypt.ts')
+        .map((e) => e.to),
+    ).toContain('tools/src/cli/commands/decrypt-action.ts');
     const beyond = lib.flatMap((i) => i.names.filter((n) => !surface.get(i.to)?.has(n)).map((name) => `${i.from}: ${name} from ${i.to}`));
     expect(beyond).toEqual([]);
   });
