@@ -1,3 +1,4 @@
+/** `shidi battery`: its options and help, loaded with the CLI; what it does is in battery-action.ts, loaded only when it runs. */
 import { Command, InvalidArgumentError } from 'commander';
 import { SCENARIO_NAMES } from '../../lib/battery/scenario-names.js';
 import type { Io } from '../io.js';

@@ -1,3 +1,4 @@
+/** `shidi capture`: its options and help, loaded with the CLI; what it does is in capture-action.ts, loaded only when it runs. */
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS } from '../../lib/capture/defaults.js';
 import type { Io } from '../io.js';

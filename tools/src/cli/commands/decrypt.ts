@@ -1,3 +1,4 @@
+/** `shidi decrypt`: its options and help, loaded with the CLI; what it does is in decrypt-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import { REQUIRE_SIGNATURE_FLAG, UNFINISHED_FLAG } from '../../lib/wacryptolib/reveal-flags.js';
 import type { Io } from '../io.js';

@@ -1,3 +1,4 @@
+/** `shidi flash`: its options and help, loaded with the CLI; what it does is in flash-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import { BAUD_STEPS } from '../../lib/flash/session-basics.js';
 import type { Io } from '../io.js';

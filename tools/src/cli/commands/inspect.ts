@@ -1,3 +1,4 @@
+/** `shidi inspect`: its options and help, loaded with the CLI; what it does is in inspect-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import type { Io } from '../io.js';
 import { collect, commonOptions } from '../options.js';

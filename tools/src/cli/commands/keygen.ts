@@ -1,3 +1,4 @@
+/** `shidi keygen`: its options and help, loaded with the CLI; what it does is in keygen-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import { KEY_BITS, MAX_KEYCHAINS } from '../../lib/keygen-limits.js';
 import type { Io } from '../io.js';

@@ -1,3 +1,4 @@
+/** `shidi provision`: its options and help, loaded with the CLI; what it does is in provision-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import { FULL_POLICIES } from '../../lib/device-conf/full-policies.js';
 import type { Io } from '../io.js';

@@ -1,3 +1,4 @@
+/** `shidi registry`: its options and help, loaded with the CLI; what it does is in registry-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import { DEFAULT_LEASE_DAYS, MAX_LEASE_DAYS } from '../../lib/registry/layout.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../lib/registry/revocation-reasons.js';

@@ -1,6 +1,7 @@
 /**
  * `shidi reveal request | answer | combine`: revealing with the guardians' keys left on their own machines
  * (docs/revelation-requests.md). The logic is in tools/src/lib/revelation/; this layer parses, confirms and prints.
+ * Here the options and help, loaded with the CLI; the actions are in reveal-action.ts, loaded only when one runs.
  */
 import { Command } from 'commander';
 import { REQUEST_SUFFIX, RESPONSE_SUFFIX } from '../../lib/revelation/file-names.js';

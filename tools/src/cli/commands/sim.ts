@@ -1,3 +1,4 @@
+/** `shidi sim`: its options and help, loaded with the CLI; what it does is in sim-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import { MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../lib/abi.js';
 import { FULL_POLICIES } from '../../lib/device-conf/full-policies.js';

@@ -1,3 +1,4 @@
+/** `shidi verify`: its options and help, loaded with the CLI; what it does is in verify-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
 import type { Io } from '../io.js';
 import { collect, commonOptions } from '../options.js';
