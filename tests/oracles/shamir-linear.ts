@@ -20,7 +20,8 @@ function polyMod(a: bigint, m: bigint): bigint {
   return a;
 }
 
-const mul = (a: bigint, b: bigint) => polyMod(clmul(a, b), POLY);
+/** Multiplication in GF(2^128): the full carry-less product, then division by the polynomial. */
+export const mul = (a: bigint, b: bigint) => polyMod(clmul(a, b), POLY);
 
 function inv(a: bigint): bigint {
   // Extended Euclid: keep s with s*a ≡ r (mod POLY).

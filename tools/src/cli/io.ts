@@ -3,7 +3,7 @@
  * captured output (CLI.md, "Testing the CLI").
  */
 import type { Readable } from 'node:stream';
-import { type ShidiError, withFix } from '../lib/index.js';
+import { type ShidiError, withFix } from '../lib/errors.js';
 
 export interface OutStream {
   write(text: string): unknown;

@@ -1,9 +1,14 @@
 /**
  * `shidi`: one command, subcommands per capability (docs: CLI.md conventions). Each command's logic lives
  * in tools/src/lib; this layer parses arguments, prints, and maps errors to the documented exit codes.
+ * Every command's definition (options, help) is loaded here; its action module, and the library code that
+ * does the work, only when that command runs (issue 17: each command's memory is only its own).
  */
 import { Command, CommanderError } from 'commander';
-import { coreIdentity, DEFAULT_CORE_PATH, ExitCode, isFsError, PROJECT_VERSION, removeAllTemps, ShidiError, uncaughtFsFailure, withFix } from '../lib/index.js';
+import { ExitCode, ShidiError, withFix } from '../lib/errors.js';
+import { isFsError, uncaughtFsFailure } from '../lib/fs-errors.js';
+import { PROJECT_VERSION } from '../lib/project.js';
+import { removeAllTemps } from '../lib/temp-files.js';
 import { batteryCommand } from './commands/battery.js';
 import { captureCommand } from './commands/capture.js';
 import { decryptCommand } from './commands/decrypt.js';
@@ -17,7 +22,9 @@ import { simCommand } from './commands/sim.js';
 import { verifyCommand } from './commands/verify.js';
 import { failureDocument, jsonText, processIo, type Io } from './io.js';
 
-function versionText(): string {
+/** Loads the core's description (host-sim reads and hashes it) only when the version is asked for. */
+async function versionText(): Promise<string> {
+  const { coreIdentity, DEFAULT_CORE_PATH } = await import('../lib/core.js');
   const core = coreIdentity();
   return (
     `shidi ${PROJECT_VERSION}\n` +
@@ -91,7 +98,12 @@ async function run(argv: string[], io: Io): Promise<number> {
     .description(
       'Shidi witness wearable toolkit: simulate the wearable, project its battery life, make guardian keys, device registries and captures, provision and flash boards, reveal and inspect recordings',
     )
-    .version(versionText(), '-V, --version', 'print the tool version and the core it carries')
+    // Commander's .version() takes its text up front; the option stops the parse as it would, and the text
+    // is made after.
+    .option('-V, --version', 'print the tool version and the core it carries')
+    .on('option:version', () => {
+      throw new CommanderError(ExitCode.ok, 'commander.version', 'version');
+    })
     .configureOutput(output('shidi'))
     .exitOverride();
   for (const make of [
@@ -122,7 +134,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Help and version are "errors" to commander's exitOverride.
+      if (e.code === 'commander.version') {
+        io.stdout.write(`${await versionText()}\n`);
+        return ExitCode.ok;
+      }
+      // Help is an "error" to commander's exitOverride.
       if (e.exitCode === 0) return ExitCode.ok;
       const u = usage as { message: string; command: string } | null;
       // A command group run without its subcommand: commander has printed the group's help.

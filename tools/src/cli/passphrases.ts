@@ -4,7 +4,9 @@
  * and a hidden prompt when a person is at the terminal. They are never printed or logged.
  */
 import { readFileSync } from 'node:fs';
-import { badInput, fsReadFailure, type PassphraseSource } from '../lib/index.js';
+import { badInput } from '../lib/errors.js';
+import { fsReadFailure } from '../lib/fs-errors.js';
+import type { PassphraseSource } from '../lib/wacryptolib/keystore.js';
 import type { Io, Reporter } from './io.js';
 
 export interface PassphraseOptions {

@@ -1,7 +1,8 @@
 /**
  * The host library's public surface: what the `shidi` CLI uses, and what a program that reveals, inspects,
- * simulates or prepares Shidi recordings needs. The CLI imports the library only through this module, so
- * anything not listed here can change without breaking it.
+ * simulates or prepares Shidi recordings needs. The CLI imports only what is listed here, each name from the
+ * module this file exports it from (so that a command loads only the modules it uses: issue 17), so anything
+ * not listed here can change without breaking it.
  */
 
 // Errors: every failure is a ShidiError carrying its CLI exit code and a "cause — fix" message.
@@ -13,15 +14,8 @@ export { PROJECT_VERSION } from './project.js';
 // Keys: keystore pools, and making guardian keystores.
 export { KeyPool, type PassphraseSource } from './wacryptolib/keystore.js';
 export { holderLabel } from './wacryptolib/key-unwrap.js';
-export {
-  createGuardianKeystore,
-  KEY_BITS,
-  type GuardianInfo,
-  type KeygenOptions,
-  makeTestGuardians,
-  MAX_KEYCHAINS,
-  type TestGuardians,
-} from './keygen.js';
+export { createGuardianKeystore, type GuardianInfo, type KeygenOptions, makeTestGuardians, type TestGuardians } from './keygen.js';
+export { KEY_BITS, MAX_KEYCHAINS } from './keygen-limits.js';
 // Core images (docs/core-image.md): the signed core the firmware's loader accepts, and release keys.
 export {
   buildCoreImage,
@@ -68,7 +62,7 @@ export {
 // Battery-budget profiling (docs/battery.md): a scenario through the metered simulator, priced with a board's figures.
 export { type BatteryInputs, type BatteryResult, profileBattery } from './battery/profile.js';
 export { type Baseline, type Comparison, compare as compareBattery, loadBaseline } from './battery/compare.js';
-export { SCENARIO_NAMES, type ScenarioName } from './battery/scenario.js';
+export { SCENARIO_NAMES, type ScenarioName } from './battery/scenario-names.js';
 export { writeReport } from './battery/report.js';
 export { authenticatorTrustee } from './device-conf/default-cryptoconf.js';
 export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
@@ -76,14 +70,8 @@ export { dumpEJson, type EJson, parseEJson } from './wacryptolib/ejson.js';
 // Revealing and inspecting cryptainers.
 export { type CryptainerFile, listCryptainers, loadCryptainer } from './wacryptolib/cryptainer-file.js';
 export { type InspectSummary, inspectCryptainer } from './wacryptolib/inspect.js';
-export {
-  REQUIRE_SIGNATURE_FLAG,
-  type RevealOptions,
-  type RevealReport,
-  revealCryptainer,
-  restoredName,
-  UNFINISHED_FLAG,
-} from './wacryptolib/reveal.js';
+export { type RevealOptions, type RevealReport, revealCryptainer, restoredName } from './wacryptolib/reveal.js';
+export { REQUIRE_SIGNATURE_FLAG, UNFINISHED_FLAG } from './wacryptolib/reveal-flags.js';
 export {
   type BatchFailure,
   cryptainersIn,
@@ -105,12 +93,11 @@ export {
   type PartyRef,
   readRequesterKeyFile,
   readRequestFile,
-  REQUEST_SUFFIX,
   type RequestSummary,
   type RequestView,
-  RESPONSE_SUFFIX,
   writeNewFile,
 } from './revelation/index.js';
+export { REQUEST_SUFFIX, RESPONSE_SUFFIX } from './revelation/file-names.js';
 
 // Evidence: `shidi verify`'s checks and their findings.
 export type { Finding, Part, Verdict } from './evidence/findings.js';
@@ -132,38 +119,34 @@ export {
 export { deviceUidBytes } from './evidence/device-id.js';
 
 // Captures for the simulator, the cryptoconf compiler and the simulator itself.
-export { type CaptureReport, captureFromFiles, DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, openCapture, writeCapture } from './capture/index.js';
+export { type CaptureReport, captureFromFiles, openCapture, writeCapture } from './capture/index.js';
+export { DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS } from './capture/defaults.js';
 export { loadCryptoconfFile } from './device-conf/load.js';
-export { compileCryptoconf, FULL_POLICIES, type FullPolicy } from './device-conf/compile.js';
+export { compileCryptoconf } from './device-conf/compile.js';
+export { FULL_POLICIES, type FullPolicy } from './device-conf/full-policies.js';
 export { type SimInputs, type SimResult, simulate } from './sim.js';
 export { coreIdentity, DEFAULT_CORE_PATH } from './core.js';
 // Facts of the device's ABI the CLI states in its help (generated from assembly/hal-abi.json).
-export { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from '../../../host-sim/src/abi.generated.js';
+export { LogLevel, MAX_DEVICE_SEGMENT_SIZE, MAX_KEEP_MIN, SEG_MIN_SIZE } from './abi.js';
 
 // The device registry: certificates with a lease, revocation, and verdicts for `shidi verify`.
+export { createRegistry, openRegistry, readRegistry } from './registry/store.js';
+export { enrolDevice, type IssuedCertificate, revoke } from './registry/issue.js';
+export { deviceUidOf } from './registry/device-id.js';
 export {
   type CertificateSummary,
-  createRegistry,
-  DEFAULT_LEASE_DAYS,
   type DeviceRef,
   type DeviceVerdict,
-  deviceUidOf,
-  enrolDevice,
-  enrolSimulatedDevice,
-  type IssuedCertificate,
   judgeDevice,
-  MAX_LEASE_DAYS,
-  openRegistry,
   readDevicePublicKey,
-  readRegistry,
-  REVOCATION_REASONS,
-  type RevocationReason,
-  revoke,
   type TrustBundle,
   trustFromFiles,
   trustFromRegistry,
   type VerdictStatus,
-} from './registry/index.js';
+} from './registry/trust.js';
+export { enrolSimulatedDevice } from './registry/sim-device.js';
+export { DEFAULT_LEASE_DAYS, MAX_LEASE_DAYS } from './registry/layout.js';
+export { REVOCATION_REASONS, type RevocationReason } from './registry/revocation-reasons.js';
 // Evidence without keys: a slice's signed checkpoints (its sidecar) and the slice chain over a set.
 export {
   type CheckpointInput,

@@ -29,13 +29,12 @@ import { defaultCryptoconf, saveCryptoconfFile } from './device-conf/default-cry
 import type { Cryptoconf } from './wacryptolib/model.js';
 import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from './wacryptolib/ejson.js';
 import { normalisePassphrase } from './wacryptolib/keystore.js';
+import { KEY_BITS, type KeyBits, MAX_KEYCHAINS } from './keygen-limits.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 export const KEYSTORE_FORMAT = 'keystore_1.0';
-export const KEY_BITS = [2048, 3072, 4096] as const;
-export type KeyBits = (typeof KEY_BITS)[number];
-export const MAX_KEYCHAINS = 64;
+export { KEY_BITS, type KeyBits, MAX_KEYCHAINS };
 export const DEFAULT_CRYPTOCONF_NAME = 'default-cryptoconf.json';
 /** Written beside it by --test-guardians: the same tree with a wacryptolib payload cipher. */
 export const WACRYPTOLIB_CRYPTOCONF_NAME = 'wacryptolib-cryptoconf.json';

@@ -1,50 +1,8 @@
+/** `shidi inspect`: its options and help, loaded with the CLI; what it does is in inspect-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  badInput,
-  ExitCode,
-  fsReadFailure,
-  inspectCoreImage,
-  inspectCryptainer,
-  KeyPool,
-  listCryptainers,
-  loadCryptainer,
-  loadReleasePublicKey,
-  RELEASE_PUBLIC_DER,
-  ShidiError,
-  TEST_RELEASE_KEY_DIR,
-} from '../../lib/index.js';
-import { jsonText, type CommonOptions, type Io } from '../io.js';
+import type { Io } from '../io.js';
 import { collect, commonOptions } from '../options.js';
-
-interface InspectOptions extends CommonOptions {
-  keys: string[];
-  releaseKey: string[];
-}
-
-/**
- * Signed core images (NAME.core, docs/core-image.md): the header and the loader's verdict under the given
- * release public keys, or under the build's throw-away test key when none is given.
- */
-function inspectCores(files: string[], releaseKeys: string[]) {
-  const testKey = join(TEST_RELEASE_KEY_DIR, RELEASE_PUBLIC_DER);
-  const useTestKey = releaseKeys.length === 0 && existsSync(testKey);
-  const keys = (useTestKey ? [testKey] : releaseKeys).map(loadReleasePublicKey);
-  return files.map((file) => {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      throw fsReadFailure(e, `cannot read ${file}`, 'check the path');
-    }
-    return {
-      file,
-      ...inspectCoreImage(bytes, keys),
-      checked_with: useTestKey ? 'the throw-away test release key (build/test-release-key)' : `${keys.length} release key(s)`,
-    };
-  });
-}
+import type { InspectOptions } from './inspect-action.js';
 
 export function inspectCommand(io: Io, done: (code: number) => void): Command {
   return commonOptions(
@@ -62,27 +20,5 @@ export function inspectCommand(io: Io, done: (code: number) => void): Command {
         'beforeAll',
         'Examples:\n  shidi inspect 20260101_120000_mic.crypt\n  shidi inspect recordings/ --keys pool/\n  shidi inspect build/encryptor.core --release-key keys/release-public.der\n',
       ),
-  ).action((paths: string[], opts: InspectOptions) => {
-    if (paths.every((p) => p.endsWith('.core'))) {
-      const cores = inspectCores(paths, opts.releaseKey);
-      io.stdout.write(jsonText(opts.json ? { ok: true, core_images: cores } : cores.length === 1 ? cores[0] : cores));
-      done(0);
-      return;
-    }
-    if (opts.releaseKey.length > 0)
-      throw new ShidiError(ExitCode.usage, '--release-key applies to core images (NAME.core) only — drop it, or inspect the .core files on their own', 'usage');
-    const pool = new KeyPool(opts.keys);
-    const files = paths.flatMap((p) => listCryptainers(p));
-    if (files.length === 0)
-      throw badInput(
-        `no cryptainers (NAME.crypt or NAME.crypt~) in ${paths.join(', ')} — give cryptainer files or the folders that hold them`,
-        'no-cryptainers',
-      );
-    const summaries = files.map((f) => inspectCryptainer(loadCryptainer(f), pool));
-    // The summary is the result, so it is JSON with or without --json; under --json it is wrapped so that,
-    // like every command's document, it carries `ok`.
-    const doc = opts.json ? { ok: true, cryptainers: summaries } : summaries.length === 1 ? summaries[0] : summaries;
-    io.stdout.write(jsonText(doc));
-    done(0);
-  });
+  ).action(async (paths: string[], opts: InspectOptions) => (await import('./inspect-action.js')).inspect(io, done, paths, opts));
 }

@@ -1,42 +1,10 @@
+/** `shidi registry`: its options and help, loaded with the CLI; what it does is in registry-action.ts, loaded only when it runs. */
 import { Command } from 'commander';
-import {
-  DEFAULT_LEASE_DAYS,
-  enrolSimulatedDevice,
-  type IssuedCertificate,
-  MAX_LEASE_DAYS,
-  openRegistry,
-  REVOCATION_REASONS,
-  type RevocationReason,
-  revoke,
-  ShidiError,
-  ExitCode,
-} from '../../lib/index.js';
-import { displayPath } from '../display-path.js';
-import { Reporter, type CommonOptions, type Io } from '../io.js';
+import { DEFAULT_LEASE_DAYS, MAX_LEASE_DAYS } from '../../lib/registry/layout.js';
+import { REVOCATION_REASONS, type RevocationReason } from '../../lib/registry/revocation-reasons.js';
+import type { Io } from '../io.js';
 import { choiceOption, commonOptions, numberOption } from '../options.js';
-import { singlePassphrase } from '../passphrases.js';
-
-interface RegistryCliOptions extends CommonOptions {
-  registry: string;
-  passphraseFile?: string;
-}
-interface EnrolCliOptions extends RegistryCliOptions {
-  device: string;
-  leaseDays?: number;
-  from?: string;
-}
-interface RevokeCliOptions extends RegistryCliOptions {
-  serial?: string;
-  deviceUid?: string;
-  reason?: RevocationReason;
-}
-
-function dateOption(value: string): Date {
-  const d = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime()))
-    throw new ShidiError(ExitCode.usage, `--from ${value}: give an ISO date such as 2026-01-01 or 2026-01-01T12:00:00Z`, 'usage');
-  return d;
-}
+import type { EnrolCliOptions, RevokeCliOptions } from './registry-action.js';
 
 function withRegistry(cmd: Command): Command {
   return commonOptions(
@@ -69,29 +37,7 @@ function issueCommand(io: Io, done: (code: number) => void, renew: boolean): Com
   shidi registry ${name} --registry reg/ --device card-device/ --lease-days 30 --from 2026-01-01
 `,
       ),
-  ).action(async (opts: EnrolCliOptions) => {
-    const rep = new Reporter(io, opts);
-    const from = opts.from === undefined ? undefined : dateOption(opts.from);
-    const reg = await openRegistry(opts.registry, singlePassphrase(io, opts.passphraseFile));
-    const c: IssuedCertificate = await enrolSimulatedDevice(reg, opts.device, {
-      renew,
-      ...(opts.leaseDays === undefined ? {} : { leaseDays: opts.leaseDays }),
-      ...(from ? { notBefore: from } : {}),
-    });
-    rep.json({
-      ok: true,
-      registry: reg.dir,
-      certificate: c.path,
-      serial: c.serial,
-      device_uid: c.device_uid,
-      not_before: c.not_before,
-      not_after: c.not_after,
-      renewal: c.renewal,
-    });
-    rep.result(`${c.renewal ? 'renewed' : 'enrolled'} device ${c.device_uid}: certificate ${c.serial}, lease ${c.not_before} to ${c.not_after}`);
-    rep.result(`  ${displayPath(c.path)}`);
-    done(0);
-  });
+  ).action(async (opts: EnrolCliOptions) => (await import('./registry-action.js')).issue(io, done, renew, opts));
 }
 
 function revokeCommand(io: Io, done: (code: number) => void): Command {
@@ -109,17 +55,7 @@ function revokeCommand(io: Io, done: (code: number) => void): Command {
   shidi registry revoke --registry reg/ --device-uid 1f0c…-… --reason key-compromise
 `,
       ),
-  ).action(async (opts: RevokeCliOptions) => {
-    const rep = new Reporter(io, opts);
-    if ((opts.serial === undefined) === (opts.deviceUid === undefined))
-      throw new ShidiError(ExitCode.usage, 'give exactly one of --serial S and --device-uid UID', 'usage');
-    const reg = await openRegistry(opts.registry, singlePassphrase(io, opts.passphraseFile));
-    const r = await revoke(reg, opts.serial !== undefined ? { serial: opts.serial } : { deviceUid: opts.deviceUid! }, opts.reason ?? 'unspecified');
-    rep.json({ ok: true, registry: reg.dir, ...r });
-    for (const x of r.revoked) rep.result(`revoked certificate ${x.serial} of device ${x.device_uid}`);
-    rep.result(`  signed revocation list: ${displayPath(r.crl)}`);
-    done(0);
-  });
+  ).action(async (opts: RevokeCliOptions) => (await import('./registry-action.js')).revoke(io, done, opts));
 }
 
 export function registryCommand(io: Io, done: (code: number) => void): Command {

@@ -4,7 +4,8 @@
  * line: the `listening` event first, the summary last.
  */
 import { resolve } from 'node:path';
-import { ExitCode, type ServeResult, ShidiError, serveSerial } from '../../lib/index.js';
+import { ExitCode, ShidiError } from '../../lib/errors.js';
+import { type ServeResult, serveSerial } from '../../lib/provision/serve.js';
 import type { Io, Reporter } from '../io.js';
 import { displayPath } from '../display-path.js';
 

@@ -8,9 +8,9 @@ import type { Board } from '../board.js';
 import { openCapture } from '../capture/index.js';
 import { ExitCode, ShidiError } from '../errors.js';
 import type { SensorDescriptor } from '../records/descriptors.js';
+import { SCENARIO_NAMES, type ScenarioName } from './scenario-names.js';
 
-export const SCENARIO_NAMES = ['default', 'audio-only', 'sparse', 'replay'] as const;
-export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+export { SCENARIO_NAMES, type ScenarioName };
 
 export interface Scenario {
   name: ScenarioName;

@@ -13,12 +13,10 @@ import { fsReadFailure, isFsError } from '../fs-errors.js';
 import { PROJECT_VERSION } from '../project.js';
 import type { AudioDescriptor, CameraDescriptor, GpsDescriptor, SensorDescriptor } from '../records/descriptors.js';
 import { checkSentence, nmeaDateTime } from '../records/nmea.js';
+import { DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, DEFAULT_START_MS } from './defaults.js';
 import { MAX_RECORD_DATA, writeCapture, type CaptureRecord, type CaptureSummary } from './format.js';
 
-/** 2026-01-01T12:00:00Z, the start when neither --start nor an NMEA log gives one. */
-export const DEFAULT_START_MS = Date.UTC(2026, 0, 1, 12, 0, 0);
-export const DEFAULT_FPS = 2;
-export const DEFAULT_AUDIO_BLOCK_MS = 100;
+export { DEFAULT_AUDIO_BLOCK_MS, DEFAULT_FPS, DEFAULT_START_MS };
 /** Sensor ids and names the importer gives. */
 export const SENSOR_IDS = { audio: 0, camera: 1, gps: 2 } as const;
 export const SENSOR_NAMES = { audio: 'mic', camera: 'cam', gps: 'gps' } as const;

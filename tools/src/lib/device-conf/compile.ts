@@ -43,6 +43,7 @@ import {
   ShaAlgo,
 } from '../../../../host-sim/src/abi.generated.js';
 import { badInput, notEnoughKeys } from '../errors.js';
+import { FULL_POLICIES, type FullPolicy } from './full-policies.js';
 import { CborMap, encodeCbor, type CborValue } from './cbor-canonical.js';
 import { dumpEJson, isEJsonObject, parseEJson, Uuid, type EJson } from '../wacryptolib/ejson.js';
 import type { KeyPool, KeyRef } from '../wacryptolib/keystore.js';
@@ -62,9 +63,7 @@ export const CIPHER_CODE: Record<SymAlgo, number> = {
 export const PAYLOAD_CODE: Readonly<Record<string, number>> = { ...CIPHER_CODE, [SEGMENTED_ALGO]: CipherCode.SEGMENTED };
 /** The core stages one segment at a time: by default, the largest it takes. */
 export const DEFAULT_SEGMENT_BYTES = MAX_DEVICE_SEGMENT_SIZE;
-/** What a full card does (docs/device-conf.md key 7), by the names the CLI takes. */
-export const FULL_POLICIES = ['stop', 'delete-oldest'] as const;
-export type FullPolicy = (typeof FULL_POLICIES)[number];
+export { FULL_POLICIES, type FullPolicy };
 export const FULL_POLICY_CODE: Readonly<Record<FullPolicy, number>> = { stop: FullPolicyCode.STOP, 'delete-oldest': FullPolicyCode.DELETE_OLDEST };
 const MIN_DEVICE_RSA_BITS = MIN_RSA_MODULUS_BYTES * 8;
 const MAX_DEVICE_RSA_BITS = MAX_RSA_MODULUS_BYTES * 8;

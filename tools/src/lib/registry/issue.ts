@@ -8,6 +8,7 @@ import type * as x509 from '@peculiar/x509';
 import { badInput, ExitCode, failed, ShidiError } from '../errors.js';
 import { commonName, deviceUidOf } from './device-id.js';
 import { DAY_MS, DEFAULT_LEASE_DAYS, ISSUED_DIR, MAX_LEASE_DAYS } from './layout.js';
+import { REVOCATION_REASONS, type RevocationReason } from './revocation-reasons.js';
 import { checkPop, popChallenge } from './pop.js';
 import { type OpenRegistry, reissueCrl, serialHex, takeSerial, writeAtomic } from './store.js';
 import { CA_ALGORITHM, loadX509 } from './x509.js';
@@ -91,17 +92,7 @@ export async function enrolDevice(reg: OpenRegistry, prove: DeviceProver, o: Enr
   };
 }
 
-/**
- * CRL reason codes (RFC 5280 §5.3.1, CRLReason) by the names the CLI takes. The numbers themselves, not
- * @peculiar/x509's X509CrlReason, so that the CLI's option list does not load the library.
- */
-export const REVOCATION_REASONS = {
-  unspecified: 0,
-  'key-compromise': 1,
-  superseded: 4,
-  'cessation-of-operation': 5,
-} as const;
-export type RevocationReason = keyof typeof REVOCATION_REASONS;
+export { REVOCATION_REASONS, type RevocationReason };
 
 export interface RevokeTarget {
   /** One certificate by serial (hex, as in issued/). */

@@ -9,7 +9,7 @@ import type * as x509 from '@peculiar/x509';
 import { badInput } from '../errors.js';
 import { fsReadFailure } from '../fs-errors.js';
 import { commonName, deviceUidOf } from './device-id.js';
-import { REVOCATION_REASONS } from './issue.js';
+import { REVOCATION_REASONS } from './revocation-reasons.js';
 import { parseCertificate, parseCrl, readRegistry } from './store.js';
 import { loadX509 } from './x509.js';
 

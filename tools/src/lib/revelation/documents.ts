@@ -15,8 +15,7 @@ import type { Trustee } from '../wacryptolib/model.js';
 export const REQUEST_FORMAT = 'shidi_revelation_request_1.0';
 export const RESPONSE_FORMAT = 'shidi_revelation_response_1.0';
 export const REQUEST_SIGNATURE_ALGO = 'ECDSA_P256_SHA256';
-export const REQUEST_SUFFIX = '.shidi-request';
-export const RESPONSE_SUFFIX = '.shidi-response';
+export { REQUEST_SUFFIX, RESPONSE_SUFFIX } from './file-names.js';
 /** Prefixes that keep a request signature and a response label from ever meaning anything else. */
 export const REQUEST_SIGNATURE_CONTEXT = Buffer.from('shidi-revelation-request-1.0\0', 'ascii');
 export const RESPONSE_LABEL_CONTEXT = Buffer.from('shidi-revelation-response-1.0\0', 'ascii');

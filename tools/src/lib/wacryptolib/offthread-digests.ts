@@ -51,7 +51,7 @@ export interface Digests {
 /**
  * The smallest payload revealed with a digest thread. A thread pays in time from a few MiB, but it costs
  * ~12 MiB of peak memory (its own heap and runtime), and revelation keeps its peak within a tenth of what a
- * reader holding the payload needs (wacryptolib: ~3x the payload; Shidi without the thread: ~72 MiB
+ * reader holding the payload needs (wacryptolib: ~3x the payload; Shidi without the thread: ~66 MiB
  * whatever the size). From 512 MiB the thread fits in that budget; below, its memory is not worth ~15%.
  */
 export const OFF_THREAD_MIN_BYTES = 512 << 20;

@@ -47,6 +47,7 @@ import {
   type SegmentVerdict,
   type SegmentedKey,
 } from './segmented.js';
+import { REQUIRE_SIGNATURE_FLAG, UNFINISHED_FLAG } from './reveal-flags.js';
 
 export interface RevealOptions {
   pool: KeyPool;
@@ -121,8 +122,7 @@ export interface RevealReport {
 export type Integrity = 'verified' | 'partial' | 'not-verified';
 export type Origin = 'signed' | 'unsigned' | 'not-checked';
 
-export const UNFINISHED_FLAG = '--allow-unfinished';
-export const REQUIRE_SIGNATURE_FLAG = '--require-signature';
+export { REQUIRE_SIGNATURE_FLAG, UNFINISHED_FLAG };
 /**
  * The restored file is flushed to disk every this many bytes, in the background, while decryption goes on:
  * the kernel would otherwise hold the whole output dirty until the final fsync, which then waits for all
