@@ -6,7 +6,7 @@
  *  - wacryptolib 0.11 (the project venv, when `npm run setup` has made it): load + decrypt + write.
  * First the encryptor core (core-bench.ts), then revelation.
  * Sizes: SHIDI_BENCH_MIB (default 256), SHIDI_BENCH_RUNS (default 3, best taken), SHIDI_BENCH_CORE_RUNS
- * (default 7 pairs per payload cipher, the median ratio printed with the range). Peak RSS of
+ * (default 11 pairs per payload cipher, the median ratio printed with the range). Peak RSS of
  * `shidi decrypt` is measured in its own process. SHIDI_BENCH_ONLY=core, =flash or =reveal runs one part (=wamr
  * only the WAMR body's rows of the core part),
  * SHIDI_BENCH_CASES=c1,seg some revelation cases (while iterating; a full run prints every figure).
@@ -150,7 +150,7 @@ function wacryptolib(path: string, out: string) {
 
 const rate = (ms: number) => MIB / (ms / 1000);
 const CORE_MINUTES = Number(process.env.SHIDI_BENCH_CORE_MINUTES ?? 10);
-const CORE_PAIRS = Number(process.env.SHIDI_BENCH_CORE_RUNS ?? 7);
+const CORE_PAIRS = Number(process.env.SHIDI_BENCH_CORE_RUNS ?? 11);
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
