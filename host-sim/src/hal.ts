@@ -442,6 +442,7 @@ export class HalBody {
               : count === 4
                 ? () => impl(args[0], args[1], args[2], args[3])
                 : () => impl.apply(undefined, args);
+    const convert = result === 'i32' ? (r: unknown) => (r as number) | 0 : result === 'i64' ? (r: unknown) => BigInt.asIntN(64, r as bigint) : () => undefined;
     // The last view made for each buffer parameter: the payload path passes the same (ptr, len) chunk
     // after chunk (the stage, its IV), and a view is only a window on the memory, so one serves them all.
     let viewsOf: ArrayBuffer | undefined;
@@ -482,24 +483,12 @@ export class HalBody {
       }
       counts.calls += 1;
       counts.bytes += bytes;
-      if (trace === undefined && !timed) {
-        const r = call();
-        return result === 'i32' ? (r as number) | 0 : result === 'i64' ? BigInt.asIntN(64, r as bigint) : undefined;
-      }
+      if (trace === undefined && !timed) return convert(call());
       const t0 = performance.now();
-      if (trace === undefined) {
-        // The call's time is counted whether it returns or throws (a trap, the power going).
-        try {
-          const r = call();
-          return result === 'i32' ? (r as number) | 0 : result === 'i64' ? BigInt.asIntN(64, r as bigint) : undefined;
-        } finally {
-          counts.ns += (performance.now() - t0) * 1e6;
-        }
-      }
       let traced: number | bigint | undefined | 'trap' = 'trap';
+      // The call's time is counted, and its line traced, whether it returns or throws (a trap, the power going).
       try {
-        const r = call();
-        traced = result === 'i32' ? Number(r) | 0 : result === 'i64' ? BigInt.asIntN(64, r as bigint) : undefined;
+        traced = convert(call());
         return traced;
       } finally {
         if (trace !== undefined) trace(traceLine(spec, args, traced));

@@ -21,6 +21,7 @@ export interface RigOptions {
   seed?: string;
   faults?: HalFaults;
   clock?: SimClock;
+  timeCalls?: boolean;
 }
 
 /** A body over one page of memory, with a bump allocator to place buffers in it. */
@@ -41,6 +42,7 @@ export class Rig {
       log: (level, message) => this.logs.push([level, message]),
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
+      ...(opts.timeCalls !== undefined ? { timeCalls: opts.timeCalls } : {}),
     });
     this.body.bind(this.memory);
     this.hal = this.body.imports()[HAL_MODULE] as unknown as Record<string, HalFn>;

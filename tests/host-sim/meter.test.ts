@@ -46,4 +46,26 @@ describe('metering', () => {
     r.i32('trng_fill', data, 8);
     expect(r.body.meter.report().imports.trng_fill).toMatchObject({ calls: 1, bytes: 8 });
   });
+
+  it('untimed (timeCalls false, as the bench records): the same calls, bytes and results, no time', () => {
+    const timed = rig({ seed: 'u' }, 'timed');
+    const untimed = rig({ seed: 'u', timeCalls: false }, 'untimed');
+    const results = [timed, untimed].map((r) => {
+      const key = r.i32('aes_setkey', r.put(new Uint8Array(32).fill(7)), 32);
+      const ctr = r.put(new Uint8Array(16));
+      const data = r.put(new Uint8Array(512).fill(3));
+      r.i32('aes_ctr_xor', key, ctr, 16, data, 512, data, 512);
+      r.i32('trng_fill', data, 64);
+      const bad = r.i32('aes_free', 99);
+      return { out: Buffer.from(r.memory.buffer, data, 512).toString('hex'), bad, rep: r.body.meter.report() };
+    });
+    expect(results[1]!.out).toBe(results[0]!.out);
+    expect(results[1]!.bad).toBe(results[0]!.bad);
+    for (const name of ['aes_setkey', 'aes_ctr_xor', 'trng_fill', 'aes_free']) {
+      const [t, u] = results.map((x) => x.rep.imports[name]!);
+      expect(u).toEqual({ calls: t!.calls, bytes: t!.bytes, ns: 0 });
+      expect(t!.calls).toBe(1);
+    }
+    expect(results[0]!.rep.imports.aes_ctr_xor!.ns).toBeGreaterThan(0);
+  });
 });
