@@ -29,7 +29,6 @@ export interface KeygenCliOptions extends CommonOptions {
 
 const usage = (m: string) => new ShidiError(ExitCode.usage, m, 'usage');
 
-/** keygen makes one kind of key per run: an option of another kind is a usage error naming both. */
 /** What only a guardian keystore (or a registry's name) takes: refused by the kinds that make one bare key. */
 const guardianOptions = (opts: KeygenCliOptions): [string, unknown][] => [
   ['--keys', opts.keys],
@@ -42,6 +41,7 @@ const guardianOptions = (opts: KeygenCliOptions): [string, unknown][] => [
   ['--cryptoconf-out', opts.cryptoconfOut],
 ];
 
+/** keygen makes one kind of key per run: an option of another kind is a usage error naming both. */
 function refuseOthers(mode: string, why: string, given: readonly (readonly [string, unknown])[]): void {
   for (const [flag, value] of given) if (value !== undefined) throw usage(`${flag} does not apply to ${mode} (${why}) — drop ${flag}, or drop ${mode}`);
 }
